@@ -1,0 +1,1 @@
+"""VLA families: one module per family; importing this package registers them all."""
