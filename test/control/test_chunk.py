@@ -1,0 +1,79 @@
+"""Chunk validation, interpolation, coverage and joint reordering."""
+
+import math
+
+import numpy as np
+import pytest
+
+from vla_ros.control.chunk import ChunkError, make_chunk, reorder
+
+MS = 1_000_000
+
+
+def _chunk(actions, names=("a", "b"), stamp=1_000 * MS, dt=10 * MS, **kw):
+    return make_chunk(stamp_ns=stamp, dt_ns=dt, joint_names=names, actions=actions, **kw)
+
+
+def test_flat_actions_are_row_major():
+    c = _chunk([0, 1, 2, 3, 4, 5], horizon=3, action_dim=2)
+    assert c.actions.shape == (3, 2)
+    assert c.actions[1].tolist() == [2.0, 3.0]
+    assert c.end_ns == c.start_ns + 3 * c.dt_ns
+
+
+def test_sample_exact_at_points_and_linear_between():
+    c = _chunk([[0.0, 10.0], [1.0, 20.0], [3.0, 40.0]])
+    t0 = c.start_ns
+    assert c.sample(t0 + 10 * MS).tobytes() == c.actions[1].tobytes()  # bit-exact at a point
+    mid = c.sample(t0 + 15 * MS)
+    np.testing.assert_allclose(mid, [2.0, 30.0])
+    q = c.sample(t0 + 2_500_000)
+    np.testing.assert_allclose(q, [0.25, 12.5])
+
+
+def test_coverage_holds_last_action_one_dt_then_ends():
+    c = _chunk([[0.0, 0.0], [1.0, 1.0]])
+    assert c.sample(c.start_ns - 1) is None
+    assert c.covers(c.start_ns)
+    np.testing.assert_array_equal(c.sample(c.start_ns + 19 * MS), [1.0, 1.0])
+    assert c.sample(c.start_ns + 20 * MS) is None
+    assert not c.covers(c.end_ns)
+
+
+def test_time_offset_shifts_start_not_stamp():
+    c = _chunk([[0.0, 0.0]], time_offset_ns=7)
+    assert c.start_ns == c.stamp_ns + 7
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "cause", "text"),
+    [
+        ({"actions": [[0, math.nan]]}, "chunk_nonfinite", "non-finite"),
+        ({"actions": [[0, math.inf]]}, "chunk_nonfinite", "'b'"),
+        ({"actions": [0, 1, 2]}, "chunk_shape", "multiple of action_dim=2"),
+        ({"actions": [[0, 1]], "horizon": 2}, "chunk_shape", "horizon=2"),
+        ({"actions": [[0, 1]], "action_dim": 3}, "chunk_shape", "action_dim=3"),
+        ({"actions": np.zeros((0, 2))}, "chunk_shape", "horizon 0"),
+        ({"actions": [[0, 1]], "dt": 0}, "chunk_dt", "dt must be > 0"),
+        ({"actions": [[0, 1]], "names": ("a", "a")}, "chunk_joints", "duplicates"),
+    ],
+)
+def test_bad_chunks_raise_with_cause(kwargs, cause, text):
+    with pytest.raises(ChunkError, match=text) as info:
+        _chunk(**kwargs)
+    assert info.value.cause == cause
+
+
+def test_reorder_by_name():
+    c = _chunk([[1.0, 2.0], [3.0, 4.0]], names=("b", "a"))
+    r = reorder(c, ("a", "b"))
+    assert r.joint_names == ("a", "b")
+    np.testing.assert_array_equal(r.actions, [[2.0, 1.0], [4.0, 3.0]])
+
+
+@pytest.mark.parametrize("names", [("a", "x"), ("a",), ("a", "b", "c")])
+def test_reorder_rejects_other_joints(names):
+    c = _chunk(np.zeros((1, len(names))), names=names)
+    with pytest.raises(ChunkError, match="do not match") as info:
+        reorder(c, ("a", "b"))
+    assert info.value.cause == "chunk_joints"

@@ -1,0 +1,192 @@
+"""Action chunks in executor form: validated, reordered to the controller's joints, time-indexed.
+
+Action ``i`` of a chunk whose first action is due at ``start_ns`` is the target for time
+``start_ns + i * dt_ns``. Between action points the chunk is linearly interpolated; the last
+action is held for one ``dt`` (so a chunk covers ``[start_ns, start_ns + horizon * dt_ns)``).
+All times are integer nanoseconds taken from message stamps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ACTION_MODES = ("absolute", "delta")
+
+
+class ChunkError(ValueError):
+    """A chunk was rejected. ``cause`` is a short stable key (for once-per-cause logging)."""
+
+    def __init__(self, cause: str, message: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """One validated chunk of absolute joint targets in the controller's joint order.
+
+    Attributes:
+        stamp_ns: stamp of the observation the chunk was computed from.
+        start_ns: time action 0 is due (``stamp_ns`` plus the executor's time offset).
+        dt_ns: time between consecutive actions (> 0).
+        joint_names: joint order of the columns of ``actions``.
+        actions: ``[horizon, n_joints]`` float64 absolute targets, all finite.
+        policy_id: producer of the chunk.
+        seq: producer sequence number.
+        uid: arrival counter assigned by the buffer (tie-break between equal stamps).
+    """
+
+    stamp_ns: int
+    start_ns: int
+    dt_ns: int
+    joint_names: tuple[str, ...]
+    actions: np.ndarray
+    policy_id: str = ""
+    seq: int = 0
+    uid: int = field(default=0)
+
+    @property
+    def horizon(self) -> int:
+        """Number of action points."""
+        return int(self.actions.shape[0])
+
+    @property
+    def end_ns(self) -> int:
+        """First time the chunk no longer covers (exclusive end)."""
+        return self.start_ns + self.horizon * self.dt_ns
+
+    def covers(self, t_ns: int) -> bool:
+        """Whether the chunk has a target for time ``t_ns``."""
+        return self.start_ns <= t_ns < self.end_ns
+
+    def sample(self, t_ns: int) -> np.ndarray | None:
+        """Target at ``t_ns`` by linear interpolation between action points, or None if not covered.
+
+        At an action point the stored row is returned unchanged (bit-exact).
+        """
+        rel = t_ns - self.start_ns
+        if rel < 0:
+            return None
+        i0, rem = divmod(rel, self.dt_ns)
+        last = self.horizon - 1
+        if i0 > last:
+            return None
+        if rem == 0 or i0 == last:
+            return self.actions[i0]
+        alpha = rem / self.dt_ns
+        a0 = self.actions[i0]
+        return a0 + alpha * (self.actions[i0 + 1] - a0)
+
+
+def make_chunk(
+    *,
+    stamp_ns: int,
+    dt_ns: int,
+    joint_names: Sequence[str],
+    actions: Sequence[float] | np.ndarray,
+    horizon: int | None = None,
+    action_dim: int | None = None,
+    time_offset_ns: int = 0,
+    policy_id: str = "",
+    seq: int = 0,
+) -> Chunk:
+    """Validate raw chunk fields (as in an ActionChunk message) and build a :class:`Chunk`.
+
+    ``actions`` may be flat row-major ``horizon * action_dim`` or already ``[horizon, action_dim]``.
+    Raises :class:`ChunkError` naming the field, the value received and the fix.
+    """
+    names = tuple(str(n) for n in joint_names)
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ChunkError(
+            "chunk_joints",
+            f"chunk joint_names has duplicates {dup}; each action dimension needs a unique name",
+        )
+    if int(dt_ns) <= 0:
+        raise ChunkError(
+            "chunk_dt", f"chunk dt must be > 0 ns, got {dt_ns} ns; set dt to the policy's step time"
+        )
+    arr = np.asarray(actions, dtype=np.float64)
+    dim = len(names) if action_dim is None else int(action_dim)
+    if dim != len(names):
+        raise ChunkError(
+            "chunk_shape",
+            f"chunk action_dim={dim} but {len(names)} joint_names; they must be equal",
+        )
+    if dim == 0:
+        raise ChunkError("chunk_shape", "chunk has no joints (action_dim=0); send at least one")
+    if arr.ndim == 1:
+        if arr.size % dim != 0:
+            raise ChunkError(
+                "chunk_shape",
+                f"chunk has {arr.size} actions, not a multiple of action_dim={dim}; "
+                "send horizon*action_dim values row-major",
+            )
+        arr = arr.reshape(-1, dim)
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        raise ChunkError(
+            "chunk_shape",
+            f"chunk actions have shape {arr.shape}, expected [horizon, {dim}]",
+        )
+    if horizon is not None and int(horizon) != arr.shape[0]:
+        raise ChunkError(
+            "chunk_shape",
+            f"chunk horizon={horizon} but actions hold {arr.shape[0]} rows of {dim}; "
+            "set horizon = len(actions) / action_dim",
+        )
+    if arr.shape[0] == 0:
+        raise ChunkError("chunk_shape", "chunk has horizon 0; send at least one action")
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ChunkError(
+            "chunk_nonfinite",
+            f"chunk from {policy_id or '?'} seq {seq} has a non-finite action "
+            f"({arr[bad[0], bad[1]]} at step {bad[0]}, joint {names[bad[1]]!r}); chunk rejected",
+        )
+    arr = np.ascontiguousarray(arr)
+    arr.setflags(write=False)
+    return Chunk(
+        stamp_ns=int(stamp_ns),
+        start_ns=int(stamp_ns) + int(time_offset_ns),
+        dt_ns=int(dt_ns),
+        joint_names=names,
+        actions=arr,
+        policy_id=policy_id,
+        seq=int(seq),
+    )
+
+
+def reorder(chunk: Chunk, target_names: Sequence[str]) -> Chunk:
+    """Return ``chunk`` with columns in ``target_names`` order.
+
+    The chunk must name exactly the target joints (any order); otherwise :class:`ChunkError`.
+    """
+    target = tuple(target_names)
+    if chunk.joint_names == target:
+        return chunk
+    have = set(chunk.joint_names)
+    missing = [n for n in target if n not in have]
+    extra = [n for n in chunk.joint_names if n not in set(target)]
+    if missing or extra:
+        raise ChunkError(
+            "chunk_joints",
+            f"chunk joint_names {list(chunk.joint_names)} do not match the executor's joints "
+            f"{list(target)} (missing {missing}, unknown {extra}); fix the policy card's "
+            "action_joints or the executor's joint_names",
+        )
+    index = [chunk.joint_names.index(n) for n in target]
+    arr = np.ascontiguousarray(chunk.actions[:, index])
+    arr.setflags(write=False)
+    return Chunk(
+        stamp_ns=chunk.stamp_ns,
+        start_ns=chunk.start_ns,
+        dt_ns=chunk.dt_ns,
+        joint_names=target,
+        actions=arr,
+        policy_id=chunk.policy_id,
+        seq=chunk.seq,
+        uid=chunk.uid,
+    )

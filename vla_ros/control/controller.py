@@ -1,0 +1,425 @@
+"""The executor's whole tick as one pure object: buffer -> combine -> interpolate -> safety.
+
+:class:`ChunkController` is driven with integer nanosecond times only (no ROS, no wall clock), so
+unit tests and offline rosbag evaluation run exactly the code the executor node runs::
+
+    ctl = ChunkController(ControllerConfig(joint_names=("j1", "j2"), period_ns=5_000_000), limits)
+    ctl.update_state(stamp_ns, names, positions)
+    ctl.add_chunk(stamp_ns=..., dt_ns=..., joint_names=..., actions=...)
+    cmd = ctl.tick(t_ns)          # Command or None (nothing known to hold yet)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vla_ros.control.buffer import ChunkBuffer
+from vla_ros.control.chunk import ACTION_MODES, Chunk, ChunkError, make_chunk, reorder
+from vla_ros.control.ensemble import MODES, blend_weight, temporal_ensemble
+from vla_ros.control.safety import JointLimits, SafetyFilter, check_speed_scale
+from vla_ros.control.state import JointStateTracker
+
+#: chunks starting further than this ahead of the last tick are rejected (clock mismatch)
+DEFAULT_MAX_FUTURE_NS = 10_000_000_000
+
+
+class ConfigError(ValueError):
+    """Invalid controller configuration."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Why a tick held or a chunk was refused: a stable ``cause`` key and a readable message."""
+
+    cause: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Executor settings (the node's parameters, in nanoseconds).
+
+    Attributes:
+        joint_names: controlled joints, in output order.
+        period_ns: control period.
+        mode: ``temporal_ensemble`` | ``latest`` | ``blend``.
+        ensemble_coefficient: ACT's ``m`` in ``exp(-m*i)``; >= 0.
+        blend_steps: ticks of cross-fade at a chunk switch in ``blend`` mode; >= 0.
+        time_offset_ns: added to every chunk stamp (action 0 is due at stamp + offset).
+        max_chunk_age_ns: a chunk is used only this long after its start (0 = whole horizon).
+        max_chunks: buffer capacity (flood protection).
+        state_timeout_ns: joint state older than this holds the robot (0 = never stale).
+        delta_state_tolerance_ns: how far a state stamp may be from a delta chunk's stamp.
+        max_future_ns: chunks starting further ahead of the last tick are rejected.
+        trajectory_points: future points to add to each command (for JointTrajectory output).
+        trajectory_dt_ns: spacing of those points (0 = the control period).
+        speed_scale: in (0, 1], scales the velocity (and squared, acceleration) limits.
+    """
+
+    joint_names: tuple[str, ...]
+    period_ns: int
+    mode: str = "temporal_ensemble"
+    ensemble_coefficient: float = 0.01
+    blend_steps: int = 5
+    time_offset_ns: int = 0
+    max_chunk_age_ns: int = 0
+    max_chunks: int = 32
+    state_timeout_ns: int = 500_000_000
+    delta_state_tolerance_ns: int = 50_000_000
+    max_future_ns: int = DEFAULT_MAX_FUTURE_NS
+    trajectory_points: int = 0
+    trajectory_dt_ns: int = 0
+    speed_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "joint_names", tuple(self.joint_names))
+        if not self.joint_names:
+            raise ConfigError("joint_names is empty; list the joints the executor commands")
+        if len(set(self.joint_names)) != len(self.joint_names):
+            raise ConfigError(f"joint_names has duplicates: {list(self.joint_names)}")
+        if self.period_ns <= 0:
+            raise ConfigError(f"period_ns must be > 0, got {self.period_ns}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if not self.ensemble_coefficient >= 0:
+            raise ConfigError(f"ensemble_coefficient must be >= 0, got {self.ensemble_coefficient}")
+        for name in (
+            "blend_steps",
+            "max_chunk_age_ns",
+            "state_timeout_ns",
+            "trajectory_points",
+            "trajectory_dt_ns",
+            "delta_state_tolerance_ns",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_chunks < 1:
+            raise ConfigError(f"max_chunks must be >= 1, got {self.max_chunks}")
+        check_speed_scale(self.speed_scale)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One tick's output.
+
+    Attributes:
+        t_ns: the tick time.
+        joint_names: output joint order.
+        positions: commanded positions.
+        velocities: commanded velocities (finite difference of the filtered commands).
+        holding: True when this is a hold (no live chunk, e-stop, bad input, ...).
+        faults: why it holds or what was limited this tick.
+        n_live: number of chunks that contributed.
+        trajectory: future ``(time_from_t_ns, positions)`` points after this one, already
+            safety-filtered (empty unless ``trajectory_points`` > 0 and not holding).
+    """
+
+    t_ns: int
+    joint_names: tuple[str, ...]
+    positions: np.ndarray
+    velocities: np.ndarray
+    holding: bool
+    faults: tuple[Fault, ...] = ()
+    n_live: int = 0
+    trajectory: tuple[tuple[int, np.ndarray], ...] = field(default=())
+
+
+class ChunkController:
+    """Chunk buffer, mode (ensemble/latest/blend), interpolation and safety filter in one object.
+
+    It starts disarmed unless ``armed=True``; being disarmed changes nothing in the computation
+    (the node decides whether to publish), but arming resets the filter to the measured state.
+    """
+
+    def __init__(self, config: ControllerConfig, limits: JointLimits, armed: bool = False) -> None:
+        if tuple(limits.names) != config.joint_names:
+            raise ConfigError(
+                f"limits are for joints {list(limits.names)} but the controller commands "
+                f"{list(config.joint_names)}; build JointLimits with the same joint_names"
+            )
+        self.config = config
+        self.buffer = ChunkBuffer(config.max_chunks, config.max_chunk_age_ns)
+        self.state = JointStateTracker(config.joint_names, config.state_timeout_ns)
+        self.filter = SafetyFilter(limits, config.period_ns, config.speed_scale)
+        self.armed = bool(armed)
+        self.estop_latched = False
+        self.estop_input = False
+        self.last_tick_ns: int | None = None
+        self._blend_current: int | None = None
+        self._blend_from: int | None = None
+        self._blend_step = 0
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def limits(self) -> JointLimits:
+        """The active joint limits."""
+        return self.filter.limits
+
+    def set_limits(self, limits: JointLimits) -> None:
+        """Replace the limits (validated by the caller with :meth:`JointLimits.validate`)."""
+        if tuple(limits.names) != self.config.joint_names:
+            raise ConfigError(
+                f"limits joints {list(limits.names)} != {list(self.config.joint_names)}"
+            )
+        limits.validate()
+        self.filter.limits = limits
+
+    def set_speed_scale(self, value: float) -> None:
+        """Change the speed scale (validated, in (0, 1])."""
+        self.filter.speed_scale = check_speed_scale(value)
+
+    def set_ensemble_coefficient(self, value: float) -> None:
+        """Change ACT's ``m`` (>= 0)."""
+        if not float(value) >= 0:
+            raise ConfigError(f"ensemble_coefficient must be >= 0, got {value}")
+        self.config = _replace(self.config, ensemble_coefficient=float(value))
+
+    def set_blend_steps(self, value: int) -> None:
+        """Change the cross-fade length (>= 0)."""
+        if int(value) < 0:
+            raise ConfigError(f"blend_steps must be >= 0, got {value}")
+        self.config = _replace(self.config, blend_steps=int(value))
+
+    def update_state(self, stamp_ns: int, names: Sequence[str], positions: Sequence[float]) -> None:
+        """Merge a joint state message (raises :class:`~vla_ros.control.state.StateError`)."""
+        self.state.update(stamp_ns, names, positions)
+
+    def add_chunk(
+        self,
+        *,
+        stamp_ns: int,
+        dt_ns: int,
+        joint_names: Sequence[str],
+        actions: Sequence[float] | np.ndarray,
+        action_mode: str = "absolute",
+        horizon: int | None = None,
+        action_dim: int | None = None,
+        policy_id: str = "",
+        seq: int = 0,
+    ) -> tuple[Chunk, list[Fault]]:
+        """Validate and buffer one chunk; returns (the stored chunk, non-fatal faults).
+
+        Raises :class:`ChunkError` (with a ``cause``) when the chunk is refused: malformed,
+        non-finite, other joints, unknown action mode, delta without a state at its stamp,
+        entirely in the past, or implausibly far in the future.
+        """
+        if action_mode not in ACTION_MODES:
+            raise ChunkError(
+                "chunk_mode",
+                f"chunk action_mode {action_mode!r} unknown; use one of {ACTION_MODES}",
+            )
+        chunk = make_chunk(
+            stamp_ns=stamp_ns,
+            dt_ns=dt_ns,
+            joint_names=joint_names,
+            actions=actions,
+            horizon=horizon,
+            action_dim=action_dim,
+            time_offset_ns=self.config.time_offset_ns,
+            policy_id=policy_id,
+            seq=seq,
+        )
+        chunk = reorder(chunk, self.config.joint_names)
+        if action_mode == "delta":
+            base = self.state.at(chunk.stamp_ns, self.config.delta_state_tolerance_ns)
+            if base is None:
+                raise ChunkError(
+                    "chunk_delta_no_state",
+                    f"delta chunk stamped {chunk.stamp_ns} ns but no complete joint state within "
+                    f"{self.config.delta_state_tolerance_ns} ns of it; chunk rejected",
+                )
+            arr = chunk.actions + base[None, :]
+            if not np.all(np.isfinite(arr)):
+                raise ChunkError("chunk_nonfinite", "delta chunk + state is non-finite; rejected")
+            arr.setflags(write=False)
+            chunk = _replace(chunk, actions=arr)
+        if self.last_tick_ns is not None:
+            if chunk.end_ns <= self.last_tick_ns:
+                raise ChunkError(
+                    "chunk_stale",
+                    f"chunk seq {seq} from {policy_id or '?'} ends at {chunk.end_ns} ns, before "
+                    "the "
+                    f"current time {self.last_tick_ns} ns (inference too slow or clocks differ); "
+                    "ignored",
+                )
+            if chunk.start_ns - self.last_tick_ns > self.config.max_future_ns:
+                raise ChunkError(
+                    "chunk_future",
+                    f"chunk seq {seq} starts {(chunk.start_ns - self.last_tick_ns) / 1e9:.1f} s "
+                    "ahead of the executor clock; check use_sim_time / clock sync; ignored",
+                )
+        stored, dropped = self.buffer.add(chunk)
+        faults = []
+        if dropped:
+            faults.append(
+                Fault(
+                    "chunk_flood",
+                    f"chunk buffer full (max_chunks={self.config.max_chunks}); dropped "
+                    f"{len(dropped)} oldest chunk(s); the policy publishes faster than needed",
+                )
+            )
+        return stored, faults
+
+    def set_estop(self, active: bool) -> bool:
+        """Feed the e-stop input; ``True`` latches a hold (and disarms). Returns the latch state."""
+        self.estop_input = bool(active)
+        if active:
+            self.estop_latched = True
+            self.armed = False
+        return self.estop_latched
+
+    def arm(self, t_ns: int | None = None) -> tuple[bool, str]:
+        """Arm (clears a latched e-stop if its input is released). Returns (ok, message)."""
+        if self.estop_input:
+            return False, "cannot arm: e-stop input is still active; release it first"
+        self.estop_latched = False
+        self.armed = True
+        t = self.last_tick_ns if t_ns is None else t_ns
+        measured = None if t is None else self.state.current(t)
+        self.filter.reset(measured)
+        return True, "armed" + ("" if measured is not None else " (waiting for joint states)")
+
+    def disarm(self) -> tuple[bool, str]:
+        """Disarm. Returns (ok, message)."""
+        self.armed = False
+        return True, "disarmed"
+
+    def reset(self) -> None:
+        """Forget chunks, state history and blend state (the clock jumped)."""
+        self.buffer.clear()
+        self.state.clear()
+        self._blend_current = self._blend_from = None
+        self._blend_step = 0
+
+    # ------------------------------------------------------------------ the tick
+    def tick(self, t_ns: int) -> Command | None:
+        """Compute the command for time ``t_ns``; None when nothing is known to hold at."""
+        t_ns = int(t_ns)
+        faults: list[Fault] = []
+        if self.last_tick_ns is not None and t_ns < self.last_tick_ns:
+            faults.append(
+                Fault(
+                    "clock_backwards",
+                    f"clock jumped backwards by {(self.last_tick_ns - t_ns) / 1e9:.3f} s; "
+                    "dropped all chunks and joint states, holding",
+                )
+            )
+            self.reset()
+        self.last_tick_ns = t_ns
+        self.buffer.prune(t_ns)
+        measured = self.state.current(t_ns)
+        if measured is None:
+            missing = self.state.missing(t_ns)
+            for name in missing:
+                faults.append(
+                    Fault(
+                        f"state_missing:{name}",
+                        f"joint_states lacks joint {name!r} (none received within "
+                        f"state_timeout); holding",
+                    )
+                )
+            return self._hold(t_ns, None, faults)
+        if self.estop_latched:
+            faults.append(Fault("estop", "e-stop latched; holding until re-armed"))
+            return self._hold(t_ns, measured, faults)
+        live = self.buffer.live(t_ns)
+        if not live:
+            faults.append(
+                Fault("no_live_chunk", "no live action chunk covers the current time; holding")
+            )
+            self._blend_current = None
+            return self._hold(t_ns, measured, faults)
+        target = self._combine(live, t_ns, advance=True)
+        res = self.filter.filter(target, measured)
+        for reason in res.reasons:
+            if reason in ("tracking_error", "nonfinite_target", "nonfinite_state"):
+                faults.append(
+                    Fault(
+                        reason,
+                        f"safety filter: {reason.replace('_', ' ')} (measured state further than "
+                        "max_jump from the command, or bad target); holding at measured position"
+                        if reason == "tracking_error"
+                        else f"safety filter: {reason.replace('_', ' ')}; holding",
+                    )
+                )
+        traj: tuple[tuple[int, np.ndarray], ...] = ()
+        if self.config.trajectory_points > 0 and not res.held:
+            traj = self._lookahead(t_ns, res.positions)
+        return Command(
+            t_ns=t_ns,
+            joint_names=self.config.joint_names,
+            positions=res.positions,
+            velocities=res.velocities,
+            holding=res.held,
+            faults=tuple(faults),
+            n_live=len(live),
+            trajectory=traj,
+        )
+
+    def _hold(self, t_ns: int, measured: np.ndarray | None, faults: list[Fault]) -> Command | None:
+        res = self.filter.hold(measured)
+        if res is None:
+            return None
+        return Command(
+            t_ns=t_ns,
+            joint_names=self.config.joint_names,
+            positions=res.positions,
+            velocities=res.velocities,
+            holding=True,
+            faults=tuple(faults),
+        )
+
+    def _combine(self, live: list[Chunk], t_ns: int, advance: bool) -> np.ndarray:
+        mode = self.config.mode
+        if mode == "temporal_ensemble":
+            samples = [c.sample(t_ns) for c in live]
+            return temporal_ensemble(samples, self.config.ensemble_coefficient)  # type: ignore[arg-type]
+        newest = live[-1]
+        if mode == "latest":
+            return newest.sample(t_ns)  # type: ignore[return-value]
+        # blend
+        if advance:
+            if self._blend_current != newest.uid:
+                if self._blend_current is not None:
+                    self._blend_from = self._blend_current
+                    self._blend_step = 0
+                self._blend_current = newest.uid
+            else:
+                self._blend_step += 1
+            step = self._blend_step
+        else:
+            step = self._blend_step + 1
+        new = newest.sample(t_ns)
+        old_chunk = next((c for c in live if c.uid == self._blend_from), None)
+        w = blend_weight(step, self.config.blend_steps)
+        if old_chunk is None or w >= 1.0:
+            return new  # type: ignore[return-value]
+        old = old_chunk.sample(t_ns)
+        return (1.0 - w) * old + w * new  # type: ignore[operator]
+
+    def _lookahead(self, t_ns: int, start: np.ndarray) -> tuple[tuple[int, np.ndarray], ...]:
+        dt = self.config.trajectory_dt_ns or self.config.period_ns
+        sim = self.filter.copy(dt)
+        prev = start
+        out = []
+        for j in range(1, self.config.trajectory_points + 1):
+            tj = t_ns + j * dt
+            live = self.buffer.live(tj)
+            if not live:
+                break
+            target = self._combine(live, tj, advance=False)
+            res = sim.filter(target, prev)
+            if res.held:
+                break
+            prev = res.positions
+            out.append((j * dt, res.positions))
+        return tuple(out)
+
+
+def _replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)

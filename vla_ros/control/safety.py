@@ -1,0 +1,232 @@
+"""The safety filter: position, velocity, acceleration and jump limits; NaN/Inf rejection; hold.
+
+Every command leaving :meth:`SafetyFilter.filter` satisfies, per joint:
+
+* ``lower <= q <= upper`` (position limits, always);
+* ``|q - q_prev| <= v_max * speed_scale * dt`` (velocity, relative to the previous command);
+* ``|q - q_measured| <= max_jump`` (distance from the measured state);
+* acceleration ``|v - v_prev| <= a_max * speed_scale**2 * dt`` where that is compatible with the
+  constraints above (it is relaxed, and reported, when a position limit or hold forces a stop).
+
+When the box of the first three is empty (the robot is further than ``max_jump`` from the last
+command, e.g. it was blocked or moved by hand), the filter reports ``tracking_error`` and holds at
+the measured position (clipped to the position limits). Non-finite targets are rejected
+(``nonfinite_target``) and the previous command is held.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_ros.control.urdf import UrdfJointLimit
+
+
+class LimitsError(ValueError):
+    """Inconsistent or malformed limit parameters."""
+
+
+def _vector(name: str, values: Sequence[float] | None, n: int) -> np.ndarray | None:
+    """Broadcast a parameter list of length 0 (None), 1 or n to an n-vector."""
+    if values is None or len(values) == 0:
+        return None
+    arr = np.asarray([float(v) for v in values], dtype=np.float64)
+    if np.any(np.isnan(arr)):
+        raise LimitsError(f"{name} contains NaN ({arr.tolist()}); use .inf for 'no limit'")
+    if arr.size == 1:
+        return np.full(n, arr[0])
+    if arr.size != n:
+        raise LimitsError(
+            f"{name} has {arr.size} values but there are {n} joints; give 1 value (all) or {n}"
+        )
+    return arr
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    """Per-joint limits in the controller's joint order; ``inf`` means unlimited."""
+
+    names: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    max_velocity: np.ndarray
+    max_acceleration: np.ndarray
+    max_jump: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        names: Sequence[str],
+        *,
+        lower: Sequence[float] | None = None,
+        upper: Sequence[float] | None = None,
+        max_velocity: Sequence[float] | None = None,
+        max_acceleration: Sequence[float] | None = None,
+        max_jump: Sequence[float] | None = None,
+        urdf: Mapping[str, UrdfJointLimit] | None = None,
+    ) -> JointLimits:
+        """Combine explicit parameters (they win) with URDF limits (else unlimited); validate."""
+        names = tuple(names)
+        n = len(names)
+        urdf = urdf or {}
+        inf = np.full(n, math.inf)
+        u_lo = np.array([urdf[j].lower if j in urdf else -math.inf for j in names], dtype=float)
+        u_hi = np.array([urdf[j].upper if j in urdf else math.inf for j in names], dtype=float)
+        u_v = np.array([urdf[j].velocity if j in urdf else math.inf for j in names], dtype=float)
+        lo = _vector("position_lower", lower, n)
+        hi = _vector("position_upper", upper, n)
+        v = _vector("max_velocity", max_velocity, n)
+        a = _vector("max_acceleration", max_acceleration, n)
+        j = _vector("max_jump", max_jump, n)
+        limits = cls(
+            names=names,
+            lower=u_lo if lo is None else lo,
+            upper=u_hi if hi is None else hi,
+            max_velocity=u_v if v is None else v,
+            max_acceleration=inf.copy() if a is None else a,
+            max_jump=inf.copy() if j is None else j,
+        )
+        limits.validate()
+        return limits
+
+    def validate(self) -> None:
+        """Raise :class:`LimitsError` naming the joint and value when a limit is inconsistent."""
+        for i, name in enumerate(self.names):
+            if not self.lower[i] <= self.upper[i]:
+                raise LimitsError(
+                    f"joint {name!r}: position_lower {self.lower[i]} > position_upper "
+                    f"{self.upper[i]}; swap or fix them"
+                )
+            for label, arr in (
+                ("max_velocity", self.max_velocity),
+                ("max_acceleration", self.max_acceleration),
+                ("max_jump", self.max_jump),
+            ):
+                if not arr[i] > 0:
+                    raise LimitsError(
+                        f"joint {name!r}: {label} must be > 0 (use .inf for no limit), got {arr[i]}"
+                    )
+
+    def unlimited(self) -> list[str]:
+        """Joints with no position limit on at least one side."""
+        return [
+            n
+            for i, n in enumerate(self.names)
+            if not (np.isfinite(self.lower[i]) and np.isfinite(self.upper[i]))
+        ]
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """Output of one filter step: the command, its velocity, and why it differs from the target."""
+
+    positions: np.ndarray
+    velocities: np.ndarray
+    reasons: tuple[str, ...] = ()
+    held: bool = False
+
+
+class SafetyFilter:
+    """Stateful limit filter run once per control period.
+
+    Args:
+        limits: the joint limits.
+        period_ns: control period (the ``dt`` of the velocity/acceleration limits).
+        speed_scale: in ``(0, 1]``; scales velocity limits by it and acceleration by its square.
+    """
+
+    def __init__(self, limits: JointLimits, period_ns: int, speed_scale: float = 1.0) -> None:
+        if period_ns <= 0:
+            raise LimitsError(f"period_ns must be > 0, got {period_ns}")
+        self.limits = limits
+        self.period_ns = int(period_ns)
+        self.speed_scale = check_speed_scale(speed_scale)
+        n = len(limits.names)
+        self.last_command: np.ndarray | None = None
+        self.last_velocity = np.zeros(n)
+
+    def copy(self, period_ns: int | None = None) -> SafetyFilter:
+        """An independent copy (for look-ahead), optionally with another period."""
+        other = copy.copy(self)
+        other.last_velocity = self.last_velocity.copy()
+        if period_ns is not None:
+            other.period_ns = int(period_ns)
+        return other
+
+    def reset(self, position: np.ndarray | None = None) -> None:
+        """Forget the previous command (e.g. on arming); start from ``position`` at rest."""
+        self.last_command = None if position is None else self._clip_pos(position)
+        self.last_velocity = np.zeros(len(self.limits.names))
+
+    def _clip_pos(self, q: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(q, dtype=np.float64), self.limits.lower, self.limits.upper)
+
+    def hold(self, measured: np.ndarray | None, reason: str = "hold") -> FilterResult | None:
+        """Hold the last command, else the measured position (clipped); None if neither exists."""
+        if self.last_command is None:
+            if measured is None or not np.all(np.isfinite(measured)):
+                return None
+            self.last_command = self._clip_pos(measured)
+        self.last_velocity = np.zeros(len(self.limits.names))
+        return FilterResult(
+            positions=self.last_command.copy(),
+            velocities=self.last_velocity.copy(),
+            reasons=(reason,),
+            held=True,
+        )
+
+    def filter(self, target: np.ndarray, measured: np.ndarray) -> FilterResult:
+        """Limit ``target`` given the measured position; updates the filter state."""
+        lim = self.limits
+        target = np.asarray(target, dtype=np.float64)
+        measured = np.asarray(measured, dtype=np.float64)
+        if not np.all(np.isfinite(measured)):
+            res = self.hold(None, "nonfinite_state")
+            if res is None:
+                raise LimitsError("measured state is non-finite and there is no command to hold")
+            return res
+        if target.shape != lim.lower.shape or not np.all(np.isfinite(target)):
+            return self.hold(measured, "nonfinite_target")  # type: ignore[return-value]
+        dt = self.period_ns * 1e-9
+        prev = self.last_command if self.last_command is not None else self._clip_pos(measured)
+        pv = self.last_velocity
+        vmax = lim.max_velocity * self.speed_scale
+        amax = lim.max_acceleration * (self.speed_scale * self.speed_scale)
+        step = vmax * dt
+        lo = np.maximum(np.maximum(lim.lower, prev - step), measured - lim.max_jump)
+        hi = np.minimum(np.minimum(lim.upper, prev + step), measured + lim.max_jump)
+        if np.any(lo > hi):
+            self.last_command = None
+            res = self.hold(measured, "tracking_error")
+            assert res is not None
+            return res
+        reasons: list[str] = []
+        dv = amax * dt
+        alo = prev + (pv - dv) * dt
+        ahi = prev + (pv + dv) * dt
+        lo2 = np.maximum(lo, alo)
+        hi2 = np.minimum(hi, ahi)
+        ok = lo2 <= hi2
+        if not np.all(ok):
+            reasons.append("acceleration_relaxed")
+        lo = np.where(ok, lo2, lo)
+        hi = np.where(ok, hi2, hi)
+        cmd = np.clip(target, lo, hi)
+        if np.any(cmd != target):
+            reasons.append("clamped")
+        vel = (cmd - prev) / dt
+        self.last_command = cmd
+        self.last_velocity = vel
+        return FilterResult(positions=cmd.copy(), velocities=vel, reasons=tuple(reasons))
+
+
+def check_speed_scale(value: float) -> float:
+    """Validate a speed scale in ``(0, 1]``."""
+    value = float(value)
+    if not 0.0 < value <= 1.0:
+        raise LimitsError(f"speed_scale must be in (0, 1], got {value}")
+    return value
