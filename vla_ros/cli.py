@@ -1,4 +1,4 @@
-"""``vla-ros``: one command line for doctor, export, bench, eval, tune, bringup and demo.
+"""vla-ros: one command line for doctor, export, bench, eval, tune, bringup and demo.
 
 Each subcommand lives in its area's ``cli`` module, which provides ``add_arguments(parser)`` and
 ``run(args) -> int``. Modules are imported only when their subcommand runs, so ``vla-ros doctor``

@@ -1,0 +1,40 @@
+# vla_ros: `make test` from a fresh clone sets everything up and runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+ENV := ./env.sh
+PYTEST_ARGS ?=
+
+.PHONY: help setup build lint format test test-fast demo bench clean distclean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup:  ## idempotent: venv (+ ROS 2 Kilted wheels when no distro is sourced), deps, colcon build
+	@bash scripts/setup.sh
+
+build: setup  ## alias of setup (colcon build runs inside it)
+
+lint: setup  ## ruff check over the whole repo
+	$(ENV) ruff check .
+
+format: setup  ## ruff format + autofix
+	$(ENV) ruff check --fix .
+	$(ENV) ruff format .
+
+test: setup lint  ## setup, lint, then every test (unit + real-ROS integration)
+	VLA_ROS_REQUIRE_ROS=1 $(ENV) python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup  ## tests not marked slow
+	VLA_ROS_REQUIRE_ROS=1 $(ENV) python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+demo: setup  ## the embedded default: simulated robot + bundled policy through the real node graph
+	$(ENV) vla-ros demo
+
+bench: setup  ## run the benchmarks in benchmarks/ (tables on stdout)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(ENV) python $$b || exit 1; done
+
+clean:  ## remove colcon build/install/log
+	rm -rf build install log
+
+distclean: clean  ## also remove the venv
+	rm -rf .venv

@@ -1,0 +1,55 @@
+"""The colcon install and ./env.sh, used the way a person uses them: from a shell."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NODES = ("policy_node", "executor_node", "doctor_node", "sim_node")
+
+
+def _env_sh(*cmd: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(ROOT / "env.sh"), *cmd], cwd=cwd or ROOT, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+
+
+@pytest.mark.ros
+def test_env_sh_imports_messages_and_rclpy_from_anywhere(tmp_path):
+    code = "from vla_ros.msg import ActionChunk; import rclpy; print(ActionChunk.__module__)"
+    proc = _env_sh("python", "-c", code, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "vla_ros.msg._action_chunk"
+
+
+@pytest.mark.ros
+def test_install_layout():
+    libdir = ROOT / "install" / "vla_ros" / "lib" / "vla_ros"
+    for name in (*NODES, "vla-ros"):
+        exe = libdir / name
+        assert exe.is_file() and os.access(exe, os.X_OK), f"{exe} missing or not executable"
+    share = ROOT / "install" / "vla_ros" / "share"
+    assert (share / "ament_index" / "resource_index" / "packages" / "vla_ros").is_file()
+    assert (share / "vla_ros" / "package.xml").is_file()
+    assert (share / "vla_ros" / "msg" / "ActionChunk.msg").is_file()
+
+
+@pytest.mark.ros
+def test_vla_ros_cli_runs_through_env_sh():
+    proc = _env_sh("vla-ros", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: vla-ros" in proc.stdout
+    bad = _env_sh("vla-ros", "no-such-command")
+    assert bad.returncode == 2
+    assert "unknown command 'no-such-command'" in bad.stderr
+
+
+def test_env_sh_without_command_explains_usage():
+    proc = _env_sh()
+    assert proc.returncode == 2
+    assert "usage: ./env.sh CMD" in proc.stderr
