@@ -1,1 +1,74 @@
-"""vla_ros.runtime."""
+"""vla_ros.runtime: one :class:`PolicyRuntime` interface over torch, onnxruntime and TensorRT.
+
+>>> rt = load_runtime("cards/pick_cube", backend="onnxruntime")
+>>> actions = rt.infer(Observation(images={"front": rgb}, state=q))  # [horizon, action_dim]
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from vla_ros.runtime.errors import (
+    BackendUnavailableError,
+    CardError,
+    EngineMismatchError,
+    ModelFileError,
+    NonFiniteOutputError,
+    ObservationError,
+    UnsafeCheckpointError,
+    VlaRosError,
+)
+from vla_ros.runtime.observation import Observation
+
+# backend name -> (module, class); imported lazily so ``onnxruntime`` never imports TensorRT
+BACKENDS: dict[str, tuple[str, str]] = {
+    "torch": ("vla_ros.runtime.torch_backend", "TorchBackend"),
+    "onnxruntime": ("vla_ros.runtime.ort_backend", "OnnxRuntimeBackend"),
+    "tensorrt": ("vla_ros.runtime.trt_backend", "TensorRTBackend"),
+}
+_ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "trt": "tensorrt", "pytorch": "torch"}
+
+
+def load_runtime(card_dir: str | Path | Any, backend: str = "onnxruntime", **opts: Any) -> Any:
+    """Load a policy card (folder, ``card.yaml`` path or :class:`PolicyCard`) on ``backend``.
+
+    ``opts`` go to the backend class (see each backend's docstring). Raises
+    :class:`CardError`, :class:`ModelFileError`, :class:`EngineMismatchError` or
+    :class:`BackendUnavailableError` naming what is wrong and how to fix it.
+    """
+    from vla_ros.export.card import PolicyCard
+
+    name = _ALIASES.get(backend, backend)
+    if name not in BACKENDS:
+        raise BackendUnavailableError(
+            f"unknown runtime backend {backend!r}; choose one of {sorted(BACKENDS)}"
+        )
+    card = card_dir if isinstance(card_dir, PolicyCard) else PolicyCard.load(card_dir)
+    module, cls = BACKENDS[name]
+    return getattr(importlib.import_module(module), cls)(card, **opts)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PolicyRuntime":
+        from vla_ros.runtime.base import PolicyRuntime
+
+        return PolicyRuntime
+    raise AttributeError(name)
+
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailableError",
+    "CardError",
+    "EngineMismatchError",
+    "ModelFileError",
+    "NonFiniteOutputError",
+    "Observation",
+    "ObservationError",
+    "PolicyRuntime",
+    "UnsafeCheckpointError",
+    "VlaRosError",
+    "load_runtime",
+]

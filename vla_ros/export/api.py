@@ -1,0 +1,452 @@
+"""``export_policy``: spine model (YAML and/or checkpoint, or a module) -> policy card folder."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import platform
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vla_ros.export.card import CARD_FILE, Normalization, PolicyCard, sha256_file
+from vla_ros.export.checkpoint import apply_state_dict, load_state_dict
+from vla_ros.export.onnx_export import (
+    DEFAULT_OPSET,
+    PARITY_BOUNDS,
+    default_layout,
+    export_onnx,
+    model_layouts,
+    onnx_parity,
+)
+from vla_ros.export.progress import Progress
+from vla_ros.runtime.errors import (
+    CardError,
+    ExportError,
+    ModelFileError,
+    ParityError,
+)
+
+BACKEND_NAMES = {
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+    "ort": "onnx",
+    "tensorrt": "tensorrt",
+    "trt": "tensorrt",
+    "torch": "torch",
+}
+CONFIG_SUFFIXES = (".yaml", ".yml")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for mod in ("vla_ros", "torch", "onnx", "onnxruntime", "numpy"):
+        with contextlib.suppress(ImportError, AttributeError):
+            out[mod] = str(__import__(mod).__version__)
+    return out
+
+
+def parse_backends(backends: Iterable[str] | str) -> list[str]:
+    """Normalize a backend list (``onnx,tensorrt``); ``onnx`` is always included."""
+    items = backends.split(",") if isinstance(backends, str) else list(backends)
+    out = ["onnx"]
+    for b in items:
+        key = b.strip().lower()
+        if not key:
+            continue
+        if key not in BACKEND_NAMES:
+            raise ExportError(
+                f"unknown export backend {b!r}; choose from onnx, tensorrt (torch weights are always written)"
+            )
+        if BACKEND_NAMES[key] not in out:
+            out.append(BACKEND_NAMES[key])
+    return out
+
+
+def classify_sources(sources: Iterable[str | Path]) -> tuple[Path | None, Path | None, Path | None]:
+    """Split CLI MODEL arguments into (config YAML, checkpoint, existing card folder)."""
+    config = ckpt = card = None
+    for s in sources:
+        p = Path(s)
+        if p.is_dir() and (p / CARD_FILE).is_file():
+            card = p
+        elif p.suffix.lower() in CONFIG_SUFFIXES or (not p.suffix and not p.exists()):
+            config = p
+        elif p.suffix.lower() in CHECKPOINT_SUFFIXES or p.is_dir():
+            ckpt = p
+        else:
+            raise ExportError(
+                f"cannot tell what MODEL {str(s)!r} is: give a family YAML (.yaml), a checkpoint "
+                f"({', '.join(CHECKPOINT_SUFFIXES)}), or an existing policy card folder"
+            )
+    return config, ckpt, card
+
+
+def _config_for_checkpoint(ckpt: Path) -> dict[str, Any]:
+    """The model config that goes with a checkpoint given alone."""
+    for cand in (ckpt.with_suffix(".yaml"), ckpt.parent / "config.yaml"):
+        if cand.is_file() and cand != ckpt:
+            from vla_ros.spine.config import load_config
+
+            return load_config(cand)
+    if ckpt.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(ckpt), framework="pt") as f:
+                meta = f.metadata() or {}
+        except Exception as e:  # safetensors raises its own error types
+            raise ModelFileError(f"checkpoint {str(ckpt)!r} is not valid safetensors: {e}") from e
+        if "config" in meta:
+            return json.loads(meta["config"])
+    raise ExportError(
+        f"checkpoint {str(ckpt)!r} came without a model config: pass the family YAML too "
+        f"(vla-ros export MODEL.yaml {ckpt}), or put it next to the checkpoint as "
+        f"{ckpt.with_suffix('.yaml').name} or config.yaml"
+    )
+
+
+def build_model(
+    config: str | Path | Mapping[str, Any] | None, checkpoint: str | Path | None, seed: int = 0
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Build the spine model (seeded init, then the checkpoint) -> (model, config, provenance)."""
+    import torch
+
+    from vla_ros.spine import build_vla
+    from vla_ros.spine.config import load_config
+
+    prov: dict[str, Any] = {}
+    if config is None and checkpoint is None:
+        raise ExportError("export needs a model: a family YAML and/or a checkpoint")
+    if config is None:
+        cfg = _config_for_checkpoint(Path(checkpoint))  # type: ignore[arg-type]
+    elif isinstance(config, Mapping):
+        cfg = dict(config)
+    else:
+        try:
+            path = Path(config)
+            cfg = load_config(path)
+            prov["config"] = str(path)
+        except FileNotFoundError as e:
+            raise ExportError(str(e)) from e
+    torch.manual_seed(seed)
+    try:
+        model = build_vla(cfg)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ExportError(f"cannot build the model from its config: {e}") from e
+    if checkpoint is not None:
+        state = load_state_dict(checkpoint)
+        apply_state_dict(model, state, str(checkpoint), cfg.get("name_mapping"))
+        p = Path(checkpoint)
+        prov["checkpoint"] = str(p)
+        if p.is_file():
+            prov["checkpoint_sha256"] = sha256_file(p)
+    else:
+        prov["checkpoint"] = None
+        prov["weights"] = f"random initialization (torch.manual_seed({seed}))"
+    return model.eval(), cfg, prov
+
+
+def _normalization(io: Any, normalization: Normalization | Mapping[str, Any] | None) -> Normalization:
+    if normalization is None:
+        return Normalization.identity(io.state_dim, io.action_dim)
+    if isinstance(normalization, Normalization):
+        return normalization
+    try:
+        return Normalization.from_dict(dict(normalization), "normalization")
+    except CardError as e:
+        raise ExportError(str(e)) from e
+
+
+def default_joints(io: Any) -> tuple[list[str], list[str]]:
+    """``joint_0..`` for state; actions reuse the first names (same joints) when they fit."""
+    state = [f"joint_{i}" for i in range(io.state_dim)]
+    action = [f"joint_{i}" for i in range(io.action_dim)]
+    return state, action
+
+
+def card_parity_feeds(card: PolicyCard, seed: int = 0) -> dict[str, np.ndarray]:
+    """Deterministic model inputs built from the card alone (for engine parity runs)."""
+    from vla_ros.runtime.processing import get_tokenizer
+
+    rng = np.random.default_rng(seed)
+    shapes = card.io.input_shapes(1)
+    feeds: dict[str, np.ndarray] = {}
+    for name in card.io.input_names:
+        if name == "images":
+            feeds[name] = rng.random(shapes[name], dtype=np.float32)
+        elif name == "tokens":
+            feeds[name] = get_tokenizer(card.io)("pick up the red cube")
+        else:
+            feeds[name] = rng.standard_normal(shapes[name], dtype=np.float32)
+    return feeds
+
+
+def _remove_old_card(out: Path) -> None:
+    """Delete a previous card.yaml (and the files it named) so a failed export leaves no card."""
+    card_path = out / CARD_FILE
+    if not card_path.is_file():
+        return
+    try:
+        old = PolicyCard.load(out)
+        for rel in old.files.values():
+            (out / rel).unlink(missing_ok=True)
+    except Exception:  # a broken old card is simply replaced
+        pass
+    card_path.unlink(missing_ok=True)
+
+
+def export_policy(
+    model_or_yaml: Any,
+    out_dir: str | Path,
+    backends: Iterable[str] | str = ("onnx",),
+    precision: str = "fp32",
+    layout: str | None = None,
+    checkpoint: str | Path | None = None,
+    name: str | None = None,
+    state_joints: list[str] | None = None,
+    action_joints: list[str] | None = None,
+    normalization: Normalization | Mapping[str, Any] | None = None,
+    delta_to_absolute: bool | None = None,
+    opset: int = DEFAULT_OPSET,
+    exporter: str = "torchscript",
+    dynamic_batch: bool = False,
+    trt_options: Mapping[str, Any] | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    export_command: str | None = None,
+) -> PolicyCard:
+    """Export a spine model to a policy card folder and return the card.
+
+    ``model_or_yaml`` is a family YAML path (or a name under ``config/models``), a config dict,
+    a checkpoint path, or an already-built module (then pass ``model_config`` so the torch
+    backend can rebuild it). Writes ``model.safetensors`` and the layout's ONNX graph(s),
+    checks them with ``onnx.checker``, runs the ONNX Runtime vs torch parity gate (raises
+    :class:`ParityError` above the bound), builds TensorRT engine(s) when ``"tensorrt"`` is in
+    ``backends``, and writes ``card.yaml`` last.
+    """
+    import torch
+
+    from vla_ros.spine.weights import save_weights
+
+    wanted = parse_backends(backends)
+    if precision not in PARITY_BOUNDS:
+        raise ExportError(f"precision {precision!r} is not one of {sorted(PARITY_BOUNDS)}")
+    if "tensorrt" in wanted:
+        from vla_ros.export.tensorrt import tensorrt_unavailable_reason
+
+        reason = tensorrt_unavailable_reason()
+        if reason:
+            raise ExportError(
+                f"--backends tensorrt cannot run here: {reason}. Export ONNX here (drop "
+                "tensorrt), copy the card folder to the target and run there: "
+                f"vla-ros export {out_dir} --backends tensorrt --precision {precision}"
+            )
+    if precision != "fp32" and "tensorrt" not in wanted:
+        raise ExportError(
+            f"--precision {precision} applies to the TensorRT engine; the ONNX graph is always "
+            "fp32. Add --backends onnx,tensorrt or use --precision fp32"
+        )
+    progress = progress or Progress(enabled=False)
+    progress.total = 5 + (1 if "tensorrt" in wanted else 0)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    with progress.step("build model"):
+        prov: dict[str, Any] = {}
+        if isinstance(model_or_yaml, torch.nn.Module):
+            model, cfg = model_or_yaml.eval(), (dict(model_config) if model_config else None)
+            prov["source"] = f"module {type(model).__name__}"
+            if checkpoint is not None:
+                apply_state_dict(model, load_state_dict(checkpoint), str(checkpoint))
+                prov["checkpoint"] = str(checkpoint)
+        else:
+            config, ckpt = model_or_yaml, checkpoint
+            if isinstance(model_or_yaml, (str, Path)):
+                c, k, _ = classify_sources([model_or_yaml])
+                config, ckpt = c, (k or checkpoint)
+            model, cfg, prov = build_model(config, ckpt, seed=seed)
+        io = model.io_spec()
+        layout = layout or default_layout(model)
+        if layout not in model_layouts(model):
+            raise ExportError(
+                f"layout {layout!r} is not available for {type(model).__name__} "
+                f"(available: {model_layouts(model)})"
+            )
+        family = str(io.extra.get("family") or getattr(model, "FAMILY", "") or type(model).__name__)
+        progress.note(f"{family}: layout {layout}, io {dict(io.input_shapes(1))}")
+
+    sj, aj = default_joints(io)
+    card = PolicyCard(
+        name=name or (Path(str(model_or_yaml)).stem if isinstance(model_or_yaml, (str, Path)) else family),
+        family=family,
+        io=io,
+        state_joints=list(state_joints) if state_joints is not None else sj,
+        action_joints=list(action_joints) if action_joints is not None else aj,
+        normalization=_normalization(io, normalization),
+        export={
+            "layout": layout,
+            "precision": precision,
+            "opset": opset,
+            "exporter": exporter,
+            "dynamic_batch": dynamic_batch,
+        },
+        model_config=cfg,
+        root=out,
+    )
+    if delta_to_absolute is None:
+        delta_to_absolute = io.action_mode == "delta" and all(
+            j in card.state_joints for j in card.action_joints
+        )
+    card.postprocess = {"delta_to_absolute": bool(delta_to_absolute)}
+    try:
+        card.validate()
+    except CardError as e:
+        raise ExportError(str(e)) from e
+    _remove_old_card(out)
+
+    with progress.step("write weights (model.safetensors)"):
+        save_weights(model, out / "model.safetensors")
+        card.add_file("safetensors", "model.safetensors")
+
+    with progress.step(f"export ONNX ({layout}, opset {opset}, {exporter}) + onnx.checker"):
+        res = export_onnx(model, out, layout, opset=opset, exporter=exporter, dynamic_batch=dynamic_batch)
+        for role, rel in res["files"].items():
+            card.add_file(role, rel)
+        card.export["opset"] = res["opset"]
+        if res["split"] is not None:
+            card.export["split"] = res["split"]
+
+    with progress.step("parity: onnxruntime vs torch on example_inputs"):
+        report = onnx_parity(model, out, res["files"], res["split"], PARITY_BOUNDS["fp32"])
+        card.parity = {"max_abs_err": report["max_abs_err"], "bound": report["bound"], "onnxruntime": report}
+        progress.note(f"max |ort - torch| = {report['max_abs_err']:.2e} (bound {report['bound']:g})")
+
+    card.provenance = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "export_command": export_command
+        or _default_command(model_or_yaml, checkpoint, out, wanted, precision, layout),
+        **prov,
+    }
+    if "tensorrt" in wanted:
+        with progress.step(f"TensorRT engine ({precision})"):
+            add_tensorrt_engines(card, precision, trt_options or {}, progress=progress)
+
+    with progress.step("write card.yaml"):
+        card.save()
+    return card
+
+
+def _default_command(src: Any, ckpt: Any, out: Path, backends: list[str], precision: str, layout: str) -> str:
+    parts = ["vla-ros", "export"]
+    if isinstance(src, (str, Path)):
+        parts.append(str(src))
+    else:
+        parts.append("<model.yaml>")
+    if ckpt is not None:
+        parts.append(str(ckpt))
+    parts += [
+        "--out",
+        str(out),
+        "--backends",
+        ",".join(backends),
+        "--precision",
+        precision,
+        "--layout",
+        layout,
+    ]
+    return " ".join(parts)
+
+
+def add_tensorrt_engines(
+    card: PolicyCard,
+    precision: str,
+    trt_options: Mapping[str, Any],
+    progress: Progress | None = None,
+) -> None:
+    """Build the card's TensorRT engine(s) from its ONNX graph(s) and gate them on parity.
+
+    The reference is ONNX Runtime (CPU, fp32) on :func:`card_parity_feeds`; it matched torch
+    within 1e-4 at export. Records ``export.tensorrt`` (TensorRT version, compute capability,
+    flags) and ``parity.tensorrt``. Works on a card loaded from disk (``vla-ros export CARD``).
+    """
+    from vla_ros.export.tensorrt import build_engine
+    from vla_ros.runtime.ort_backend import OnnxRuntimeBackend
+    from vla_ros.runtime.trt_backend import TensorRTBackend
+
+    if card.root is None:
+        raise CardError("add_tensorrt_engines needs a card with a folder")
+    opts = dict(trt_options)
+    pairs = {"onnx": "engine", "onnx_prefix": "engine_prefix", "onnx_step": "engine_step"}
+    cache = card.root / "timing.cache"
+    record: dict[str, Any] = {}
+    for onnx_role, engine_role in pairs.items():
+        if not card.has(onnx_role):
+            continue
+        src = card.path(onnx_role)
+        dst = src.with_suffix(".engine")
+        record = build_engine(
+            src,
+            dst,
+            precision=precision,
+            input_shapes=None,
+            timing_cache=cache,
+            workspace_gb=float(opts.get("workspace_gb", 2.0)),
+            version_compatible=bool(opts.get("version_compatible", False)),
+            hardware_compatibility=str(opts.get("hardware_compatibility", "none")),
+            builder_optimization_level=opts.get("builder_optimization_level"),
+        )
+        card.add_file(engine_role, dst.name)
+    if cache.is_file():
+        card.add_file("timing_cache", cache.name)
+    card.export["tensorrt"] = record
+    card.export["precision"] = precision
+    card.provenance["tensorrt"] = {
+        k: record.get(k) for k in ("tensorrt_version", "compute_capability", "gpu_name")
+    }
+    feeds = card_parity_feeds(card)
+    ref = OnnxRuntimeBackend(card, providers="cpu").run_model(dict(feeds))
+    got = TensorRTBackend(card).run_model(dict(feeds))
+    err = float(np.max(np.abs(got - ref))) if np.all(np.isfinite(got)) else float("inf")
+    bound = PARITY_BOUNDS[precision]
+    card.parity["tensorrt"] = {
+        "max_abs_err": err,
+        "bound": bound,
+        "precision": precision,
+        "reference": "onnxruntime CPU fp32",
+        "inputs": "card_parity_feeds(0)",
+    }
+    if progress:
+        progress.note(f"max |tensorrt - onnxruntime| = {err:.2e} (bound {bound:g})")
+    if not err <= bound:
+        raise ParityError(
+            f"TensorRT {precision} parity failed: max |tensorrt - onnxruntime| = {err:.3g} > "
+            f"{bound:g}; try --precision fp32 (or fp16 instead of bf16)"
+        )
+
+
+def add_engines_to_card(
+    card_dir: str | Path,
+    precision: str = "fp16",
+    trt_options: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> PolicyCard:
+    """Build TensorRT engine(s) for an existing card folder (on the target machine)."""
+    progress = progress or Progress(enabled=False)
+    progress.total = 2
+    with progress.step(f"load card {card_dir}"):
+        card = PolicyCard.load(card_dir)
+    with progress.step(f"TensorRT engine ({precision})"):
+        add_tensorrt_engines(card, precision, trt_options or {}, progress=progress)
+    card.save()
+    return card
+
+
+__all__ = ["add_engines_to_card", "build_model", "export_policy", "parse_backends"]

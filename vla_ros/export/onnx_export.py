@@ -1,0 +1,347 @@
+"""torch -> ONNX for a spine model: monolithic or split layout, checker, ONNX Runtime parity."""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vla_ros.runtime.errors import ExportError, ParityError
+
+DEFAULT_OPSET = 17
+# max |onnxruntime - torch| on the parity inputs, per precision of the compared graph
+PARITY_BOUNDS = {"fp32": 1e-4, "fp16": 2e-2, "bf16": 8e-2, "fp8": 2.5e-1}
+EXPORTERS = ("torchscript", "dynamo")
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def model_layouts(model: Any) -> list[str]:
+    """Layouts a model supports: always monolithic; split when it has the export hooks."""
+    out = ["monolithic"]
+    hooks = all(hasattr(model, a) for a in ("export_prefix", "export_step"))
+    if hooks and int(getattr(model, "num_export_steps", 0) or 0) > 0:
+        out.append("split")
+    return out
+
+
+def default_layout(model: Any) -> str:
+    """The model's layout (``export_layout``, else class ``EXPORT_LAYOUT``), else monolithic."""
+    layout = str(getattr(model, "export_layout", None) or getattr(model, "EXPORT_LAYOUT", "monolithic"))
+    return layout if layout in model_layouts(model) else "monolithic"
+
+
+def parity_inputs(model: Any) -> dict[str, Any]:
+    """``example_inputs(1)`` with ``noise`` added when the model needs one (seeded)."""
+    torch = _torch()
+    io = model.io_spec()
+    inputs = dict(model.example_inputs(batch_size=1))
+    if io.needs_noise and "noise" not in inputs:
+        g = torch.Generator().manual_seed(0)
+        inputs["noise"] = torch.randn((1, *io.output_shape), generator=g)
+    names = io.input_names
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise ExportError(
+            f"{type(model).__name__}.example_inputs() lacks {missing}; it must return every "
+            f"name in io_spec().input_names = {names}"
+        )
+    return {n: inputs[n] for n in names}
+
+
+class _Monolithic:
+    """Wraps ``predict_action`` as ``forward(*inputs) -> actions`` for tracing."""
+
+    def __new__(cls, model: Any, names: list[str]) -> Any:
+        torch = _torch()
+
+        class Monolithic(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *args: Any) -> Any:
+                obs = dict(zip(names, args))
+                noise = obs.pop("noise", None)
+                return self.model.predict_action(obs, noise=noise)
+
+        return Monolithic()
+
+
+class _Prefix:
+    """Wraps ``export_prefix`` as ``forward(*inputs) -> tuple(features)``."""
+
+    def __new__(cls, model: Any, names: list[str], keys: list[str]) -> Any:
+        torch = _torch()
+
+        class Prefix(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *args: Any) -> Any:
+                out = self.model.export_prefix(dict(zip(names, args)))
+                return tuple(out[k] for k in keys)
+
+        return Prefix()
+
+
+class _Step:
+    """Wraps ``export_step`` as ``forward(*features, x, step_index) -> x_next``."""
+
+    def __new__(cls, model: Any, keys: list[str]) -> Any:
+        torch = _torch()
+
+        class Step(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *args: Any) -> Any:
+                n = len(keys)
+                prefix = dict(zip(keys, args[:n]))
+                return self.model.export_step(prefix, args[n], args[n + 1])
+
+        return Step()
+
+
+def _export_graph(
+    module: Any,
+    args: tuple[Any, ...],
+    path: Path,
+    input_names: list[str],
+    output_names: list[str],
+    opset: int,
+    exporter: str,
+    dynamic_batch: bool,
+) -> None:
+    torch = _torch()
+    if exporter not in EXPORTERS:
+        raise ExportError(f"exporter {exporter!r} is not one of {EXPORTERS}")
+    dynamic_axes = None
+    if dynamic_batch:
+        dynamic_axes = {n: {0: "batch"} for n in input_names + output_names if n != "step_index"}
+    sink = _io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
+            warnings.simplefilter("ignore")
+            kwargs: dict[str, Any] = {
+                "input_names": input_names,
+                "output_names": output_names,
+                "opset_version": opset,
+                "dynamic_axes": dynamic_axes,
+                "do_constant_folding": True,
+            }
+            if exporter == "torchscript":
+                kwargs["dynamo"] = False
+            else:
+                kwargs["dynamo"] = True
+                kwargs["external_data"] = False
+            torch.onnx.export(module, args, str(path), **kwargs)
+    except Exception as e:
+        raise ExportError(
+            f"torch.onnx.export ({exporter}) failed for {path.name}: {type(e).__name__}: "
+            f"{str(e)[:600]}; try --exporter {'dynamo' if exporter == 'torchscript' else 'torchscript'}"
+            " or --layout monolithic"
+        ) from e
+
+
+def check_onnx(path: Path) -> None:
+    """``onnx.checker`` full check (with strict shape inference); raises :class:`ExportError`."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ExportError(f"onnx.checker rejects {path.name}: {str(e)[:600]}") from e
+
+
+def onnx_opset(path: Path) -> int:
+    """The default-domain opset a saved ONNX model imports."""
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    return max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=0)
+
+
+def export_onnx(
+    model: Any,
+    out_dir: Path,
+    layout: str,
+    opset: int = DEFAULT_OPSET,
+    exporter: str = "torchscript",
+    dynamic_batch: bool = False,
+) -> dict[str, Any]:
+    """Write the layout's ONNX graph(s) into ``out_dir`` and check them.
+
+    Returns ``{"files": {role: filename}, "split": {...} | None, "opset": int}``.
+    """
+    torch = _torch()
+    if opset < 17:
+        raise ExportError(f"opset {opset} is below 17 (LayerNormalization); use --opset 17+")
+    layouts = model_layouts(model)
+    if layout not in layouts:
+        raise ExportError(
+            f"layout {layout!r} is not available for {type(model).__name__} (has {layouts}); "
+            "split needs export_prefix/export_step/num_export_steps on the model"
+        )
+    io = model.io_spec()
+    inputs = parity_inputs(model)
+    names = io.input_names
+    files: dict[str, str] = {}
+    split: dict[str, Any] | None = None
+    model.eval()
+    with torch.inference_mode(False), torch.no_grad():
+        if layout == "monolithic":
+            path = out_dir / "model.onnx"
+            _export_graph(
+                _Monolithic(model, names),
+                tuple(inputs[n] for n in names),
+                path,
+                names,
+                ["actions"],
+                opset,
+                exporter,
+                dynamic_batch,
+            )
+            files["onnx"] = path.name
+        else:
+            obs_names = [n for n in names if n != "noise"]
+            obs = {n: inputs[n] for n in obs_names}
+            prefix = model.export_prefix(obs)
+            keys = list(prefix)
+            bad = [k for k in keys if k in ("x", "step_index", "x_next") or k in names]
+            if bad:
+                raise ExportError(f"export_prefix returns reserved names {bad}; rename those features")
+            path_p = out_dir / "prefix.onnx"
+            _export_graph(
+                _Prefix(model, obs_names, keys),
+                tuple(obs[n] for n in obs_names),
+                path_p,
+                obs_names,
+                keys,
+                opset,
+                exporter,
+                dynamic_batch,
+            )
+            x0 = inputs.get("noise", torch.zeros((1, *io.output_shape)))
+            idx = torch.tensor(0, dtype=torch.int64)
+            path_s = out_dir / "step.onnx"
+            _export_graph(
+                _Step(model, keys),
+                (*[prefix[k] for k in keys], x0, idx),
+                path_s,
+                [*keys, "x", "step_index"],
+                ["x_next"],
+                opset,
+                exporter,
+                dynamic_batch,
+            )
+            files["onnx_prefix"], files["onnx_step"] = path_p.name, path_s.name
+            split = {
+                "prefix_inputs": obs_names,
+                "prefix_outputs": keys,
+                "prefix_shapes": {k: list(prefix[k].shape) for k in keys},
+                "num_steps": int(model.num_export_steps),
+                "step_inputs": [*keys, "x", "step_index"],
+                "step_output": "x_next",
+            }
+    for f in files.values():
+        check_onnx(out_dir / f)
+    return {"files": files, "split": split, "opset": onnx_opset(out_dir / next(iter(files.values())))}
+
+
+# ---------------------------------------------------------------------- parity
+def _ort_session(path: Path, threads: int = 0) -> Any:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+
+
+def _np(t: Any) -> np.ndarray:
+    return t.detach().float().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+
+
+def _err(a: Any, b: Any) -> float:
+    a, b = _np(a), _np(b)
+    if a.shape != b.shape:
+        raise ParityError(f"shape mismatch in parity: onnxruntime {a.shape} vs torch {b.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return float("inf")
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+def onnx_parity(
+    model: Any,
+    out_dir: Path,
+    files: dict[str, str],
+    split: dict[str, Any] | None,
+    bound: float = PARITY_BOUNDS["fp32"],
+) -> dict[str, Any]:
+    """Run ONNX Runtime vs torch on ``example_inputs``; raise :class:`ParityError` above ``bound``.
+
+    Split layouts are compared graph by graph (prefix features, step 0) and end to end: the
+    runtime's prefix + step loop on ONNX Runtime against torch ``predict_action``.
+    """
+    torch = _torch()
+    inputs = parity_inputs(model)
+    feeds = {k: _np(v) if v.is_floating_point() else v.cpu().numpy() for k, v in inputs.items()}
+    errs: dict[str, float] = {}
+    with torch.no_grad():
+        obs = {k: v for k, v in inputs.items() if k != "noise"}
+        ref = model.predict_action(obs, noise=inputs.get("noise"))
+        if split is None:
+            sess = _ort_session(out_dir / files["onnx"])
+            names = [i.name for i in sess.get_inputs()]
+            (out,) = sess.run(["actions"], {n: feeds[n] for n in names})
+            errs["actions"] = _err(out, ref)
+        else:
+            sp = _ort_session(out_dir / files["onnx_prefix"])
+            ss = _ort_session(out_dir / files["onnx_step"])
+            pnames = [i.name for i in sp.get_inputs()]
+            keys = split["prefix_outputs"]
+            pout = dict(zip(keys, sp.run(keys, {n: feeds[n] for n in pnames})))
+            tprefix = model.export_prefix(obs)
+            errs["prefix"] = max((_err(pout[k], tprefix[k]) for k in keys), default=0.0)
+            x = feeds.get("noise", np.zeros((1, *model.io_spec().output_shape), np.float32))
+            snames = [i.name for i in ss.get_inputs()]
+            t_x = torch.from_numpy(x)
+            for i in range(int(split["num_steps"])):
+                sf = {**pout, "x": x, "step_index": np.array(i, dtype=np.int64)}
+                x_next = ss.run(["x_next"], {n: sf[n] for n in snames})[0]
+                if i == 0:
+                    t_step = model.export_step(tprefix, t_x, torch.tensor(0, dtype=torch.int64))
+                    errs["step0"] = _err(x_next, t_step)
+                x = x_next
+            errs["actions"] = _err(x, ref)
+    worst = max(errs.values())
+    report = {
+        "reference": "torch predict_action (cpu, fp32)",
+        "checked": "onnxruntime CPUExecutionProvider",
+        "inputs": "example_inputs(batch_size=1)",
+        "max_abs_err": worst,
+        "bound": bound,
+        "per_output": errs,
+        "ref_max_abs": float(np.max(np.abs(_np(ref)))),
+    }
+    if not worst <= bound:
+        raise ParityError(
+            f"ONNX parity failed: max |onnxruntime - torch| = {worst:.3g} > {bound:g} "
+            f"(per output {errs}). The graph does not reproduce the model: a Python-side value "
+            "was baked in while tracing (e.g. int(step_index)), or an op is exported wrongly; "
+            "try --exporter dynamo or --layout monolithic"
+        )
+    return report

@@ -1,0 +1,23 @@
+"""The observation a runtime consumes: raw camera images, raw joint state, an instruction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Observation:
+    """One observation in raw units, as the policy node assembles it from ROS messages.
+
+    ``images`` maps camera name to uint8 RGB ``[H, W, 3]`` or ``[T, H, W, 3]`` (``T`` frames of
+    history, oldest first; any ``H``, ``W``). ``state`` is ``[state_dim]`` or ``[T, state_dim]``
+    in raw units and the card's ``state_joints`` order. ``stamp_ns`` is the observation stamp
+    (the oldest of its parts), integer nanoseconds.
+    """
+
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    state: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    instruction: str = ""
+    stamp_ns: int = 0

@@ -1,0 +1,188 @@
+"""Pre- and post-processing: small numpy steps shared by every backend.
+
+Backends differ only in the model call; everything that turns an :class:`Observation` into model
+inputs, and normalized model outputs into robot actions, lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from vla_ros.export.card import PolicyCard, Stats
+from vla_ros.runtime.errors import ModelFileError, NonFiniteOutputError, ObservationError
+from vla_ros.runtime.observation import Observation
+from vla_ros.spine.io import IOSpec
+
+
+def align_history(x: np.ndarray, history: int, frame_ndim: int) -> np.ndarray:
+    """Return ``[history, *frame]`` from a single frame or a ``[T, *frame]`` stack.
+
+    A single frame is repeated; a longer stack keeps its newest ``history`` frames; a shorter one
+    is padded at the front with its oldest frame (what a policy sees right after start-up).
+    """
+    if x.ndim == frame_ndim:
+        x = x[None]
+    t = x.shape[0]
+    if t >= history:
+        return x[t - history :]
+    pad = np.repeat(x[:1], history - t, axis=0)
+    return np.concatenate([pad, x], axis=0)
+
+
+def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize uint8 ``[H, W, C]`` to ``size=(height, width)``: area when shrinking, else bilinear."""
+    h, w = size
+    if img.shape[0] == h and img.shape[1] == w:
+        return img
+    shrinking = img.shape[0] > h or img.shape[1] > w
+    interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    out = cv2.resize(np.ascontiguousarray(img), (w, h), interpolation=interp)
+    if out.ndim == 2:  # cv2 drops a trailing channel axis of size 1
+        out = out[:, :, None]
+    return out
+
+
+def prepare_images(images: dict[str, np.ndarray], io: IOSpec) -> np.ndarray:
+    """Camera dict -> float32 ``[1, T, N, C, H, W]`` in ``[0, 1]``, cameras in ``io`` order."""
+    missing = [c for c in io.camera_names if c not in images]
+    if missing:
+        raise ObservationError(
+            f"observation lacks camera(s) {missing}; it has {sorted(images)}; the card expects "
+            f"{list(io.camera_names)} (remap the camera topics or re-export with these names)"
+        )
+    h, w = io.image_size
+    c = io.image_channels
+    out = np.empty((1, io.obs_history, len(io.camera_names), c, h, w), dtype=np.float32)
+    for n, cam in enumerate(io.camera_names):
+        img = np.asarray(images[cam])
+        if img.dtype != np.uint8:
+            raise ObservationError(
+                f"camera {cam!r} image has dtype {img.dtype}; expected uint8 RGB "
+                "(convert with cv_bridge to 'rgb8')"
+            )
+        if img.ndim not in (3, 4) or img.shape[-1] != c:
+            raise ObservationError(
+                f"camera {cam!r} image has shape {img.shape}; expected [H, W, {c}] or [T, H, W, {c}] RGB"
+            )
+        frames = align_history(img, io.obs_history, 3)
+        for t in range(io.obs_history):
+            small = resize_image(frames[t], (h, w))
+            out[0, t, n] = small.transpose(2, 0, 1)
+    out *= np.float32(1.0 / 255.0)
+    return out
+
+
+def normalize(x: np.ndarray, stats: Stats) -> np.ndarray:
+    """``(x - mean) / std`` in float32."""
+    mean = np.asarray(stats.mean, dtype=np.float32)
+    std = np.asarray(stats.std, dtype=np.float32)
+    return ((x.astype(np.float32) - mean) / std).astype(np.float32)
+
+
+def unnormalize(x: np.ndarray, stats: Stats) -> np.ndarray:
+    """``x * std + mean`` in float32."""
+    mean = np.asarray(stats.mean, dtype=np.float32)
+    std = np.asarray(stats.std, dtype=np.float32)
+    return (x.astype(np.float32) * std + mean).astype(np.float32)
+
+
+def prepare_state(state: np.ndarray, io: IOSpec, stats: Stats) -> np.ndarray:
+    """Raw state ``[D]`` or ``[T, D]`` -> normalized float32 ``[1, T, D]``."""
+    s = np.asarray(state)
+    if s.ndim not in (1, 2) or s.shape[-1] != io.state_dim:
+        raise ObservationError(
+            f"state has shape {s.shape}; expected [{io.state_dim}] or [T, {io.state_dim}] "
+            "in the card's state_joints order"
+        )
+    if not np.issubdtype(s.dtype, np.number):
+        raise ObservationError(f"state has non-numeric dtype {s.dtype}")
+    if not np.all(np.isfinite(s)):
+        raise ObservationError(f"state has non-finite values {s.tolist()}; check the joint_states publisher")
+    s = align_history(s, io.obs_history, 1)
+    return normalize(s, stats)[None]
+
+
+def get_tokenizer(io: IOSpec) -> Callable[[str], np.ndarray]:
+    """Tokenizer named by ``io.tokenizer`` returning int64 ``[1, text_max_len]``.
+
+    It is the spine's own tokenizer (``vla_ros.spine.components.text``), so that the runtime
+    tokenizes exactly as training and export did.
+    """
+    from vla_ros.spine.components.text import get_tokenizer as spine_tokenizer
+
+    try:
+        tok = spine_tokenizer(io.tokenizer)
+    except (ValueError, KeyError, ImportError, OSError) as e:
+        raise ObservationError(f"cannot make tokenizer {io.tokenizer!r} named by the card: {e}") from e
+    max_len = io.text_max_len
+
+    def encode(text: str) -> np.ndarray:
+        return np.asarray(tok.encode(text, max_len), dtype=np.int64).reshape(1, max_len)
+
+    return encode
+
+
+class Preprocessor:
+    """Observation -> model input dict (without ``noise``), following a card."""
+
+    def __init__(self, card: PolicyCard) -> None:
+        self.card = card
+        self.io = card.io
+        self._tokenize = get_tokenizer(card.io) if card.io.text_max_len > 0 else None
+
+    def __call__(self, obs: Observation) -> dict[str, np.ndarray]:
+        """Model inputs keyed by ``io.input_names`` (``noise`` excluded)."""
+        if not isinstance(obs, Observation):
+            raise ObservationError(f"expected vla_ros.runtime.Observation, got {type(obs).__name__}")
+        feeds = {
+            "images": prepare_images(obs.images, self.io),
+            "state": prepare_state(obs.state, self.io, self.card.normalization.state),
+        }
+        if self._tokenize is not None:
+            feeds["tokens"] = self._tokenize(obs.instruction or "")
+        return feeds
+
+
+class Postprocessor:
+    """Normalized actions ``[horizon, action_dim]`` -> raw actions in the card's joint order."""
+
+    def __init__(self, card: PolicyCard) -> None:
+        self.card = card
+        self.io = card.io
+        self.delta_to_absolute = bool(
+            card.postprocess.get("delta_to_absolute") and card.io.action_mode == "delta"
+        )
+        # index of every action joint in the state vector, for delta -> absolute
+        self._state_index = (
+            np.array([card.state_joints.index(j) for j in card.action_joints], dtype=np.int64)
+            if self.delta_to_absolute
+            else None
+        )
+
+    def __call__(self, actions: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
+        """Check, unnormalize and (optionally) make actions absolute with the latest raw state."""
+        a = np.asarray(actions, dtype=np.float32)
+        a = a.reshape(self.io.output_shape) if a.size == np.prod(self.io.output_shape) else a
+        if a.shape != self.io.output_shape:
+            raise ModelFileError(
+                f"model returned actions of shape {actions.shape}, card expects "
+                f"{self.io.output_shape}; the model file does not match the card, re-export"
+            )
+        if not np.all(np.isfinite(a)):
+            bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+            raise NonFiniteOutputError(
+                f"policy {self.card.policy_id} produced {bad} NaN/Inf action values; they were "
+                "dropped. Check the observation (images, state ranges) and the card's "
+                "normalization std; re-export if the model file was changed"
+            )
+        out = unnormalize(a, self.card.normalization.action)
+        if self.delta_to_absolute:
+            if state is None:
+                raise ObservationError("delta_to_absolute needs the current state")
+            s = np.asarray(state, dtype=np.float32)
+            current = s[-1] if s.ndim == 2 else s
+            out = out + current[self._state_index][None, :]
+        return out.astype(np.float32)

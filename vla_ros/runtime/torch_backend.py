@@ -1,0 +1,199 @@
+"""Torch backend: the spine model itself, on CPU or CUDA, optionally captured as CUDA graphs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vla_ros.export.card import PolicyCard
+from vla_ros.export.checkpoint import apply_state_dict, load_state_dict
+from vla_ros.runtime.base import PolicyRuntime, split_spec
+from vla_ros.runtime.errors import BackendUnavailableError, CardError
+
+_TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def build_model_from_card(card: PolicyCard) -> Any:
+    """Rebuild the spine model from the card's ``model_config`` and load its safetensors."""
+    if not card.model_config:
+        raise CardError(
+            f"card {card.name!r} has no model_config, so the torch backend cannot rebuild the "
+            f"model; use the onnxruntime backend or re-export: {card.export_command()}"
+        )
+    from vla_ros.spine import build_vla
+
+    model = build_vla(card.model_config)
+    path = card.path("safetensors")
+    apply_state_dict(model, load_state_dict(path), str(path))
+    return model.eval()
+
+
+class TorchBackend(PolicyRuntime):
+    """Runs ``predict_action`` (monolithic) or the prefix + step loop (split) in torch.
+
+    Options: ``device`` (``cpu``, ``cuda``, ``cuda:N``), ``cuda_graph`` (capture the model call,
+    CUDA only), ``dtype`` (``fp32``/``fp16``/``bf16``; default fp32 on CPU, the card's
+    precision on CUDA), ``layout`` (default the card's), ``model`` (an already-built module,
+    skips rebuilding from the card), ``threads`` (torch intra-op threads), ``seed``.
+    """
+
+    backend = "torch"
+
+    def __init__(
+        self,
+        card: PolicyCard,
+        device: str = "cpu",
+        cuda_graph: bool = False,
+        dtype: str | None = None,
+        layout: str | None = None,
+        model: Any | None = None,
+        threads: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(card, seed=seed)
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"torch device {device!r} requested but CUDA is not available here "
+                f"(torch {torch.__version__}); use device='cpu'"
+            )
+        if cuda_graph and self.device.type != "cuda":
+            raise BackendUnavailableError(
+                "cuda_graph=True needs a CUDA device; pass device='cuda' or cuda_graph=False"
+            )
+        if threads:
+            torch.set_num_threads(int(threads))
+        if dtype is None:
+            dtype = card.precision if self.device.type == "cuda" else "fp32"
+        if dtype not in _TORCH_DTYPES:
+            raise BackendUnavailableError(
+                f"torch backend dtype {dtype!r} is not one of {sorted(_TORCH_DTYPES)}"
+            )
+        self.dtype_name = dtype
+        self.dtype = getattr(torch, _TORCH_DTYPES[dtype])
+        self.layout = layout or card.layout
+        if model is None:
+            model = build_model_from_card(card)
+        self.model = model.to(self.device).eval()
+        if self.dtype != torch.float32:
+            self.model = self.model.to(self.dtype)
+        if self.layout == "split":
+            missing = [a for a in ("export_prefix", "export_step") if not hasattr(model, a)]
+            if missing:
+                raise CardError(
+                    f"layout 'split' needs the model to provide {missing}; family "
+                    f"{card.family!r} does not: use layout='monolithic'"
+                )
+            self.num_steps = int(split_spec(card).get("num_steps", model.num_export_steps))
+        self.cuda_graph = cuda_graph
+        self._graphs: dict[str, Any] = {}
+        self._static: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ model call
+    def _to_tensor(self, name: str, v: np.ndarray) -> Any:
+        t = self.torch.from_numpy(np.ascontiguousarray(v)).to(self.device, non_blocking=True)
+        return t.to(self.dtype) if t.is_floating_point() else t
+
+    def _obs(self, t: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in t.items() if k != "noise"}
+
+    def _eager(self, t: dict[str, Any]) -> Any:
+        if self.layout == "monolithic":
+            return self.model.predict_action(self._obs(t), noise=t.get("noise"))
+        prefix = self.model.export_prefix(self._obs(t))
+        x = t.get("noise")
+        if x is None:
+            x = self.torch.zeros((1, *self.card.io.output_shape), device=self.device, dtype=self.dtype)
+        for i in range(self.num_steps):
+            idx = self.torch.tensor(i, dtype=self.torch.int64, device=self.device)
+            x = self.model.export_step(prefix, x, idx)
+        return x
+
+    def run_model(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        with self.torch.inference_mode():
+            t = {k: self._to_tensor(k, v) for k, v in feeds.items()}
+            out = self._replay(t) if self.cuda_graph else self._eager(t)
+            return out.float().cpu().numpy()
+
+    def _call(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self.torch.inference_mode():
+            t = {k: self._to_tensor(k, v) for k, v in feeds.items()}
+            if graph == "model":
+                out = {"actions": self.model.predict_action(self._obs(t), noise=t.get("noise"))}
+            elif graph == "prefix":
+                out = self.model.export_prefix(t)
+            else:
+                x, idx = t.pop("x"), t.pop("step_index")
+                out = {"x_next": self.model.export_step(t, x, idx)}
+            return {k: v.float().cpu().numpy() for k, v in out.items()}
+
+    # ------------------------------------------------------------------ CUDA graphs
+    def _capture(self, t: dict[str, Any]) -> None:
+        """Capture the model call with static buffers (warm-up on a side stream first)."""
+        torch = self.torch
+        static = {k: v.clone() for k, v in t.items()}
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        if self.layout == "monolithic":
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self._eager(static)
+            torch.cuda.current_stream().wait_stream(side)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                static["__out"] = self.model.predict_action(self._obs(static), noise=static.get("noise"))
+            self._graphs["model"] = g
+        else:
+            static["__idx"] = torch.zeros((), dtype=torch.int64, device=self.device)
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    prefix = self.model.export_prefix(self._obs(static))
+                    self.model.export_step(prefix, static["noise"], static["__idx"])
+            torch.cuda.current_stream().wait_stream(side)
+            gp = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(gp):
+                static["__prefix"] = self.model.export_prefix(self._obs(static))
+            gs = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(gs, pool=gp.pool()):
+                static["__out"] = self.model.export_step(static["__prefix"], static["noise"], static["__idx"])
+            self._graphs["prefix"], self._graphs["step"] = gp, gs
+        self._static = static
+
+    def _replay(self, t: dict[str, Any]) -> Any:
+        if "noise" not in t:
+            t = dict(t)
+            t["noise"] = self.torch.zeros(
+                (1, *self.card.io.output_shape), device=self.device, dtype=self.dtype
+            )
+        if not self._graphs:
+            self._capture(t)
+        s = self._static
+        for k, v in t.items():
+            s[k].copy_(v)
+        if self.layout == "monolithic":
+            self._graphs["model"].replay()
+            return s["__out"].clone()
+        self._graphs["prefix"].replay()
+        for i in range(self.num_steps):
+            s["__idx"].fill_(i)
+            self._graphs["step"].replay()
+            s["noise"].copy_(s["__out"])
+        return s["noise"].clone()
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "torch": self.torch.__version__,
+            "device": str(self.device),
+            "dtype": self.dtype_name,
+            "cuda_graph": self.cuda_graph,
+            "layout": self.layout,
+            "intra_op_threads": self.torch.get_num_threads(),
+        }
+
+    def close(self) -> None:
+        self._graphs.clear()
+        self._static.clear()
