@@ -1,0 +1,60 @@
+"""Render the simulated arm as camera images (RGB uint8), deterministic and fast.
+
+The arm is drawn as a planar chain seen from the side: joint ``k`` adds its angle to the chain's
+heading, links shorten along the chain. A ``wrist`` camera looks at the end of the chain from
+closer up. A coloured target marker gives a policy something to look at.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+BACKGROUND = (40, 44, 52)
+LINK_COLOURS = ((230, 126, 34), (52, 152, 219), (46, 204, 113), (155, 89, 182), (241, 196, 15),
+                (231, 76, 60))
+
+
+def chain_points(positions: np.ndarray, link_lengths: np.ndarray) -> np.ndarray:
+    """Planar forward kinematics: ``[n+1, 2]`` points from the base, unit-free."""
+    heading = np.pi / 2 + np.cumsum(positions)  # joint 0 at zero points straight up
+    steps = np.stack([np.cos(heading), np.sin(heading)], axis=1) * link_lengths[:, None]
+    return np.vstack([np.zeros((1, 2)), np.cumsum(steps, axis=0)])
+
+
+def default_link_lengths(n: int) -> np.ndarray:
+    """Links shortening along the chain, total length 1."""
+    raw = np.linspace(1.0, 0.4, n)
+    return raw / raw.sum()
+
+
+def render(
+    positions: np.ndarray,
+    height: int,
+    width: int,
+    camera: str = "front",
+    target: tuple[float, float] | None = (0.45, 0.55),
+) -> np.ndarray:
+    """One ``[height, width, 3]`` uint8 RGB frame of the arm at ``positions`` from ``camera``."""
+    positions = np.asarray(positions, dtype=np.float64)
+    pts = chain_points(positions, default_link_lengths(len(positions)))
+    if camera == "wrist":
+        centre, scale = pts[-1], 2.5 * min(height, width)
+    else:
+        centre, scale = np.array([0.0, 0.5]), 0.8 * min(height, width)
+    pix = np.empty_like(pts)
+    pix[:, 0] = width / 2 + (pts[:, 0] - centre[0]) * scale
+    pix[:, 1] = height / 2 - (pts[:, 1] - centre[1]) * scale
+    img = np.empty((height, width, 3), dtype=np.uint8)
+    img[:] = BACKGROUND
+    thickness = max(1, min(height, width) // 40)
+    if target is not None:
+        tx = int(width / 2 + (target[0] - centre[0]) * scale)
+        ty = int(height / 2 - (target[1] - centre[1]) * scale)
+        cv2.circle(img, (tx, ty), max(2, thickness * 2), (255, 255, 255), -1)
+    ipix = np.round(pix).astype(np.int32)
+    for k in range(len(positions)):
+        a, b = tuple(int(v) for v in ipix[k]), tuple(int(v) for v in ipix[k + 1])
+        cv2.line(img, a, b, LINK_COLOURS[k % len(LINK_COLOURS)], thickness, cv2.LINE_AA)
+        cv2.circle(img, a, thickness, (220, 220, 220), -1)
+    return img
