@@ -1,0 +1,338 @@
+"""policy_node against real rclpy topics, a real ONNX policy card and real ActionChunk messages."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+from test_policy_support import (  # noqa: E402
+    ACTION_JOINTS,
+    CAMERAS,
+    image_msg,
+    joint_msg,
+    make_card,
+)
+
+H, W = 48, 64
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_card(tmp_path_factory.mktemp("card") / "nan_gate")
+
+
+@pytest.fixture(scope="module")
+def reference(card: Path):
+    """A second runtime on the same card: the oracle for what the node must publish."""
+    from vla_ros.runtime import load_runtime
+
+    return load_runtime(card, backend="onnxruntime")
+
+
+class Rig:
+    """A policy node under test plus publishers for its inputs and collectors for its outputs."""
+
+    def __init__(self, ros, card: Path, **params) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rcl_interfaces.msg import Log
+        from rclpy.parameter import Parameter
+        from sensor_msgs.msg import CompressedImage, Image, JointState
+
+        from vla_ros.msg import ActionChunk
+        from vla_ros.nodes.policy_node import PolicyNode
+
+        params.setdefault("warmup", 0)
+        params.setdefault("diagnostics_period_s", 0.1)
+        overrides = [Parameter("card", value=str(card))]
+        overrides += [Parameter(k, value=v) for k, v in params.items()]
+        self.ros = ros
+        self.node = ros.add_node(PolicyNode(context=ros.context, parameter_overrides=overrides))
+        self.chunks = ros.subscribe("vla/action_chunk", ActionChunk)
+        self.diag = ros.subscribe("/diagnostics", DiagnosticArray)
+        self.rosout = ros.subscribe("/rosout", Log, qos=100)
+        self.pubs = {}
+        for name, topic in self.node.camera_topics.items():
+            kind = CompressedImage if topic.endswith("/compressed") else Image
+            self.pubs[name] = ros.publisher(topic, kind)
+        self.pubs["joint_states"] = ros.publisher("joint_states", JointState)
+        for pub in self.pubs.values():
+            ros.wait_for_subscribers(pub)
+
+    def now_ns(self) -> int:
+        return self.ros.helper.get_clock().now().nanoseconds
+
+    def publish(self, stamp_ns: int, images: dict, state=(1.0, 2.0, 3.0), names=None) -> None:
+        for cam, msg in images.items():
+            self.pubs[cam].publish(msg)
+        self.pubs["joint_states"].publish(
+            joint_msg(stamp_ns, names or ("x", "j3", "j2", "j1"), (9.0, *state[::-1]))
+            if names is None
+            else joint_msg(stamp_ns, names, state)
+        )
+
+    def node_logs(self, *needles: str) -> list[str]:
+        return [
+            m.msg
+            for m in list(self.rosout.messages)
+            if m.name.endswith("policy_node") and all(n in m.msg for n in needles)
+        ]
+
+    def last_status(self):
+        for arr in reversed(list(self.diag.messages)):
+            for st in arr.status:
+                if st.name.endswith("policy_node: policy"):
+                    return st
+        return None
+
+    def status_where(self, predicate, timeout: float = 5.0):
+        assert self.ros.wait_until(
+            lambda: (st := self.last_status()) is not None and predicate(st), timeout
+        ), f"diagnostics never matched; last: {self.last_status()}"
+        return self.last_status()
+
+
+def _frames(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {c: rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8) for c in CAMERAS}
+
+
+def _values(status) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def test_chunk_matches_runtime_and_carries_oldest_stamp(ros, card: Path, reference) -> None:
+    from vla_ros.runtime import Observation
+
+    rig = Rig(ros, card)
+    rgb = _frames(np.random.default_rng(0))
+    t = rig.now_ns()
+    t_top, t_state = t - 30_000_000, t - 10_000_000
+    images = {
+        # bgr8 with row padding: the node must undo both
+        "wrist": image_msg(t, np.ascontiguousarray(rgb["wrist"][..., ::-1]), encoding="bgr8", pad=5),
+        "top": image_msg(t_top, rgb["top"]),
+    }
+    rig.publish(t_state, images, state=(1.0, 2.0, 3.0))
+    (chunk,) = rig.chunks.wait_for(1, timeout=10)
+
+    assert chunk.header.stamp.sec * 1_000_000_000 + chunk.header.stamp.nanosec == t_top
+    assert list(chunk.joint_names) == list(ACTION_JOINTS)
+    assert (chunk.horizon, chunk.action_dim) == (4, 2)
+    assert chunk.action_mode == "absolute"
+    assert chunk.policy_id == reference.card.policy_id
+    assert chunk.dt.sec == 0 and chunk.dt.nanosec == 50_000_000
+    assert chunk.seq == 0
+    latency = chunk.inference_latency.sec * 1e9 + chunk.inference_latency.nanosec
+    assert latency > 0
+    want = reference.infer(Observation(images=rgb, state=np.array([1.0, 2.0, 3.0])))
+    got = np.asarray(chunk.actions, dtype=np.float32).reshape(4, 2)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+    # a second observation gives the next chunk; the same observation is not re-published
+    rig.publish(
+        t_state + 20_000_000,
+        {"wrist": image_msg(t + 20_000_000, rgb["wrist"]), "top": image_msg(t_top + 20_000_000, rgb["top"])},
+    )
+    chunks = rig.chunks.wait_for(2, timeout=10)
+    assert chunks[1].seq == 1
+    time.sleep(0.3)
+    assert len(rig.chunks.messages) == 2
+    st = rig.status_where(lambda s: _values(s).get("chunks_published") == "2")
+    assert st.hardware_id == reference.card.policy_id
+    assert float(_values(st)["latency_p50_ms"]) > 0
+
+
+def test_stale_camera_publishes_nothing_and_says_why(ros, card: Path) -> None:
+    rig = Rig(ros, card, image_staleness_s=0.2)
+    rgb = _frames(np.random.default_rng(1))
+    ok = None
+    for _ in range(100):  # all inputs flowing: chunks and an OK status
+        t = rig.now_ns()
+        rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
+        time.sleep(0.02)
+        ok = rig.last_status()
+        if ok is not None and ok.level == b"\x00" and rig.chunks.messages:
+            break
+    assert ok is not None and ok.level == b"\x00" and ok.message.startswith("ok"), ok
+    # the wrist camera stops; top camera and joint_states keep going
+    for _ in range(25):
+        t = rig.now_ns()
+        rig.publish(t, {"top": image_msg(t, rgb["top"])})
+        time.sleep(0.03)
+    n = len(rig.chunks.messages)
+    for _ in range(10):
+        t = rig.now_ns()
+        rig.publish(t, {"top": image_msg(t, rgb["top"])})
+        time.sleep(0.03)
+    assert len(rig.chunks.messages) == n, "a chunk was published from a stale camera"
+    st = rig.status_where(lambda s: "camera 'wrist'" in s.message)
+    assert st.level == b"\x02" and "old" in st.message
+    assert int(_values(st)["stale_observations"]) > 0
+    assert len(rig.node_logs("camera 'wrist'", "old")) == 1
+    # the camera comes back: chunks again, one "recovered" line
+    t = rig.now_ns()
+    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
+    rig.chunks.wait_for(n + 1, timeout=10)
+    assert rig.ros.wait_until(lambda: len(rig.node_logs("recovered", "wrist")) == 1)
+
+
+def test_missing_joint_publishes_nothing(ros, card: Path) -> None:
+    rig = Rig(ros, card)
+    rgb = _frames(np.random.default_rng(2))
+    for _ in range(5):
+        t = rig.now_ns()
+        rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS}, names=("j1", "j2"), state=(1.0, 2.0))
+        time.sleep(0.05)
+    st = rig.status_where(lambda s: "j3" in s.message)
+    assert st.level == b"\x02" and "lacks joint" in st.message
+    assert rig.chunks.messages == []
+    assert len(rig.node_logs("lacks joint")) == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda m: setattr(m, "step", m.width * 3 - 1), "shorter than one row"),
+        (lambda m: setattr(m, "encoding", "yuv999"), "unknown encoding 'yuv999'"),
+        (lambda m: setattr(m, "data", m.data[:-7]), "len(data)="),
+    ],
+    ids=["short_step", "unknown_encoding", "wrong_length"],
+)
+def test_malformed_image_rejected_once_node_alive(ros, card: Path, mutate, needle) -> None:
+    rig = Rig(ros, card)
+    rgb = _frames(np.random.default_rng(3))
+    for _ in range(4):
+        t = rig.now_ns()
+        bad = image_msg(t, rgb["wrist"])
+        mutate(bad)
+        rig.publish(t, {"wrist": bad, "top": image_msg(t, rgb["top"])})
+        time.sleep(0.05)
+    assert rig.ros.wait_until(lambda: len(rig.node_logs(needle)) >= 1)
+    time.sleep(0.2)
+    assert len(rig.node_logs(needle)) == 1
+    assert rig.chunks.messages == []
+    st = rig.status_where(lambda s: int(_values(s)["rejected_messages"]) >= 4)
+    assert "camera 'wrist'" in st.message
+    # still alive: a good image gives a chunk
+    t = rig.now_ns()
+    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
+    rig.chunks.wait_for(1, timeout=10)
+
+
+def test_nan_output_publishes_nothing(ros, card: Path) -> None:
+    rig = Rig(ros, card)
+    rgb = _frames(np.random.default_rng(4))
+    for _ in range(3):
+        t = rig.now_ns()
+        rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS}, state=(-1.0, 2.0, 3.0))
+        time.sleep(0.05)
+    st = rig.status_where(lambda s: int(_values(s)["non_finite_outputs"]) >= 1)
+    assert st.level == b"\x02" and "NaN" in st.message
+    assert rig.chunks.messages == []
+    assert len(rig.node_logs("NaN")) == 1
+    t = rig.now_ns()
+    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS}, state=(1.0, 2.0, 3.0))
+    (chunk,) = rig.chunks.wait_for(1, timeout=10)
+    assert np.isfinite(np.asarray(chunk.actions)).all()
+
+
+def test_compressed_camera_and_renamed_joints(ros, card: Path, reference) -> None:
+    from sensor_msgs.msg import CompressedImage
+
+    from vla_ros.runtime import Observation
+
+    rig = Rig(
+        ros,
+        card,
+        cameras=["top=cams/top/image_raw/compressed"],
+        state_joints=["arm_1", "arm_2", "arm_3"],
+        action_joints=["a1", "a2"],
+    )
+    rgb = _frames(np.random.default_rng(5))
+    t = rig.now_ns()
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb["top"][..., ::-1]))
+    assert ok
+    comp = CompressedImage(format="rgb8; png compressed bgr8", data=png.tobytes())
+    comp.header.stamp.sec, comp.header.stamp.nanosec = divmod(t, 1_000_000_000)
+    rig.publish(
+        t,
+        {"wrist": image_msg(t, rgb["wrist"]), "top": comp},
+        names=("arm_3", "arm_1", "arm_2"),
+        state=(3.0, 1.0, 2.0),
+    )
+    (chunk,) = rig.chunks.wait_for(1, timeout=10)
+    assert list(chunk.joint_names) == ["a1", "a2"]
+    want = reference.infer(Observation(images=rgb, state=np.array([1.0, 2.0, 3.0])))
+    np.testing.assert_allclose(np.asarray(chunk.actions).reshape(4, 2), want, rtol=1e-5, atol=1e-6)
+
+
+def test_history_card_gets_stacked_frames(ros, tmp_path: Path) -> None:
+    from vla_ros.runtime import Observation, load_runtime
+
+    card = make_card(tmp_path / "hist", obs_history=2)
+    rig = Rig(ros, card)
+    rng = np.random.default_rng(6)
+    old, new = _frames(rng), _frames(rng)
+    t = rig.now_ns()
+    t0 = t - 50_000_000  # one card dt (0.05 s) earlier
+    rig.publish(t0, {c: image_msg(t0, old[c]) for c in CAMERAS}, state=(1.0, 1.0, 1.0))
+    rig.chunks.wait_for(1, timeout=10)
+    rig.publish(t, {c: image_msg(t, new[c]) for c in CAMERAS}, state=(2.0, 2.0, 2.0))
+    chunks = rig.chunks.wait_for(2, timeout=10)
+    images = {c: np.stack([old[c], new[c]]) for c in CAMERAS}
+    state = np.array([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+    want = load_runtime(card).infer(Observation(images=images, state=state))
+    np.testing.assert_allclose(np.asarray(chunks[1].actions).reshape(4, 2), want, rtol=1e-5, atol=1e-6)
+
+
+def test_parameters_have_descriptors_and_validation(ros, card: Path) -> None:
+    from rclpy.parameter import Parameter
+
+    from vla_ros.nodes.policy_node import PARAMS, PolicyNode
+
+    rig = Rig(ros, card, rate_hz=50.0)
+    node = rig.node
+    names = [s.name for s in PARAMS]
+    for desc in node.describe_parameters(names):
+        assert desc.description, desc.name
+    (rate,) = node.describe_parameters(["rate_hz"])
+    assert rate.floating_point_range[0].to_value == 1000.0 and not rate.read_only
+    (card_desc,) = node.describe_parameters(["card"])
+    assert card_desc.read_only
+    assert not node.set_parameters([Parameter("card", value="/elsewhere")])[0].successful
+    assert not node.set_parameters([Parameter("rate_hz", value=-1.0)])[0].successful
+    assert node.set_parameters([Parameter("instruction", value="pick")])[0].successful
+    # rate mode publishes too
+    rgb = _frames(np.random.default_rng(7))
+    t = rig.now_ns()
+    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
+    rig.chunks.wait_for(1, timeout=10)
+
+    with pytest.raises(ValueError, match="parameter 'card' is empty"):
+        PolicyNode(context=ros.context, node_name="no_card")
+    with pytest.raises(ValueError, match=r"camera 'side' is not in the policy card"):
+        PolicyNode(
+            context=ros.context,
+            node_name="bad_cam",
+            parameter_overrides=[Parameter("card", value=str(card)), Parameter("cameras", value=["side=/x"])],
+        )
+    with pytest.raises(ValueError, match=r"state_joints has 2 names"):
+        PolicyNode(
+            context=ros.context,
+            node_name="bad_joints",
+            parameter_overrides=[
+                Parameter("card", value=str(card)),
+                Parameter("state_joints", value=["a", "b"]),
+            ],
+        )
+    with pytest.raises(ValueError, match=r"image_qos='fast' is not one of"):
+        PolicyNode(
+            context=ros.context,
+            node_name="bad_qos",
+            parameter_overrides=[Parameter("card", value=str(card)), Parameter("image_qos", value="fast")],
+        )

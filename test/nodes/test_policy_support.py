@@ -1,0 +1,148 @@
+"""A tiny real policy card for node tests, plus ROS message builders.
+
+``make_card`` exports a small torch module (spine contract: ``io_spec``, ``example_inputs``,
+``predict_action``) to ONNX and writes a real policy card in a folder. Its output is NaN whenever
+the first state value is negative, so tests can provoke "NaN output from the model" through
+real topics. ``export_policy`` is used when the export area provides it.
+"""
+
+from __future__ import annotations
+
+import array
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vla_ros.spine.io import IOSpec
+
+CAMERAS = ("wrist", "top")
+STATE_JOINTS = ("j1", "j2", "j3")
+ACTION_JOINTS = ("j1", "j2")
+
+
+class NaNGatePolicy(nn.Module):
+    """Mean image colour + state -> linear -> actions; NaN when state[0] < 0 (normalized)."""
+
+    def __init__(
+        self,
+        cameras: tuple[str, ...] = CAMERAS,
+        state_dim: int = 3,
+        action_dim: int = 2,
+        obs_history: int = 1,
+        image_size: tuple[int, int] = (24, 32),
+    ) -> None:
+        super().__init__()
+        self.spec = IOSpec(
+            camera_names=cameras,
+            image_size=image_size,
+            state_dim=state_dim,
+            action_dim=action_dim,
+            horizon=4,
+            dt=0.05,
+            obs_history=obs_history,
+        )
+        n_in = obs_history * (len(cameras) * 3 + state_dim)
+        self.head = nn.Linear(n_in, self.spec.horizon * action_dim)
+        torch.manual_seed(0)
+        nn.init.normal_(self.head.weight, std=0.3)
+
+    def io_spec(self) -> IOSpec:
+        return self.spec
+
+    def example_inputs(self, batch_size: int = 1) -> dict[str, torch.Tensor]:
+        g = torch.Generator().manual_seed(1)
+        return {
+            k: torch.rand(shape, generator=g) + (1.0 if k == "state" else 0.0)
+            for k, shape in self.spec.input_shapes(batch_size).items()
+        }
+
+    def predict_action(self, obs: dict[str, torch.Tensor], noise: torch.Tensor | None = None) -> torch.Tensor:
+        images, state = obs["images"], obs["state"]
+        b = state.shape[0]
+        colour = images.mean(dim=(-1, -2)).reshape(b, -1)  # [B, T*N*C]
+        x = torch.cat([colour, state.reshape(b, -1)], dim=-1)
+        gate = torch.sqrt(state[:, -1, :1])  # NaN for a negative first state value
+        out = self.head(x) + 0.0 * gate
+        return out.reshape(b, self.spec.horizon, self.spec.action_dim)
+
+
+def make_card(
+    out_dir: Path,
+    *,
+    cameras: tuple[str, ...] = CAMERAS,
+    state_joints: tuple[str, ...] = STATE_JOINTS,
+    action_joints: tuple[str, ...] = ACTION_JOINTS,
+    obs_history: int = 1,
+    image_size: tuple[int, int] = (24, 32),
+) -> Path:
+    """Export :class:`NaNGatePolicy` to a real ONNX policy card in ``out_dir``; returns it."""
+    from vla_ros.export.card import Normalization, PolicyCard
+    from vla_ros.export.onnx_export import export_onnx
+
+    model = NaNGatePolicy(cameras, len(state_joints), len(action_joints), obs_history, image_size)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = export_onnx(model, out_dir, "monolithic")
+    card = PolicyCard(
+        name="nan_gate",
+        family="test",
+        io=model.io_spec(),
+        state_joints=list(state_joints),
+        action_joints=list(action_joints),
+        normalization=Normalization.identity(len(state_joints), len(action_joints)),
+        export={"layout": "monolithic", "precision": "fp32", "opset": result["opset"]},
+        root=out_dir,
+    )
+    for role, name in result["files"].items():
+        card.add_file(role, name)
+    card.save()
+    return out_dir
+
+
+def image_msg(
+    stamp_ns: int,
+    rgb: np.ndarray,
+    *,
+    encoding: str = "rgb8",
+    pad: int = 0,
+    frame_id: str = "cam",
+):
+    """A sensor_msgs/Image from an ``[H, W, C]`` (or ``[H, W]``) uint8/uint16/float array."""
+    from sensor_msgs.msg import Image
+
+    h, w = rgb.shape[:2]
+    rows = np.ascontiguousarray(rgb).reshape(h, -1).view(np.uint8)
+    if pad:
+        rows = np.concatenate([rows, np.zeros((h, pad), np.uint8)], axis=1)
+    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=0, step=rows.shape[1])
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    msg.header.frame_id = frame_id
+    msg.data = array.array("B", rows.tobytes())
+    return msg
+
+
+def joint_msg(stamp_ns: int, names, positions):
+    """A sensor_msgs/JointState."""
+    from sensor_msgs.msg import JointState
+
+    msg = JointState(name=list(names), position=[float(p) for p in positions])
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    return msg
+
+
+def test_tiny_card_runs_and_gates_nan(tmp_path: Path) -> None:
+    from vla_ros.runtime import NonFiniteOutputError, Observation, load_runtime
+
+    rt = load_runtime(make_card(tmp_path / "card"), backend="onnxruntime")
+    assert rt.card.io.camera_names == CAMERAS
+    images = {c: np.full((48, 64, 3), 128, np.uint8) for c in CAMERAS}
+    out = rt.infer(Observation(images=images, state=np.array([1.0, 2.0, 3.0])))
+    assert out.shape == (4, 2) and np.isfinite(out).all()
+    try:
+        rt.infer(Observation(images=images, state=np.array([-1.0, 2.0, 3.0])))
+    except NonFiniteOutputError:
+        pass
+    else:
+        raise AssertionError("a negative first state value must give NaN actions")
