@@ -125,10 +125,12 @@ class RosHarness:
 
     def close(self) -> None:
         """Shut the executor down, destroy every node, shut the context down."""
+        for node in self._nodes:
+            self.executor.remove_node(node)
         self.executor.shutdown(timeout_sec=2.0)
+        self._thread.join(timeout=2.0)
         for node in reversed(self._nodes):
             node.destroy_node()
         self._nodes.clear()
         if self.context.ok():
             rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=2.0)
