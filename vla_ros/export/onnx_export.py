@@ -73,7 +73,7 @@ class _Monolithic:
                 noise = obs.pop("noise", None)
                 return self.model.predict_action(obs, noise=noise)
 
-        return Monolithic()
+        return Monolithic().eval()
 
 
 class _Prefix:
@@ -91,7 +91,7 @@ class _Prefix:
                 out = self.model.export_prefix(dict(zip(names, args)))
                 return tuple(out[k] for k in keys)
 
-        return Prefix()
+        return Prefix().eval()
 
 
 class _Step:
@@ -110,7 +110,12 @@ class _Step:
                 prefix = dict(zip(keys, args[:n]))
                 return self.model.export_step(prefix, args[n], args[n + 1])
 
-        return Step()
+        return Step().eval()
+
+
+def prefix_graph_name(key: str) -> str:
+    """ONNX value name of prefix feature ``key`` (prefixed so it never collides with inputs)."""
+    return f"prefix_{key}"
 
 
 def _export_graph(
@@ -145,6 +150,7 @@ def _export_graph(
             else:
                 kwargs["dynamo"] = True
                 kwargs["external_data"] = False
+            module.eval()
             torch.onnx.export(module, args, str(path), **kwargs)
     except Exception as e:
         raise ExportError(
@@ -218,16 +224,14 @@ def export_onnx(
             obs = {n: inputs[n] for n in obs_names}
             prefix = model.export_prefix(obs)
             keys = list(prefix)
-            bad = [k for k in keys if k in ("x", "step_index", "x_next") or k in names]
-            if bad:
-                raise ExportError(f"export_prefix returns reserved names {bad}; rename those features")
+            gnames = [prefix_graph_name(k) for k in keys]
             path_p = out_dir / "prefix.onnx"
             _export_graph(
                 _Prefix(model, obs_names, keys),
                 tuple(obs[n] for n in obs_names),
                 path_p,
                 obs_names,
-                keys,
+                gnames,
                 opset,
                 exporter,
                 dynamic_batch,
@@ -239,7 +243,7 @@ def export_onnx(
                 _Step(model, keys),
                 (*[prefix[k] for k in keys], x0, idx),
                 path_s,
-                [*keys, "x", "step_index"],
+                [*gnames, "x", "step_index"],
                 ["x_next"],
                 opset,
                 exporter,
@@ -248,10 +252,14 @@ def export_onnx(
             files["onnx_prefix"], files["onnx_step"] = path_p.name, path_s.name
             split = {
                 "prefix_inputs": obs_names,
-                "prefix_outputs": keys,
-                "prefix_shapes": {k: list(prefix[k].shape) for k in keys},
+                "prefix_keys": keys,
+                "prefix_outputs": gnames,
+                "prefix_shapes": {g: list(prefix[k].shape) for g, k in zip(gnames, keys)},
+                "prefix_dtypes": {
+                    g: str(prefix[k].dtype).replace("torch.", "") for g, k in zip(gnames, keys)
+                },
                 "num_steps": int(model.num_export_steps),
-                "step_inputs": [*keys, "x", "step_index"],
+                "step_inputs": [*gnames, "x", "step_index"],
                 "step_output": "x_next",
             }
     for f in files.values():
@@ -297,6 +305,7 @@ def onnx_parity(
     runtime's prefix + step loop on ONNX Runtime against torch ``predict_action``.
     """
     torch = _torch()
+    model.eval()
     inputs = parity_inputs(model)
     feeds = {k: _np(v) if v.is_floating_point() else v.cpu().numpy() for k, v in inputs.items()}
     errs: dict[str, float] = {}
@@ -312,10 +321,10 @@ def onnx_parity(
             sp = _ort_session(out_dir / files["onnx_prefix"])
             ss = _ort_session(out_dir / files["onnx_step"])
             pnames = [i.name for i in sp.get_inputs()]
-            keys = split["prefix_outputs"]
-            pout = dict(zip(keys, sp.run(keys, {n: feeds[n] for n in pnames})))
+            gnames, keys = split["prefix_outputs"], split["prefix_keys"]
+            pout = dict(zip(gnames, sp.run(gnames, {n: feeds[n] for n in pnames})))
             tprefix = model.export_prefix(obs)
-            errs["prefix"] = max((_err(pout[k], tprefix[k]) for k in keys), default=0.0)
+            errs["prefix"] = max((_err(pout[g], tprefix[k]) for g, k in zip(gnames, keys)), default=0.0)
             x = feeds.get("noise", np.zeros((1, *model.io_spec().output_shape), np.float32))
             snames = [i.name for i in ss.get_inputs()]
             t_x = torch.from_numpy(x)

@@ -125,10 +125,14 @@ class TorchBackend(PolicyRuntime):
             if graph == "model":
                 out = {"actions": self.model.predict_action(self._obs(t), noise=t.get("noise"))}
             elif graph == "prefix":
-                out = self.model.export_prefix(t)
+                spec = split_spec(self.card)
+                feats = self.model.export_prefix(t)
+                out = {g: feats[k] for g, k in zip(spec["prefix_outputs"], spec["prefix_keys"])}
             else:
+                spec = split_spec(self.card)
                 x, idx = t.pop("x"), t.pop("step_index")
-                out = {"x_next": self.model.export_step(t, x, idx)}
+                feats = {k: t[g] for g, k in zip(spec["prefix_outputs"], spec["prefix_keys"])}
+                out = {"x_next": self.model.export_step(feats, x, idx)}
             return {k: v.float().cpu().numpy() for k, v in out.items()}
 
     # ------------------------------------------------------------------ CUDA graphs

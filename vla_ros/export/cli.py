@@ -1,0 +1,153 @@
+"""``vla-ros export MODEL --out DIR``: write a policy card (ONNX, optionally TensorRT)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vla_ros.runtime.errors import VlaRosError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``vla-ros export``."""
+    parser.add_argument(
+        "model",
+        nargs="+",
+        metavar="MODEL",
+        help="family YAML (or a name in config/models) and/or a checkpoint (.safetensors, or a "
+        ".pt/.pth/.ckpt/.bin that loads with weights_only); or an existing card folder to add "
+        "TensorRT engines to it on this machine",
+    )
+    parser.add_argument("--out", default=None, help="card folder to write (created)")
+    parser.add_argument("--backends", default="onnx", help="comma list: onnx (always), tensorrt [onnx]")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "fp16", "bf16", "fp8"),
+        help="TensorRT engine precision (the ONNX graph is always fp32) [fp32]",
+    )
+    parser.add_argument(
+        "--layout",
+        default=None,
+        choices=("monolithic", "split"),
+        help="graph layout (default: the family's)",
+    )
+    parser.add_argument("--name", default=None, help="policy name (default: the YAML's stem)")
+    parser.add_argument(
+        "--stats",
+        default=None,
+        help="YAML/JSON with normalization {state: {mean, std}, action: {mean, std}}, "
+        "state_joints, action_joints, delta_to_absolute (default: identity stats, joint_i names)",
+    )
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17) [17]")
+    parser.add_argument(
+        "--exporter",
+        default="torchscript",
+        choices=("torchscript", "dynamo"),
+        help="torch.onnx exporter [torchscript]",
+    )
+    parser.add_argument(
+        "--dynamic-batch", action="store_true", help="dynamic batch dimension (static by default)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="init seed when no checkpoint is given")
+    parser.add_argument("--trt-workspace-gb", type=float, default=2.0, help="TensorRT workspace")
+    parser.add_argument(
+        "--trt-version-compatible",
+        action="store_true",
+        help="build a version-compatible engine (loads on newer TensorRT of the same major)",
+    )
+    parser.add_argument(
+        "--trt-hardware-compat",
+        default="none",
+        choices=("none", "ampere_plus", "same_compute_capability"),
+        help="TensorRT hardware-compatibility level [none]",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def read_stats_file(path: str | Path) -> dict[str, Any]:
+    """Normalization statistics and joint names from a YAML/JSON file."""
+    from vla_ros.runtime.errors import ExportError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ExportError(f"--stats file {str(p)!r} does not exist")
+    try:
+        data = json.loads(p.read_text()) if p.suffix == ".json" else yaml.safe_load(p.read_text())
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ExportError(f"--stats file {str(p)!r} is not valid YAML/JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise ExportError(f"--stats file {str(p)!r} must hold a mapping")
+    if "normalization" not in data and {"state", "action"} <= set(data):
+        data = {"normalization": {"state": data["state"], "action": data["action"]}}
+    known = {"normalization", "state_joints", "action_joints", "delta_to_absolute"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ExportError(f"--stats file {str(p)!r} has unknown keys {unknown}; known: {known}")
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export; exit code 0 on success, 1 on a reported error."""
+    from vla_ros.export.api import (
+        add_engines_to_card,
+        classify_sources,
+        export_policy,
+        parse_backends,
+    )
+    from vla_ros.export.progress import Progress
+
+    progress = Progress(enabled=not args.quiet)
+    trt_options = {
+        "workspace_gb": args.trt_workspace_gb,
+        "version_compatible": args.trt_version_compatible,
+        "hardware_compatibility": args.trt_hardware_compat,
+    }
+    command = "vla-ros export " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    try:
+        config, ckpt, card_dir = classify_sources(args.model)
+        backends = parse_backends(args.backends)
+        if card_dir is not None:
+            if "tensorrt" not in backends:
+                raise VlaRosError(
+                    f"{card_dir} is already a policy card; to add TensorRT engines to it run: "
+                    f"vla-ros export {card_dir} --backends tensorrt --precision fp16"
+                )
+            card = add_engines_to_card(card_dir, args.precision, trt_options, progress=progress)
+        else:
+            if not args.out:
+                raise VlaRosError("--out DIR is required: the card folder to write")
+            extra = read_stats_file(args.stats) if args.stats else {}
+            card = export_policy(
+                config if config is not None else ckpt,
+                args.out,
+                backends=backends,
+                precision=args.precision,
+                layout=args.layout,
+                checkpoint=ckpt if config is not None else None,
+                name=args.name,
+                state_joints=extra.get("state_joints"),
+                action_joints=extra.get("action_joints"),
+                normalization=extra.get("normalization"),
+                delta_to_absolute=extra.get("delta_to_absolute"),
+                opset=args.opset,
+                exporter=args.exporter,
+                dynamic_batch=args.dynamic_batch,
+                trt_options=trt_options,
+                seed=args.seed,
+                progress=progress,
+                export_command=command,
+            )
+    except VlaRosError as e:
+        print(f"vla-ros export: error: {e}", file=sys.stderr)
+        return 1
+    files = ", ".join(sorted(card.files.values()))
+    print(f"wrote {card.root}/card.yaml ({card.policy_id}; {files})")
+    print(f"parity: max_abs_err {card.parity.get('max_abs_err', float('nan')):.2e}")
+    return 0

@@ -1,0 +1,197 @@
+"""Benchmark a policy card on several backends in one run (latency, throughput, memory)."""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vla_ros.export.card import PolicyCard
+from vla_ros.runtime.base import latency_summary, synthetic_observation
+from vla_ros.runtime.errors import VlaRosError
+
+# bench name -> (runtime backend, options)
+BENCH_BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "torch": ("torch", {}),
+    "torch_cuda": ("torch", {"device": "cuda"}),
+    "torch_cudagraph": ("torch", {"device": "cuda", "cuda_graph": True}),
+    "onnxruntime": ("onnxruntime", {"providers": "cpu"}),
+    "onnxruntime_cuda": ("onnxruntime", {"providers": "cuda"}),
+    "tensorrt": ("tensorrt", {}),
+}
+
+
+def _read_status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux ``clear_refs`` 5); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def available_backends(card: PolicyCard) -> list[str]:
+    """Bench names that can run for ``card`` on this machine."""
+    out = []
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except ImportError:
+        cuda = False
+    if card.model_config and card.has("safetensors"):
+        out.append("torch")
+        if cuda:
+            out += ["torch_cuda", "torch_cudagraph"]
+    out.append("onnxruntime")
+    try:
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            out.append("onnxruntime_cuda")
+    except ImportError:
+        pass
+    from vla_ros.export.tensorrt import tensorrt_unavailable_reason
+
+    engine = card.has("engine") or card.has("engine_step")
+    if engine and tensorrt_unavailable_reason() is None:
+        out.append("tensorrt")
+    return out
+
+
+def bench_one(
+    card: PolicyCard, name: str, iters: int = 200, warmup: int = 20, **extra: Any
+) -> dict[str, Any]:
+    """Load ``card`` on bench backend ``name``, warm up, time ``iters`` inferences."""
+    from vla_ros.runtime import load_runtime
+
+    if name not in BENCH_BACKENDS:
+        raise VlaRosError(f"unknown bench backend {name!r}; choose from {sorted(BENCH_BACKENDS)}")
+    backend, opts = BENCH_BACKENDS[name]
+    opts = {**opts, **extra}
+    gc.collect()
+    cuda = "cuda" in name or name == "tensorrt"
+    if cuda:
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        cuda_base = torch.cuda.memory_allocated()
+    peak_ok = _reset_peak_rss()
+    rss_before = _read_status_kb("VmRSS")
+    t_load = time.perf_counter()
+    rt = load_runtime(card, backend, **opts)
+    load_s = time.perf_counter() - t_load
+    try:
+        obs = synthetic_observation(card, seed=1)
+        noise = np.random.default_rng(2).standard_normal(card.io.output_shape, dtype=np.float32)
+        for _ in range(warmup):
+            rt.infer(obs, noise=noise)
+        rt.reset_stats()
+        samples = []
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            t = time.perf_counter()
+            rt.infer(obs, noise=noise)
+            samples.append(time.perf_counter() - t)
+        wall = time.perf_counter() - t0
+        st = rt.stats()
+        res: dict[str, Any] = {
+            "backend": name,
+            "iters": iters,
+            "warmup": warmup,
+            "load_s": round(load_s, 3),
+            "latency": latency_summary(samples),
+            "model_latency": st["model"],
+            "throughput_hz": iters / wall if wall > 0 else float("nan"),
+            "info": {k: v for k, v in st.items() if not isinstance(v, dict)},
+        }
+        hwm = _read_status_kb("VmHWM")
+        if peak_ok and hwm is not None and rss_before is not None:
+            res["peak_rss_mb"] = round(hwm / 1024, 1)
+            res["peak_rss_delta_mb"] = round((hwm - rss_before) / 1024, 1)
+        if cuda:
+            res["peak_cuda_mb"] = round((torch.cuda.max_memory_allocated() - cuda_base) / (1 << 20), 1)
+        return res
+    finally:
+        rt.close()
+        del rt
+        gc.collect()
+
+
+def bench_card(
+    card: PolicyCard | str | Path,
+    backends: list[str] | None = None,
+    iters: int = 200,
+    warmup: int = 20,
+    backend_opts: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Benchmark every backend of ``backends`` (default: all available) in this process.
+
+    Each result carries ``speedup_vs_torch``: torch eager p50 latency divided by the backend's,
+    both measured in this run on the same observation and noise. A backend that fails to load
+    is reported with its error instead of aborting the run.
+    """
+    if not isinstance(card, PolicyCard):
+        card = PolicyCard.load(card)
+    names = backends or available_backends(card)
+    results: list[dict[str, Any]] = []
+    for name in names:
+        try:
+            results.append(bench_one(card, name, iters, warmup, **(backend_opts or {}).get(name, {})))
+        except VlaRosError as e:
+            results.append({"backend": name, "error": str(e)})
+    base = next((r for r in results if r["backend"] == "torch" and "latency" in r), None)
+    for r in results:
+        if base is not None and "latency" in r:
+            r["speedup_vs_torch"] = base["latency"]["p50_ms"] / r["latency"]["p50_ms"]
+            r["model_speedup_vs_torch"] = base["model_latency"]["p50_ms"] / r["model_latency"]["p50_ms"]
+    return {
+        "policy_id": card.policy_id,
+        "family": card.family,
+        "layout": card.layout,
+        "precision": card.precision,
+        "iters": iters,
+        "warmup": warmup,
+        "results": results,
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Plain-text table of :func:`bench_card` results."""
+    head = (
+        f"{'backend':<18}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'model p50':>11}"
+        f"{'Hz':>9}{'peak MB':>9}{'speedup':>9}"
+    )
+    lines = [
+        f"{report['policy_id']}  family={report['family']} layout={report['layout']} "
+        f"precision={report['precision']} iters={report['iters']} warmup={report['warmup']}",
+        head,
+        "-" * len(head),
+    ]
+    for r in report["results"]:
+        if "error" in r:
+            lines.append(f"{r['backend']:<18}  unavailable: {r['error'][:120]}")
+            continue
+        lat, mod = r["latency"], r["model_latency"]
+        peak = r.get("peak_cuda_mb", r.get("peak_rss_delta_mb", float("nan")))
+        sp = r.get("speedup_vs_torch")
+        lines.append(
+            f"{r['backend']:<18}{lat['p50_ms']:>9.3f}{lat['p90_ms']:>9.3f}{lat['p99_ms']:>9.3f}"
+            f"{lat['max_ms']:>9.3f}{mod['p50_ms']:>11.3f}{r['throughput_hz']:>9.1f}"
+            f"{peak:>9.1f}{(f'{sp:.2f}x' if sp else '-'):>9}"
+        )
+    return "\n".join(lines)
