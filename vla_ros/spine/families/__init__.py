@@ -1,1 +1,6 @@
 """VLA families: one module per family; importing this package registers them all."""
+
+from vla_ros.spine.families import (  # noqa: F401  (imported for registration)
+    act,
+    flow_matching,
+)

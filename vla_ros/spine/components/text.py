@@ -1,0 +1,158 @@
+"""Tokenizers that need no download, and a small transformer text encoder.
+
+Tokenizers are named by a spec string (``IOSpec.tokenizer``):
+
+- ``"byte"``: UTF-8 bytes, ids 3..258 (0 pad, 1 bos, 2 eos); vocabulary 259.
+- ``"hash"`` / ``"hash:N"``: lower-cased words and punctuation hashed (CRC-32, stable across runs
+  and machines) into ``N`` buckets (default 4096), plus the same three special ids.
+- ``"hf:/path/tokenizer.json"``: a Hugging Face ``tokenizers`` file (when that package is installed).
+
+All of them pad with id 0 on the right to a fixed length, so token tensors have static shapes.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from vla_ros.spine.components.layers import Block
+from vla_ros.spine.registry import TEXT_ENCODERS
+
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+_NUM_SPECIAL = 3
+
+
+class _Tokenizer:
+    """Shared fixed-length batching; subclasses implement ``_ids(text)`` and ``vocab_size``."""
+
+    name = "?"
+    vocab_size = 0
+    pad_id = PAD_ID
+
+    def _ids(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def encode(self, text: str, max_len: int) -> list[int]:
+        """Ids of ``text`` (with bos/eos where the scheme has them), cut or padded to ``max_len``."""
+        if not isinstance(text, str):
+            raise TypeError(f"{self.name} tokenizer expects a str, got {type(text).__name__}")
+        ids = self._ids(text)[:max_len]
+        return ids + [self.pad_id] * (max_len - len(ids))
+
+    def __call__(self, texts: str | Sequence[str], max_len: int) -> Tensor:
+        """``int64 [B, max_len]`` for one text or a list of texts."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return torch.tensor([self.encode(t, max_len) for t in texts], dtype=torch.long)
+
+
+class ByteTokenizer(_Tokenizer):
+    """UTF-8 byte tokenizer: vocabulary 259, no files, no download."""
+
+    name = "byte"
+    vocab_size = 256 + _NUM_SPECIAL
+
+    def _ids(self, text: str) -> list[int]:
+        return [BOS_ID, *(b + _NUM_SPECIAL for b in text.encode("utf-8")), EOS_ID]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Inverse of :meth:`encode` (special ids dropped)."""
+        raw = bytes(int(i) - _NUM_SPECIAL for i in ids if int(i) >= _NUM_SPECIAL)
+        return raw.decode("utf-8", errors="replace")
+
+
+class HashTokenizer(_Tokenizer):
+    """Word-level tokenizer hashing each word into ``buckets`` ids (collisions are accepted)."""
+
+    name = "hash"
+    _split = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+    def __init__(self, buckets: int = 4096) -> None:
+        if buckets < 2:
+            raise ValueError(f"hash tokenizer needs >= 2 buckets, got {buckets}")
+        self.buckets = buckets
+        self.vocab_size = buckets + _NUM_SPECIAL
+
+    def _ids(self, text: str) -> list[int]:
+        words = self._split.findall(text.lower())
+        ids = [_NUM_SPECIAL + zlib.crc32(w.encode("utf-8")) % self.buckets for w in words]
+        return [BOS_ID, *ids, EOS_ID]
+
+
+class HFTokenizer(_Tokenizer):
+    """A Hugging Face ``tokenizers`` JSON file, loaded locally (never downloaded)."""
+
+    name = "hf"
+
+    def __init__(self, path: str) -> None:
+        try:
+            from tokenizers import Tokenizer
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                f"tokenizer 'hf:{path}' needs the 'tokenizers' package; `pip install tokenizers` "
+                "or use tokenizer 'byte' / 'hash'"
+            ) from err
+        self._tok = Tokenizer.from_file(str(path))
+        self.vocab_size = self._tok.get_vocab_size()
+        for pad in ("<pad>", "[PAD]", "<|pad|>"):
+            pid = self._tok.token_to_id(pad)
+            if pid is not None:
+                self.pad_id = pid
+                break
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self._tok.encode(text).ids)
+
+
+def get_tokenizer(spec: str) -> _Tokenizer:
+    """The tokenizer named by ``spec`` (``"byte"``, ``"hash"``, ``"hash:N"``, ``"hf:PATH"``)."""
+    if spec == "byte":
+        return ByteTokenizer()
+    if spec == "hash":
+        return HashTokenizer()
+    if spec.startswith("hash:"):
+        return HashTokenizer(int(spec.split(":", 1)[1]))
+    if spec.startswith("hf:"):
+        return HFTokenizer(spec.split(":", 1)[1])
+    raise ValueError(f"unknown tokenizer {spec!r}; use 'byte', 'hash', 'hash:N' or 'hf:/path/tokenizer.json'")
+
+
+@TEXT_ENCODERS.register()
+class TransformerTextEncoder(nn.Module):
+    """Token embedding + learned positions + bidirectional transformer blocks.
+
+    ``forward(tokens [B, L]) -> (features [B, L, dim], mask [B, L] float, 1 = real token)``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = ByteTokenizer.vocab_size,
+        dim: int = 64,
+        depth: int = 1,
+        heads: int = 4,
+        max_len: int = 64,
+        mlp_ratio: float = 4.0,
+    ) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, dim)
+        self.pos = nn.Parameter(torch.randn(1, max_len, dim) * 0.02)
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_hidden=int(dim * mlp_ratio)) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.vocab_size, self.max_len, self.out_dim = vocab_size, max_len, dim
+
+    def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        if tokens.shape[1] > self.max_len:
+            raise ValueError(
+                f"text encoder max_len={self.max_len} < token length {tokens.shape[1]}; "
+                "raise max_len or lower io.text_max_len"
+            )
+        mask = (tokens != PAD_ID).to(self.pos.dtype)
+        x = self.embed(tokens) + self.pos[:, : tokens.shape[1]]
+        additive = ((1.0 - mask) * -1.0e4)[:, None, None, :]
+        for blk in self.blocks:
+            x = blk(x, mask=additive)[0]
+        return self.norm(x), mask
