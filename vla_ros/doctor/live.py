@@ -1,0 +1,319 @@
+"""Live-graph checks (check 8), pure part: what was measured -> results.
+
+:mod:`vla_ros.doctor.live_ros` samples a running graph with rclpy into a :class:`LiveObservation`;
+the functions here judge it, so they are testable on their own and the node and the CLI share them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from vla_ros.doctor.result import CheckResult, Status, result
+
+CLOCK_WARN_S = 0.025
+CLOCK_FAIL_S = 1.0
+INFINITE_NS = 1 << 62
+HIDDEN_TOPICS = ("/rosout", "/parameter_events")
+ACTION_CHUNK_TYPE = "vla_ros/msg/ActionChunk"
+
+
+@dataclass
+class TopicExpectation:
+    """A topic that must be live, optionally at ``rate_hz`` (relative ``tolerance``)."""
+
+    name: str
+    rate_hz: float | None = None
+    tolerance: float = 0.2
+
+    @classmethod
+    def parse(cls, spec: str, tolerance: float = 0.2) -> TopicExpectation:
+        """``/camera/image_raw`` or ``/camera/image_raw:30`` or ``/camera/image_raw:30:0.1``."""
+        parts = spec.strip().split(":")
+        name = parts[0]
+        if not name.startswith("/") or len(parts) > 3:
+            raise ValueError(
+                f"topic expectation {spec!r} must look like /topic, /topic:HZ or /topic:HZ:TOL "
+                "(absolute topic name)")
+        try:
+            rate = float(parts[1]) if len(parts) > 1 and parts[1] else None
+            tol = float(parts[2]) if len(parts) > 2 else tolerance
+        except ValueError as exc:
+            raise ValueError(f"topic expectation {spec!r}: rate and tolerance must be numbers "
+                             "(e.g. /camera/image_raw:30:0.2)") from exc
+        if rate is not None and rate <= 0:
+            raise ValueError(f"topic expectation {spec!r}: rate must be > 0 Hz, got {rate}")
+        if not 0 < tol < 1:
+            raise ValueError(f"topic expectation {spec!r}: tolerance must be in (0, 1), got {tol}")
+        return cls(name, rate, tol)
+
+
+@dataclass
+class TopicSample:
+    """What was seen on one topic during the window."""
+
+    name: str
+    types: list[str] = field(default_factory=list)
+    publishers: list[dict[str, Any]] = field(default_factory=list)
+    subscribers: list[dict[str, Any]] = field(default_factory=list)
+    receive_ns: list[int] = field(default_factory=list)  # monotonic, for rates
+    offsets_ns: list[int] = field(default_factory=list)  # receive time - header stamp
+    zero_stamps: int = 0
+    joint_names: list[str] = field(default_factory=list)
+    inference_latency_ns: list[int] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def count(self) -> int:
+        """Messages received."""
+        return len(self.receive_ns)
+
+    def rate_hz(self, window_s: float) -> float | None:
+        """Measured rate: from first-to-last spacing with 3+ messages, else count / window."""
+        n = self.count
+        if n >= 3:
+            span = (self.receive_ns[-1] - self.receive_ns[0]) / 1e9
+            if span > 0:
+                return (n - 1) / span
+        return n / window_s if window_s > 0 else None
+
+
+@dataclass
+class LiveObservation:
+    """A sampled graph: topics, /clock publishers and which nodes use sim time."""
+
+    window_s: float
+    topics: dict[str, TopicSample] = field(default_factory=dict)
+    clock_publishers: int = 0
+    sim_time_nodes: list[str] = field(default_factory=list)
+    nodes_queried: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def inference_latency_s(self) -> tuple[float, str] | None:
+        """p95 of ``ActionChunk.inference_latency`` over all chunk topics, with its topic."""
+        for name, t in self.topics.items():
+            if t.inference_latency_ns:
+                vals = sorted(t.inference_latency_ns)
+                p95 = vals[min(len(vals) - 1, round(0.95 * (len(vals) - 1)))]
+                return p95 / 1e9, f"{name} (p95 of {len(vals)} chunks)"
+        return None
+
+
+def qos_incompatibility(pub: dict[str, Any], sub: dict[str, Any]) -> str | None:
+    """Why a publisher and a subscription with these QoS never connect, or ``None``.
+
+    Dict keys: ``reliability`` (RELIABLE/BEST_EFFORT), ``durability`` (VOLATILE/TRANSIENT_LOCAL),
+    ``deadline_ns``, ``liveliness`` (AUTOMATIC/MANUAL_BY_TOPIC), ``lease_ns`` (0 or huge: infinite).
+    """
+    def finite(v: Any) -> bool:
+        return isinstance(v, int) and 0 < v < INFINITE_NS
+
+    if pub.get("reliability") == "BEST_EFFORT" and sub.get("reliability") == "RELIABLE":
+        return "publisher is BEST_EFFORT, subscription requires RELIABLE"
+    if pub.get("durability") == "VOLATILE" and sub.get("durability") == "TRANSIENT_LOCAL":
+        return "publisher is VOLATILE, subscription requires TRANSIENT_LOCAL"
+    sd, pd = sub.get("deadline_ns"), pub.get("deadline_ns")
+    if finite(sd) and (not finite(pd) or pd > sd):
+        return f"publisher deadline {pd} ns is longer than the subscription's {sd} ns"
+    order = {"AUTOMATIC": 1, "MANUAL_BY_TOPIC": 3}
+    if order.get(pub.get("liveliness", ""), 1) < order.get(sub.get("liveliness", ""), 1):
+        return f"publisher liveliness {pub.get('liveliness')} is weaker than the subscription's"
+    sl, pl = sub.get("lease_ns"), pub.get("lease_ns")
+    if finite(sl) and (not finite(pl) or pl > sl):
+        return f"publisher liveliness lease {pl} ns is longer than the subscription's {sl} ns"
+    return None
+
+
+def _visible(obs: LiveObservation) -> list[str]:
+    return sorted(n for n in obs.topics if n not in HIDDEN_TOPICS)
+
+
+def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> CheckResult:
+    """Expected topics have publishers and deliver messages during the window."""
+    cid, title = "live.topics", "topics live"
+    if obs.error:
+        return result(cid, title, Status.FAIL, f"could not sample the graph: {obs.error}",
+                      "run through ./env.sh so rclpy and the middleware load")
+    names = [e.name for e in expected] or _visible(obs)
+    no_pub, silent, ok = [], [], []
+    for n in names:
+        t = obs.topics.get(n)
+        if t is None or not t.publishers:
+            no_pub.append(n)
+        elif t.count == 0:
+            silent.append(n)
+        else:
+            ok.append(n)
+    details = {"checked": names, "no_publisher": no_pub, "no_messages": silent, "live": ok,
+               "window_s": obs.window_s, "nodes": obs.nodes}
+    if not names:
+        return result(cid, title, Status.WARN, "no topics in the graph (nothing publishes)",
+                      "start the robot drivers, or check ROS_DOMAIN_ID and discovery settings "
+                      "against the other machines", **details)
+    if no_pub:
+        return result(
+            cid, title, Status.FAIL, f"no publisher on {', '.join(no_pub)}",
+            "start the driver that publishes it, or remap: check `ros2 topic list` on the robot "
+            "and that ROS_DOMAIN_ID / RMW_IMPLEMENTATION match across machines", **details)
+    if silent:
+        errs = {n: obs.topics[n].error for n in silent if obs.topics[n].error}
+        return result(
+            cid, title, Status.FAIL,
+            f"publishers but no message in {obs.window_s:g} s on {', '.join(silent)}",
+            "check the publisher is actually sending (driver stalled?), and the network between "
+            "machines (multicast, firewall)", errors=errs, **details)
+    return result(cid, title, Status.PASS, f"{len(ok)} topic(s) live", **details)
+
+
+def check_rates(obs: LiveObservation, expected: list[TopicExpectation]) -> CheckResult:
+    """Measured rates within tolerance: slower than expected FAILs, faster WARNs."""
+    cid, title = "live.rates", "topic rates"
+    if obs.error:
+        return result(cid, title, Status.SKIP, "graph not sampled")
+    rated = [e for e in expected if e.rate_hz]
+    measured = {n: obs.topics[n].rate_hz(obs.window_s) for n in
+                ([e.name for e in expected] or _visible(obs))
+                if n in obs.topics and obs.topics[n].count}
+    details: dict[str, Any] = {"measured_hz": {k: round(v, 2) for k, v in measured.items() if v},
+                               "expected_hz": {e.name: e.rate_hz for e in rated}}
+    if not rated:
+        return result(cid, title, Status.SKIP if not measured else Status.PASS,
+                      "no expected rates given (--topic NAME:HZ); measured: "
+                      + (", ".join(f"{k} {v:.1f} Hz" for k, v in measured.items() if v) or "none"),
+                      **details)
+    slow, fast, good = [], [], []
+    for e in rated:
+        got = measured.get(e.name)
+        if got is None:
+            continue  # reported by live.topics
+        lo, hi = e.rate_hz * (1 - e.tolerance), e.rate_hz * (1 + e.tolerance)
+        line = f"{e.name} {got:.1f} Hz (expected {e.rate_hz:g} +-{e.tolerance:.0%})"
+        (slow if got < lo else fast if got > hi else good).append(line)
+    details.update(slow=slow, fast=fast, ok=good)
+    if slow:
+        return result(cid, title, Status.FAIL, "too slow: " + "; ".join(slow),
+                      "check the driver's configured rate, exposure/bandwidth (USB, network), and "
+                      "CPU load on the publishing machine", **details)
+    if fast:
+        return result(cid, title, Status.WARN, "faster than expected: " + "; ".join(fast),
+                      "lower the driver's rate or update the expected rate", **details)
+    if not good:
+        return result(cid, title, Status.SKIP, "no expected topic delivered messages", **details)
+    return result(cid, title, Status.PASS, "; ".join(good), **details)
+
+
+def check_clock_offset(obs: LiveObservation) -> CheckResult:
+    """Header stamp vs receive time: the median offset over 25 ms warns, over 1 s fails."""
+    cid, title = "live.clock", "stamp vs receive time"
+    if obs.error:
+        return result(cid, title, Status.SKIP, "graph not sampled")
+    per_topic: dict[str, dict[str, float]] = {}
+    zero = []
+    for n, t in obs.topics.items():
+        if t.zero_stamps:
+            zero.append(n)
+        if t.offsets_ns:
+            med = statistics.median(t.offsets_ns) / 1e9
+            per_topic[n] = {"median_ms": round(med * 1e3, 3),
+                            "max_abs_ms": round(max(abs(v) for v in t.offsets_ns) / 1e6, 3),
+                            "samples": len(t.offsets_ns)}
+    details = {"offsets": per_topic, "zero_stamps": zero}
+    if not per_topic and not zero:
+        return result(cid, title, Status.SKIP, "no stamped messages received", **details)
+    worst_topic = max(per_topic, key=lambda k: abs(per_topic[k]["median_ms"]), default=None)
+    worst_ms = abs(per_topic[worst_topic]["median_ms"]) if worst_topic else 0.0
+    if worst_topic and worst_ms > CLOCK_FAIL_S * 1e3:
+        return result(
+            cid, title, Status.FAIL,
+            f"{worst_topic}: stamps {per_topic[worst_topic]['median_ms']:.0f} ms off the receive "
+            "time (another clock: sim vs wall time, or an unsynchronized machine)",
+            "synchronize clocks (chrony/PTP) between machines; use use_sim_time only with a "
+            "/clock publisher", **details)
+    if zero:
+        return result(cid, title, Status.WARN, f"zero header stamps on {', '.join(zero)}",
+                      "make the driver stamp messages (header.stamp = capture time)", **details)
+    if worst_topic and worst_ms > CLOCK_WARN_S * 1e3:
+        return result(
+            cid, title, Status.WARN,
+            f"{worst_topic}: median offset {per_topic[worst_topic]['median_ms']:.1f} ms between "
+            "header stamp and receive time (over 25 ms)",
+            "synchronize clocks (chrony/PTP) between machines, and check transport latency",
+            **details)
+    return result(cid, title, Status.PASS,
+                  f"worst median offset {worst_ms:.1f} ms ({worst_topic})", **details)
+
+
+def check_sim_time(obs: LiveObservation) -> CheckResult:
+    """No node runs with ``use_sim_time`` while nobody publishes ``/clock``."""
+    cid, title = "live.sim_time", "use_sim_time vs /clock"
+    if obs.error:
+        return result(cid, title, Status.SKIP, "graph not sampled")
+    details = {"sim_time_nodes": obs.sim_time_nodes, "clock_publishers": obs.clock_publishers,
+               "nodes_queried": obs.nodes_queried}
+    if obs.sim_time_nodes and obs.clock_publishers == 0:
+        return result(
+            cid, title, Status.FAIL,
+            f"use_sim_time is true on {', '.join(obs.sim_time_nodes)} but nobody publishes /clock: "
+            "their time stands still", "start the simulator or `ros2 bag play --clock`, or set "
+            "use_sim_time:=false", **details)
+    if obs.sim_time_nodes:
+        return result(cid, title, Status.PASS,
+                      f"{len(obs.sim_time_nodes)} node(s) on sim time, /clock published",
+                      **details)
+    return result(cid, title, Status.PASS, "wall time" + (
+        " (/clock published but unused)" if obs.clock_publishers else ""), **details)
+
+
+def check_qos(obs: LiveObservation) -> CheckResult:
+    """No publisher/subscription pair on a sampled topic has incompatible QoS."""
+    cid, title = "live.qos", "QoS compatibility"
+    if obs.error:
+        return result(cid, title, Status.SKIP, "graph not sampled")
+    bad = []
+    for n, t in sorted(obs.topics.items()):
+        for p in t.publishers:
+            for s in t.subscribers:
+                why = qos_incompatibility(p, s)
+                if why:
+                    bad.append(f"{n}: {p.get('node')} -> {s.get('node')}: {why}")
+    details = {"incompatible": bad, "topics": sorted(obs.topics)}
+    if bad:
+        return result(cid, title, Status.FAIL, bad[0] + (f" (+{len(bad) - 1} more)"
+                                                         if len(bad) > 1 else ""),
+                      "make the subscription BEST_EFFORT/VOLATILE (sensor data QoS) or the "
+                      "publisher RELIABLE; `ros2 topic info -v TOPIC` shows both", **details)
+    return result(cid, title, Status.PASS, "no incompatible QoS pairs", **details)
+
+
+def check_joints(obs: LiveObservation, card: dict[str, Any] | None,
+                 topic: str = "/joint_states") -> CheckResult:
+    """``/joint_states`` names cover every joint the card reads or commands."""
+    cid, title = "live.joints", "joint names"
+    if card is None:
+        return result(cid, title, Status.SKIP, "no policy card given (--card DIR)")
+    if obs.error:
+        return result(cid, title, Status.SKIP, "graph not sampled")
+    want = list(dict.fromkeys(list(card.get("state_joints") or [])
+                              + list(card.get("action_joints") or [])))
+    t = obs.topics.get(topic)
+    if t is None or not t.count:
+        return result(cid, title, Status.SKIP, f"no {topic} message received", expected=want)
+    have = t.joint_names
+    missing = [j for j in want if j not in have]
+    details = {"expected": want, "published": have, "missing": missing}
+    if missing:
+        return result(cid, title, Status.FAIL,
+                      f"{topic} lacks {len(missing)} of the card's joints: {', '.join(missing)}",
+                      "remap to the right joint_states topic, or fix the names (URDF joint names "
+                      "must match the card's state_joints/action_joints)", **details)
+    return result(cid, title, Status.PASS, f"{topic} covers all {len(want)} card joints",
+                  **details)
+
+
+def live_checks(obs: LiveObservation, expected: list[TopicExpectation],
+                card: dict[str, Any] | None) -> list[CheckResult]:
+    """Every live check on one observation, in report order."""
+    return [check_topics(obs, expected), check_rates(obs, expected), check_clock_offset(obs),
+            check_sim_time(obs), check_qos(obs), check_joints(obs, card)]

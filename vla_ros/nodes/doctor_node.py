@@ -1,0 +1,244 @@
+"""doctor_node: run the doctor's checks at start and periodically, publish them on /diagnostics.
+
+Parameters (all read-only after start except where noted):
+  period_s (30.0)         seconds between full runs; 0 = only at start and on request
+  live_s (2.0)            live-graph sampling window per run; 0 = no live checks
+  expected_topics ([])    "NAME[:HZ[:TOL]]" per topic, e.g. "/camera/image_raw:30"
+  rate_tolerance (0.2)    default relative rate tolerance
+  card_dir ("")           policy card folder for card / engine / joint checks
+  workspace ("")          colcon workspace to check (default: the sourced one)
+  control_rate_hz (0.0)   executor control rate to compare with the policy fps (0 = unknown)
+  gpu (true)              run the GPU / TensorRT probes
+  groups ([])             check groups to run (empty = all)
+
+Topics: publishes ``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics`` (one status per check,
+plus a summary). Service: ``~/run_checks`` (``std_srvs/Trigger``) runs the machine checks now and
+answers with the summary (live results come from the last sampling window; a new one starts).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from std_srvs.srv import Trigger
+
+from vla_ros.doctor.live import LiveObservation, TopicExpectation
+from vla_ros.doctor.live_ros import LiveSampler
+from vla_ros.doctor.report import (
+    GROUP_TITLES,
+    DoctorOptions,
+    default_module_file,
+    run_checks,
+    summarize,
+)
+from vla_ros.doctor.result import CheckResult, DoctorContext, Status
+
+LEVELS = {Status.PASS: DiagnosticStatus.OK, Status.SKIP: DiagnosticStatus.OK,
+          Status.WARN: DiagnosticStatus.WARN, Status.FAIL: DiagnosticStatus.ERROR}
+NAME_PREFIX = "vla_ros doctor"
+
+
+def to_diagnostic_status(r: CheckResult, hardware_id: str) -> DiagnosticStatus:
+    """One check as a ``DiagnosticStatus`` (SKIP is level OK with status=SKIP in the values)."""
+    values = [KeyValue(key="status", value=r.status.value), KeyValue(key="id", value=r.id),
+              KeyValue(key="title", value=r.title)]
+    if r.fix:
+        values.append(KeyValue(key="fix", value=r.fix))
+    for k, v in r.to_dict()["details"].items():
+        text = v if isinstance(v, str) else json.dumps(v)
+        values.append(KeyValue(key=str(k), value=text[:2000]))
+    msg = r.message if r.status is not Status.SKIP else f"skipped: {r.message}"
+    return DiagnosticStatus(level=LEVELS[r.status], name=f"{NAME_PREFIX}: {r.id}",
+                            message=msg[:1000], hardware_id=hardware_id, values=values)
+
+
+def to_diagnostic_array(results: list[CheckResult], stamp: Any, hardware_id: str
+                        ) -> DiagnosticArray:
+    """A summary status (worst level) followed by one status per check."""
+    counts = summarize(results)
+    worst = max((LEVELS[r.status] for r in results), default=DiagnosticStatus.OK)
+    fails = [r.id for r in results if r.status is Status.FAIL]
+    summary = DiagnosticStatus(
+        level=worst, name=f"{NAME_PREFIX}: summary", hardware_id=hardware_id,
+        message=", ".join(f"{v} {k}" for k, v in counts.items())
+        + (f"; FAIL: {', '.join(fails)}" if fails else ""),
+        values=[KeyValue(key=k, value=str(v)) for k, v in counts.items()])
+    arr = DiagnosticArray(status=[summary] + [to_diagnostic_status(r, hardware_id)
+                                               for r in results])
+    arr.header.stamp = stamp
+    return arr
+
+
+class DoctorNode(Node):
+    """Publishes the doctor's checks on ``/diagnostics``; ``~/run_checks`` runs them on demand."""
+
+    def __init__(self, node_name: str = "doctor_node", *, context: Any = None,
+                 parameter_overrides: list[Parameter] | None = None, **kwargs: Any) -> None:
+        super().__init__(node_name, context=context, parameter_overrides=parameter_overrides,
+                         **kwargs)
+        ro = {"read_only": True}
+        self.declare_parameter("period_s", 30.0, ParameterDescriptor(
+            description="seconds between full runs; 0 = only at start and on request", **ro))
+        self.declare_parameter("live_s", 2.0, ParameterDescriptor(
+            description="live-graph sampling window per run (s); 0 = no live checks", **ro))
+        self.declare_parameter("expected_topics", Parameter.Type.STRING_ARRAY,
+                               ParameterDescriptor(description="NAME[:HZ[:TOL]] per topic", **ro))
+        self.declare_parameter("rate_tolerance", 0.2, ParameterDescriptor(
+            description="default relative rate tolerance", **ro))
+        self.declare_parameter("card_dir", "", ParameterDescriptor(
+            description="policy card folder", **ro))
+        self.declare_parameter("workspace", "", ParameterDescriptor(
+            description="colcon workspace to check (default: the sourced one)", **ro))
+        self.declare_parameter("control_rate_hz", 0.0, ParameterDescriptor(
+            description="executor control rate (0 = unknown)", **ro))
+        self.declare_parameter("gpu", True, ParameterDescriptor(
+            description="run the GPU/TensorRT probes", **ro))
+        self.declare_parameter("groups", Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+            description=f"check groups to run (empty = all of {list(GROUP_TITLES)})", **ro))
+        self.opts = self._options()
+        self.hardware_id = socket.gethostname()
+        self.pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._lock = threading.Lock()
+        self._running = False
+        self._stop = threading.Event()
+        self._last_live: list[CheckResult] = []
+        self.last_results: list[CheckResult] = []
+        self.runs = 0
+        self.srv = self.create_service(Trigger, "~/run_checks", self._on_trigger,
+                                       callback_group=ReentrantCallbackGroup())
+        period = float(self.get_parameter("period_s").value)
+        self._timer = None
+        if period > 0:
+            self._timer = self.create_timer(period, self._start_run,
+                                            callback_group=MutuallyExclusiveCallbackGroup())
+        self._start_run()
+
+    # -- configuration -------------------------------------------------------------------------
+    def _options(self) -> DoctorOptions:
+        tol = float(self.get_parameter("rate_tolerance").value)
+        topics_raw = self._str_list("expected_topics")
+        topics = [TopicExpectation.parse(t, tolerance=tol) for t in topics_raw]
+        live_s = float(self.get_parameter("live_s").value)
+        if live_s < 0:
+            raise ValueError(f"doctor_node: live_s must be >= 0, got {live_s}")
+        card = self.get_parameter("card_dir").value
+        ws = self.get_parameter("workspace").value
+        rate = float(self.get_parameter("control_rate_hz").value)
+        groups = tuple(self._str_list("groups") or GROUP_TITLES)
+        unknown = sorted(set(groups) - set(GROUP_TITLES))
+        if unknown:
+            raise ValueError(f"doctor_node: unknown groups {unknown}; known: {list(GROUP_TITLES)}")
+        return DoctorOptions(
+            workspace=Path(ws) if ws else None, card=Path(card) if card else None, live_s=live_s,
+            topics=topics, gpu=bool(self.get_parameter("gpu").value),
+            control_rate_hz=rate if rate > 0 else None, module_file=default_module_file(),
+            groups=groups)
+
+    def _str_list(self, name: str) -> list[str]:
+        try:
+            return list(self.get_parameter(name).value or [])
+        except ParameterUninitializedException:
+            return []
+
+    def _static_opts(self) -> DoctorOptions:
+        o = self._options()
+        o.live_s = 0.0
+        o.groups = tuple(g for g in o.groups if g != "live")
+        return o
+
+    # -- runs ----------------------------------------------------------------------------------
+    def _start_run(self) -> None:
+        with self._lock:
+            if self._running or self._stop.is_set():
+                return
+            self._running = True
+        threading.Thread(target=self._run_full, name="doctor_run", daemon=True).start()
+
+    def _sample_live(self) -> LiveObservation | None:
+        if self.opts.live_s <= 0 or "live" not in self.opts.groups:
+            return None
+        extra = ("/joint_states",) if self.opts.card else ()
+        sampler = LiveSampler(self, self.opts.topics, extra_topics=extra)
+        end = time.monotonic() + self.opts.live_s
+        while time.monotonic() < end and not self._stop.is_set():
+            sampler.poll()
+            self._stop.wait(min(0.25, max(0.0, end - time.monotonic())))
+        return sampler.finish()
+
+    def _run_full(self) -> None:
+        try:
+            obs = self._sample_live()
+            results = run_checks(DoctorContext(), self.opts, live_obs=obs)
+            if obs is not None:
+                self._last_live = [r for r in results if r.group == "live"]
+            self._publish(results)
+        except Exception as exc:  # never die silently in a thread
+            self.get_logger().error(f"doctor run failed: {exc!r}")
+        finally:
+            with self._lock:
+                self._running = False
+
+    def _publish(self, results: list[CheckResult]) -> None:
+        if self._stop.is_set():
+            return
+        self.last_results = results
+        self.runs += 1
+        self.pub.publish(to_diagnostic_array(results, self.get_clock().now().to_msg(),
+                                             self.hardware_id))
+        bad = [r for r in results if r.status is Status.FAIL]
+        for r in bad:
+            self.get_logger().warning(f"{r.id}: {r.message} -- fix: {r.fix}",
+                                      throttle_duration_sec=60.0)
+
+    def _on_trigger(self, request: Trigger.Request, response: Trigger.Response
+                    ) -> Trigger.Response:
+        results = run_checks(DoctorContext(), self._static_opts()) + list(self._last_live)
+        self._publish(results)
+        counts = summarize(results)
+        fails = [f"{r.id}: {r.message}" for r in results if r.status is Status.FAIL]
+        response.success = not fails
+        response.message = (", ".join(f"{v} {k}" for k, v in counts.items())
+                            + ("; " + " | ".join(fails) if fails else ""))
+        self._start_run()
+        return response
+
+    def destroy_node(self) -> None:
+        """Stop background runs, then destroy the node."""
+        self._stop.set()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    """``ros2 run vla_ros doctor_node``: spin until Ctrl-C."""
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = DoctorNode()
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()
