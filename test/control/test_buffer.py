@@ -62,9 +62,7 @@ def test_max_age_limits_liveness():
     assert b.prune(11) == 1
 
 
-@pytest.mark.parametrize(
-    ("kw", "msg"), [({"max_chunks": 0}, "max_chunks"), ({"max_age_ns": -1}, "max_age")]
-)
+@pytest.mark.parametrize(("kw", "msg"), [({"max_chunks": 0}, "max_chunks"), ({"max_age_ns": -1}, "max_age")])
 def test_bad_arguments(kw, msg):
     with pytest.raises(ValueError, match=msg):
         ChunkBuffer(**kw)

@@ -116,9 +116,10 @@ def test_missing_joint_state_holds_with_one_fault_per_joint():
     cfg = ControllerConfig(joint_names=("a", "b", "c"), period_ns=P)
     ctl = ChunkController(cfg, JointLimits.build(cfg.joint_names))
     ctl.update_state(0, ["a", "b", "extra"], [0.0, 0.0, 9.0])
-    ctl.add_chunk(
-        stamp_ns=0, dt_ns=P, joint_names=cfg.joint_names, actions=np.ones((10, 3)).ravel()
-    )
+    ctl.add_chunk(stamp_ns=0, dt_ns=P, joint_names=cfg.joint_names, actions=np.ones((10, 3)).ravel())
+    ctl2 = ChunkController(cfg, JointLimits.build(cfg.joint_names))
+    ctl2.tick(0)
+    assert ctl2.tick(P) is None
     assert ctl.tick(0) is None  # nothing to hold at yet: publish nothing
     ctl.update_state(0, ["c"], [0.0])  # partial messages merge
     assert not ctl.tick(P).holding
@@ -129,7 +130,7 @@ def test_stale_state_holds_last_command():
     ctl.add_chunk(stamp_ns=0, dt_ns=P, joint_names=NAMES, actions=np.ones((100, 2)).ravel())
     first = ctl.tick(P)
     cmd = ctl.tick(4 * P)
-    assert cmd.holding and {f.cause for f in cmd.faults} == {"state_missing:a", "state_missing:b"}
+    assert cmd.holding and [f.cause for f in cmd.faults] == ["state_missing:a,b"]
     np.testing.assert_array_equal(cmd.positions, first.positions)
 
 
@@ -158,9 +159,7 @@ def test_delta_chunk_adds_state_at_its_stamp():
     ctl = make("latest", delta_state_tolerance_ns=P)
     ctl.update_state(10 * P, NAMES, [1.0, 2.0])
     ctl.update_state(20 * P, NAMES, [5.0, 5.0])
-    ctl.add_chunk(
-        stamp_ns=10 * P, dt_ns=P, joint_names=NAMES, actions=[0.5, 0.5] * 20, action_mode="delta"
-    )
+    ctl.add_chunk(stamp_ns=10 * P, dt_ns=P, joint_names=NAMES, actions=[0.5, 0.5] * 20, action_mode="delta")
     assert ctl.tick(20 * P).positions.tolist() == [1.5, 2.5]
     with pytest.raises(ChunkError) as info:
         ctl.add_chunk(
@@ -253,9 +252,7 @@ def test_limits_must_match_joints():
 
 
 # ---------------------------------------------------------------- property: any chunk stream
-action_value = st.one_of(
-    st.floats(-5, 5, allow_nan=False), st.sampled_from([math.nan, math.inf, 1e9, -1e9])
-)
+action_value = st.one_of(st.floats(-5, 5, allow_nan=False), st.sampled_from([math.nan, math.inf, 1e9, -1e9]))
 chunk_event = st.tuples(
     st.integers(-20, 20),  # stamp offset from "now" in periods
     st.integers(1, 6),  # horizon
@@ -267,9 +264,7 @@ chunk_event = st.tuples(
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    st.sampled_from(["temporal_ensemble", "latest", "blend"]), st.lists(chunk_event, max_size=25)
-)
+@given(st.sampled_from(["temporal_ensemble", "latest", "blend"]), st.lists(chunk_event, max_size=25))
 def test_any_chunk_stream_respects_limits(mode, events):
     lim = JointLimits.build(
         NAMES, lower=[-1.0, -0.5], upper=[1.0, 0.5], max_velocity=[2.0, 1.0], max_jump=[0.2]

@@ -82,9 +82,7 @@ def test_acceleration_respected_unless_reported(case):
     for target in targets:
         res = f.filter(np.array(target), measured)
         if not res.held and "acceleration_relaxed" not in res.reasons:
-            assert np.all(
-                np.abs(res.velocities - prev_v) <= lim.max_acceleration * DT * (1 + 1e-9) + 1e-9
-            )
+            assert np.all(np.abs(res.velocities - prev_v) <= lim.max_acceleration * DT * (1 + 1e-9) + 1e-9)
         prev_v = res.velocities
         measured = res.positions
 

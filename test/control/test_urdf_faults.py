@@ -47,8 +47,7 @@ def test_parse_limits():
             "not a number",
         ),
         (
-            '<robot name="r"><joint name="j" type="revolute"><limit lower="1" upper="0"/>'
-            "</joint></robot>",
+            '<robot name="r"><joint name="j" type="revolute"><limit lower="1" upper="0"/></joint></robot>',
             "lower 1.0 > upper 0.0",
         ),
     ],

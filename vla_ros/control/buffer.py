@@ -42,9 +42,7 @@ class ChunkBuffer:
         """
         stored = dataclasses.replace(chunk, uid=next(self._counter))
         self._chunks = [
-            c
-            for c in self._chunks
-            if not (c.policy_id == stored.policy_id and c.stamp_ns == stored.stamp_ns)
+            c for c in self._chunks if not (c.policy_id == stored.policy_id and c.stamp_ns == stored.stamp_ns)
         ]
         self._chunks.append(stored)
         self._chunks.sort(key=lambda c: (c.stamp_ns, c.uid))

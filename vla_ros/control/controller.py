@@ -161,9 +161,7 @@ class ChunkController:
     def set_limits(self, limits: JointLimits) -> None:
         """Replace the limits (validated by the caller with :meth:`JointLimits.validate`)."""
         if tuple(limits.names) != self.config.joint_names:
-            raise ConfigError(
-                f"limits joints {list(limits.names)} != {list(self.config.joint_names)}"
-            )
+            raise ConfigError(f"limits joints {list(limits.names)} != {list(self.config.joint_names)}")
         limits.validate()
         self.filter.limits = limits
 
@@ -312,24 +310,14 @@ class ChunkController:
         self.buffer.prune(t_ns)
         measured = self.state.current(t_ns)
         if measured is None:
-            missing = self.state.missing(t_ns)
-            for name in missing:
-                faults.append(
-                    Fault(
-                        f"state_missing:{name}",
-                        f"joint_states lacks joint {name!r} (none received within "
-                        f"state_timeout); holding",
-                    )
-                )
+            faults.append(state_fault(self.state.missing(t_ns), self.state.seen_any))
             return self._hold(t_ns, None, faults)
         if self.estop_latched:
             faults.append(Fault("estop", "e-stop latched; holding until re-armed"))
             return self._hold(t_ns, measured, faults)
         live = self.buffer.live(t_ns)
         if not live:
-            faults.append(
-                Fault("no_live_chunk", "no live action chunk covers the current time; holding")
-            )
+            faults.append(Fault("no_live_chunk", "no live action chunk covers the current time; holding"))
             self._blend_current = None
             return self._hold(t_ns, measured, faults)
         target = self._combine(live, t_ns, advance=True)
@@ -417,6 +405,17 @@ class ChunkController:
             prev = res.positions
             out.append((j * dt, res.positions))
         return tuple(out)
+
+
+def state_fault(missing: Sequence[str], seen_any: bool = True) -> Fault:
+    """The fault for joints without a fresh joint state (one cause per set of joints), or for
+    no joint state at all yet (``seen_any`` False)."""
+    if not seen_any:
+        return Fault("state_none", "no joint_states received yet for the commanded joints; not commanding")
+    return Fault(
+        "state_missing:" + ",".join(missing),
+        f"joint_states lacks joint(s) {list(missing)} (none received within state_timeout); holding",
+    )
 
 
 def _replace(obj, **changes):

@@ -40,9 +40,7 @@ def _vector(name: str, values: Sequence[float] | None, n: int) -> np.ndarray | N
     if arr.size == 1:
         return np.full(n, arr[0])
     if arr.size != n:
-        raise LimitsError(
-            f"{name} has {arr.size} values but there are {n} joints; give 1 value (all) or {n}"
-        )
+        raise LimitsError(f"{name} has {arr.size} values but there are {n} joints; give 1 value (all) or {n}")
     return arr
 
 

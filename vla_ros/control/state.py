@@ -80,6 +80,11 @@ class JointStateTracker:
                 self._hist_t.append(t)
                 self._hist_q.append(self.positions.copy())
 
+    @property
+    def seen_any(self) -> bool:
+        """Whether any controlled joint has ever had a value (since the last clear)."""
+        return bool(self._seen.any())
+
     def missing(self, t_ns: int) -> list[str]:
         """Joints with no value, or (with a timeout) one older than ``timeout_ns`` at ``t_ns``."""
         out = [n for n, seen in zip(self.names, self._seen) if not seen]

@@ -1,0 +1,396 @@
+"""executor_node: turns ActionChunks into joint commands at a fixed control rate, safely.
+
+A thin rclpy adapter around :class:`vla_ros.control.controller.ChunkController`: it declares the
+parameters (see :mod:`vla_ros.nodes.executor_params` and config/executor.yaml), converts messages
+to integer-nanosecond calls, runs the controller on a timer and publishes the command.
+
+Topics (all remappable): subscribes ``joint_states`` (sensor_msgs/JointState),
+``vla/action_chunk`` (vla_ros/ActionChunk), ``vla/estop`` (std_msgs/Bool); publishes one of
+``vla/joint_command`` (JointState), ``commands`` (Float64MultiArray) or ``joint_trajectory``
+(JointTrajectory) per ``output_type``, ``~/command_preview`` (JointState) and ``/diagnostics``.
+Service ``~/arm`` (std_srvs/SetBool): true arms (clears a latched e-stop once released), false
+disarms. The node starts DISARMED unless ``armed_on_start`` is true: nothing reaches the robot
+until someone arms it. Disarmed, it computes but publishes commands only to the preview topic
+(if enabled); armed, it publishes every tick (holds included).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import rclpy
+from builtin_interfaces.msg import Duration
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from vla_ros.control.chunk import ChunkError
+from vla_ros.control.controller import ChunkController, Command, ConfigError, Fault, state_fault
+from vla_ros.control.faults import FaultLog
+from vla_ros.control.safety import LimitsError
+from vla_ros.control.state import StateError
+from vla_ros.control.urdf import UrdfError
+from vla_ros.msg import ActionChunk
+from vla_ros.nodes import executor_params as ep
+
+ERROR_CAUSES = ("estop", "tracking_error", "clock_backwards", "nonfinite_state")
+
+
+def _descriptor(spec: ep.ParamSpec) -> ParameterDescriptor:
+    desc = spec.description
+    if spec.choices:
+        desc += f" One of: {', '.join(spec.choices)}."
+    if not spec.live:
+        desc += " Read-only: set at start (YAML or launch), restart to change."
+    d = ParameterDescriptor(description=desc, read_only=not spec.live)
+    if spec.range is not None and not spec.array:
+        lo, hi = spec.range
+        if isinstance(spec.default, bool):
+            pass
+        elif isinstance(spec.default, int):
+            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+        else:
+            d.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
+    if spec.choices:
+        d.additional_constraints = f"one of {list(spec.choices)}"
+    return d
+
+
+def _stamp_ns(stamp: Any) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _duration_ns(d: Any) -> int:
+    return int(d.sec) * 1_000_000_000 + int(d.nanosec)
+
+
+class ExecutorNode(Node):
+    """The executor node. Accepts ``context`` and ``parameter_overrides`` like any rclpy Node."""
+
+    def __init__(
+        self,
+        node_name: str = "executor_node",
+        *,
+        context: Any = None,
+        parameter_overrides: list[Parameter] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(node_name, context=context, parameter_overrides=parameter_overrides, **kwargs)
+        self._lock = threading.Lock()
+        self.values: dict[str, Any] = {}
+        for spec in ep.SPECS:
+            self._declare(spec)
+        bad = [msg for spec in ep.SPECS if (msg := ep.check_value(spec, self.values[spec.name])) is not None]
+        if bad:
+            raise ConfigError("executor_node parameters invalid: " + "; ".join(bad))
+        try:
+            self._urdf = ep.urdf_limits(self.values)
+        except UrdfError as exc:
+            raise ConfigError(f"robot_description: {exc}") from None
+        self.faults = FaultLog(repeat_interval_ns=ep.s_to_ns(self.values["log_repeat_s"]))
+        self.controller: ChunkController | None = None
+        names = tuple(self.values["joint_names"] or ())
+        if names:
+            self._build_controller(names)
+        self.dry_run = bool(self.values["dry_run"])
+        self.tick_times_ns: deque[int] = deque(maxlen=100_000)  # monotonic, for jitter stats
+        self.last_command: Command | None = None
+        self.published = 0
+
+        cb_io = MutuallyExclusiveCallbackGroup()
+        cb_timer = MutuallyExclusiveCallbackGroup()
+        best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.create_subscription(
+            JointState, "joint_states", self._on_joint_state, best_effort, callback_group=cb_io
+        )
+        self.create_subscription(ActionChunk, "vla/action_chunk", self._on_chunk, 10, callback_group=cb_io)
+        self.create_subscription(Bool, "vla/estop", self._on_estop, 10, callback_group=cb_io)
+        self.create_service(SetBool, "~/arm", self._on_arm, callback_group=cb_io)
+        out = self.values["output_type"]
+        if out == "joint_state":
+            self._out_pub = self.create_publisher(JointState, "vla/joint_command", 10)
+        elif out == "float64_multi_array":
+            self._out_pub = self.create_publisher(Float64MultiArray, "commands", 10)
+        else:
+            self._out_pub = self.create_publisher(JointTrajectory, "joint_trajectory", 10)
+        self._preview_pub = self.create_publisher(JointState, "~/command_preview", 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        period = 1.0 / float(self.values["control_rate_hz"])
+        self._timer = self.create_timer(period, self._on_tick, callback_group=cb_timer)
+        self._diag_timer = self.create_timer(
+            float(self.values["diagnostics_period_s"]),
+            self._publish_diagnostics,
+            callback_group=cb_io,
+        )
+        self.get_logger().info(
+            f"executor ready: {self.values['control_rate_hz']:g} Hz, mode "
+            f"{self.values['mode']}, output {out}, "
+            f"{'DRY RUN, ' if self.dry_run else ''}"
+            f"{'armed' if self.armed else 'DISARMED (call ~/arm to enable)'}"
+        )
+
+    # ------------------------------------------------------------------ parameters
+    def _declare(self, spec: ep.ParamSpec) -> None:
+        d = _descriptor(spec)
+        if spec.array:
+            typ = Parameter.Type.STRING_ARRAY if spec.name == "joint_names" else Parameter.Type.DOUBLE_ARRAY
+            self.declare_parameter(spec.name, typ, d)
+            try:
+                value = list(self.get_parameter(spec.name).value)
+            except rclpy.exceptions.ParameterUninitializedException:
+                value = []
+        else:
+            value = self.declare_parameter(spec.name, spec.default, d).value
+        self.values[spec.name] = value
+
+    def _build_controller(self, names: tuple[str, ...]) -> None:
+        try:
+            cfg = ep.controller_config(self.values, names)
+            limits = ep.joint_limits(self.values, names, self._urdf)
+        except (ConfigError, LimitsError) as exc:
+            raise ConfigError(f"executor_node: {exc}") from None
+        self.controller = ChunkController(cfg, limits, armed=bool(self.values["armed_on_start"]))
+        self.get_logger().info(f"joints {list(names)}; limits {ep.describe_limits(limits)}")
+        if limits.unlimited():
+            self.get_logger().warning(
+                f"no position limits for {limits.unlimited()}: set position_lower/upper or robot_description"
+            )
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        new = dict(self.values)
+        for p in params:
+            spec = ep.SPEC_BY_NAME.get(p.name)
+            if spec is None:
+                continue  # e.g. use_sim_time: rclpy handles it
+            if not spec.live:
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"{p.name} cannot change while running; restart the executor",
+                )
+            value = list(p.value) if spec.array and p.value is not None else p.value
+            if (msg := ep.check_value(spec, value)) is not None:
+                return SetParametersResult(successful=False, reason=msg)
+            new[p.name] = value
+        with self._lock:
+            ctl = self.controller
+            if ctl is not None:
+                try:
+                    limits = ep.joint_limits(new, ctl.config.joint_names, self._urdf)
+                    ctl.set_speed_scale(new["speed_scale"])
+                    ctl.set_ensemble_coefficient(new["ensemble_coefficient"])
+                    ctl.set_blend_steps(new["blend_steps"])
+                    ctl.set_limits(limits)
+                except (LimitsError, ConfigError) as exc:
+                    # restore what may have been applied before the failure
+                    ctl.set_speed_scale(self.values["speed_scale"])
+                    ctl.set_ensemble_coefficient(self.values["ensemble_coefficient"])
+                    ctl.set_blend_steps(self.values["blend_steps"])
+                    return SetParametersResult(successful=False, reason=str(exc))
+            self.values = new
+        changed = ", ".join(f"{p.name}={p.value}" for p in params)
+        self.get_logger().info(f"parameters changed: {changed}")
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def armed(self) -> bool:
+        """Whether commands go to the command topic."""
+        return self.controller is not None and self.controller.armed
+
+    def _fault(self, fault: Fault) -> None:
+        line = self.faults.report(fault.cause, fault.message, time.monotonic_ns())
+        if line is None:
+            return
+        base = fault.cause.split(":", 1)[0]
+        if base in ERROR_CAUSES:
+            self.get_logger().error(line)
+        else:
+            self.get_logger().warning(line)
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        ctl = self.controller
+        if ctl is None:
+            return
+        try:
+            with self._lock:
+                ctl.update_state(_stamp_ns(msg.header.stamp), msg.name, msg.position)
+        except StateError as exc:
+            self._fault(Fault(exc.cause, str(exc)))
+
+    def _on_chunk(self, msg: ActionChunk) -> None:
+        names = tuple(msg.joint_names)
+        if self.controller is None:
+            if not names:
+                self._fault(Fault("chunk_joints", "chunk has no joint_names; ignored"))
+                return
+            with self._lock:
+                if self.controller is None:
+                    try:
+                        self._build_controller(names)
+                    except ConfigError as exc:
+                        self._fault(Fault("config", f"cannot adopt chunk joints: {exc}"))
+                        return
+        ctl = self.controller
+        assert ctl is not None
+        try:
+            with self._lock:
+                _, faults = ctl.add_chunk(
+                    stamp_ns=_stamp_ns(msg.header.stamp),
+                    dt_ns=_duration_ns(msg.dt),
+                    joint_names=names,
+                    actions=msg.actions,
+                    action_mode=msg.action_mode or "absolute",
+                    horizon=msg.horizon,
+                    action_dim=msg.action_dim,
+                    policy_id=msg.policy_id,
+                    seq=msg.seq,
+                )
+        except ChunkError as exc:
+            self._fault(Fault(exc.cause, f"rejected chunk: {exc}"))
+            return
+        for f in faults:
+            self._fault(f)
+
+    def _on_estop(self, msg: Bool) -> None:
+        ctl = self.controller
+        if ctl is None:
+            return
+        with self._lock:
+            was = ctl.estop_latched
+            ctl.set_estop(bool(msg.data))
+        if msg.data and not was:
+            self._fault(Fault("estop", "e-stop received: holding and disarmed until re-armed"))
+
+    def _on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        ctl = self.controller
+        if ctl is None:
+            response.success, response.message = False, "no joint_names yet (no chunk received)"
+            return response
+        with self._lock:
+            if request.data:
+                ok, message = ctl.arm(self.get_clock().now().nanoseconds)
+            else:
+                ok, message = ctl.disarm()
+        response.success, response.message = ok, message
+        self.get_logger().info(f"~/arm({request.data}): {message}")
+        return response
+
+    # ------------------------------------------------------------------ the tick
+    def _on_tick(self) -> None:
+        self.tick_times_ns.append(time.monotonic_ns())
+        ctl = self.controller
+        if ctl is None:
+            return
+        now_ns = self.get_clock().now().nanoseconds
+        with self._lock:
+            cmd = ctl.tick(now_ns)
+            armed = ctl.armed
+        if cmd is None:
+            self._fault(state_fault(ctl.state.missing(now_ns), ctl.state.seen_any))
+            return
+        for f in cmd.faults:
+            self._fault(f)
+        self.last_command = cmd
+        if self.dry_run or self.values["publish_preview"]:
+            self._preview_pub.publish(self._joint_state(cmd))
+        if armed and not self.dry_run:
+            self._out_pub.publish(self._output(cmd))
+            self.published += 1
+
+    def _joint_state(self, cmd: Command) -> JointState:
+        msg = JointState()
+        msg.header.stamp = rclpy.time.Time(nanoseconds=cmd.t_ns).to_msg()
+        msg.name = list(cmd.joint_names)
+        msg.position = cmd.positions.tolist()
+        msg.velocity = cmd.velocities.tolist()
+        return msg
+
+    def _output(self, cmd: Command) -> Any:
+        kind = self.values["output_type"]
+        if kind == "joint_state":
+            return self._joint_state(cmd)
+        if kind == "float64_multi_array":
+            return Float64MultiArray(data=cmd.positions.tolist())
+        msg = JointTrajectory()
+        msg.header.stamp = rclpy.time.Time(nanoseconds=cmd.t_ns).to_msg()
+        msg.joint_names = list(cmd.joint_names)
+        points = cmd.trajectory or ((ctl_period(self), cmd.positions),)
+        for t_from, q in points:
+            msg.points.append(
+                JointTrajectoryPoint(
+                    positions=q.tolist(),
+                    time_from_start=Duration(sec=t_from // 1_000_000_000, nanosec=t_from % 1_000_000_000),
+                )
+            )
+        return msg
+
+    def _publish_diagnostics(self) -> None:
+        ctl = self.controller
+        status = DiagnosticStatus(name=f"{self.get_name()}: executor", hardware_id="vla_ros")
+        cmd = self.last_command
+        if ctl is None:
+            status.level, status.message = DiagnosticStatus.WARN, "waiting for joint names"
+        elif ctl.estop_latched:
+            status.level, status.message = DiagnosticStatus.ERROR, "e-stop latched"
+        elif cmd is None or cmd.holding:
+            reason = ", ".join(f.cause for f in cmd.faults) if cmd is not None else "no state"
+            status.level, status.message = DiagnosticStatus.WARN, f"holding ({reason})"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "running"
+        values = {
+            "armed": str(self.armed),
+            "dry_run": str(self.dry_run),
+            "live_chunks": str(0 if cmd is None else cmd.n_live),
+            "buffered_chunks": str(0 if ctl is None else len(ctl.buffer)),
+            "published": str(self.published),
+        }
+        values.update({f"fault.{k}": str(v) for k, v in sorted(self.faults.counts.items())})
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+
+def ctl_period(node: ExecutorNode) -> int:
+    """The control period in ns."""
+    assert node.controller is not None
+    return node.controller.config.period_ns
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the executor node until Ctrl-C."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = ExecutorNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""The executor node's parameters: one table of specs, declared with descriptors, validated.
+
+Kept apart from the node so the table (names, defaults, ranges, which are live) is the single
+source for declaration, YAML (config/executor.yaml) and live-change validation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vla_ros.control.controller import ControllerConfig
+from vla_ros.control.ensemble import MODES
+from vla_ros.control.safety import JointLimits
+from vla_ros.control.urdf import UrdfJointLimit, parse_urdf_limits
+
+OUTPUT_TYPES = ("joint_state", "float64_multi_array", "joint_trajectory")
+LIMIT_PARAMS = ("position_lower", "position_upper", "max_velocity", "max_acceleration", "max_jump")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: default (None = typed but unset), description, range, live or read-only."""
+
+    name: str
+    default: Any
+    description: str
+    live: bool = False
+    range: tuple[float, float] | None = None
+    choices: tuple[str, ...] = ()
+    array: bool = False
+
+
+SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "joint_names",
+        None,
+        "Commanded joints in output order (empty: take the first chunk's joint_names).",
+        array=True,
+    ),
+    ParamSpec("control_rate_hz", 100.0, "Control timer rate [Hz].", range=(1.0, 2000.0)),
+    ParamSpec("mode", "temporal_ensemble", "How live chunks combine at a tick.", choices=MODES),
+    ParamSpec(
+        "ensemble_coefficient",
+        0.01,
+        "ACT m in weights exp(-m*i), i=0 the oldest chunk.",
+        live=True,
+        range=(0.0, 100.0),
+    ),
+    ParamSpec(
+        "blend_steps", 5, "blend mode: ticks of cross-fade at a chunk switch.", live=True, range=(0, 10000)
+    ),
+    ParamSpec(
+        "time_offset_s",
+        0.0,
+        "Added to chunk stamps: action 0 is due at stamp + offset [s].",
+        range=(-10.0, 10.0),
+    ),
+    ParamSpec(
+        "max_chunk_age_s",
+        0.0,
+        "Use a chunk at most this long after its start (0: whole horizon) [s].",
+        range=(0.0, 3600.0),
+    ),
+    ParamSpec("max_chunks", 32, "Chunk buffer capacity; beyond it the oldest are dropped.", range=(1, 10000)),
+    ParamSpec(
+        "state_timeout_s",
+        0.5,
+        "joint_states older than this hold the robot (0: never) [s].",
+        range=(0.0, 3600.0),
+    ),
+    ParamSpec(
+        "delta_state_tolerance_s",
+        0.05,
+        "Delta chunks: max distance between the chunk stamp and the joint state used as base [s].",
+        range=(0.0, 10.0),
+    ),
+    ParamSpec(
+        "position_lower",
+        None,
+        "Lower position limits (1 value for all joints, or one per joint; empty: URDF, else none).",
+        live=True,
+        array=True,
+    ),
+    ParamSpec("position_upper", None, "Upper position limits (like position_lower).", live=True, array=True),
+    ParamSpec(
+        "max_velocity", None, "Velocity limits [unit/s] (empty: URDF, else none).", live=True, array=True
+    ),
+    ParamSpec(
+        "max_acceleration", None, "Acceleration limits [unit/s^2] (empty: none).", live=True, array=True
+    ),
+    ParamSpec(
+        "max_jump",
+        None,
+        "Max distance of a command from the measured position (empty: none).",
+        live=True,
+        array=True,
+    ),
+    ParamSpec(
+        "speed_scale",
+        1.0,
+        "Scales velocity limits (acceleration by its square).",
+        live=True,
+        range=(0.001, 1.0),
+    ),
+    ParamSpec("robot_description", "", "URDF string; its joint limits apply where parameters give none."),
+    ParamSpec("armed_on_start", False, "Publish commands from the start (default false: call ~/arm first)."),
+    ParamSpec("dry_run", False, "Publish only to ~/command_preview, never to the command topic."),
+    ParamSpec("publish_preview", False, "Also publish every command to ~/command_preview."),
+    ParamSpec(
+        "output_type",
+        "joint_state",
+        "Command message: joint_state (vla/joint_command), "
+        "float64_multi_array (commands) or joint_trajectory (joint_trajectory).",
+        choices=OUTPUT_TYPES,
+    ),
+    ParamSpec("trajectory_points", 10, "joint_trajectory: future points per message.", range=(1, 1000)),
+    ParamSpec(
+        "trajectory_dt_s", 0.0, "joint_trajectory: point spacing (0: control period) [s].", range=(0.0, 10.0)
+    ),
+    ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics status [s].", range=(0.05, 60.0)),
+    ParamSpec(
+        "log_repeat_s",
+        30.0,
+        "The same fault is logged at most once per this period [s].",
+        range=(0.0, 86400.0),
+    ),
+)
+
+SPEC_BY_NAME = {s.name: s for s in SPECS}
+LIVE = frozenset(s.name for s in SPECS if s.live)
+
+
+def check_value(spec: ParamSpec, value: Any) -> str | None:
+    """Why ``value`` is invalid for ``spec`` (range/choices), or None if it is fine."""
+    if spec.choices and value not in spec.choices:
+        return f"{spec.name} must be one of {list(spec.choices)}, got {value!r}"
+    if spec.range is not None and value is not None and not spec.array:
+        lo, hi = spec.range
+        if not (isinstance(value, (int, float)) and lo <= value <= hi):
+            return f"{spec.name} must be in [{lo}, {hi}], got {value!r}"
+    return None
+
+
+def s_to_ns(seconds: float) -> int:
+    """Seconds (float) to integer nanoseconds."""
+    return round(float(seconds) * 1e9)
+
+
+def controller_config(values: Mapping[str, Any], joint_names: tuple[str, ...]) -> ControllerConfig:
+    """Build the :class:`ControllerConfig` from parameter values."""
+    period_ns = s_to_ns(1.0 / float(values["control_rate_hz"]))
+    traj = values["trajectory_points"] if values["output_type"] == "joint_trajectory" else 0
+    return ControllerConfig(
+        joint_names=joint_names,
+        period_ns=period_ns,
+        mode=values["mode"],
+        ensemble_coefficient=float(values["ensemble_coefficient"]),
+        blend_steps=int(values["blend_steps"]),
+        time_offset_ns=s_to_ns(values["time_offset_s"]),
+        max_chunk_age_ns=s_to_ns(values["max_chunk_age_s"]),
+        max_chunks=int(values["max_chunks"]),
+        state_timeout_ns=s_to_ns(values["state_timeout_s"]),
+        delta_state_tolerance_ns=s_to_ns(values["delta_state_tolerance_s"]),
+        trajectory_points=int(traj),
+        trajectory_dt_ns=s_to_ns(values["trajectory_dt_s"]),
+        speed_scale=float(values["speed_scale"]),
+    )
+
+
+def urdf_limits(values: Mapping[str, Any]) -> dict[str, UrdfJointLimit]:
+    """Joint limits from the ``robot_description`` parameter ({} when empty)."""
+    text = values.get("robot_description") or ""
+    return parse_urdf_limits(text) if text.strip() else {}
+
+
+def joint_limits(
+    values: Mapping[str, Any], joint_names: tuple[str, ...], urdf: Mapping[str, UrdfJointLimit]
+) -> JointLimits:
+    """Build (and validate) :class:`JointLimits` from parameter values and URDF limits."""
+
+    def arr(name: str) -> list[float] | None:
+        v = values.get(name)
+        return None if v is None or len(v) == 0 else [float(x) for x in v]
+
+    return JointLimits.build(
+        joint_names,
+        lower=arr("position_lower"),
+        upper=arr("position_upper"),
+        max_velocity=arr("max_velocity"),
+        max_acceleration=arr("max_acceleration"),
+        max_jump=arr("max_jump"),
+        urdf=urdf,
+    )
+
+
+def describe_limits(limits: JointLimits) -> str:
+    """One line summarizing the limits, for the startup log."""
+    parts = []
+    for i, n in enumerate(limits.names):
+        lo, hi, v = limits.lower[i], limits.upper[i], limits.max_velocity[i]
+        parts.append(f"{n}[{_f(lo)}, {_f(hi)}] v<={_f(v)}")
+    return "; ".join(parts)
+
+
+def _f(x: float) -> str:
+    return "inf" if math.isinf(x) and x > 0 else "-inf" if math.isinf(x) else f"{x:g}"
