@@ -219,6 +219,8 @@ def check_power(ctx: DoctorContext, jetson: dict[str, Any] | None) -> CheckResul
         details["nvpmodel_mode"] = mode
         if mode is None:
             details["nvpmodel_error"] = (res.stderr or res.stdout).strip()[-200:]
+            problems.append(f"nvpmodel -q gave no power mode (exit {res.rc})")
+            fixes.append("run sudo nvpmodel -q and check /etc/nvpmodel.conf")
         elif "MAXN" not in mode.upper():
             problems.append(f"power mode {mode}")
             fixes.append(f"sudo nvpmodel -m {maxn_id if maxn_id is not None else '0'}"
