@@ -2,5 +2,6 @@
 
 from vla_ros.spine.families import (  # noqa: F401  (imported for registration)
     act,
+    diffusion,
     flow_matching,
 )
