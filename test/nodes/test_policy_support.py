@@ -32,8 +32,10 @@ class NaNGatePolicy(nn.Module):
         action_dim: int = 2,
         obs_history: int = 1,
         image_size: tuple[int, int] = (24, 32),
+        nan_gate: bool = True,
     ) -> None:
         super().__init__()
+        self.nan_gate = nan_gate
         self.spec = IOSpec(
             camera_names=cameras,
             image_size=image_size,
@@ -63,8 +65,9 @@ class NaNGatePolicy(nn.Module):
         b = state.shape[0]
         colour = images.mean(dim=(-1, -2)).reshape(b, -1)  # [B, T*N*C]
         x = torch.cat([colour, state.reshape(b, -1)], dim=-1)
-        gate = torch.sqrt(state[:, -1, :1])  # NaN for a negative first state value
-        out = self.head(x) + 0.0 * gate
+        out = self.head(x)
+        if self.nan_gate:
+            out = out + 0.0 * torch.sqrt(state[:, -1, :1])  # NaN for a negative state[0]
         return out.reshape(b, self.spec.horizon, self.spec.action_dim)
 
 
@@ -76,12 +79,13 @@ def make_card(
     action_joints: tuple[str, ...] = ACTION_JOINTS,
     obs_history: int = 1,
     image_size: tuple[int, int] = (24, 32),
+    nan_gate: bool = True,
 ) -> Path:
     """Export :class:`NaNGatePolicy` to a real ONNX policy card in ``out_dir``; returns it."""
     from vla_ros.export.card import Normalization, PolicyCard
     from vla_ros.export.onnx_export import export_onnx
 
-    model = NaNGatePolicy(cameras, len(state_joints), len(action_joints), obs_history, image_size)
+    model = NaNGatePolicy(cameras, len(state_joints), len(action_joints), obs_history, image_size, nan_gate)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = export_onnx(model, out_dir, "monolithic")
