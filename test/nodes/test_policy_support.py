@@ -3,7 +3,7 @@
 ``make_card`` exports a small torch module (spine contract: ``io_spec``, ``example_inputs``,
 ``predict_action``) to ONNX and writes a real policy card in a folder. Its output is NaN whenever
 the first state value is negative, so tests can provoke "NaN output from the model" through
-real topics. ``export_policy`` is used when the export area provides it.
+real topics. The card is written by the real ``vla_ros.export.export_policy``.
 """
 
 from __future__ import annotations
@@ -82,27 +82,20 @@ def make_card(
     nan_gate: bool = True,
 ) -> Path:
     """Export :class:`NaNGatePolicy` to a real ONNX policy card in ``out_dir``; returns it."""
-    from vla_ros.export.card import Normalization, PolicyCard
-    from vla_ros.export.onnx_export import export_onnx
+    from vla_ros.export import export_policy
 
-    model = NaNGatePolicy(cameras, len(state_joints), len(action_joints), obs_history, image_size, nan_gate)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = export_onnx(model, out_dir, "monolithic")
-    card = PolicyCard(
+    model = NaNGatePolicy(
+        cameras, len(state_joints), len(action_joints), obs_history, image_size, nan_gate
+    )
+    card = export_policy(
+        model,
+        Path(out_dir),
+        backends=("onnx",),
         name="nan_gate",
-        family="test",
-        io=model.io_spec(),
         state_joints=list(state_joints),
         action_joints=list(action_joints),
-        normalization=Normalization.identity(len(state_joints), len(action_joints)),
-        export={"layout": "monolithic", "precision": "fp32", "opset": result["opset"]},
-        root=out_dir,
     )
-    for role, name in result["files"].items():
-        card.add_file(role, name)
-    card.save()
-    return out_dir
+    return Path(card.root)
 
 
 def image_msg(
