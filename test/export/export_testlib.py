@@ -1,10 +1,16 @@
-"""A small torch policy that follows the spine contract, for exporter/runtime tests.
+"""Test helpers for export and runtime tests.
 
-It is not a spine family: it exists so that export and the runtimes can be tested on a module
-whose behaviour the tests control (split hooks, tokens, delta actions, a NaN switch).
+``TinyPolicy`` is a small torch policy that follows the spine contract but is not a spine
+family: export and the runtimes are tested on a module whose behaviour the tests control (split
+hooks, tokens, delta actions, history, a NaN switch). ``exported_card`` exports real spine tiny
+configs once per test process.
 """
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -100,3 +106,36 @@ class TinyPolicy(nn.Module):
         for i in range(self.num_export_steps):
             x = self.export_step(prefix, x, torch.tensor(i, dtype=torch.int64))
         return x
+
+
+# ---------------------------------------------------------------------- shared exported cards
+_CARDS: dict[tuple[str, str | None], Path] = {}
+_ROOT: list[Path] = []
+
+
+def cards_root() -> Path:
+    """One temporary folder per test process for cards shared between tests."""
+    if not _ROOT:
+        _ROOT.append(Path(tempfile.mkdtemp(prefix="vla_ros_cards_")))
+    return _ROOT[0]
+
+
+def exported_card(config: str, layout: str | None = None) -> Path:
+    """Export ``config`` (a name in config/models) once per process; returns the card folder.
+
+    Tests must not modify these folders; copy them (``copy_card``) to break things.
+    """
+    key = (config, layout)
+    if key not in _CARDS:
+        from vla_ros.export import export_policy
+
+        out = cards_root() / f"{config}_{layout or 'default'}"
+        export_policy(config, out, layout=layout)
+        _CARDS[key] = out
+    return _CARDS[key]
+
+
+def copy_card(src: Path, dst: Path) -> Path:
+    """A private copy of a card folder."""
+    shutil.copytree(src, dst)
+    return dst
