@@ -113,6 +113,7 @@ class DoctorNode(Node):
         self._lock = threading.Lock()
         self._running = False
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self._last_live: list[CheckResult] = []
         self.last_results: list[CheckResult] = []
         self.runs = 0
@@ -164,7 +165,8 @@ class DoctorNode(Node):
             if self._running or self._stop.is_set():
                 return
             self._running = True
-        threading.Thread(target=self._run_full, name="doctor_run", daemon=True).start()
+        self._thread = threading.Thread(target=self._run_full, name="doctor_run", daemon=True)
+        self._thread.start()
 
     def _sample_live(self) -> LiveObservation | None:
         if self.opts.live_s <= 0 or "live" not in self.opts.groups:
@@ -185,7 +187,8 @@ class DoctorNode(Node):
                 self._last_live = [r for r in results if r.group == "live"]
             self._publish(results)
         except Exception as exc:  # never die silently in a thread
-            self.get_logger().error(f"doctor run failed: {exc!r}")
+            if not self._stop.is_set():  # at shutdown the node's handles go away under us
+                self.get_logger().error(f"doctor run failed: {exc!r}")
         finally:
             with self._lock:
                 self._running = False
@@ -217,6 +220,8 @@ class DoctorNode(Node):
     def destroy_node(self) -> None:
         """Stop background runs, then destroy the node."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
         super().destroy_node()
 
 
