@@ -6,7 +6,7 @@ import torch
 
 from vla_ros.spine import BaseVLA
 
-FAMILIES = ["act", "flow_matching", "diffusion"]
+FAMILIES = ["act", "flow_matching", "diffusion", "tokens", "regression", "hierarchical"]
 
 
 def fixed_batch(model: BaseVLA, batch_size: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -65,7 +65,7 @@ class ACTHead(nn.Module):
         self.state_in = nn.Linear(state_dim, dim)
         self.enc_pos = nn.Parameter(torch.randn(1, 2 + num_obs_tokens, dim) * 0.02)
         self.enc_blocks = _blocks(dim, heads, enc_layers)
-        self.queries = nn.Parameter(torch.randn(1, horizon, dim) * 0.02)
+        self.queries = nn.Parameter(torch.randn(1, horizon, dim))
         self.dec_blocks = _blocks(dim, heads, dec_layers, context_dim=dim)
         self.dec_norm = nn.LayerNorm(dim)
         self.action_out = nn.Linear(dim, action_dim)
@@ -315,6 +315,9 @@ class MLPActionHead(nn.Module):
 class FastPolicyHead(nn.Module):
     """Helix System-1 style fast policy: [latent, state, image tokens, action queries] -> actions.
 
+    The action queries are offset by the latent and state embeddings, so the conditioning
+    reaches every query directly as well as through attention.
+
     ``forward(latent [B, latent_dim], obs_tokens [B, M, vision_dim], state [B, S]) -> [B, H, D]``.
     """
 
@@ -334,7 +337,7 @@ class FastPolicyHead(nn.Module):
         self.latent_in = nn.Linear(latent_dim, dim)
         self.vision_in = nn.Linear(vision_dim, dim)
         self.state_in = nn.Linear(state_dim, dim)
-        self.queries = nn.Parameter(torch.randn(1, horizon, dim) * 0.02)
+        self.queries = nn.Parameter(torch.randn(1, horizon, dim))
         self.pos = nn.Parameter(torch.randn(1, 2 + num_obs_tokens + horizon, dim) * 0.02)
         self.blocks = _blocks(dim, heads, depth)
         self.norm = nn.LayerNorm(dim)
@@ -342,19 +345,10 @@ class FastPolicyHead(nn.Module):
         self.horizon = horizon
 
     def forward(self, latent: Tensor, obs_tokens: Tensor, state: Tensor) -> Tensor:
-        b = latent.shape[0]
-        x = (
-            torch.cat(
-                [
-                    self.latent_in(latent)[:, None],
-                    self.state_in(state)[:, None],
-                    self.vision_in(obs_tokens),
-                    self.queries.expand(b, -1, -1),
-                ],
-                dim=1,
-            )
-            + self.pos
-        )
+        lat, st = self.latent_in(latent)[:, None], self.state_in(state)[:, None]
+        # the queries also start from latent + state (a direct conditioning path, FiLM-like)
+        queries = self.queries + lat + st
+        x = torch.cat([lat, st, self.vision_in(obs_tokens), queries], dim=1) + self.pos
         for blk in self.blocks:
             x = blk(x)[0]
         return self.out(self.norm(x[:, -self.horizon :]))

@@ -4,4 +4,7 @@ from vla_ros.spine.families import (  # noqa: F401  (imported for registration)
     act,
     diffusion,
     flow_matching,
+    hierarchical,
+    regression,
+    tokens,
 )
