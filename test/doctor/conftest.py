@@ -36,8 +36,7 @@ def build_env() -> dict[str, str]:
     """Environment in which colcon finds ament_cmake (a distro, or the ROS wheels' prefix)."""
     env = dict(os.environ)
     for var in ("AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH"):
-        env[var] = os.pathsep.join([sys.prefix] + [p for p in env.get(var, "").split(os.pathsep)
-                                                   if p])
+        env[var] = os.pathsep.join([sys.prefix] + [p for p in env.get(var, "").split(os.pathsep) if p])
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
@@ -46,9 +45,23 @@ def colcon_build(ws: Path, extra: tuple[str, ...] = ()) -> subprocess.CompletedP
     """Run a real ``colcon build`` in ``ws``."""
     colcon = shutil.which("colcon", path=build_env()["PATH"])
     return subprocess.run(
-        [colcon, "build", "--event-handlers", "console_direct-", "--cmake-args",
-         f"-DPython3_EXECUTABLE={sys.executable}", "-DBUILD_TESTING=OFF", *extra],
-        cwd=ws, env=build_env(), capture_output=True, text=True, timeout=300, check=False)
+        [
+            colcon,
+            "build",
+            "--event-handlers",
+            "console_direct-",
+            "--cmake-args",
+            f"-DPython3_EXECUTABLE={sys.executable}",
+            "-DBUILD_TESTING=OFF",
+            *extra,
+        ],
+        cwd=ws,
+        env=build_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _write_sources(src: Path) -> None:
@@ -75,8 +88,9 @@ def built_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write_sources(ws / "src" / "vla_ros")
     proc = colcon_build(ws)
     if proc.returncode != 0:
-        pytest.fail(f"colcon build of the test workspace failed:\n{proc.stdout[-3000:]}"
-                    f"\n{proc.stderr[-3000:]}")
+        pytest.fail(
+            f"colcon build of the test workspace failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return ws
 
 

@@ -21,16 +21,25 @@ IOSpec = pytest.importorskip("vla_ros.spine.io").IOSpec
 CTX = DoctorContext(env={})
 
 
-def make_card(root: Path, horizon: int = 10, dt: float = 0.05, engine: bool = False,
-              provenance: dict | None = None) -> Path:
+def make_card(
+    root: Path, horizon: int = 10, dt: float = 0.05, engine: bool = False, provenance: dict | None = None
+) -> Path:
     """A real card folder: card.yaml written by PolicyCard with hashed files."""
     root.mkdir(parents=True)
-    io = IOSpec(camera_names=("front",), image_size=(32, 32), state_dim=2, action_dim=2,
-                horizon=horizon, dt=dt)
-    card = PolicyCard(name="tiny", family="act", io=io, state_joints=["j1", "j2"],
-                      action_joints=["j1", "j2"], normalization=Normalization.identity(2, 2),
-                      export={"layout": "monolithic", "precision": "fp16"},
-                      provenance=provenance or {}, root=root)
+    io = IOSpec(
+        camera_names=("front",), image_size=(32, 32), state_dim=2, action_dim=2, horizon=horizon, dt=dt
+    )
+    card = PolicyCard(
+        name="tiny",
+        family="act",
+        io=io,
+        state_joints=["j1", "j2"],
+        action_joints=["j1", "j2"],
+        normalization=Normalization.identity(2, 2),
+        export={"layout": "monolithic", "precision": "fp16"},
+        provenance=provenance or {},
+        root=root,
+    )
     (root / "model.onnx").write_bytes(b"onnx bytes " * 100)
     card.add_file("onnx", "model.onnx")
     if engine:
@@ -80,8 +89,12 @@ def test_chunk_timing(tmp_path: Path) -> None:
 
 
 def test_latency_recorded_in_card(tmp_path: Path) -> None:
-    d = make_card(tmp_path / "card", horizon=4, dt=0.02,
-                  provenance={"bench": {"onnxruntime": {"latency_ms": {"p50": 50.0, "p99": 90}}}})
+    d = make_card(
+        tmp_path / "card",
+        horizon=4,
+        dt=0.02,
+        provenance={"bench": {"onnxruntime": {"latency_ms": {"p50": 50.0, "p99": 90}}}},
+    )
     res = cc.check_card_timing(CTX, d)
     assert res.status is Status.FAIL  # 90 ms p99 > 80 ms chunk
     assert res.details["latency_source"].endswith("latency_ms.p99")
@@ -96,8 +109,11 @@ def test_control_rate(tmp_path: Path) -> None:
 
 
 def test_engine_provenance_mismatch_gives_rebuild_command(tmp_path: Path) -> None:
-    d = make_card(tmp_path / "card", engine=True,
-                  provenance={"tensorrt": {"version": "10.3.0", "compute_capability": "8.7"}})
+    d = make_card(
+        tmp_path / "card",
+        engine=True,
+        provenance={"tensorrt": {"version": "10.3.0", "compute_capability": "8.7"}},
+    )
     card = yaml.safe_load((d / "card.yaml").read_text())
     card["provenance"] = {"tensorrt_version": "10.3.0", "compute_capability": "8.7"}
     probe = {"version": "10.7.0"}
@@ -107,8 +123,9 @@ def test_engine_provenance_mismatch_gives_rebuild_command(tmp_path: Path) -> Non
     assert f"--onnx={d / 'model.onnx'}" in res.fix and "--fp16" in res.fix
     same = inf.check_engine(CTX, d, card, {"version": "10.3.0"}, "sm_87")
     assert same.status is Status.PASS
-    failed = inf.check_engine(CTX, d, card, {"version": "10.3.0", "deserialized": False,
-                                             "log": ["version tag mismatch"]}, "8.7")
+    failed = inf.check_engine(
+        CTX, d, card, {"version": "10.3.0", "deserialized": False, "log": ["version tag mismatch"]}, "8.7"
+    )
     assert failed.status is Status.FAIL and "version tag mismatch" in failed.message
 
 
@@ -129,8 +146,9 @@ def test_onnxruntime_and_tensorrt_on_this_machine() -> None:
     probe = ros_env.probe_python(ctx)
     ort = inf.check_onnxruntime(ctx, probe["onnxruntime"], gpu_expected=False)
     assert ort.status is Status.PASS and "CPUExecutionProvider" in ort.details["providers"]
-    gpu_box = inf.check_onnxruntime(ctx, {"ok": True, "version": "1.2",
-                                          "providers": ["CPUExecutionProvider"]}, True)
+    gpu_box = inf.check_onnxruntime(
+        ctx, {"ok": True, "version": "1.2", "providers": ["CPUExecutionProvider"]}, True
+    )
     assert gpu_box.status is Status.WARN and "onnxruntime-gpu" in gpu_box.fix
     assert inf.check_onnxruntime(ctx, None, False).status is Status.WARN
     if not probe["installed"]["tensorrt"]:

@@ -29,6 +29,7 @@ def _stamp(offset_s: float = 0.0):
     def fill(msg, node) -> None:
         t = node.get_clock().now().nanoseconds - int(offset_s * 1e9)
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(t, 1_000_000_000)
+
     return fill
 
 
@@ -58,9 +59,13 @@ def test_rates_clock_and_joints(ros) -> None:
         msg.name, msg.position = ["j1", "j2"], [0.0, 0.0]
 
     _periodic(ros, cam, "/joint_states", JointState, 20.0, joints)
-    expected = [TopicExpectation("/cam/good", 20.0), TopicExpectation("/cam/slow", 20.0),
-                TopicExpectation("/cam/skewed"), TopicExpectation("/joint_states"),
-                TopicExpectation("/nobody/publishes")]
+    expected = [
+        TopicExpectation("/cam/good", 20.0),
+        TopicExpectation("/cam/slow", 20.0),
+        TopicExpectation("/cam/skewed"),
+        TopicExpectation("/joint_states"),
+        TopicExpectation("/nobody/publishes"),
+    ]
     obs = _sample(ros, expected)
     card = {"state_joints": ["j1", "j2"], "action_joints": ["j1", "j2", "gripper"]}
     res = {r.id: r for r in live_checks(obs, expected, card)}
@@ -90,9 +95,9 @@ def test_qos_incompatibility_and_sim_time_without_clock(ros) -> None:
     be = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
     _periodic(ros, talker, "/status_text", String, 10.0, lambda m, n: None, qos=be)
     ros.make_node("reliable_listener").create_subscription(
-        String, "/status_text", lambda m: None, QoSProfile(depth=5))
-    ros.make_node("sim_node_without_clock",
-                  parameter_overrides=[Parameter("use_sim_time", value=True)])
+        String, "/status_text", lambda m: None, QoSProfile(depth=5)
+    )
+    ros.make_node("sim_node_without_clock", parameter_overrides=[Parameter("use_sim_time", value=True)])
     obs = _sample(ros, [TopicExpectation("/status_text")], window=1.5)
     res = {r.id: r for r in live_checks(obs, [TopicExpectation("/status_text")], None)}
     qos = res["live.qos"]
@@ -104,15 +109,19 @@ def test_qos_incompatibility_and_sim_time_without_clock(ros) -> None:
 
 
 def test_qos_rules() -> None:
-    rel = {"reliability": "RELIABLE", "durability": "VOLATILE", "deadline_ns": 0,
-           "liveliness": "AUTOMATIC", "lease_ns": 0}
+    rel = {
+        "reliability": "RELIABLE",
+        "durability": "VOLATILE",
+        "deadline_ns": 0,
+        "liveliness": "AUTOMATIC",
+        "lease_ns": 0,
+    }
     be = dict(rel, reliability="BEST_EFFORT")
     assert qos_incompatibility(rel, be) is None
     assert "BEST_EFFORT" in qos_incompatibility(be, rel)
     assert "TRANSIENT_LOCAL" in qos_incompatibility(rel, dict(rel, durability="TRANSIENT_LOCAL"))
     assert "deadline" in qos_incompatibility(rel, dict(rel, deadline_ns=10_000_000))
-    assert qos_incompatibility(dict(rel, deadline_ns=5_000_000),
-                               dict(rel, deadline_ns=10_000_000)) is None
+    assert qos_incompatibility(dict(rel, deadline_ns=5_000_000), dict(rel, deadline_ns=10_000_000)) is None
 
 
 def test_expectation_parsing() -> None:
@@ -137,11 +146,16 @@ def test_doctor_node_publishes_diagnostics_and_serves_trigger(ros) -> None:
     cam = ros.make_node("fake_camera_for_node")
     _periodic(ros, cam, "/cam/node_test", Imu, 20.0, _stamp())
     diags = ros.subscribe("/diagnostics", DiagnosticArray)
-    node = DoctorNode(context=ros.context, parameter_overrides=[
-        Parameter("period_s", value=0.0), Parameter("live_s", value=1.5),
-        Parameter("gpu", value=False),
-        Parameter("groups", value=["ros", "middleware", "live"]),
-        Parameter("expected_topics", value=["/cam/node_test:20", "/cam/missing:30"])])
+    node = DoctorNode(
+        context=ros.context,
+        parameter_overrides=[
+            Parameter("period_s", value=0.0),
+            Parameter("live_s", value=1.5),
+            Parameter("gpu", value=False),
+            Parameter("groups", value=["ros", "middleware", "live"]),
+            Parameter("expected_topics", value=["/cam/node_test:20", "/cam/missing:30"]),
+        ],
+    )
     ros.add_node(node)
     arr = diags.wait_for(1, timeout=30.0)[0]
     by_name = {s.name: s for s in arr.status}

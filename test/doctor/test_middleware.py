@@ -43,28 +43,50 @@ def test_rmw_library_that_does_not_load(tmp_path: Path) -> None:
     assert res.status is Status.FAIL and "does not load" in res.message
 
 
-@pytest.mark.parametrize(("value", "status"), [
-    (None, Status.PASS), ("0", Status.PASS), ("42", Status.PASS), ("230", Status.PASS),
-    ("150", Status.WARN), ("233", Status.FAIL), ("-1", Status.FAIL), ("robot", Status.FAIL)])
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        (None, Status.PASS),
+        ("0", Status.PASS),
+        ("42", Status.PASS),
+        ("230", Status.PASS),
+        ("150", Status.WARN),
+        ("233", Status.FAIL),
+        ("-1", Status.FAIL),
+        ("robot", Status.FAIL),
+    ],
+)
 def test_domain_id(value: str | None, status: Status) -> None:
     env = {} if value is None else {"ROS_DOMAIN_ID": value}
     assert m.check_domain(DoctorContext(env=env)).status is status
 
 
-@pytest.mark.parametrize(("env", "status", "word"), [
-    ({"ROS_DISTRO": "jazzy"}, Status.PASS, "SUBNET"),
-    ({"ROS_DISTRO": "jazzy", "ROS_LOCALHOST_ONLY": "1"}, Status.WARN, "deprecated"),
-    ({"ROS_DISTRO": "kilted", "ROS_LOCALHOST_ONLY": "1",
-      "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}, Status.FAIL, "conflicts"),
-    ({"ROS_DISTRO": "jazzy", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LAN"}, Status.FAIL, "LAN"),
-    ({"ROS_DISTRO": "jazzy", "ROS_AUTOMATIC_DISCOVERY_RANGE": "OFF"}, Status.WARN, "OFF"),
-    ({"ROS_DISTRO": "jazzy", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-      "ROS_STATIC_PEERS": "192.168.1.5;robot.local"}, Status.PASS, "static peers"),
-    ({"ROS_DISTRO": "humble", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}, Status.WARN,
-     "Humble"),
-    ({"ROS_DISTRO": "humble", "ROS_LOCALHOST_ONLY": "1"}, Status.PASS, "localhost"),
-    ({"ROS_DISTRO": "jazzy", "ROS_STATIC_PEERS": "a;;b"}, Status.WARN, "empty"),
-])
+@pytest.mark.parametrize(
+    ("env", "status", "word"),
+    [
+        ({"ROS_DISTRO": "jazzy"}, Status.PASS, "SUBNET"),
+        ({"ROS_DISTRO": "jazzy", "ROS_LOCALHOST_ONLY": "1"}, Status.WARN, "deprecated"),
+        (
+            {"ROS_DISTRO": "kilted", "ROS_LOCALHOST_ONLY": "1", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"},
+            Status.FAIL,
+            "conflicts",
+        ),
+        ({"ROS_DISTRO": "jazzy", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LAN"}, Status.FAIL, "LAN"),
+        ({"ROS_DISTRO": "jazzy", "ROS_AUTOMATIC_DISCOVERY_RANGE": "OFF"}, Status.WARN, "OFF"),
+        (
+            {
+                "ROS_DISTRO": "jazzy",
+                "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                "ROS_STATIC_PEERS": "192.168.1.5;robot.local",
+            },
+            Status.PASS,
+            "static peers",
+        ),
+        ({"ROS_DISTRO": "humble", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}, Status.WARN, "Humble"),
+        ({"ROS_DISTRO": "humble", "ROS_LOCALHOST_ONLY": "1"}, Status.PASS, "localhost"),
+        ({"ROS_DISTRO": "jazzy", "ROS_STATIC_PEERS": "a;;b"}, Status.WARN, "empty"),
+    ],
+)
 def test_discovery(env: dict, status: Status, word: str) -> None:
     res = m.check_discovery(DoctorContext(env=env))
     assert res.status is status, res

@@ -20,13 +20,21 @@ REPO = Path(__file__).resolve().parents[2]
 def validate(instance: Any, schema: dict, path: str = "$") -> list[str]:
     """Errors of ``instance`` against the JSON Schema subset :data:`JSON_SCHEMA` uses."""
     errs: list[str] = []
-    types = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
-             "boolean": bool, "null": type(None)}
+    types = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+        "null": type(None),
+    }
     if "type" in schema:
         allowed = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        ok = any(isinstance(instance, types[t]) and not (t in ("integer", "number")
-                                                          and isinstance(instance, bool))
-                 for t in allowed)
+        ok = any(
+            isinstance(instance, types[t]) and not (t in ("integer", "number") and isinstance(instance, bool))
+            for t in allowed
+        )
         if not ok:
             return [f"{path}: {instance!r} is not {allowed}"]
     if "const" in schema and instance != schema["const"]:
@@ -51,14 +59,21 @@ def validate(instance: Any, schema: dict, path: str = "$") -> list[str]:
     return errs
 
 
-def doctor(*args: str, env: dict[str, str] | None = None,
-           via_dispatcher: bool = False) -> subprocess.CompletedProcess:
+def doctor(
+    *args: str, env: dict[str, str] | None = None, via_dispatcher: bool = False
+) -> subprocess.CompletedProcess:
     """Run the doctor in a fresh interpreter, like a user would (``via_dispatcher``: through
     ``vla-ros doctor``, the top-level command line, which is slower to start)."""
     cmd = ["-m", "vla_ros.cli", "doctor"] if via_dispatcher else ["-m", "vla_ros.doctor.cli"]
-    return subprocess.run([sys.executable, *cmd, *args], cwd=REPO,
-                          env=env or dict(os.environ), capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, *cmd, *args],
+        cwd=REPO,
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_json_report_validates_and_exit_code_follows_fail() -> None:
@@ -119,9 +134,10 @@ def test_docs_carry_the_schema() -> None:
 
 
 def test_text_format_groups_and_summary() -> None:
-    results = [CheckResult("ros.distro", "ROS distro", Status.PASS, "ROS 2 jazzy"),
-               CheckResult("card.files", "card files", Status.FAIL, "missing model.onnx",
-                           "re-export")]
+    results = [
+        CheckResult("ros.distro", "ROS distro", Status.PASS, "ROS 2 jazzy"),
+        CheckResult("card.files", "card files", Status.FAIL, "missing model.onnx", "re-export"),
+    ]
     text = format_text(results)
     assert "ROS distro" in text and "Policy card" in text
     assert "fix: re-export" in text and "1 PASS, 0 WARN, 1 FAIL, 0 SKIP -> FAILED" in text

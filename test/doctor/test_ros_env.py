@@ -52,9 +52,12 @@ def test_prefix_declaring_another_distro(tmp_path: Path) -> None:
 
 def test_second_distro_on_library_path(tmp_path: Path) -> None:
     ws = _prefix(tmp_path / "ws")
-    env = {"ROS_DISTRO": "jazzy", "AMENT_PREFIX_PATH": str(ws),
-           "LD_LIBRARY_PATH": "/opt/ros/jazzy/lib:/opt/ros/humble/lib",
-           "PYTHONPATH": "/opt/ros/jazzy/lib/python3.12/site-packages"}
+    env = {
+        "ROS_DISTRO": "jazzy",
+        "AMENT_PREFIX_PATH": str(ws),
+        "LD_LIBRARY_PATH": "/opt/ros/jazzy/lib:/opt/ros/humble/lib",
+        "PYTHONPATH": "/opt/ros/jazzy/lib/python3.12/site-packages",
+    }
     res = ros_env.check_paths(DoctorContext(env=env))
     assert res.status is Status.FAIL
     assert "/opt/ros/humble/lib" in res.message and "LD_LIBRARY_PATH" in res.message
@@ -83,8 +86,7 @@ def test_python_probe_on_this_interpreter() -> None:
         assert (res.status is Status.PASS) == version.startswith("9."), res
 
 
-def _fake_package(site: Path, name: str, body: str, dist: str | None = None,
-                  version: str = "0") -> None:
+def _fake_package(site: Path, name: str, body: str, dist: str | None = None, version: str = "0") -> None:
     (site / name).mkdir(parents=True, exist_ok=True)
     (site / name / "__init__.py").write_text(body)
     if dist:

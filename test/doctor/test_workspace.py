@@ -27,8 +27,7 @@ def test_fresh_build_is_clean(workspace: Path) -> None:
     ws = w.find_workspace(ctx, workspace)
     assert ws.source == workspace / "src" / "vla_ros"
     assert ws.install == workspace / "install" / "vla_ros"
-    for check in (w.check_stale, w.check_symlink_install, w.check_colcon_log,
-                  w.check_ament_index):
+    for check in (w.check_stale, w.check_symlink_install, w.check_colcon_log, w.check_ament_index):
         res = check(ctx, ws)
         assert res.status is Status.PASS, res
     assert w.check_underlay(ctx, ws).status is Status.PASS

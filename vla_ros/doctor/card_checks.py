@@ -47,9 +47,14 @@ def check_card_files(ctx: DoctorContext, card_dir: Path | None) -> CheckResult:
     card_dir = Path(card_dir)
     data, err = load_card(card_dir)
     if data is None:
-        return result(cid, title, Status.FAIL, err or "unreadable card",
-                      f"export a policy into it: vla-ros export MODEL.yaml --out {card_dir}",
-                      card=str(card_dir))
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            err or "unreadable card",
+            f"export a policy into it: vla-ros export MODEL.yaml --out {card_dir}",
+            card=str(card_dir),
+        )
     files = {str(k): str(v) for k, v in (data.get("files") or {}).items()}
     hashes = {str(k): str(v) for k, v in (data.get("hashes") or {}).items()}
     missing = [f"{role}: {rel}" for role, rel in files.items() if not (card_dir / rel).is_file()]
@@ -63,24 +68,41 @@ def check_card_files(ctx: DoctorContext, card_dir: Path | None) -> CheckResult:
             unhashed.append(rel)
         elif _sha256(p) != want.lower():
             bad.append(rel)
-    details = {"card": str(card_dir), "files": files, "missing": missing, "hash_mismatch": bad,
-               "unhashed": unhashed}
+    details = {
+        "card": str(card_dir),
+        "files": files,
+        "missing": missing,
+        "hash_mismatch": bad,
+        "unhashed": unhashed,
+    }
     reexport = "re-export the policy (vla-ros export ... --out " + str(card_dir) + ")"
     if not files:
-        return result(cid, title, Status.FAIL, "the card names no model files", reexport,
-                      **details)
+        return result(cid, title, Status.FAIL, "the card names no model files", reexport, **details)
     if missing:
-        return result(cid, title, Status.FAIL, f"missing file(s): {', '.join(missing)}",
-                      f"copy the whole card folder, or {reexport}", **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"missing file(s): {', '.join(missing)}",
+            f"copy the whole card folder, or {reexport}",
+            **details,
+        )
     if bad:
-        return result(cid, title, Status.FAIL,
-                      f"SHA-256 mismatch (corrupt or replaced): {', '.join(bad)}",
-                      f"copy the card folder again, or {reexport}", **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"SHA-256 mismatch (corrupt or replaced): {', '.join(bad)}",
+            f"copy the card folder again, or {reexport}",
+            **details,
+        )
     if unhashed:
-        return result(cid, title, Status.WARN, f"no recorded hash for {', '.join(unhashed)}",
-                      reexport, **details)
-    return result(cid, title, Status.PASS,
-                  f"{len(files)} file(s) present, hashes match ({', '.join(files)})", **details)
+        return result(
+            cid, title, Status.WARN, f"no recorded hash for {', '.join(unhashed)}", reexport, **details
+        )
+    return result(
+        cid, title, Status.PASS, f"{len(files)} file(s) present, hashes match ({', '.join(files)})", **details
+    )
 
 
 def check_card_schema(ctx: DoctorContext, card_dir: Path | None) -> CheckResult:
@@ -99,24 +121,43 @@ def check_card_schema(ctx: DoctorContext, card_dir: Path | None) -> CheckResult:
         try:
             card = PolicyCard.from_dict(data, root=Path(card_dir))
         except Exception as exc:
-            return result(cid, title, Status.FAIL, f"invalid card: {exc}",
-                          "re-export the policy with vla-ros export (do not edit card.yaml by "
-                          "hand)", card=str(card_dir))
-        return result(cid, title, Status.PASS,
-                      f"{card.policy_id} ({card.family}): {card.io.state_dim} state, "
-                      f"{card.io.action_dim} action dims, horizon {card.io.horizon}, dt "
-                      f"{card.io.dt:g} s", policy_id=card.policy_id, family=card.family)
+            return result(
+                cid,
+                title,
+                Status.FAIL,
+                f"invalid card: {exc}",
+                "re-export the policy with vla-ros export (do not edit card.yaml by hand)",
+                card=str(card_dir),
+            )
+        return result(
+            cid,
+            title,
+            Status.PASS,
+            f"{card.policy_id} ({card.family}): {card.io.state_dim} state, "
+            f"{card.io.action_dim} action dims, horizon {card.io.horizon}, dt "
+            f"{card.io.dt:g} s",
+            policy_id=card.policy_id,
+            family=card.family,
+        )
     problems = _contract_problems(data)
     if problems:
-        return result(cid, title, Status.FAIL, "invalid card: " + "; ".join(problems),
-                      "re-export the policy with vla-ros export", problems=problems)
-    return result(cid, title, Status.PASS, f"{data['name']} ({data['family']})",
-                  family=data["family"])
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            "invalid card: " + "; ".join(problems),
+            "re-export the policy with vla-ros export",
+            problems=problems,
+        )
+    return result(cid, title, Status.PASS, f"{data['name']} ({data['family']})", family=data["family"])
 
 
 def _contract_problems(data: dict[str, Any]) -> list[str]:
-    out = [f"missing key {k!r}" for k in ("name", "family", "io", "state_joints", "action_joints",
-                                           "normalization", "files") if k not in data]
+    out = [
+        f"missing key {k!r}"
+        for k in ("name", "family", "io", "state_joints", "action_joints", "normalization", "files")
+        if k not in data
+    ]
     if out:
         return out
     io = data["io"] or {}
@@ -157,8 +198,9 @@ def card_latency_s(data: dict[str, Any]) -> tuple[float, str] | None:
     return None
 
 
-def check_card_timing(ctx: DoctorContext, card_dir: Path | None,
-                      latency_s: float | None = None, latency_source: str = "") -> CheckResult:
+def check_card_timing(
+    ctx: DoctorContext, card_dir: Path | None, latency_s: float | None = None, latency_source: str = ""
+) -> CheckResult:
     """The chunk (horizon x dt) must outlast the measured inference latency, with margin."""
     cid, title = "card.timing", "chunk vs latency"
     if card_dir is None:
@@ -173,33 +215,55 @@ def check_card_timing(ctx: DoctorContext, card_dir: Path | None,
         if found:
             latency_s, latency_source = found
     chunk_s = horizon * dt
-    details = {"horizon": horizon, "dt_s": dt, "chunk_s": chunk_s, "latency_s": latency_s,
-               "latency_source": latency_source or None}
+    details = {
+        "horizon": horizon,
+        "dt_s": dt,
+        "chunk_s": chunk_s,
+        "latency_s": latency_s,
+        "latency_source": latency_source or None,
+    }
     if latency_s is None:
-        return result(cid, title, Status.SKIP,
-                      f"chunk covers {chunk_s * 1e3:.0f} ms; no measured latency (use --live with "
-                      "a running policy_node, or --latency-ms)", **details)
+        return result(
+            cid,
+            title,
+            Status.SKIP,
+            f"chunk covers {chunk_s * 1e3:.0f} ms; no measured latency (use --live with "
+            "a running policy_node, or --latency-ms)",
+            **details,
+        )
     ms = latency_s * 1e3
     if latency_s >= chunk_s:
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             f"inference takes {ms:.0f} ms but a chunk covers only {chunk_s * 1e3:.0f} ms "
             f"({horizon} x {dt * 1e3:g} ms): the robot runs out of actions",
-            "use a faster backend (tensorrt, fp16), a smaller model, or export with a longer "
-            "horizon", **details)
+            "use a faster backend (tensorrt, fp16), a smaller model, or export with a longer horizon",
+            **details,
+        )
     if latency_s > 0.5 * chunk_s:
         return result(
-            cid, title, Status.WARN,
+            cid,
+            title,
+            Status.WARN,
             f"inference {ms:.0f} ms uses {latency_s / chunk_s:.0%} of the {chunk_s * 1e3:.0f} ms "
             "chunk: little overlap left for temporal ensembling",
-            "aim for latency under half the chunk: faster backend or longer horizon", **details)
-    return result(cid, title, Status.PASS,
-                  f"inference {ms:.0f} ms within the {chunk_s * 1e3:.0f} ms chunk "
-                  f"({latency_s / chunk_s:.0%})", **details)
+            "aim for latency under half the chunk: faster backend or longer horizon",
+            **details,
+        )
+    return result(
+        cid,
+        title,
+        Status.PASS,
+        f"inference {ms:.0f} ms within the {chunk_s * 1e3:.0f} ms chunk ({latency_s / chunk_s:.0%})",
+        **details,
+    )
 
 
-def check_control_rate(ctx: DoctorContext, card_dir: Path | None,
-                       control_rate_hz: float | None = None) -> CheckResult:
+def check_control_rate(
+    ctx: DoctorContext, card_dir: Path | None, control_rate_hz: float | None = None
+) -> CheckResult:
     """The executor's control rate against the policy's fps (``1 / dt``)."""
     cid, title = "card.control_rate", "control rate vs policy fps"
     if card_dir is None:
@@ -211,18 +275,35 @@ def check_control_rate(ctx: DoctorContext, card_dir: Path | None,
     fps = 1.0 / hd[1]
     details = {"policy_fps": fps, "control_rate_hz": control_rate_hz}
     if control_rate_hz is None:
-        return result(cid, title, Status.SKIP,
-                      f"policy runs at {fps:g} fps; control rate unknown (--control-rate HZ)",
-                      **details)
+        return result(
+            cid,
+            title,
+            Status.SKIP,
+            f"policy runs at {fps:g} fps; control rate unknown (--control-rate HZ)",
+            **details,
+        )
     if control_rate_hz <= 0:
-        return result(cid, title, Status.FAIL, f"control rate {control_rate_hz:g} Hz",
-                      "set the executor's control rate to a positive value", **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"control rate {control_rate_hz:g} Hz",
+            "set the executor's control rate to a positive value",
+            **details,
+        )
     if control_rate_hz < fps * 0.999:
         return result(
-            cid, title, Status.WARN,
-            f"control rate {control_rate_hz:g} Hz is below the policy's {fps:g} fps: actions are "
-            "skipped", f"run the executor at >= {fps:g} Hz (it interpolates between actions)",
-            **details)
-    return result(cid, title, Status.PASS,
-                  f"control {control_rate_hz:g} Hz >= policy {fps:g} fps "
-                  f"(x{control_rate_hz / fps:.3g})", **details)
+            cid,
+            title,
+            Status.WARN,
+            f"control rate {control_rate_hz:g} Hz is below the policy's {fps:g} fps: actions are skipped",
+            f"run the executor at >= {fps:g} Hz (it interpolates between actions)",
+            **details,
+        )
+    return result(
+        cid,
+        title,
+        Status.PASS,
+        f"control {control_rate_hz:g} Hz >= policy {fps:g} fps (x{control_rate_hz / fps:.3g})",
+        **details,
+    )

@@ -28,30 +28,67 @@ from vla_ros.doctor.result import DoctorContext
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the doctor's flags on ``parser``."""
-    parser.add_argument("--json", action="store_true",
-                        help="print the JSON report (schema: docs/doctor.md) instead of the list")
-    parser.add_argument("--card", type=Path, metavar="DIR",
-                        help="policy card folder to check (files, hashes, engine, timing, joints)")
-    parser.add_argument("--workspace", type=Path, metavar="DIR",
-                        help="colcon workspace (or the vla_ros source) to check; default: the one "
-                             "the sourced install comes from")
-    parser.add_argument("--live", type=float, default=0.0, metavar="SECONDS",
-                        help="also sample the running graph for SECONDS (topics, rates, clocks, "
-                             "QoS, /joint_states)")
-    parser.add_argument("--topic", action="append", default=[], metavar="NAME[:HZ[:TOL]]",
-                        help="expected topic for --live, with optional rate and relative "
-                             "tolerance (default 0.2); repeatable")
-    parser.add_argument("--control-rate", type=float, metavar="HZ",
-                        help="the executor's control rate, checked against the policy's fps")
-    parser.add_argument("--latency-ms", type=float, metavar="MS",
-                        help="measured inference latency (default: from --live ActionChunks or "
-                             "the card)")
-    parser.add_argument("--no-gpu", action="store_true",
-                        help="skip the GPU/TensorRT probes (they import torch/tensorrt)")
-    parser.add_argument("--gpu-timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="time box for importing torch/tensorrt in the probes (default 60)")
-    parser.add_argument("--only", action="append", choices=list(GROUP_TITLES), default=[],
-                        help="run only these check groups (repeatable)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the JSON report (schema: docs/doctor.md) instead of the list",
+    )
+    parser.add_argument(
+        "--card",
+        type=Path,
+        metavar="DIR",
+        help="policy card folder to check (files, hashes, engine, timing, joints)",
+    )
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        metavar="DIR",
+        help="colcon workspace (or the vla_ros source) to check; default: the one "
+        "the sourced install comes from",
+    )
+    parser.add_argument(
+        "--live",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also sample the running graph for SECONDS (topics, rates, clocks, QoS, /joint_states)",
+    )
+    parser.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="NAME[:HZ[:TOL]]",
+        help="expected topic for --live, with optional rate and relative tolerance (default 0.2); repeatable",
+    )
+    parser.add_argument(
+        "--control-rate",
+        type=float,
+        metavar="HZ",
+        help="the executor's control rate, checked against the policy's fps",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        metavar="MS",
+        help="measured inference latency (default: from --live ActionChunks or the card)",
+    )
+    parser.add_argument(
+        "--no-gpu", action="store_true", help="skip the GPU/TensorRT probes (they import torch/tensorrt)"
+    )
+    parser.add_argument(
+        "--gpu-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="time box for importing torch/tensorrt in the probes (default 60)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(GROUP_TITLES),
+        default=[],
+        help="run only these check groups (repeatable)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 on WARN as well")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each check's details")
 
@@ -66,9 +103,15 @@ def options_from_args(args: argparse.Namespace) -> DoctorOptions:
         raise ValueError(f"--workspace {args.workspace}: no such folder")
     topics = [TopicExpectation.parse(t) for t in args.topic]
     return DoctorOptions(
-        workspace=args.workspace, card=args.card, live_s=args.live, topics=topics,
-        gpu=not args.no_gpu, gpu_timeout_s=args.gpu_timeout, control_rate_hz=args.control_rate,
-        latency_ms=args.latency_ms, module_file=default_module_file(),
+        workspace=args.workspace,
+        card=args.card,
+        live_s=args.live,
+        topics=topics,
+        gpu=not args.no_gpu,
+        gpu_timeout_s=args.gpu_timeout,
+        control_rate_hz=args.control_rate,
+        latency_ms=args.latency_ms,
+        module_file=default_module_file(),
         groups=tuple(args.only) if args.only else tuple(GROUP_TITLES),
     )
 

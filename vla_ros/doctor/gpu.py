@@ -10,11 +10,30 @@ from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
 
 # L4T release -> JetPack (most specific prefix wins).
 L4T_TO_JETPACK = {
-    "32.5": "4.5", "32.5.1": "4.5.1", "32.6.1": "4.6", "32.7.1": "4.6.1", "32.7.2": "4.6.2",
-    "32.7.3": "4.6.3", "32.7.4": "4.6.4", "32.7.5": "4.6.5", "32.7.6": "4.6.6",
-    "34.1": "5.0 DP", "34.1.1": "5.0.1 DP", "35.1": "5.0.2", "35.2.1": "5.1", "35.3.1": "5.1.1",
-    "35.4.1": "5.1.2", "35.5": "5.1.3", "35.6": "5.1.4", "35.6.1": "5.1.5", "36.2": "6.0 DP",
-    "36.3": "6.0", "36.4": "6.1", "36.4.3": "6.2", "36.4.4": "6.2.1", "38.2": "7.0",
+    "32.5": "4.5",
+    "32.5.1": "4.5.1",
+    "32.6.1": "4.6",
+    "32.7.1": "4.6.1",
+    "32.7.2": "4.6.2",
+    "32.7.3": "4.6.3",
+    "32.7.4": "4.6.4",
+    "32.7.5": "4.6.5",
+    "32.7.6": "4.6.6",
+    "34.1": "5.0 DP",
+    "34.1.1": "5.0.1 DP",
+    "35.1": "5.0.2",
+    "35.2.1": "5.1",
+    "35.3.1": "5.1.1",
+    "35.4.1": "5.1.2",
+    "35.5": "5.1.3",
+    "35.6": "5.1.4",
+    "35.6.1": "5.1.5",
+    "36.2": "6.0 DP",
+    "36.3": "6.0",
+    "36.4": "6.1",
+    "36.4.3": "6.2",
+    "36.4.4": "6.2.1",
+    "38.2": "7.0",
 }
 # SoC compatible string -> (name, CUDA compute capability, L4T majors that support it).
 TEGRA_SOCS = {
@@ -69,10 +88,13 @@ def jetson_info(ctx: DoctorContext) -> dict[str, Any] | None:
     soc_key = next((c.split(",", 1)[1] for c in compat_list if c.startswith("nvidia,tegra")), None)
     soc = TEGRA_SOCS.get(soc_key or "")
     return {
-        "l4t": l4t, "jetpack": jetpack_for(l4t) if l4t else None,
+        "l4t": l4t,
+        "jetpack": jetpack_for(l4t) if l4t else None,
         "ubuntu": L4T_UBUNTU.get(l4t.split(".")[0]) if l4t else None,
-        "model": model.strip("\x00\n ") if model else None, "compatible": compat_list,
-        "soc": soc_key, "soc_name": soc[0] if soc else None,
+        "model": model.strip("\x00\n ") if model else None,
+        "compatible": compat_list,
+        "soc": soc_key,
+        "soc_name": soc[0] if soc else None,
         "compute_capability": soc[1] if soc else None,
         "nv_tegra_release": release.strip() if release else None,
     }
@@ -82,8 +104,9 @@ def check_jetson(ctx: DoctorContext, info: dict[str, Any] | None) -> CheckResult
     """Jetson identity: L4T, JetPack, SoC and compute capability, and that they agree."""
     cid, title = "gpu.jetson", "Jetson"
     if info is None:
-        return result(cid, title, Status.SKIP,
-                      "not a Jetson (no /etc/nv_tegra_release, no nvidia,tegra device tree)")
+        return result(
+            cid, title, Status.SKIP, "not a Jetson (no /etc/nv_tegra_release, no nvidia,tegra device tree)"
+        )
     problems = []
     if info["l4t"] is None:
         problems.append("/etc/nv_tegra_release missing or unreadable")
@@ -93,21 +116,30 @@ def check_jetson(ctx: DoctorContext, info: dict[str, Any] | None) -> CheckResult
         problems.append(f"unknown SoC in device tree compatible {info['compatible']}")
     elif info["l4t"] and info["l4t"].split(".")[0] not in TEGRA_SOCS[info["soc"]][2]:
         problems.append(f"L4T R{info['l4t'].split('.')[0]} does not support {info['soc']}")
-    summary = (f"{info['model'] or 'Jetson'}: L4T {info['l4t'] or '?'}, JetPack "
-               f"{info['jetpack'] or '?'}, {info['soc'] or '?'}, compute capability "
-               f"{info['compute_capability'] or '?'}")
+    summary = (
+        f"{info['model'] or 'Jetson'}: L4T {info['l4t'] or '?'}, JetPack "
+        f"{info['jetpack'] or '?'}, {info['soc'] or '?'}, compute capability "
+        f"{info['compute_capability'] or '?'}"
+    )
     if problems:
-        return result(cid, title, Status.WARN, f"{summary} ({'; '.join(problems)})",
-                      "check /etc/nv_tegra_release against the board (a container may carry "
-                      "another L4T's files): cat /etc/nv_tegra_release /proc/device-tree/model",
-                      problems=problems, **info)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"{summary} ({'; '.join(problems)})",
+            "check /etc/nv_tegra_release against the board (a container may carry "
+            "another L4T's files): cat /etc/nv_tegra_release /proc/device-tree/model",
+            problems=problems,
+            **info,
+        )
     return result(cid, title, Status.PASS, summary, **info)
 
 
 def nvidia_driver_present(ctx: DoctorContext) -> bool:
     """An NVIDIA kernel driver is visible (desktop/server GPU) under ``ctx.root``."""
-    return any(ctx.path(p).exists() for p in (
-        "/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0"))
+    return any(
+        ctx.path(p).exists() for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0")
+    )
 
 
 TORCH_PROBE = r"""
@@ -138,13 +170,17 @@ def probe_torch(ctx: DoctorContext, timeout: float = 60.0) -> dict[str, Any]:
         return {"error": f"importing torch timed out after {timeout:g} s"}
     for line in res.stdout.splitlines():
         if line.startswith("@@DOCTOR@@"):
-            return json.loads(line[len("@@DOCTOR@@"):])
+            return json.loads(line[len("@@DOCTOR@@") :])
     return {"error": f"torch probe exited {res.rc}: {res.stderr.strip()[-400:]}"}
 
 
-def check_cuda(ctx: DoctorContext, torch_probe: dict[str, Any] | None,
-               jetson: dict[str, Any] | None, torch_version: str | None = None,
-               skipped_reason: str | None = None) -> CheckResult:
+def check_cuda(
+    ctx: DoctorContext,
+    torch_probe: dict[str, Any] | None,
+    jetson: dict[str, Any] | None,
+    torch_version: str | None = None,
+    skipped_reason: str | None = None,
+) -> CheckResult:
     """CUDA through torch. ``torch_probe`` is :func:`probe_torch`'s answer, or ``None`` when it
     was not run (``skipped_reason`` says why; ``torch_version`` is the installed distribution's
     version, read without importing torch)."""
@@ -157,34 +193,58 @@ def check_cuda(ctx: DoctorContext, torch_probe: dict[str, Any] | None,
         if not driver:
             cpu = f" (torch {torch_version})" if torch_version else ""
             return result(
-                cid, title, Status.WARN,
+                cid,
+                title,
+                Status.WARN,
                 f"no NVIDIA GPU or driver on this machine: policies run on CPU{cpu}",
-                "fine for development and tests; on the robot use a machine with an NVIDIA GPU "
-                "or a Jetson", **details)
+                "fine for development and tests; on the robot use a machine with an NVIDIA GPU or a Jetson",
+                **details,
+            )
         return result(cid, title, Status.SKIP, "torch not installed: CUDA not checked", **details)
     details.update(torch_probe)
     if "error" in torch_probe:
-        return result(cid, title, Status.WARN, f"torch probe failed: {torch_probe['error']}",
-                      "run python -c 'import torch; print(torch.cuda.is_available())' and read "
-                      "the error", **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"torch probe failed: {torch_probe['error']}",
+            "run python -c 'import torch; print(torch.cuda.is_available())' and read the error",
+            **details,
+        )
     if torch_probe.get("available"):
         devs = ", ".join(f"{d['name']} (sm {d['capability']})" for d in torch_probe["devices"])
-        return result(cid, title, Status.PASS,
-                      f"torch {torch_probe['torch']} with CUDA {torch_probe['cuda_build']}: {devs}",
-                      **details)
+        return result(
+            cid,
+            title,
+            Status.PASS,
+            f"torch {torch_probe['torch']} with CUDA {torch_probe['cuda_build']}: {devs}",
+            **details,
+        )
     if driver:
         cpu_build = not torch_probe.get("cuda_build")
-        fix = ("install NVIDIA's JetPack torch wheel for this L4T (pip index "
-               "https://pypi.jetson-ai-lab.io)" if jetson else
-               "install a CUDA build of torch matching the driver (pip install torch "
-               "--index-url https://download.pytorch.org/whl/cu126), and check nvidia-smi")
+        fix = (
+            "install NVIDIA's JetPack torch wheel for this L4T (pip index https://pypi.jetson-ai-lab.io)"
+            if jetson
+            else "install a CUDA build of torch matching the driver (pip install torch "
+            "--index-url https://download.pytorch.org/whl/cu126), and check nvidia-smi"
+        )
         why = "a CPU-only build" if cpu_build else f"built for CUDA {torch_probe['cuda_build']}"
-        return result(cid, title, Status.FAIL,
-                      f"an NVIDIA driver is present but torch {torch_probe['torch']} "
-                      f"({why}) sees no CUDA device", fix, **details)
-    return result(cid, title, Status.WARN,
-                  f"torch {torch_probe['torch']} sees no CUDA device: policies run on CPU",
-                  "fine for development; on the robot use an NVIDIA GPU or Jetson", **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"an NVIDIA driver is present but torch {torch_probe['torch']} ({why}) sees no CUDA device",
+            fix,
+            **details,
+        )
+    return result(
+        cid,
+        title,
+        Status.WARN,
+        f"torch {torch_probe['torch']} sees no CUDA device: policies run on CPU",
+        "fine for development; on the robot use an NVIDIA GPU or Jetson",
+        **details,
+    )
 
 
 def _parse_jetson_clocks(text: str) -> dict[str, Any]:
@@ -193,9 +253,12 @@ def _parse_jetson_clocks(text: str) -> dict[str, Any]:
     online = [(int(lo), int(hi)) for on, lo, hi in cpus if on == "1"]
     cpu_locked = bool(online) and all(lo == hi for lo, hi in online)
     gpu_locked = gpu is not None and gpu.group(1) == gpu.group(2)
-    return {"cpus_online": len(online), "cpu_locked": cpu_locked,
-            "gpu_locked": gpu_locked if gpu else None,
-            "locked": cpu_locked and (gpu is None or gpu_locked)}
+    return {
+        "cpus_online": len(online),
+        "cpu_locked": cpu_locked,
+        "gpu_locked": gpu_locked if gpu else None,
+        "locked": cpu_locked and (gpu is None or gpu_locked),
+    }
 
 
 def check_power(ctx: DoctorContext, jetson: dict[str, Any] | None) -> CheckResult:
@@ -223,8 +286,10 @@ def check_power(ctx: DoctorContext, jetson: dict[str, Any] | None) -> CheckResul
             fixes.append("run sudo nvpmodel -q and check /etc/nvpmodel.conf")
         elif "MAXN" not in mode.upper():
             problems.append(f"power mode {mode}")
-            fixes.append(f"sudo nvpmodel -m {maxn_id if maxn_id is not None else '0'}"
-                         + ("" if maxn_id is not None else " (the MAXN id is in /etc/nvpmodel.conf)"))
+            fixes.append(
+                f"sudo nvpmodel -m {maxn_id if maxn_id is not None else '0'}"
+                + ("" if maxn_id is not None else " (the MAXN id is in /etc/nvpmodel.conf)")
+            )
     else:
         details["nvpmodel_mode"] = None
     jc = ctx.which("jetson_clocks")
@@ -239,12 +304,21 @@ def check_power(ctx: DoctorContext, jetson: dict[str, Any] | None) -> CheckResul
         else:
             details["jetson_clocks"] = f"unknown (jetson_clocks --show exited {res.rc}; needs sudo)"
     if not nvp and not jc:
-        return result(cid, title, Status.SKIP, "nvpmodel and jetson_clocks are not installed",
-                      **details)
+        return result(cid, title, Status.SKIP, "nvpmodel and jetson_clocks are not installed", **details)
     if problems:
-        return result(cid, title, Status.WARN, "; ".join(problems) + ": latency will vary",
-                      " && ".join(fixes), **details)
-    return result(cid, title, Status.PASS,
-                  f"power mode {details.get('nvpmodel_mode') or '?'}"
-                  + (", clocks locked" if isinstance(details.get("jetson_clocks"), dict) else ""),
-                  **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            "; ".join(problems) + ": latency will vary",
+            " && ".join(fixes),
+            **details,
+        )
+    return result(
+        cid,
+        title,
+        Status.PASS,
+        f"power mode {details.get('nvpmodel_mode') or '?'}"
+        + (", clocks locked" if isinstance(details.get("jetson_clocks"), dict) else ""),
+        **details,
+    )

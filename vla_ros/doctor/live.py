@@ -35,13 +35,16 @@ class TopicExpectation:
         if not name.startswith("/") or len(parts) > 3:
             raise ValueError(
                 f"topic expectation {spec!r} must look like /topic, /topic:HZ or /topic:HZ:TOL "
-                "(absolute topic name)")
+                "(absolute topic name)"
+            )
         try:
             rate = float(parts[1]) if len(parts) > 1 and parts[1] else None
             tol = float(parts[2]) if len(parts) > 2 else tolerance
         except ValueError as exc:
-            raise ValueError(f"topic expectation {spec!r}: rate and tolerance must be numbers "
-                             "(e.g. /camera/image_raw:30:0.2)") from exc
+            raise ValueError(
+                f"topic expectation {spec!r}: rate and tolerance must be numbers "
+                "(e.g. /camera/image_raw:30:0.2)"
+            ) from exc
         if rate is not None and rate <= 0:
             raise ValueError(f"topic expectation {spec!r}: rate must be > 0 Hz, got {rate}")
         if not 0 < tol < 1:
@@ -107,6 +110,7 @@ def qos_incompatibility(pub: dict[str, Any], sub: dict[str, Any]) -> str | None:
     Dict keys: ``reliability`` (RELIABLE/BEST_EFFORT), ``durability`` (VOLATILE/TRANSIENT_LOCAL),
     ``deadline_ns``, ``liveliness`` (AUTOMATIC/MANUAL_BY_TOPIC), ``lease_ns`` (0 or huge: infinite).
     """
+
     def finite(v: Any) -> bool:
         return isinstance(v, int) and 0 < v < INFINITE_NS
 
@@ -134,8 +138,13 @@ def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Chec
     """Expected topics have publishers and deliver messages during the window."""
     cid, title = "live.topics", "topics live"
     if obs.error:
-        return result(cid, title, Status.FAIL, f"could not sample the graph: {obs.error}",
-                      "run through ./env.sh so rclpy and the middleware load")
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"could not sample the graph: {obs.error}",
+            "run through ./env.sh so rclpy and the middleware load",
+        )
     names = [e.name for e in expected] or _visible(obs)
     no_pub, silent, ok = [], [], []
     for n in names:
@@ -146,24 +155,46 @@ def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Chec
             silent.append(n)
         else:
             ok.append(n)
-    details = {"checked": names, "no_publisher": no_pub, "no_messages": silent, "live": ok,
-               "window_s": obs.window_s, "nodes": obs.nodes}
+    details = {
+        "checked": names,
+        "no_publisher": no_pub,
+        "no_messages": silent,
+        "live": ok,
+        "window_s": obs.window_s,
+        "nodes": obs.nodes,
+    }
     if not names:
-        return result(cid, title, Status.WARN, "no topics in the graph (nothing publishes)",
-                      "start the robot drivers, or check ROS_DOMAIN_ID and discovery settings "
-                      "against the other machines", **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            "no topics in the graph (nothing publishes)",
+            "start the robot drivers, or check ROS_DOMAIN_ID and discovery settings "
+            "against the other machines",
+            **details,
+        )
     if no_pub:
         return result(
-            cid, title, Status.FAIL, f"no publisher on {', '.join(no_pub)}",
+            cid,
+            title,
+            Status.FAIL,
+            f"no publisher on {', '.join(no_pub)}",
             "start the driver that publishes it, or remap: check `ros2 topic list` on the robot "
-            "and that ROS_DOMAIN_ID / RMW_IMPLEMENTATION match across machines", **details)
+            "and that ROS_DOMAIN_ID / RMW_IMPLEMENTATION match across machines",
+            **details,
+        )
     if silent:
         errs = {n: obs.topics[n].error for n in silent if obs.topics[n].error}
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             f"publishers but no message in {obs.window_s:g} s on {', '.join(silent)}",
             "check the publisher is actually sending (driver stalled?), and the network between "
-            "machines (multicast, firewall)", errors=errs, **details)
+            "machines (multicast, firewall)",
+            errors=errs,
+            **details,
+        )
     return result(cid, title, Status.PASS, f"{len(ok)} topic(s) live", **details)
 
 
@@ -173,16 +204,24 @@ def check_rates(obs: LiveObservation, expected: list[TopicExpectation]) -> Check
     if obs.error:
         return result(cid, title, Status.SKIP, "graph not sampled")
     rated = [e for e in expected if e.rate_hz]
-    measured = {n: obs.topics[n].rate_hz(obs.window_s) for n in
-                ([e.name for e in expected] or _visible(obs))
-                if n in obs.topics and obs.topics[n].count}
-    details: dict[str, Any] = {"measured_hz": {k: round(v, 2) for k, v in measured.items() if v},
-                               "expected_hz": {e.name: e.rate_hz for e in rated}}
+    measured = {
+        n: obs.topics[n].rate_hz(obs.window_s)
+        for n in ([e.name for e in expected] or _visible(obs))
+        if n in obs.topics and obs.topics[n].count
+    }
+    details: dict[str, Any] = {
+        "measured_hz": {k: round(v, 2) for k, v in measured.items() if v},
+        "expected_hz": {e.name: e.rate_hz for e in rated},
+    }
     if not rated:
-        return result(cid, title, Status.SKIP if not measured else Status.PASS,
-                      "no expected rates given (--topic NAME:HZ); measured: "
-                      + (", ".join(f"{k} {v:.1f} Hz" for k, v in measured.items() if v) or "none"),
-                      **details)
+        return result(
+            cid,
+            title,
+            Status.SKIP if not measured else Status.PASS,
+            "no expected rates given (--topic NAME:HZ); measured: "
+            + (", ".join(f"{k} {v:.1f} Hz" for k, v in measured.items() if v) or "none"),
+            **details,
+        )
     slow, fast, good = [], [], []
     for e in rated:
         got = measured.get(e.name)
@@ -193,12 +232,24 @@ def check_rates(obs: LiveObservation, expected: list[TopicExpectation]) -> Check
         (slow if got < lo else fast if got > hi else good).append(line)
     details.update(slow=slow, fast=fast, ok=good)
     if slow:
-        return result(cid, title, Status.FAIL, "too slow: " + "; ".join(slow),
-                      "check the driver's configured rate, exposure/bandwidth (USB, network), and "
-                      "CPU load on the publishing machine", **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            "too slow: " + "; ".join(slow),
+            "check the driver's configured rate, exposure/bandwidth (USB, network), and "
+            "CPU load on the publishing machine",
+            **details,
+        )
     if fast:
-        return result(cid, title, Status.WARN, "faster than expected: " + "; ".join(fast),
-                      "lower the driver's rate or update the expected rate", **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            "faster than expected: " + "; ".join(fast),
+            "lower the driver's rate or update the expected rate",
+            **details,
+        )
     if not good:
         return result(cid, title, Status.SKIP, "no expected topic delivered messages", **details)
     return result(cid, title, Status.PASS, "; ".join(good), **details)
@@ -216,9 +267,11 @@ def check_clock_offset(obs: LiveObservation) -> CheckResult:
             zero.append(n)
         if t.offsets_ns:
             med = statistics.median(t.offsets_ns) / 1e9
-            per_topic[n] = {"median_ms": round(med * 1e3, 3),
-                            "max_abs_ms": round(max(abs(v) for v in t.offsets_ns) / 1e6, 3),
-                            "samples": len(t.offsets_ns)}
+            per_topic[n] = {
+                "median_ms": round(med * 1e3, 3),
+                "max_abs_ms": round(max(abs(v) for v in t.offsets_ns) / 1e6, 3),
+                "samples": len(t.offsets_ns),
+            }
     details = {"offsets": per_topic, "zero_stamps": zero}
     if not per_topic and not zero:
         return result(cid, title, Status.SKIP, "no stamped messages received", **details)
@@ -226,23 +279,36 @@ def check_clock_offset(obs: LiveObservation) -> CheckResult:
     worst_ms = abs(per_topic[worst_topic]["median_ms"]) if worst_topic else 0.0
     if worst_topic and worst_ms > CLOCK_FAIL_S * 1e3:
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             f"{worst_topic}: stamps {per_topic[worst_topic]['median_ms']:.0f} ms off the receive "
             "time (another clock: sim vs wall time, or an unsynchronized machine)",
-            "synchronize clocks (chrony/PTP) between machines; use use_sim_time only with a "
-            "/clock publisher", **details)
+            "synchronize clocks (chrony/PTP) between machines; use use_sim_time only with a /clock publisher",
+            **details,
+        )
     if zero:
-        return result(cid, title, Status.WARN, f"zero header stamps on {', '.join(zero)}",
-                      "make the driver stamp messages (header.stamp = capture time)", **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"zero header stamps on {', '.join(zero)}",
+            "make the driver stamp messages (header.stamp = capture time)",
+            **details,
+        )
     if worst_topic and worst_ms > CLOCK_WARN_S * 1e3:
         return result(
-            cid, title, Status.WARN,
+            cid,
+            title,
+            Status.WARN,
             f"{worst_topic}: median offset {per_topic[worst_topic]['median_ms']:.1f} ms between "
             "header stamp and receive time (over 25 ms)",
             "synchronize clocks (chrony/PTP) between machines, and check transport latency",
-            **details)
-    return result(cid, title, Status.PASS,
-                  f"worst median offset {worst_ms:.1f} ms ({worst_topic})", **details)
+            **details,
+        )
+    return result(
+        cid, title, Status.PASS, f"worst median offset {worst_ms:.1f} ms ({worst_topic})", **details
+    )
 
 
 def check_sim_time(obs: LiveObservation) -> CheckResult:
@@ -250,20 +316,36 @@ def check_sim_time(obs: LiveObservation) -> CheckResult:
     cid, title = "live.sim_time", "use_sim_time vs /clock"
     if obs.error:
         return result(cid, title, Status.SKIP, "graph not sampled")
-    details = {"sim_time_nodes": obs.sim_time_nodes, "clock_publishers": obs.clock_publishers,
-               "nodes_queried": obs.nodes_queried}
+    details = {
+        "sim_time_nodes": obs.sim_time_nodes,
+        "clock_publishers": obs.clock_publishers,
+        "nodes_queried": obs.nodes_queried,
+    }
     if obs.sim_time_nodes and obs.clock_publishers == 0:
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             f"use_sim_time is true on {', '.join(obs.sim_time_nodes)} but nobody publishes /clock: "
-            "their time stands still", "start the simulator or `ros2 bag play --clock`, or set "
-            "use_sim_time:=false", **details)
+            "their time stands still",
+            "start the simulator or `ros2 bag play --clock`, or set use_sim_time:=false",
+            **details,
+        )
     if obs.sim_time_nodes:
-        return result(cid, title, Status.PASS,
-                      f"{len(obs.sim_time_nodes)} node(s) on sim time, /clock published",
-                      **details)
-    return result(cid, title, Status.PASS, "wall time" + (
-        " (/clock published but unused)" if obs.clock_publishers else ""), **details)
+        return result(
+            cid,
+            title,
+            Status.PASS,
+            f"{len(obs.sim_time_nodes)} node(s) on sim time, /clock published",
+            **details,
+        )
+    return result(
+        cid,
+        title,
+        Status.PASS,
+        "wall time" + (" (/clock published but unused)" if obs.clock_publishers else ""),
+        **details,
+    )
 
 
 def check_qos(obs: LiveObservation) -> CheckResult:
@@ -280,23 +362,28 @@ def check_qos(obs: LiveObservation) -> CheckResult:
                     bad.append(f"{n}: {p.get('node')} -> {s.get('node')}: {why}")
     details = {"incompatible": bad, "topics": sorted(obs.topics)}
     if bad:
-        return result(cid, title, Status.FAIL, bad[0] + (f" (+{len(bad) - 1} more)"
-                                                         if len(bad) > 1 else ""),
-                      "make the subscription BEST_EFFORT/VOLATILE (sensor data QoS) or the "
-                      "publisher RELIABLE; `ros2 topic info -v TOPIC` shows both", **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            bad[0] + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""),
+            "make the subscription BEST_EFFORT/VOLATILE (sensor data QoS) or the "
+            "publisher RELIABLE; `ros2 topic info -v TOPIC` shows both",
+            **details,
+        )
     return result(cid, title, Status.PASS, "no incompatible QoS pairs", **details)
 
 
-def check_joints(obs: LiveObservation, card: dict[str, Any] | None,
-                 topic: str = "/joint_states") -> CheckResult:
+def check_joints(
+    obs: LiveObservation, card: dict[str, Any] | None, topic: str = "/joint_states"
+) -> CheckResult:
     """``/joint_states`` names cover every joint the card reads or commands."""
     cid, title = "live.joints", "joint names"
     if card is None:
         return result(cid, title, Status.SKIP, "no policy card given (--card DIR)")
     if obs.error:
         return result(cid, title, Status.SKIP, "graph not sampled")
-    want = list(dict.fromkeys(list(card.get("state_joints") or [])
-                              + list(card.get("action_joints") or [])))
+    want = list(dict.fromkeys(list(card.get("state_joints") or []) + list(card.get("action_joints") or [])))
     t = obs.topics.get(topic)
     if t is None or not t.count:
         return result(cid, title, Status.SKIP, f"no {topic} message received", expected=want)
@@ -304,16 +391,27 @@ def check_joints(obs: LiveObservation, card: dict[str, Any] | None,
     missing = [j for j in want if j not in have]
     details = {"expected": want, "published": have, "missing": missing}
     if missing:
-        return result(cid, title, Status.FAIL,
-                      f"{topic} lacks {len(missing)} of the card's joints: {', '.join(missing)}",
-                      "remap to the right joint_states topic, or fix the names (URDF joint names "
-                      "must match the card's state_joints/action_joints)", **details)
-    return result(cid, title, Status.PASS, f"{topic} covers all {len(want)} card joints",
-                  **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"{topic} lacks {len(missing)} of the card's joints: {', '.join(missing)}",
+            "remap to the right joint_states topic, or fix the names (URDF joint names "
+            "must match the card's state_joints/action_joints)",
+            **details,
+        )
+    return result(cid, title, Status.PASS, f"{topic} covers all {len(want)} card joints", **details)
 
 
-def live_checks(obs: LiveObservation, expected: list[TopicExpectation],
-                card: dict[str, Any] | None) -> list[CheckResult]:
+def live_checks(
+    obs: LiveObservation, expected: list[TopicExpectation], card: dict[str, Any] | None
+) -> list[CheckResult]:
     """Every live check on one observation, in report order."""
-    return [check_topics(obs, expected), check_rates(obs, expected), check_clock_offset(obs),
-            check_sim_time(obs), check_qos(obs), check_joints(obs, card)]
+    return [
+        check_topics(obs, expected),
+        check_rates(obs, expected),
+        check_clock_offset(obs),
+        check_sim_time(obs),
+        check_qos(obs),
+        check_joints(obs, card),
+    ]

@@ -23,9 +23,12 @@ from vla_ros.doctor.live import (
 )
 
 # Compatible with every publisher: best effort + volatile never blocks a match.
-PROBE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
-                       reliability=ReliabilityPolicy.BEST_EFFORT,
-                       durability=DurabilityPolicy.VOLATILE)
+PROBE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=50,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
 MAX_PARAM_QUERIES = 32
 
 
@@ -39,8 +42,10 @@ def _qos_dict(info: Any) -> dict[str, Any]:
     ns = info.node_namespace.rstrip("/")
     return {
         "node": f"{ns}/{info.node_name}",
-        "reliability": q.reliability.name, "durability": q.durability.name,
-        "deadline_ns": int(q.deadline.nanoseconds), "liveliness": q.liveliness.name,
+        "reliability": q.reliability.name,
+        "durability": q.durability.name,
+        "deadline_ns": int(q.deadline.nanoseconds),
+        "liveliness": q.liveliness.name,
         "lease_ns": int(q.liveliness_lease_duration.nanoseconds),
     }
 
@@ -52,8 +57,13 @@ class LiveSampler:
     they are discovered and asks other nodes for ``use_sim_time``), then :meth:`finish`.
     """
 
-    def __init__(self, node: Node, expected: list[TopicExpectation],
-                 extra_topics: tuple[str, ...] = (), max_topics: int = 24) -> None:
+    def __init__(
+        self,
+        node: Node,
+        expected: list[TopicExpectation],
+        extra_topics: tuple[str, ...] = (),
+        max_topics: int = 24,
+    ) -> None:
         self.node = node
         self.expected = expected
         self.extra = tuple(extra_topics)
@@ -87,8 +97,7 @@ class LiveSampler:
                 sample.error = f"cannot import message type {graph[name][0]}: {exc}"
                 self._subs[name] = None
                 continue
-            self._subs[name] = self.node.create_subscription(
-                cls, name, self._callback(sample), PROBE_QOS)
+            self._subs[name] = self.node.create_subscription(cls, name, self._callback(sample), PROBE_QOS)
         self._query_params()
 
     def _callback(self, sample: TopicSample) -> Any:
@@ -129,8 +138,7 @@ class LiveSampler:
                 continue
             self._queried.add(full)
             self._clients.append(client)
-            self._param_futures[full] = client.call_async(
-                GetParameters.Request(names=["use_sim_time"]))
+            self._param_futures[full] = client.call_async(GetParameters.Request(names=["use_sim_time"]))
 
     # -- result -------------------------------------------------------------------------------
     def finish(self) -> LiveObservation:
@@ -138,11 +146,12 @@ class LiveSampler:
         window = time.monotonic() - self.started
         me = f"{self.node.get_namespace().rstrip('/')}/{self.node.get_name()}"
         for name, sample in self.samples.items():
-            sample.publishers = [_qos_dict(i) for i in
-                                 self.node.get_publishers_info_by_topic(name)]
-            sample.subscribers = [d for d in (_qos_dict(i) for i in
-                                              self.node.get_subscriptions_info_by_topic(name))
-                                  if d["node"] != me]
+            sample.publishers = [_qos_dict(i) for i in self.node.get_publishers_info_by_topic(name)]
+            sample.subscribers = [
+                d
+                for d in (_qos_dict(i) for i in self.node.get_subscriptions_info_by_topic(name))
+                if d["node"] != me
+            ]
         sim_nodes = []
         if self.node.get_parameter("use_sim_time").value:
             sim_nodes.append(me)
@@ -152,11 +161,12 @@ class LiveSampler:
                 if vals and vals[0].type == 1 and vals[0].bool_value:  # PARAMETER_BOOL
                     sim_nodes.append(full)
         obs = LiveObservation(
-            window_s=window, topics=self.samples,
+            window_s=window,
+            topics=self.samples,
             clock_publishers=self.node.count_publishers("/clock"),
-            sim_time_nodes=sim_nodes, nodes_queried=sorted(self._queried),
-            nodes=sorted(f"{ns.rstrip('/')}/{n}" for n, ns in
-                         self.node.get_node_names_and_namespaces()),
+            sim_time_nodes=sim_nodes,
+            nodes_queried=sorted(self._queried),
+            nodes=sorted(f"{ns.rstrip('/')}/{n}" for n, ns in self.node.get_node_names_and_namespaces()),
         )
         self.close()
         return obs
@@ -172,9 +182,13 @@ class LiveSampler:
         self._clients.clear()
 
 
-def sample_graph(expected: list[TopicExpectation], window_s: float,
-                 extra_topics: tuple[str, ...] = (), discovery_s: float = 1.0,
-                 use_sim_time: bool = False) -> LiveObservation:
+def sample_graph(
+    expected: list[TopicExpectation],
+    window_s: float,
+    extra_topics: tuple[str, ...] = (),
+    discovery_s: float = 1.0,
+    use_sim_time: bool = False,
+) -> LiveObservation:
     """Join the graph with a short-lived node for ``discovery_s + window_s`` seconds and sample
     it (used by ``vla-ros doctor --live``)."""
     from rclpy.context import Context
@@ -189,8 +203,11 @@ def sample_graph(expected: list[TopicExpectation], window_s: float,
     node = None
     executor = SingleThreadedExecutor(context=context)
     try:
-        node = Node(f"vla_ros_doctor_{os.getpid()}", context=context,
-                    parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)])
+        node = Node(
+            f"vla_ros_doctor_{os.getpid()}",
+            context=context,
+            parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)],
+        )
         executor.add_node(node)
         end_discovery = time.monotonic() + discovery_s
         while time.monotonic() < end_discovery:  # let discovery fill the graph first

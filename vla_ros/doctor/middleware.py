@@ -8,8 +8,14 @@ from pathlib import Path
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
 
 DEFAULT_RMW = "rmw_fastrtps_cpp"
-KNOWN_RMWS = ("rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp", "rmw_cyclonedds_cpp",
-              "rmw_connextdds", "rmw_zenoh_cpp", "rmw_gurumdds_cpp")
+KNOWN_RMWS = (
+    "rmw_fastrtps_cpp",
+    "rmw_fastrtps_dynamic_cpp",
+    "rmw_cyclonedds_cpp",
+    "rmw_connextdds",
+    "rmw_zenoh_cpp",
+    "rmw_gurumdds_cpp",
+)
 DISCOVERY_RANGES = ("SUBNET", "LOCALHOST", "OFF", "SYSTEM_DEFAULT")
 IFF_UP, IFF_LOOPBACK, IFF_MULTICAST = 0x1, 0x8, 0x1000
 
@@ -56,24 +62,39 @@ def check_rmw(ctx: DoctorContext, load: bool = True) -> CheckResult:
     if lib is None:
         status = Status.FAIL if rmw else Status.WARN
         return result(
-            cid, title, status,
-            f"{'RMW_IMPLEMENTATION=' + rmw if rmw else 'default ' + DEFAULT_RMW}: lib{name}.so "
-            "not found", (f"install it (apt install ros-$ROS_DISTRO-{name.replace('_', '-')}) or "
-                          f"pick an installed one: {', '.join(have) or 'none found'}"), **details)
+            cid,
+            title,
+            status,
+            f"{'RMW_IMPLEMENTATION=' + rmw if rmw else 'default ' + DEFAULT_RMW}: lib{name}.so not found",
+            (
+                f"install it (apt install ros-$ROS_DISTRO-{name.replace('_', '-')}) or "
+                f"pick an installed one: {', '.join(have) or 'none found'}"
+            ),
+            **details,
+        )
     if load:
         res = ctx.run([ctx.python, "-c", f"import ctypes; ctypes.CDLL({str(lib)!r})"], timeout=30)
         if res.rc != 0:
             err = (res.stderr.strip().splitlines() or ["?"])[-1]
             details["load_error"] = err
-            return result(cid, title, Status.FAIL, f"lib{name}.so does not load: {err}",
-                          "source the distro's setup.bash so its libraries are on "
-                          "LD_LIBRARY_PATH, or reinstall the rmw package", **details)
+            return result(
+                cid,
+                title,
+                Status.FAIL,
+                f"lib{name}.so does not load: {err}",
+                "source the distro's setup.bash so its libraries are on "
+                "LD_LIBRARY_PATH, or reinstall the rmw package",
+                **details,
+            )
     if not rmw:
         return result(
-            cid, title, Status.WARN,
+            cid,
+            title,
+            Status.WARN,
             f"RMW_IMPLEMENTATION not set (the default {DEFAULT_RMW} is used)",
             f"export RMW_IMPLEMENTATION={DEFAULT_RMW} on every machine of the robot so they agree",
-            **details)
+            **details,
+        )
     return result(cid, title, Status.PASS, f"{rmw} ({lib})", **details)
 
 
@@ -86,16 +107,32 @@ def check_domain(ctx: DoctorContext) -> CheckResult:
     try:
         dom = int(raw.strip())
     except ValueError:
-        return result(cid, title, Status.FAIL, f"ROS_DOMAIN_ID={raw!r} is not an integer",
-                      "export ROS_DOMAIN_ID=<0..101> (the same on every machine)", domain_id=raw)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"ROS_DOMAIN_ID={raw!r} is not an integer",
+            "export ROS_DOMAIN_ID=<0..101> (the same on every machine)",
+            domain_id=raw,
+        )
     if not 0 <= dom <= 232:
-        return result(cid, title, Status.FAIL, f"ROS_DOMAIN_ID={dom} is outside 0..232",
-                      "export ROS_DOMAIN_ID=<0..101> (the same on every machine)", domain_id=dom)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"ROS_DOMAIN_ID={dom} is outside 0..232",
+            "export ROS_DOMAIN_ID=<0..101> (the same on every machine)",
+            domain_id=dom,
+        )
     if 101 < dom < 215:
         return result(
-            cid, title, Status.WARN,
+            cid,
+            title,
+            Status.WARN,
             f"ROS_DOMAIN_ID={dom} maps into Linux's ephemeral port range (102..214 may collide)",
-            "pick a domain id in 0..101 (the same on every machine)", domain_id=dom)
+            "pick a domain id in 0..101 (the same on every machine)",
+            domain_id=dom,
+        )
     return result(cid, title, Status.PASS, f"ROS_DOMAIN_ID={dom}", domain_id=dom)
 
 
@@ -107,44 +144,82 @@ def check_discovery(ctx: DoctorContext) -> CheckResult:
     rng = ctx.env.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "").strip()
     peers_raw = ctx.env.get("ROS_STATIC_PEERS", "").strip()
     peers = [p.strip() for p in peers_raw.split(";") if p.strip()]
-    details = {"ROS_LOCALHOST_ONLY": lo or None, "ROS_AUTOMATIC_DISCOVERY_RANGE": rng or None,
-               "ROS_STATIC_PEERS": peers}
+    details = {
+        "ROS_LOCALHOST_ONLY": lo or None,
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": rng or None,
+        "ROS_STATIC_PEERS": peers,
+    }
     if rng and rng.upper() not in DISCOVERY_RANGES:
-        return result(cid, title, Status.FAIL,
-                      f"ROS_AUTOMATIC_DISCOVERY_RANGE={rng!r} is not one of {DISCOVERY_RANGES}",
-                      "export ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET (or LOCALHOST)", **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"ROS_AUTOMATIC_DISCOVERY_RANGE={rng!r} is not one of {DISCOVERY_RANGES}",
+            "export ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET (or LOCALHOST)",
+            **details,
+        )
     if lo and lo not in ("0", "1"):
-        return result(cid, title, Status.FAIL, f"ROS_LOCALHOST_ONLY={lo!r} (must be 0 or 1)",
-                      "unset ROS_LOCALHOST_ONLY", **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"ROS_LOCALHOST_ONLY={lo!r} (must be 0 or 1)",
+            "unset ROS_LOCALHOST_ONLY",
+            **details,
+        )
     if peers_raw and len(peers) != len(peers_raw.split(";")):
-        return result(cid, title, Status.WARN,
-                      f"ROS_STATIC_PEERS={peers_raw!r} has empty entries",
-                      "separate peers with ';' and no empty entries, e.g. 192.168.1.10;robot.local",
-                      **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"ROS_STATIC_PEERS={peers_raw!r} has empty entries",
+            "separate peers with ';' and no empty entries, e.g. 192.168.1.10;robot.local",
+            **details,
+        )
     if distro == "humble":
         if rng or peers:
             return result(
-                cid, title, Status.WARN,
+                cid,
+                title,
+                Status.WARN,
                 "ROS_AUTOMATIC_DISCOVERY_RANGE/ROS_STATIC_PEERS are ignored on Humble",
-                "on Humble use ROS_LOCALHOST_ONLY=1 (or a DDS XML profile) instead", **details)
-        return result(cid, title, Status.PASS,
-                      "localhost only" if lo == "1" else "default discovery (subnet)", **details)
+                "on Humble use ROS_LOCALHOST_ONLY=1 (or a DDS XML profile) instead",
+                **details,
+            )
+        return result(
+            cid,
+            title,
+            Status.PASS,
+            "localhost only" if lo == "1" else "default discovery (subnet)",
+            **details,
+        )
     if lo == "1" and rng and rng.upper() != "LOCALHOST":
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             f"ROS_LOCALHOST_ONLY=1 conflicts with ROS_AUTOMATIC_DISCOVERY_RANGE={rng}",
             "unset ROS_LOCALHOST_ONLY (deprecated) and keep ROS_AUTOMATIC_DISCOVERY_RANGE",
-            **details)
+            **details,
+        )
     if lo == "1":
         return result(
-            cid, title, Status.WARN,
+            cid,
+            title,
+            Status.WARN,
             f"ROS_LOCALHOST_ONLY is deprecated on {distro or 'this distro'}",
-            "unset ROS_LOCALHOST_ONLY; export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST", **details)
+            "unset ROS_LOCALHOST_ONLY; export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST",
+            **details,
+        )
     if rng.upper() == "OFF" and not peers:
-        return result(cid, title, Status.WARN,
-                      "ROS_AUTOMATIC_DISCOVERY_RANGE=OFF and no ROS_STATIC_PEERS: this process "
-                      "discovers nothing", "export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST or "
-                      "SUBNET, or list peers in ROS_STATIC_PEERS", **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            "ROS_AUTOMATIC_DISCOVERY_RANGE=OFF and no ROS_STATIC_PEERS: this process discovers nothing",
+            "export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST or SUBNET, or list peers in ROS_STATIC_PEERS",
+            **details,
+        )
     desc = (rng.upper() or "SUBNET (default)") + (f", static peers {peers}" if peers else "")
     return result(cid, title, Status.PASS, f"discovery range {desc}", **details)
 
@@ -163,9 +238,13 @@ def _interfaces(ctx: DoctorContext) -> dict[str, dict]:
             oper = (d / "operstate").read_text().strip()
         except OSError:
             oper = "unknown"
-        out[d.name] = {"flags": hex(flags), "up": bool(flags & IFF_UP), "operstate": oper,
-                       "loopback": bool(flags & IFF_LOOPBACK),
-                       "multicast": bool(flags & IFF_MULTICAST)}
+        out[d.name] = {
+            "flags": hex(flags),
+            "up": bool(flags & IFF_UP),
+            "operstate": oper,
+            "loopback": bool(flags & IFF_LOOPBACK),
+            "multicast": bool(flags & IFF_MULTICAST),
+        }
     return out
 
 
@@ -176,24 +255,35 @@ def check_multicast(ctx: DoctorContext) -> CheckResult:
     local_only = rng in ("LOCALHOST", "OFF") or ctx.env.get("ROS_LOCALHOST_ONLY") == "1"
     ifaces = _interfaces(ctx)
     if not ifaces:
-        return result(cid, title, Status.SKIP,
-                      f"cannot read network interfaces ({ctx.path('/sys/class/net')})")
-    good = [n for n, i in ifaces.items() if i["up"] and i["multicast"] and not i["loopback"]
-            and i["operstate"] in ("up", "unknown")]
+        return result(
+            cid, title, Status.SKIP, f"cannot read network interfaces ({ctx.path('/sys/class/net')})"
+        )
+    good = [
+        n
+        for n, i in ifaces.items()
+        if i["up"] and i["multicast"] and not i["loopback"] and i["operstate"] in ("up", "unknown")
+    ]
     details = {"interfaces": ifaces, "multicast_capable": good}
     if good:
         return result(cid, title, Status.PASS, f"multicast on {', '.join(good)}", **details)
     if local_only:
-        return result(cid, title, Status.PASS,
-                      "no multicast interface, but discovery is limited to this host", **details)
+        return result(
+            cid,
+            title,
+            Status.PASS,
+            "no multicast interface, but discovery is limited to this host",
+            **details,
+        )
     if ctx.env.get("ROS_STATIC_PEERS", "").strip():
-        return result(cid, title, Status.PASS,
-                      "no multicast interface; discovery uses ROS_STATIC_PEERS", **details)
+        return result(
+            cid, title, Status.PASS, "no multicast interface; discovery uses ROS_STATIC_PEERS", **details
+        )
     return result(
-        cid, title, Status.WARN,
+        cid,
+        title,
+        Status.WARN,
         "no interface is up and multicast-capable: DDS discovery with other machines will fail",
         "bring the robot network up (ip link set <if> multicast on), or use "
         "ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST on a single machine / ROS_STATIC_PEERS",
-        **details)
-
-
+        **details,
+    )

@@ -23,8 +23,13 @@ from vla_ros.doctor.result import CheckResult, DoctorContext, Status
 
 SCHEMA_ID = "vla_ros.doctor/1"
 GROUP_TITLES = {
-    "ros": "ROS distro", "python": "Python", "workspace": "Workspace", "middleware": "Middleware",
-    "gpu": "GPU and Jetson", "inference": "Inference stack", "card": "Policy card",
+    "ros": "ROS distro",
+    "python": "Python",
+    "workspace": "Workspace",
+    "middleware": "Middleware",
+    "gpu": "GPU and Jetson",
+    "inference": "Inference stack",
+    "card": "Policy card",
     "live": "Live graph",
 }
 
@@ -33,8 +38,7 @@ JSON_SCHEMA: dict[str, Any] = {
     "$id": "https://vla-ros.org/schemas/doctor-1.json",
     "title": "vla-ros doctor report",
     "type": "object",
-    "required": ["schema", "vla_ros_version", "created", "host", "ok", "exit_code", "summary",
-                 "checks"],
+    "required": ["schema", "vla_ros_version", "created", "host", "ok", "exit_code", "summary", "checks"],
     "properties": {
         "schema": {"const": SCHEMA_ID},
         "vla_ros_version": {"type": "string"},
@@ -46,15 +50,13 @@ JSON_SCHEMA: dict[str, Any] = {
         "summary": {
             "type": "object",
             "required": ["PASS", "WARN", "FAIL", "SKIP"],
-            "properties": {s: {"type": "integer", "minimum": 0}
-                           for s in ("PASS", "WARN", "FAIL", "SKIP")},
+            "properties": {s: {"type": "integer", "minimum": 0} for s in ("PASS", "WARN", "FAIL", "SKIP")},
         },
         "checks": {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["id", "group", "title", "status", "message", "fix", "details",
-                             "duration_s"],
+                "required": ["id", "group", "title", "status", "message", "fix", "details", "duration_s"],
                 "properties": {
                     "id": {"type": "string", "pattern": "^[a-z]+\\.[a-z0-9_]+$"},
                     "group": {"enum": list(GROUP_TITLES)},
@@ -90,10 +92,15 @@ class DoctorOptions:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly echo of the options, stored in the report."""
-        return {"workspace": str(self.workspace) if self.workspace else None,
-                "card": str(self.card) if self.card else None, "live_s": self.live_s,
-                "topics": [f"{t.name}:{t.rate_hz or ''}" for t in self.topics], "gpu": self.gpu,
-                "control_rate_hz": self.control_rate_hz, "latency_ms": self.latency_ms}
+        return {
+            "workspace": str(self.workspace) if self.workspace else None,
+            "card": str(self.card) if self.card else None,
+            "live_s": self.live_s,
+            "topics": [f"{t.name}:{t.rate_hz or ''}" for t in self.topics],
+            "gpu": self.gpu,
+            "control_rate_hz": self.control_rate_hz,
+            "latency_ms": self.latency_ms,
+        }
 
 
 def _timed(fn: Callable[[], CheckResult], cid: str, title: str) -> CheckResult:
@@ -101,9 +108,14 @@ def _timed(fn: Callable[[], CheckResult], cid: str, title: str) -> CheckResult:
     try:
         res = fn()
     except Exception as exc:  # a check must never take the doctor down
-        res = CheckResult(cid, title, Status.FAIL, f"the check itself crashed: {exc!r}",
-                          "please report this with the traceback in details",
-                          {"traceback": traceback.format_exc()[-2000:]})
+        res = CheckResult(
+            cid,
+            title,
+            Status.FAIL,
+            f"the check itself crashed: {exc!r}",
+            "please report this with the traceback in details",
+            {"traceback": traceback.format_exc()[-2000:]},
+        )
     res.duration_s = time.perf_counter() - t0
     return res
 
@@ -114,8 +126,9 @@ def _machine_cc(torch_probe: dict[str, Any] | None, jet: dict[str, Any] | None) 
     return jet.get("compute_capability") if jet else None
 
 
-def run_checks(ctx: DoctorContext, opts: DoctorOptions,
-               live_obs: live.LiveObservation | None = None) -> list[CheckResult]:
+def run_checks(
+    ctx: DoctorContext, opts: DoctorOptions, live_obs: live.LiveObservation | None = None
+) -> list[CheckResult]:
     """Run every check group in ``opts.groups`` and return the results in report order.
 
     Live checks run when ``opts.live_s > 0`` (sampling the graph with rclpy) or when ``live_obs``
@@ -144,8 +157,7 @@ def run_checks(ctx: DoctorContext, opts: DoctorOptions,
     add("workspace.index", "ament index", lambda: workspace.check_ament_index(ctx, ws))
     add("workspace.stale", "stale build", lambda: workspace.check_stale(ctx, ws))
     add("workspace.symlink", "symlink install", lambda: workspace.check_symlink_install(ctx, ws))
-    add("workspace.underlay", "underlay shadowing",
-        lambda: workspace.check_underlay(ctx, ws, module_file))
+    add("workspace.underlay", "underlay shadowing", lambda: workspace.check_underlay(ctx, ws, module_file))
     add("workspace.colcon_log", "last colcon build", lambda: workspace.check_colcon_log(ctx, ws))
 
     add("middleware.rmw", "RMW implementation", lambda: middleware.check_rmw(ctx))
@@ -163,8 +175,7 @@ def run_checks(ctx: DoctorContext, opts: DoctorOptions,
     elif gpu_expected and installed.get("torch") and want & {"gpu", "inference"}:
         torch_probe = gpu.probe_torch(ctx, timeout=opts.gpu_timeout_s)
     torch_version = (probe.get("dists") or {}).get("torch")
-    add("gpu.cuda", "CUDA (torch)",
-        lambda: gpu.check_cuda(ctx, torch_probe, jet, torch_version, skipped))
+    add("gpu.cuda", "CUDA (torch)", lambda: gpu.check_cuda(ctx, torch_probe, jet, torch_version, skipped))
     add("gpu.jetson", "Jetson", lambda: gpu.check_jetson(ctx, jet))
     add("gpu.power", "Jetson power mode", lambda: gpu.check_power(ctx, jet))
 
@@ -178,14 +189,25 @@ def run_checks(ctx: DoctorContext, opts: DoctorOptions,
             cand = Path(opts.card) / str(card_data["files"]["engine"])
             engine = cand if cand.is_file() else None
         trt_probe = inference.probe_tensorrt(ctx, engine, timeout=max(opts.gpu_timeout_s, 30.0))
-    add("inference.tensorrt", "TensorRT",
-        lambda: inference.check_tensorrt(ctx, trt_probe, gpu_expected)
-        if opts.gpu else inference.check_tensorrt(ctx, None, False))
-    add("inference.onnxruntime", "ONNX Runtime",
-        lambda: inference.check_onnxruntime(ctx, probe.get("onnxruntime"), gpu_expected))
-    add("inference.engine", "TensorRT engine",
-        lambda: inference.check_engine(ctx, opts.card, card_data, trt_probe,
-                                       _machine_cc(torch_probe, jet)))
+    add(
+        "inference.tensorrt",
+        "TensorRT",
+        lambda: (
+            inference.check_tensorrt(ctx, trt_probe, gpu_expected)
+            if opts.gpu
+            else inference.check_tensorrt(ctx, None, False)
+        ),
+    )
+    add(
+        "inference.onnxruntime",
+        "ONNX Runtime",
+        lambda: inference.check_onnxruntime(ctx, probe.get("onnxruntime"), gpu_expected),
+    )
+    add(
+        "inference.engine",
+        "TensorRT engine",
+        lambda: inference.check_engine(ctx, opts.card, card_data, trt_probe, _machine_cc(torch_probe, jet)),
+    )
 
     obs = live_obs
     if obs is None and opts.live_s > 0 and "live" in want:
@@ -197,15 +219,23 @@ def run_checks(ctx: DoctorContext, opts: DoctorOptions,
         latency = obs.inference_latency_s()
     add("card.files", "card files", lambda: card_checks.check_card_files(ctx, opts.card))
     add("card.schema", "card schema", lambda: card_checks.check_card_schema(ctx, opts.card))
-    add("card.timing", "chunk vs latency", lambda: card_checks.check_card_timing(
-        ctx, opts.card, latency[0] if latency else None, latency[1] if latency else ""))
-    add("card.control_rate", "control rate vs policy fps",
-        lambda: card_checks.check_control_rate(ctx, opts.card, opts.control_rate_hz))
+    add(
+        "card.timing",
+        "chunk vs latency",
+        lambda: card_checks.check_card_timing(
+            ctx, opts.card, latency[0] if latency else None, latency[1] if latency else ""
+        ),
+    )
+    add(
+        "card.control_rate",
+        "control rate vs policy fps",
+        lambda: card_checks.check_control_rate(ctx, opts.card, opts.control_rate_hz),
+    )
 
     if obs is not None and "live" in want:
         t0 = time.perf_counter()
         for r in live.live_checks(obs, opts.topics, card_data):
-            r.duration_s = (time.perf_counter() - t0)
+            r.duration_s = time.perf_counter() - t0
             out.append(r)
     return out
 
@@ -236,8 +266,9 @@ def exit_code(results: list[CheckResult], strict: bool = False) -> int:
     return 1 if any(r.status in bad for r in results) else 0
 
 
-def to_json_dict(results: list[CheckResult], opts: DoctorOptions | None = None,
-                 strict: bool = False) -> dict[str, Any]:
+def to_json_dict(
+    results: list[CheckResult], opts: DoctorOptions | None = None, strict: bool = False
+) -> dict[str, Any]:
     """The JSON report (validates against :data:`JSON_SCHEMA`)."""
     code = exit_code(results, strict)
     return {
@@ -278,8 +309,7 @@ def format_text(results: list[CheckResult], color: bool = False, verbose: bool =
     counts = summarize(results)
     code = exit_code(results)
     lines.append("")
-    lines.append(", ".join(f"{v} {k}" for k, v in counts.items())
-                 + (" -> OK" if code == 0 else " -> FAILED"))
+    lines.append(", ".join(f"{v} {k}" for k, v in counts.items()) + (" -> OK" if code == 0 else " -> FAILED"))
     return "\n".join(lines)
 
 
@@ -287,5 +317,3 @@ def default_module_file() -> str | None:
     """Where ``vla_ros`` is imported from in this process."""
     spec = importlib.util.find_spec("vla_ros")
     return spec.origin if spec else None
-
-

@@ -89,8 +89,7 @@ def worst(statuses: list[Status]) -> Status:
         return Status.PASS
     if all(s is Status.SKIP for s in statuses):
         return Status.SKIP
-    return max((s for s in statuses if s is not Status.SKIP), key=lambda s: s.severity,
-               default=Status.PASS)
+    return max((s for s in statuses if s is not Status.SKIP), key=lambda s: s.severity, default=Status.PASS)
 
 
 @dataclass
@@ -116,8 +115,9 @@ class DoctorContext:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     root: Path = Path("/")
     clock: Callable[[], float] = time.time
-    python: str = field(default_factory=lambda: os.environ.get("VLA_ROS_DOCTOR_PYTHON", "")
-                        or _sys_executable())
+    python: str = field(
+        default_factory=lambda: os.environ.get("VLA_ROS_DOCTOR_PYTHON", "") or _sys_executable()
+    )
 
     def path(self, system_path: str | os.PathLike[str]) -> Path:
         """``/etc/x`` resolved under :attr:`root`."""
@@ -132,13 +132,17 @@ class DoctorContext:
         """``tool`` looked up on this context's ``PATH``."""
         return shutil.which(tool, path=self.env.get("PATH", ""))
 
-    def run(self, argv: list[str], timeout: float = 10.0, input_text: str | None = None
-            ) -> CommandResult:
+    def run(self, argv: list[str], timeout: float = 10.0, input_text: str | None = None) -> CommandResult:
         """Run a command with this context's environment; never raises for the command failing."""
         try:
             proc = subprocess.run(
-                argv, env=dict(self.env), capture_output=True, text=True, timeout=timeout,
-                input=input_text, check=False,
+                argv,
+                env=dict(self.env),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                input=input_text,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
@@ -154,8 +158,9 @@ def _sys_executable() -> str:
     return sys.executable
 
 
-def result(id_: str, title: str, status: Status, message: str, fix: str | None = None,
-           **details: Any) -> CheckResult:
+def result(
+    id_: str, title: str, status: Status, message: str, fix: str | None = None, **details: Any
+) -> CheckResult:
     """Shorthand constructor; PASS and SKIP results never carry a fix."""
     if status in (Status.PASS, Status.SKIP):
         fix = None

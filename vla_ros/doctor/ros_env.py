@@ -11,8 +11,23 @@ from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
 
 SUPPORTED_DISTROS = ("humble", "jazzy", "kilted", "rolling")
 KNOWN_DISTROS = (
-    "ardent", "bouncy", "crystal", "dashing", "eloquent", "foxy", "galactic", "humble", "iron",
-    "jazzy", "kilted", "lyrical", "rolling", "kinetic", "lunar", "melodic", "noetic",
+    "ardent",
+    "bouncy",
+    "crystal",
+    "dashing",
+    "eloquent",
+    "foxy",
+    "galactic",
+    "humble",
+    "iron",
+    "jazzy",
+    "kilted",
+    "lyrical",
+    "rolling",
+    "kinetic",
+    "lunar",
+    "melodic",
+    "noetic",
 )
 # rclpy major version shipped by each distro (rolling moves on; anything >= kilted's is accepted).
 RCLPY_MAJOR = {"humble": (3,), "jazzy": (7,), "kilted": (9,)}
@@ -45,23 +60,34 @@ def check_distro(ctx: DoctorContext) -> CheckResult:
     version = ctx.env.get("ROS_VERSION", "").strip()
     if not distro:
         return result(
-            cid, title, Status.FAIL, "ROS_DISTRO is not set: no ROS 2 environment is sourced",
-            "source /opt/ros/<distro>/setup.bash (humble, jazzy, kilted or rolling), or run "
-            "through ./env.sh", supported=list(SUPPORTED_DISTROS),
+            cid,
+            title,
+            Status.FAIL,
+            "ROS_DISTRO is not set: no ROS 2 environment is sourced",
+            "source /opt/ros/<distro>/setup.bash (humble, jazzy, kilted or rolling), or run through ./env.sh",
+            supported=list(SUPPORTED_DISTROS),
         )
     if distro not in SUPPORTED_DISTROS:
         why = "unknown" if distro not in KNOWN_DISTROS else "not supported (end of life or ROS 1)"
         return result(
-            cid, title, Status.FAIL, f"ROS_DISTRO={distro} is {why}",
+            cid,
+            title,
+            Status.FAIL,
+            f"ROS_DISTRO={distro} is {why}",
             f"open a new shell and source a supported distro: {', '.join(SUPPORTED_DISTROS)} "
             "(e.g. source /opt/ros/jazzy/setup.bash)",
-            distro=distro, supported=list(SUPPORTED_DISTROS),
+            distro=distro,
+            supported=list(SUPPORTED_DISTROS),
         )
     if version and version != "2":
         return result(
-            cid, title, Status.FAIL, f"ROS_VERSION={version} (a ROS 1 setup is sourced)",
+            cid,
+            title,
+            Status.FAIL,
+            f"ROS_VERSION={version} (a ROS 1 setup is sourced)",
             "open a new shell without ROS 1 and source only the ROS 2 setup.bash",
-            distro=distro, ros_version=version,
+            distro=distro,
+            ros_version=version,
         )
     declared: dict[str, str] = {}
     for prefix in ctx.split("AMENT_PREFIX_PATH"):
@@ -72,13 +98,16 @@ def check_distro(ctx: DoctorContext) -> CheckResult:
     if others:
         p, d = next(iter(others.items()))
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             f"ROS_DISTRO={distro} but prefix {p} is a {d} install",
             f"open a new shell and source only /opt/ros/{distro}/setup.bash and workspaces built "
-            f"against {distro}", distro=distro, declared_by_prefix=declared,
+            f"against {distro}",
+            distro=distro,
+            declared_by_prefix=declared,
         )
-    return result(cid, title, Status.PASS, f"ROS 2 {distro}", distro=distro,
-                  declared_by_prefix=declared)
+    return result(cid, title, Status.PASS, f"ROS 2 {distro}", distro=distro, declared_by_prefix=declared)
 
 
 def check_paths(ctx: DoctorContext) -> CheckResult:
@@ -99,39 +128,59 @@ def check_paths(ctx: DoctorContext) -> CheckResult:
             if not Path(entry).is_dir():
                 missing.setdefault(var, []).append(entry)
     details: dict[str, Any] = {
-        "distro": distro or None, "distros_seen": {d: sorted(v) for d, v in seen.items()},
-        "foreign_entries": foreign, "missing_prefixes": missing,
+        "distro": distro or None,
+        "distros_seen": {d: sorted(v) for d, v in seen.items()},
+        "foreign_entries": foreign,
+        "missing_prefixes": missing,
         "ament_prefix_path": ctx.split("AMENT_PREFIX_PATH"),
     }
     if foreign:
         var, entries = next(iter(foreign.items()))
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             f"a second distro is on the paths: {entries[0]} in {var} while ROS_DISTRO={distro}",
             f"open a new shell and source only /opt/ros/{distro}/setup.bash (check ~/.bashrc for "
-            "a second 'source /opt/ros/...')", **details,
+            "a second 'source /opt/ros/...')",
+            **details,
         )
     if not distro and len(seen) > 1:
         return result(
-            cid, title, Status.FAIL, f"several distros on the paths: {', '.join(sorted(seen))}",
-            "open a new shell and source exactly one /opt/ros/<distro>/setup.bash", **details,
+            cid,
+            title,
+            Status.FAIL,
+            f"several distros on the paths: {', '.join(sorted(seen))}",
+            "open a new shell and source exactly one /opt/ros/<distro>/setup.bash",
+            **details,
         )
     if missing:
         var, entries = next(iter(missing.items()))
         return result(
-            cid, title, Status.WARN,
+            cid,
+            title,
+            Status.WARN,
             f"{var} names {len(entries)} prefix(es) that do not exist: {', '.join(entries[:3])}",
             "a workspace was deleted or moved after it was sourced: open a new shell and source "
-            "the setup.bash of the workspaces that exist", **details,
+            "the setup.bash of the workspaces that exist",
+            **details,
         )
     if not ctx.split("AMENT_PREFIX_PATH"):
         return result(
-            cid, title, Status.WARN, "AMENT_PREFIX_PATH is empty: no ROS prefix is sourced",
+            cid,
+            title,
+            Status.WARN,
+            "AMENT_PREFIX_PATH is empty: no ROS prefix is sourced",
             "source the distro and the workspace: source install/setup.bash (or ./env.sh)",
             **details,
         )
-    return result(cid, title, Status.PASS,
-                  f"{len(ctx.split('AMENT_PREFIX_PATH'))} ament prefix(es), one distro", **details)
+    return result(
+        cid,
+        title,
+        Status.PASS,
+        f"{len(ctx.split('AMENT_PREFIX_PATH'))} ament prefix(es), one distro",
+        **details,
+    )
 
 
 # --- Python interpreter ------------------------------------------------------------------------
@@ -191,7 +240,7 @@ def probe_python(ctx: DoctorContext, timeout: float = 60.0) -> dict[str, Any]:
     res = ctx.run([ctx.python, "-c", PYTHON_PROBE], timeout=timeout)
     for line in res.stdout.splitlines():
         if line.startswith("@@DOCTOR@@"):
-            data = json.loads(line[len("@@DOCTOR@@"):])
+            data = json.loads(line[len("@@DOCTOR@@") :])
             data["stderr_tail"] = res.stderr[-2000:]
             return data
     return {"error": f"{ctx.python} -c <probe> exited {res.rc}: {res.stderr.strip()[-400:]}"}
@@ -216,42 +265,68 @@ def check_rclpy(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
     """This interpreter imports rclpy, and rclpy's version belongs to ``ROS_DISTRO``."""
     cid, title = "python.rclpy", "rclpy import"
     if "error" in probe:
-        return result(cid, title, Status.FAIL, f"could not run the Python probe: {probe['error']}",
-                      f"check that {ctx.python} runs", python=ctx.python)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"could not run the Python probe: {probe['error']}",
+            f"check that {ctx.python} runs",
+            python=ctx.python,
+        )
     info = probe["modules"]["rclpy"]
     distro = ctx.env.get("ROS_DISTRO", "")
     pyver = ".".join(probe["version"].split(".")[:2])
-    details = {"python": probe["executable"], "python_version": probe["version"],
-               "rclpy_file": info.get("file"), "error": info.get("error")}
+    details = {
+        "python": probe["executable"],
+        "python_version": probe["version"],
+        "rclpy_file": info.get("file"),
+        "error": info.get("error"),
+    }
     if not info["ok"]:
         want = DISTRO_PYTHON.get(distro)
         if want and want != pyver and "venv" not in probe["executable"]:
-            fix = (f"ROS 2 {distro} is built for Python {want} but this is Python {pyver}: run "
-                   f"the distro's /usr/bin/python{want}, or deactivate conda/pyenv")
+            fix = (
+                f"ROS 2 {distro} is built for Python {want} but this is Python {pyver}: run "
+                f"the distro's /usr/bin/python{want}, or deactivate conda/pyenv"
+            )
         elif want and want != pyver:
-            fix = (f"this venv runs Python {pyver}; {distro}'s rclpy needs Python {want}: recreate "
-                   f"the venv with python{want} -m venv --system-site-packages")
+            fix = (
+                f"this venv runs Python {pyver}; {distro}'s rclpy needs Python {want}: recreate "
+                f"the venv with python{want} -m venv --system-site-packages"
+            )
         else:
             fix = f"source /opt/ros/{distro or '<distro>'}/setup.bash in this shell (or ./env.sh)"
-        return result(cid, title, Status.FAIL,
-                      f"Python {pyver} cannot import rclpy: {info.get('error')}", fix, **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"Python {pyver} cannot import rclpy: {info.get('error')}",
+            fix,
+            **details,
+        )
     version = _rclpy_version(info)
     details["rclpy_version"] = version
     if version and distro in SUPPORTED_DISTROS:
         major = int(version.split(".")[0])
-        ok = major >= RCLPY_MAJOR["kilted"][0] if distro == "rolling" else (
-            major in RCLPY_MAJOR[distro])
+        ok = major >= RCLPY_MAJOR["kilted"][0] if distro == "rolling" else (major in RCLPY_MAJOR[distro])
         if not ok:
             owner = next((d for d, v in RCLPY_MAJOR.items() if major in v), "another distro")
             return result(
-                cid, title, Status.FAIL,
-                f"rclpy {version} (from {info.get('file')}) belongs to {owner}, not "
-                f"ROS_DISTRO={distro}",
+                cid,
+                title,
+                Status.FAIL,
+                f"rclpy {version} (from {info.get('file')}) belongs to {owner}, not ROS_DISTRO={distro}",
                 "open a new shell and source one distro; remove stray rclpy from PYTHONPATH or "
-                "pip (pip uninstall rclpy)", **details,
+                "pip (pip uninstall rclpy)",
+                **details,
             )
-    return result(cid, title, Status.PASS, f"rclpy {version or '(version unknown)'} imports "
-                  f"in Python {pyver}", **details)
+    return result(
+        cid,
+        title,
+        Status.PASS,
+        f"rclpy {version or '(version unknown)'} imports in Python {pyver}",
+        **details,
+    )
 
 
 def check_numpy_cv2(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
@@ -260,41 +335,71 @@ def check_numpy_cv2(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
     if "error" in probe:
         return result(cid, title, Status.SKIP, "Python probe did not run")
     np_i, cv_i = probe["modules"]["numpy"], probe["modules"]["cv2"]
-    details = {"numpy": np_i.get("version"), "numpy_file": np_i.get("file"),
-               "cv2": cv_i.get("version"), "cv2_file": cv_i.get("file"),
-               "cv2_error": cv_i.get("error")}
+    details = {
+        "numpy": np_i.get("version"),
+        "numpy_file": np_i.get("file"),
+        "cv2": cv_i.get("version"),
+        "cv2_file": cv_i.get("file"),
+        "cv2_error": cv_i.get("error"),
+    }
     if not np_i["ok"]:
-        return result(cid, title, Status.FAIL, f"numpy does not import: {np_i.get('error')}",
-                      "pip install numpy (inside the venv) or apt install python3-numpy",
-                      **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"numpy does not import: {np_i.get('error')}",
+            "pip install numpy (inside the venv) or apt install python3-numpy",
+            **details,
+        )
     np_major = int(str(np_i["version"]).split(".")[0])
     abi_text = (cv_i.get("error") or "") + probe.get("stderr_tail", "")
-    abi_broken = any(s in abi_text for s in (
-        "_ARRAY_API not found", "compiled using NumPy 1.x", "numpy.core.multiarray failed",
-        "numpy.dtype size changed"))
+    abi_broken = any(
+        s in abi_text
+        for s in (
+            "_ARRAY_API not found",
+            "compiled using NumPy 1.x",
+            "numpy.core.multiarray failed",
+            "numpy.dtype size changed",
+        )
+    )
     if abi_broken:
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             f"cv2 was built against another numpy ABI than numpy {np_i['version']}",
             "pip install 'numpy<2' when cv2/cv_bridge come from apt (Humble/Jazzy), or pip "
-            "install -U opencv-python-headless when both come from pip", **details,
+            "install -U opencv-python-headless when both come from pip",
+            **details,
         )
     if not cv_i["ok"]:
         if "No module named" in (cv_i.get("error") or ""):
             return result(cid, title, Status.SKIP, "cv2 not installed", **details)
-        return result(cid, title, Status.FAIL, f"cv2 does not import: {cv_i.get('error')}",
-                      "reinstall OpenCV: pip install -U opencv-python-headless", **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"cv2 does not import: {cv_i.get('error')}",
+            "reinstall OpenCV: pip install -U opencv-python-headless",
+            **details,
+        )
     cv_file = cv_i.get("file") or ""
     if np_major >= 2 and cv_file.startswith(("/usr/lib/python3/", "/usr/lib/python3.")):
         return result(
-            cid, title, Status.WARN,
+            cid,
+            title,
+            Status.WARN,
             f"numpy {np_i['version']} with the distro's cv2 ({cv_file}), which is built for numpy 1",
             "pip install 'numpy<2' in this environment so cv2 and cv_bridge keep their ABI",
             **details,
         )
-    return result(cid, title, Status.PASS,
-                  f"numpy {np_i['version']} and cv2 {cv_i.get('version')} import together",
-                  **details)
+    return result(
+        cid,
+        title,
+        Status.PASS,
+        f"numpy {np_i['version']} and cv2 {cv_i.get('version')} import together",
+        **details,
+    )
 
 
 def check_venv(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
@@ -305,36 +410,44 @@ def check_venv(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
     prefix, base = probe["prefix"], probe["base_prefix"]
     conda = ctx.env.get("CONDA_PREFIX")
     rclpy_file = probe["modules"]["rclpy"].get("file") or ""
-    details = {"prefix": prefix, "base_prefix": base, "conda_prefix": conda,
-               "rclpy_file": rclpy_file or None}
+    details = {"prefix": prefix, "base_prefix": base, "conda_prefix": conda, "rclpy_file": rclpy_file or None}
     in_venv = prefix != base
     if conda and prefix.startswith(conda):
         return result(
-            cid, title, Status.WARN,
+            cid,
+            title,
+            Status.WARN,
             f"conda environment {conda} is active: its Python and libraries shadow the distro's",
-            "conda deactivate before using a distro install (or use RoboStack's ROS inside conda "
-            "only)", **details,
+            "conda deactivate before using a distro install (or use RoboStack's ROS inside conda only)",
+            **details,
         )
     if in_venv and rclpy_file.startswith(prefix):
         return result(
-            cid, title, Status.WARN,
+            cid,
+            title,
+            Status.WARN,
             f"ROS 2 from PyPI wheels inside the venv {prefix} (works for vla_ros; distro tools "
             "such as ros2 CLI and rviz do not see it)",
             "nothing to do on a development machine; on a robot prefer a distro install "
-            "(source /opt/ros/<distro>/setup.bash)", **details,
+            "(source /opt/ros/<distro>/setup.bash)",
+            **details,
         )
     if in_venv:
         cfg = Path(prefix) / "pyvenv.cfg"
-        system_site = cfg.is_file() and re.search(
-            r"include-system-site-packages\s*=\s*true", cfg.read_text(), re.I) is not None
+        system_site = (
+            cfg.is_file()
+            and re.search(r"include-system-site-packages\s*=\s*true", cfg.read_text(), re.I) is not None
+        )
         details["system_site_packages"] = system_site
         if not system_site:
             return result(
-                cid, title, Status.WARN,
+                cid,
+                title,
+                Status.WARN,
                 f"venv {prefix} without system site packages: the distro's Python dependencies "
                 "(python3-yaml, numpy, ...) are hidden",
-                f"recreate it: python3 -m venv --system-site-packages {prefix}", **details,
+                f"recreate it: python3 -m venv --system-site-packages {prefix}",
+                **details,
             )
-        return result(cid, title, Status.PASS,
-                      f"venv {prefix} on top of the system site packages", **details)
+        return result(cid, title, Status.PASS, f"venv {prefix} on top of the system site packages", **details)
     return result(cid, title, Status.PASS, f"system Python {probe['version']}", **details)

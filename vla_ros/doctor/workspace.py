@@ -40,8 +40,11 @@ class Workspace:
         """``<install>/lib/pythonX.Y/site-packages/vla_ros`` (or dist-packages), if present."""
         if self.install is None:
             return None
-        for pat in ("lib/python3*/site-packages/" + PACKAGE, "lib/python3*/dist-packages/" + PACKAGE,
-                    "local/lib/python3*/dist-packages/" + PACKAGE):
+        for pat in (
+            "lib/python3*/site-packages/" + PACKAGE,
+            "lib/python3*/dist-packages/" + PACKAGE,
+            "local/lib/python3*/dist-packages/" + PACKAGE,
+        ):
             hits = sorted(self.install.glob(pat))
             if hits:
                 return hits[0]
@@ -65,8 +68,11 @@ def _source_from_cmake_cache(build: Path) -> Path | None:
     cache = build / "CMakeCache.txt"
     if not cache.is_file():
         return None
-    m = re.search(rf"^(?:{PACKAGE}_SOURCE_DIR:STATIC|CMAKE_HOME_DIRECTORY:INTERNAL)=(.+)$",
-                  cache.read_text(errors="replace"), re.M)
+    m = re.search(
+        rf"^(?:{PACKAGE}_SOURCE_DIR:STATIC|CMAKE_HOME_DIRECTORY:INTERNAL)=(.+)$",
+        cache.read_text(errors="replace"),
+        re.M,
+    )
     return Path(m.group(1).strip()) if m else None
 
 
@@ -99,12 +105,16 @@ def _layout(root: Path) -> Workspace:
 
 def ament_prefixes_with_package(ctx: DoctorContext) -> list[Path]:
     """Prefixes on ``AMENT_PREFIX_PATH`` that register vla_ros in the ament index, in order."""
-    return [Path(p) for p in ctx.split("AMENT_PREFIX_PATH")
-            if (Path(p) / "share/ament_index/resource_index/packages" / PACKAGE).is_file()]
+    return [
+        Path(p)
+        for p in ctx.split("AMENT_PREFIX_PATH")
+        if (Path(p) / "share/ament_index/resource_index/packages" / PACKAGE).is_file()
+    ]
 
 
-def find_workspace(ctx: DoctorContext, workspace: Path | None = None,
-                   module_file: str | None = None) -> Workspace | None:
+def find_workspace(
+    ctx: DoctorContext, workspace: Path | None = None, module_file: str | None = None
+) -> Workspace | None:
     """Locate the workspace: ``workspace`` if given, else the first ament prefix registering
     vla_ros (its ``install/`` parent), else the source checkout ``module_file`` lives in."""
     if workspace is not None:
@@ -129,27 +139,39 @@ def check_ament_index(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
     """vla_ros is in the ament index, resolved from this workspace's install."""
     cid, title = "workspace.index", "ament index"
     prefixes = ament_prefixes_with_package(ctx)
-    details = {"registered_in": [str(p) for p in prefixes],
-               "expected_install": str(ws.install) if ws and ws.install else None}
+    details = {
+        "registered_in": [str(p) for p in prefixes],
+        "expected_install": str(ws.install) if ws and ws.install else None,
+    }
     if not prefixes:
         where = f"{ws.root}/install/setup.bash" if ws and ws.root else "install/setup.bash"
         built = ws is not None and ws.install is not None
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             "vla_ros is not in the ament index (AMENT_PREFIX_PATH has no prefix registering it)",
-            (f"source {where}" if built else "build it: colcon build --packages-select vla_ros; "
-             f"then source {where}") + " (or run through ./env.sh)", **details)
+            (
+                f"source {where}"
+                if built
+                else f"build it: colcon build --packages-select vla_ros; then source {where}"
+            )
+            + " (or run through ./env.sh)",
+            **details,
+        )
     if ws is not None and ws.install is not None and not _same(prefixes[0], ws.install):
         return result(
-            cid, title, Status.FAIL,
-            f"the ament index resolves vla_ros to {prefixes[0]}, not this workspace's "
-            f"{ws.install}",
-            f"open a new shell and source {ws.install.parent}/setup.bash last", **details)
+            cid,
+            title,
+            Status.FAIL,
+            f"the ament index resolves vla_ros to {prefixes[0]}, not this workspace's {ws.install}",
+            f"open a new shell and source {ws.install.parent}/setup.bash last",
+            **details,
+        )
     return result(cid, title, Status.PASS, f"vla_ros registered by {prefixes[0]}", **details)
 
 
-def check_underlay(ctx: DoctorContext, ws: Workspace | None,
-                   module_file: str | None = None) -> CheckResult:
+def check_underlay(ctx: DoctorContext, ws: Workspace | None, module_file: str | None = None) -> CheckResult:
     """No other prefix (an underlay) or Python path provides vla_ros ahead of this workspace."""
     cid, title = "workspace.underlay", "underlay shadowing"
     prefixes = ament_prefixes_with_package(ctx)
@@ -159,31 +181,46 @@ def check_underlay(ctx: DoctorContext, ws: Workspace | None,
         ours = next((i for i, p in enumerate(prefixes) if _same(p, ws.install)), None)
         if ours is None or ours > prefixes.index(others[0]):
             return result(
-                cid, title, Status.FAIL,
+                cid,
+                title,
+                Status.FAIL,
                 f"{others[0]} provides vla_ros ahead of this workspace ({ws.install})",
                 f"source {ws.install.parent}/setup.bash after the underlay (the last sourced "
-                f"workspace wins), or remove vla_ros from {others[0]}", **details)
+                f"workspace wins), or remove vla_ros from {others[0]}",
+                **details,
+            )
         return result(
-            cid, title, Status.WARN,
+            cid,
+            title,
+            Status.WARN,
             f"underlay {others[0]} also provides vla_ros (shadowed by this workspace)",
             f"remove the old copy from the underlay (rm -rf {others[0]}/share/vla_ros ...) or "
-            "stop sourcing it, so that nothing picks it up by accident", **details)
+            "stop sourcing it, so that nothing picks it up by accident",
+            **details,
+        )
     if len(prefixes) > 1 and not (ws and ws.install):
-        return result(cid, title, Status.WARN,
-                      f"{len(prefixes)} prefixes provide vla_ros: {', '.join(map(str, prefixes))}",
-                      "source only one workspace that builds vla_ros", **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"{len(prefixes)} prefixes provide vla_ros: {', '.join(map(str, prefixes))}",
+            "source only one workspace that builds vla_ros",
+            **details,
+        )
     if module_file and ws is not None:
         mod = Path(module_file).resolve()
         homes = [p for p in (ws.python_dir, ws.source and ws.source / PACKAGE) if p]
         if homes and not any(mod.is_relative_to(Path(h).resolve()) for h in homes):
             return result(
-                cid, title, Status.WARN,
-                f"Python imports vla_ros from {mod.parent}, neither this workspace's install nor "
-                "its source",
+                cid,
+                title,
+                Status.WARN,
+                f"Python imports vla_ros from {mod.parent}, neither this workspace's install nor its source",
                 "pip uninstall vla_ros (or fix PYTHONPATH) so the workspace copy is used",
-                homes=[str(h) for h in homes], **details)
-    return result(cid, title, Status.PASS, "no other copy of vla_ros shadows this workspace",
-                  **details)
+                homes=[str(h) for h in homes],
+                **details,
+            )
+    return result(cid, title, Status.PASS, "no other copy of vla_ros shadows this workspace", **details)
 
 
 def _walk_sources(src: Path) -> Iterator[Path]:
@@ -266,9 +303,14 @@ def check_stale(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
     if ws is None or ws.source is None:
         return result(cid, title, Status.SKIP, "no vla_ros source tree found (use --workspace DIR)")
     if ws.install is None:
-        return result(cid, title, Status.FAIL, f"vla_ros is not built in {ws.root}",
-                      f"cd {ws.root} && colcon build --packages-select vla_ros",
-                      source=str(ws.source))
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"vla_ros is not built in {ws.root}",
+            f"cd {ws.root} && colcon build --packages-select vla_ros",
+            source=str(ws.source),
+        )
     stamp = build_stamp(ws)
     changed: list[str] = []
     touched: list[str] = []
@@ -294,27 +336,40 @@ def check_stale(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
             else:
                 (touched if _same_code(f, dst) else changed).append(str(rel))
     orphans = _python_orphans(ws)
-    details = {"source": str(ws.source), "install": str(ws.install), "build_stamp": stamp,
-               "changed": changed, "new": new, "touched_only": touched,
-               "installed_without_source": orphans}
+    details = {
+        "source": str(ws.source),
+        "install": str(ws.install),
+        "build_stamp": stamp,
+        "changed": changed,
+        "new": new,
+        "touched_only": touched,
+        "installed_without_source": orphans,
+    }
     rebuild = f"cd {ws.root} && colcon build --packages-select vla_ros"
     if changed or new:
         names = (changed + new)[:MAX_NAMED]
         more = len(changed) + len(new) - len(names)
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             f"stale build: {len(changed) + len(new)} source file(s) newer than the install: "
-            f"{', '.join(names)}" + (f" (+{more} more)" if more else ""), rebuild, **details)
+            f"{', '.join(names)}" + (f" (+{more} more)" if more else ""),
+            rebuild,
+            **details,
+        )
     if touched or orphans:
         parts = []
         if touched:
-            parts.append(f"{len(touched)} file(s) touched since the build (same code): "
-                         f"{', '.join(touched[:MAX_NAMED])}")
+            parts.append(
+                f"{len(touched)} file(s) touched since the build (same code): "
+                f"{', '.join(touched[:MAX_NAMED])}"
+            )
         if orphans:
-            parts.append(f"{len(orphans)} installed module(s) without a source: "
-                         f"{', '.join(orphans[:MAX_NAMED])}")
-        fix = rebuild if not orphans else (
-            f"rm -rf {ws.root}/build/vla_ros {ws.install} && {rebuild}")
+            parts.append(
+                f"{len(orphans)} installed module(s) without a source: {', '.join(orphans[:MAX_NAMED])}"
+            )
+        fix = rebuild if not orphans else (f"rm -rf {ws.root}/build/vla_ros {ws.install} && {rebuild}")
         return result(cid, title, Status.WARN, "stale build: " + "; ".join(parts), fix, **details)
     return result(cid, title, Status.PASS, "install is up to date with the sources", **details)
 
@@ -344,31 +399,62 @@ def check_symlink_install(ctx: DoctorContext, ws: Workspace | None) -> CheckResu
         links.append(".")
     configured = None
     if ws.build and (ws.build / "CMakeCache.txt").is_file():
-        m = re.search(r"^AMENT_CMAKE_SYMLINK_INSTALL:BOOL=(\S+)",
-                      (ws.build / "CMakeCache.txt").read_text(errors="replace"), re.M)
+        m = re.search(
+            r"^AMENT_CMAKE_SYMLINK_INSTALL:BOOL=(\S+)",
+            (ws.build / "CMakeCache.txt").read_text(errors="replace"),
+            re.M,
+        )
         if m:
             configured = m.group(1).upper() in ("1", "ON", "TRUE", "YES")
-    details = {"symlinks": len(links), "copies": len(copies), "broken": broken,
-               "outside_source": foreign, "configured_symlink_install": configured}
-    clean = (f"rm -rf {ws.root}/build/vla_ros {ws.install} && cd {ws.root} && colcon build "
-             "--packages-select vla_ros" + (" --symlink-install" if configured else ""))
+    details = {
+        "symlinks": len(links),
+        "copies": len(copies),
+        "broken": broken,
+        "outside_source": foreign,
+        "configured_symlink_install": configured,
+    }
+    clean = (
+        f"rm -rf {ws.root}/build/vla_ros {ws.install} && cd {ws.root} && colcon build "
+        "--packages-select vla_ros" + (" --symlink-install" if configured else "")
+    )
     if broken:
-        return result(cid, title, Status.FAIL,
-                      f"{len(broken)} installed symlink(s) point nowhere: {', '.join(broken[:5])}",
-                      clean, **details)
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"{len(broken)} installed symlink(s) point nowhere: {', '.join(broken[:5])}",
+            clean,
+            **details,
+        )
     if foreign:
-        return result(cid, title, Status.WARN,
-                      f"installed symlinks point into another source tree: {foreign[0]}", clean,
-                      **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"installed symlinks point into another source tree: {foreign[0]}",
+            clean,
+            **details,
+        )
     if links and copies:
-        return result(cid, title, Status.WARN,
-                      f"mixed install: {len(links)} symlink(s) and {len(copies)} copies "
-                      "(built with and without --symlink-install)", clean, **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"mixed install: {len(links)} symlink(s) and {len(copies)} copies "
+            "(built with and without --symlink-install)",
+            clean,
+            **details,
+        )
     mode = "symlinks" if links else "copies"
     if configured is not None and configured != bool(links) and (links or copies):
-        return result(cid, title, Status.WARN,
-                      f"build configured with symlink install={configured} but the install holds "
-                      f"{mode}", clean, **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"build configured with symlink install={configured} but the install holds {mode}",
+            clean,
+            **details,
+        )
     return result(cid, title, Status.PASS, f"consistent install ({mode})", **details)
 
 
@@ -399,10 +485,20 @@ def check_colcon_log(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
     if failed:
         pkg = next(iter(failed))
         return result(
-            cid, title, Status.FAIL,
+            cid,
+            title,
+            Status.FAIL,
             f"the last colcon build failed for {', '.join(failed)} (rc {failed[pkg]})",
-            f"read {latest}/{pkg}/stdout_stderr.log, fix, and rebuild", **details)
+            f"read {latest}/{pkg}/stdout_stderr.log, fix, and rebuild",
+            **details,
+        )
     if not ok:
-        return result(cid, title, Status.WARN, "the last colcon build finished no package",
-                      f"rerun the build and read {latest}/logger_all.log", **details)
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            "the last colcon build finished no package",
+            f"rerun the build and read {latest}/logger_all.log",
+            **details,
+        )
     return result(cid, title, Status.PASS, f"last build succeeded: {', '.join(ok)}", **details)

@@ -45,38 +45,51 @@ from vla_ros.doctor.report import (
 )
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status
 
-LEVELS = {Status.PASS: DiagnosticStatus.OK, Status.SKIP: DiagnosticStatus.OK,
-          Status.WARN: DiagnosticStatus.WARN, Status.FAIL: DiagnosticStatus.ERROR}
+LEVELS = {
+    Status.PASS: DiagnosticStatus.OK,
+    Status.SKIP: DiagnosticStatus.OK,
+    Status.WARN: DiagnosticStatus.WARN,
+    Status.FAIL: DiagnosticStatus.ERROR,
+}
 NAME_PREFIX = "vla_ros doctor"
 
 
 def to_diagnostic_status(r: CheckResult, hardware_id: str) -> DiagnosticStatus:
     """One check as a ``DiagnosticStatus`` (SKIP is level OK with status=SKIP in the values)."""
-    values = [KeyValue(key="status", value=r.status.value), KeyValue(key="id", value=r.id),
-              KeyValue(key="title", value=r.title)]
+    values = [
+        KeyValue(key="status", value=r.status.value),
+        KeyValue(key="id", value=r.id),
+        KeyValue(key="title", value=r.title),
+    ]
     if r.fix:
         values.append(KeyValue(key="fix", value=r.fix))
     for k, v in r.to_dict()["details"].items():
         text = v if isinstance(v, str) else json.dumps(v)
         values.append(KeyValue(key=str(k), value=text[:2000]))
     msg = r.message if r.status is not Status.SKIP else f"skipped: {r.message}"
-    return DiagnosticStatus(level=LEVELS[r.status], name=f"{NAME_PREFIX}: {r.id}",
-                            message=msg[:1000], hardware_id=hardware_id, values=values)
+    return DiagnosticStatus(
+        level=LEVELS[r.status],
+        name=f"{NAME_PREFIX}: {r.id}",
+        message=msg[:1000],
+        hardware_id=hardware_id,
+        values=values,
+    )
 
 
-def to_diagnostic_array(results: list[CheckResult], stamp: Any, hardware_id: str
-                        ) -> DiagnosticArray:
+def to_diagnostic_array(results: list[CheckResult], stamp: Any, hardware_id: str) -> DiagnosticArray:
     """A summary status (worst level) followed by one status per check."""
     counts = summarize(results)
     worst = max((LEVELS[r.status] for r in results), default=DiagnosticStatus.OK)
     fails = [r.id for r in results if r.status is Status.FAIL]
     summary = DiagnosticStatus(
-        level=worst, name=f"{NAME_PREFIX}: summary", hardware_id=hardware_id,
+        level=worst,
+        name=f"{NAME_PREFIX}: summary",
+        hardware_id=hardware_id,
         message=", ".join(f"{v} {k}" for k, v in counts.items())
         + (f"; FAIL: {', '.join(fails)}" if fails else ""),
-        values=[KeyValue(key=k, value=str(v)) for k, v in counts.items()])
-    arr = DiagnosticArray(status=[summary] + [to_diagnostic_status(r, hardware_id)
-                                               for r in results])
+        values=[KeyValue(key=k, value=str(v)) for k, v in counts.items()],
+    )
+    arr = DiagnosticArray(status=[summary] + [to_diagnostic_status(r, hardware_id) for r in results])
     arr.header.stamp = stamp
     return arr
 
@@ -84,29 +97,59 @@ def to_diagnostic_array(results: list[CheckResult], stamp: Any, hardware_id: str
 class DoctorNode(Node):
     """Publishes the doctor's checks on ``/diagnostics``; ``~/run_checks`` runs them on demand."""
 
-    def __init__(self, node_name: str = "doctor_node", *, context: Any = None,
-                 parameter_overrides: list[Parameter] | None = None, **kwargs: Any) -> None:
-        super().__init__(node_name, context=context, parameter_overrides=parameter_overrides,
-                         **kwargs)
+    def __init__(
+        self,
+        node_name: str = "doctor_node",
+        *,
+        context: Any = None,
+        parameter_overrides: list[Parameter] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(node_name, context=context, parameter_overrides=parameter_overrides, **kwargs)
         ro = {"read_only": True}
-        self.declare_parameter("period_s", 30.0, ParameterDescriptor(
-            description="seconds between full runs; 0 = only at start and on request", **ro))
-        self.declare_parameter("live_s", 2.0, ParameterDescriptor(
-            description="live-graph sampling window per run (s); 0 = no live checks", **ro))
-        self.declare_parameter("expected_topics", Parameter.Type.STRING_ARRAY,
-                               ParameterDescriptor(description="NAME[:HZ[:TOL]] per topic", **ro))
-        self.declare_parameter("rate_tolerance", 0.2, ParameterDescriptor(
-            description="default relative rate tolerance", **ro))
-        self.declare_parameter("card_dir", "", ParameterDescriptor(
-            description="policy card folder", **ro))
-        self.declare_parameter("workspace", "", ParameterDescriptor(
-            description="colcon workspace to check (default: the sourced one)", **ro))
-        self.declare_parameter("control_rate_hz", 0.0, ParameterDescriptor(
-            description="executor control rate (0 = unknown)", **ro))
-        self.declare_parameter("gpu", True, ParameterDescriptor(
-            description="run the GPU/TensorRT probes", **ro))
-        self.declare_parameter("groups", Parameter.Type.STRING_ARRAY, ParameterDescriptor(
-            description=f"check groups to run (empty = all of {list(GROUP_TITLES)})", **ro))
+        self.declare_parameter(
+            "period_s",
+            30.0,
+            ParameterDescriptor(
+                description="seconds between full runs; 0 = only at start and on request", **ro
+            ),
+        )
+        self.declare_parameter(
+            "live_s",
+            2.0,
+            ParameterDescriptor(
+                description="live-graph sampling window per run (s); 0 = no live checks", **ro
+            ),
+        )
+        self.declare_parameter(
+            "expected_topics",
+            Parameter.Type.STRING_ARRAY,
+            ParameterDescriptor(description="NAME[:HZ[:TOL]] per topic", **ro),
+        )
+        self.declare_parameter(
+            "rate_tolerance", 0.2, ParameterDescriptor(description="default relative rate tolerance", **ro)
+        )
+        self.declare_parameter("card_dir", "", ParameterDescriptor(description="policy card folder", **ro))
+        self.declare_parameter(
+            "workspace",
+            "",
+            ParameterDescriptor(description="colcon workspace to check (default: the sourced one)", **ro),
+        )
+        self.declare_parameter(
+            "control_rate_hz",
+            0.0,
+            ParameterDescriptor(description="executor control rate (0 = unknown)", **ro),
+        )
+        self.declare_parameter(
+            "gpu", True, ParameterDescriptor(description="run the GPU/TensorRT probes", **ro)
+        )
+        self.declare_parameter(
+            "groups",
+            Parameter.Type.STRING_ARRAY,
+            ParameterDescriptor(
+                description=f"check groups to run (empty = all of {list(GROUP_TITLES)})", **ro
+            ),
+        )
         self.opts = self._options()
         self.hardware_id = socket.gethostname()
         self.pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -117,13 +160,15 @@ class DoctorNode(Node):
         self._last_live: list[CheckResult] = []
         self.last_results: list[CheckResult] = []
         self.runs = 0
-        self.srv = self.create_service(Trigger, "~/run_checks", self._on_trigger,
-                                       callback_group=ReentrantCallbackGroup())
+        self.srv = self.create_service(
+            Trigger, "~/run_checks", self._on_trigger, callback_group=ReentrantCallbackGroup()
+        )
         period = float(self.get_parameter("period_s").value)
         self._timer = None
         if period > 0:
-            self._timer = self.create_timer(period, self._start_run,
-                                            callback_group=MutuallyExclusiveCallbackGroup())
+            self._timer = self.create_timer(
+                period, self._start_run, callback_group=MutuallyExclusiveCallbackGroup()
+            )
         self._start_run()
 
     # -- configuration -------------------------------------------------------------------------
@@ -142,10 +187,15 @@ class DoctorNode(Node):
         if unknown:
             raise ValueError(f"doctor_node: unknown groups {unknown}; known: {list(GROUP_TITLES)}")
         return DoctorOptions(
-            workspace=Path(ws) if ws else None, card=Path(card) if card else None, live_s=live_s,
-            topics=topics, gpu=bool(self.get_parameter("gpu").value),
-            control_rate_hz=rate if rate > 0 else None, module_file=default_module_file(),
-            groups=groups)
+            workspace=Path(ws) if ws else None,
+            card=Path(card) if card else None,
+            live_s=live_s,
+            topics=topics,
+            gpu=bool(self.get_parameter("gpu").value),
+            control_rate_hz=rate if rate > 0 else None,
+            module_file=default_module_file(),
+            groups=groups,
+        )
 
     def _str_list(self, name: str) -> list[str]:
         try:
@@ -198,22 +248,20 @@ class DoctorNode(Node):
             return
         self.last_results = results
         self.runs += 1
-        self.pub.publish(to_diagnostic_array(results, self.get_clock().now().to_msg(),
-                                             self.hardware_id))
+        self.pub.publish(to_diagnostic_array(results, self.get_clock().now().to_msg(), self.hardware_id))
         bad = [r for r in results if r.status is Status.FAIL]
         for r in bad:
-            self.get_logger().warning(f"{r.id}: {r.message} -- fix: {r.fix}",
-                                      throttle_duration_sec=60.0)
+            self.get_logger().warning(f"{r.id}: {r.message} -- fix: {r.fix}", throttle_duration_sec=60.0)
 
-    def _on_trigger(self, request: Trigger.Request, response: Trigger.Response
-                    ) -> Trigger.Response:
+    def _on_trigger(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         results = run_checks(DoctorContext(), self._static_opts()) + list(self._last_live)
         self._publish(results)
         counts = summarize(results)
         fails = [f"{r.id}: {r.message}" for r in results if r.status is Status.FAIL]
         response.success = not fails
-        response.message = (", ".join(f"{v} {k}" for k, v in counts.items())
-                            + ("; " + " | ".join(fails) if fails else ""))
+        response.message = ", ".join(f"{v} {k}" for k, v in counts.items()) + (
+            "; " + " | ".join(fails) if fails else ""
+        )
         self._start_run()
         return response
 
