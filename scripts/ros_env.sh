@@ -9,7 +9,7 @@ case ":$PATH:" in *":$_vr_venv/bin:"*) ;; *) export PATH="$_vr_venv/bin:$PATH" ;
 _vr_site=$(ls -d "$_vr_venv"/lib/python3*/site-packages 2>/dev/null | head -n 1)
 if [ -n "$_vr_site" ] && [ -d "$_vr_site/ros_wheels_bootstrapper" ]; then
   # ROS 2 Kilted from PyPI wheels: the venv prefix is the ROS prefix.
-  export ROS_DISTRO=kilted ROS_VERSION=2 ROS_PYTHON_VERSION=3
+  export ROS_DISTRO="${ROS_DISTRO:-kilted}" ROS_VERSION=2 ROS_PYTHON_VERSION=3
   case ":${AMENT_PREFIX_PATH:-}:" in *":$_vr_venv:"*) ;;
     *) export AMENT_PREFIX_PATH="$_vr_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}" ;; esac
   case ":${CMAKE_PREFIX_PATH:-}:" in *":$_vr_venv:"*) ;;

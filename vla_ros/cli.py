@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
+from pathlib import Path
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -24,19 +24,25 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _module_exists(module: str) -> bool:
+    """Whether ``vla_ros.<area>.<name>`` is installed, found without importing ``<area>``.
+
+    Importing an area package can be slow (``vla_ros.export`` imports torch), so the listing
+    looks for the files on the package path instead.
+    """
+    import vla_ros
+
+    parts = module.split(".")[1:]
+    return any(
+        Path(root, *parts[:-1], parts[-1] + ".py").is_file()
+        or Path(root, *parts, "__init__.py").is_file()
+        for root in vla_ros.__path__
+    )
+
+
 def _available() -> dict[str, tuple[str, str]]:
     """Subcommands whose module exists in this installation."""
-    out = {}
-    for name, (module, help_) in SUBCOMMANDS.items():
-        if importlib.util.find_spec(module.rsplit(".", 1)[0]) is None:
-            continue
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            found = False
-        if found:
-            out[name] = (module, help_)
-    return out
+    return {name: entry for name, entry in SUBCOMMANDS.items() if _module_exists(entry[0])}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,18 @@ def test_env_sh_without_command_explains_usage():
     proc = _env_sh()
     assert proc.returncode == 2
     assert "usage: ./env.sh CMD" in proc.stderr
+
+
+def test_cli_listing_does_not_import_heavy_areas():
+    code = (
+        "import sys, contextlib, io\n"
+        "from vla_ros.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    rc = main(['--help'])\n"
+        "assert rc == 0 and 'doctor' in out.getvalue(), out.getvalue()\n"
+        "print('torch' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False", "listing subcommands imported torch"
