@@ -72,16 +72,13 @@ def available_backends(card: PolicyCard) -> list[str]:
     return out
 
 
-def bench_one(
-    card: PolicyCard, name: str, iters: int = 200, warmup: int = 20, **extra: Any
-) -> dict[str, Any]:
-    """Load ``card`` on bench backend ``name``, warm up, time ``iters`` inferences."""
+def _load(card: PolicyCard, name: str, warmup: int, **extra: Any) -> tuple[Any, dict[str, Any]]:
+    """Load bench backend ``name`` and warm it up; returns (runtime, memory/load figures)."""
     from vla_ros.runtime import load_runtime
 
     if name not in BENCH_BACKENDS:
         raise VlaRosError(f"unknown bench backend {name!r}; choose from {sorted(BENCH_BACKENDS)}")
     backend, opts = BENCH_BACKENDS[name]
-    opts = {**opts, **extra}
     gc.collect()
     cuda = "cuda" in name or name == "tensorrt"
     if cuda:
@@ -92,44 +89,26 @@ def bench_one(
         cuda_base = torch.cuda.memory_allocated()
     peak_ok = _reset_peak_rss()
     rss_before = _read_status_kb("VmRSS")
-    t_load = time.perf_counter()
-    rt = load_runtime(card, backend, **opts)
-    load_s = time.perf_counter() - t_load
-    try:
-        obs = synthetic_observation(card, seed=1)
-        noise = np.random.default_rng(2).standard_normal(card.io.output_shape, dtype=np.float32)
-        for _ in range(warmup):
-            rt.infer(obs, noise=noise)
-        rt.reset_stats()
-        samples = []
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            t = time.perf_counter()
-            rt.infer(obs, noise=noise)
-            samples.append(time.perf_counter() - t)
-        wall = time.perf_counter() - t0
-        st = rt.stats()
-        res: dict[str, Any] = {
-            "backend": name,
-            "iters": iters,
-            "warmup": warmup,
-            "load_s": round(load_s, 3),
-            "latency": latency_summary(samples),
-            "model_latency": st["model"],
-            "throughput_hz": iters / wall if wall > 0 else float("nan"),
-            "info": {k: v for k, v in st.items() if not isinstance(v, dict)},
-        }
-        hwm = _read_status_kb("VmHWM")
-        if peak_ok and hwm is not None and rss_before is not None:
-            res["peak_rss_mb"] = round(hwm / 1024, 1)
-            res["peak_rss_delta_mb"] = round((hwm - rss_before) / 1024, 1)
-        if cuda:
-            res["peak_cuda_mb"] = round((torch.cuda.max_memory_allocated() - cuda_base) / (1 << 20), 1)
-        return res
-    finally:
-        rt.close()
-        del rt
-        gc.collect()
+    t0 = time.perf_counter()
+    rt = load_runtime(card, backend, **{**opts, **extra})
+    figures: dict[str, Any] = {"load_s": round(time.perf_counter() - t0, 3)}
+    obs, noise = _bench_inputs(card)
+    for _ in range(max(1, warmup)):
+        rt.infer(obs, noise=noise)
+    rt.reset_stats()
+    hwm = _read_status_kb("VmHWM")
+    if peak_ok and hwm is not None and rss_before is not None:
+        figures["peak_rss_mb"] = round(hwm / 1024, 1)
+        figures["peak_rss_delta_mb"] = round((hwm - rss_before) / 1024, 1)
+    if cuda:
+        figures["peak_cuda_mb"] = round((torch.cuda.max_memory_allocated() - cuda_base) / (1 << 20), 1)
+    return rt, figures
+
+
+def _bench_inputs(card: PolicyCard) -> tuple[Any, np.ndarray]:
+    obs = synthetic_observation(card, seed=1)
+    noise = np.random.default_rng(2).standard_normal(card.io.output_shape, dtype=np.float32)
+    return obs, noise
 
 
 def bench_card(
@@ -141,22 +120,51 @@ def bench_card(
 ) -> dict[str, Any]:
     """Benchmark every backend of ``backends`` (default: all available) in this process.
 
-    Each result carries ``speedup_vs_torch``: torch eager p50 latency divided by the backend's,
-    both measured in this run on the same observation and noise. A backend that fails to load
-    is reported with its error instead of aborting the run.
+    All runtimes are loaded and warmed up first (peak memory is measured per backend while it
+    loads and warms up), then timed *interleaved*: each iteration runs every backend once on
+    the same observation and noise, so a busy machine slows all of them alike. Each result
+    carries ``speedup_vs_torch`` = torch eager p50 / the backend's p50 (end to end, and for the
+    model call alone). A backend that fails to load is reported with its error.
     """
     if not isinstance(card, PolicyCard):
         card = PolicyCard.load(card)
     names = backends or available_backends(card)
-    results: list[dict[str, Any]] = []
+    loaded: dict[str, tuple[Any, dict[str, Any]]] = {}
+    results: dict[str, dict[str, Any]] = {}
     for name in names:
         try:
-            results.append(bench_one(card, name, iters, warmup, **(backend_opts or {}).get(name, {})))
+            loaded[name] = _load(card, name, warmup, **(backend_opts or {}).get(name, {}))
         except VlaRosError as e:
-            results.append({"backend": name, "error": str(e)})
-    base = next((r for r in results if r["backend"] == "torch" and "latency" in r), None)
-    for r in results:
-        if base is not None and "latency" in r:
+            results[name] = {"backend": name, "error": str(e)}
+    obs, noise = _bench_inputs(card)
+    samples: dict[str, list[float]] = {n: [] for n in loaded}
+    busy: dict[str, float] = dict.fromkeys(loaded, 0.0)
+    for _ in range(iters):
+        for name, (rt, _) in loaded.items():
+            t = time.perf_counter()
+            rt.infer(obs, noise=noise)
+            dt = time.perf_counter() - t
+            samples[name].append(dt)
+            busy[name] += dt
+    for name, (rt, figures) in loaded.items():
+        st = rt.stats()
+        results[name] = {
+            "backend": name,
+            "iters": iters,
+            "warmup": warmup,
+            "latency": latency_summary(samples[name]),
+            "model_latency": st["model"],
+            "throughput_hz": iters / busy[name] if busy[name] > 0 else float("nan"),
+            "info": {k: v for k, v in st.items() if not isinstance(v, dict)},
+            **figures,
+        }
+        rt.close()
+    loaded.clear()
+    gc.collect()
+    ordered = [results[n] for n in names if n in results]
+    base = results.get("torch")
+    for r in ordered:
+        if base is not None and "latency" in base and "latency" in r:
             r["speedup_vs_torch"] = base["latency"]["p50_ms"] / r["latency"]["p50_ms"]
             r["model_speedup_vs_torch"] = base["model_latency"]["p50_ms"] / r["model_latency"]["p50_ms"]
     return {
@@ -166,15 +174,15 @@ def bench_card(
         "precision": card.precision,
         "iters": iters,
         "warmup": warmup,
-        "results": results,
+        "results": ordered,
     }
 
 
 def format_table(report: dict[str, Any]) -> str:
     """Plain-text table of :func:`bench_card` results."""
     head = (
-        f"{'backend':<18}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'model p50':>11}"
-        f"{'Hz':>9}{'peak MB':>9}{'speedup':>9}"
+        f"{'backend':<18}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}"
+        f"{'model p50':>11}{'Hz':>9}{'peak MB':>9}{'speedup':>9}"
     )
     lines = [
         f"{report['policy_id']}  family={report['family']} layout={report['layout']} "
@@ -190,8 +198,9 @@ def format_table(report: dict[str, Any]) -> str:
         peak = r.get("peak_cuda_mb", r.get("peak_rss_delta_mb", float("nan")))
         sp = r.get("speedup_vs_torch")
         lines.append(
-            f"{r['backend']:<18}{lat['p50_ms']:>9.3f}{lat['p90_ms']:>9.3f}{lat['p99_ms']:>9.3f}"
-            f"{lat['max_ms']:>9.3f}{mod['p50_ms']:>11.3f}{r['throughput_hz']:>9.1f}"
+            f"{r['backend']:<18}{lat['p50_ms']:>10.2f}{lat['p90_ms']:>10.2f}"
+            f"{lat['p99_ms']:>10.2f}{lat['max_ms']:>10.2f}{mod['p50_ms']:>11.2f}"
+            f"{r['throughput_hz']:>9.2f}"
             f"{peak:>9.1f}{(f'{sp:.2f}x' if sp else '-'):>9}"
         )
     return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""Runtime benchmark: export the ``*_small`` configs and time every backend in one run.
+
+    python benchmarks/bench_runtime.py                      # flow_matching_small, act_small
+    python benchmarks/bench_runtime.py act_small --iters 50 --json
+
+Prints, per config, p50/p90/p99/max latency of ``PolicyRuntime.infer`` (pre/post-processing
+included), the model call's p50, throughput, peak memory and the speedup over torch eager
+measured in the same process on the same observation and noise. Benchmarks print; they never
+assert on speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from vla_ros.export import export_policy
+from vla_ros.export.card import PolicyCard
+from vla_ros.runtime.bench import available_backends, bench_card, format_table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="*", default=["flow_matching_small", "act_small"])
+    parser.add_argument("--iters", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--backends", default=None, help="comma list (default: all available)")
+    parser.add_argument("--layout", default=None, choices=("monolithic", "split"))
+    parser.add_argument("--out", default=None, help="keep exported cards here")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    root = Path(args.out or tempfile.mkdtemp(prefix="vla_ros_bench_"))
+    reports = []
+    for cfg in args.configs:
+        card_dir = root / f"{cfg}_{args.layout or 'default'}"
+        if (card_dir / "card.yaml").is_file():
+            card = PolicyCard.load(card_dir)
+        else:
+            card = export_policy(cfg, card_dir, layout=args.layout)
+        names = args.backends.split(",") if args.backends else available_backends(card)
+        report = bench_card(card, names, iters=args.iters, warmup=args.warmup)
+        report["config"] = cfg
+        report["machine"] = {
+            "cpus": len(os.sched_getaffinity(0)),
+            "processor": platform.processor() or platform.machine(),
+            "loadavg_1m": os.getloadavg()[0],
+        }
+        reports.append(report)
+        if not args.json:
+            print(f"\n== {cfg} (cards in {root}; load avg {os.getloadavg()[0]:.1f}) ==")
+            print(format_table(report))
+    if args.json:
+        print(json.dumps(reports, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
