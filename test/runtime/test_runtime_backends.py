@@ -191,3 +191,19 @@ def test_delta_actions_and_history_end_to_end(tmp_path):
     # torch agrees on the same observation
     t = load_runtime(tmp_path, "torch", model=model).infer(Observation(images=imgs, state=state), noise=noise)
     assert np.allclose(out, t, atol=1e-4)
+
+
+def test_backend_failures_become_inference_errors(tmp_path):
+    from vla_ros.runtime.errors import InferenceError
+
+    class Broken(TinyPolicy):
+        def export_step(self, prefix, x, step_index):
+            raise RuntimeError("kernel exploded")
+
+    model = TinyPolicy()
+    card = export_policy(model, tmp_path, layout="split")
+    broken = Broken()
+    broken.load_state_dict(model.state_dict())
+    rt = load_runtime(card, "torch", model=broken)
+    with pytest.raises(InferenceError, match=r"torch backend failed.*kernel exploded"):
+        rt.infer(synthetic_observation(card))

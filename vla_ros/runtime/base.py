@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vla_ros.export.card import PolicyCard
-from vla_ros.runtime.errors import CardError, ObservationError
+from vla_ros.runtime.errors import CardError, InferenceError, ObservationError, VlaRosError
 from vla_ros.runtime.observation import Observation
 from vla_ros.runtime.processing import Postprocessor, Preprocessor
 
@@ -91,7 +91,15 @@ class PolicyRuntime(ABC):
         if self._card.io.needs_noise:
             feeds["noise"] = self._noise(noise)
         t1 = time.perf_counter()
-        actions = self.run_model(feeds)
+        try:
+            actions = self.run_model(feeds)
+        except VlaRosError:
+            raise
+        except Exception as e:  # a backend's own error type; nodes catch VlaRosError
+            raise InferenceError(
+                f"{self.backend} backend failed running policy {self._card.policy_id}: "
+                f"{type(e).__name__}: {str(e)[:500]}"
+            ) from e
         t2 = time.perf_counter()
         out = self.post(actions, obs.state)
         t3 = time.perf_counter()

@@ -36,6 +36,10 @@ class ObservationError(VlaRosError):
     """An observation does not match what the card expects (cameras, shapes, values)."""
 
 
+class InferenceError(VlaRosError):
+    """The backend failed while running the model (an error inside torch/onnxruntime/TensorRT)."""
+
+
 class BackendUnavailableError(VlaRosError):
     """The requested backend (torch CUDA, onnxruntime provider, TensorRT) is not usable here."""
 
