@@ -19,6 +19,8 @@ Figures per iteration (integer ns, reported in ms):
 - ``preprocess``: the runtime's pre-processing alone (resize + normalize), part of overhead.
 - ``node_step``: worker iteration minus model (assemble, convert, pre/post, publish), i.e.
   overhead without transport and wake-up.
+- ``node_own``: node_step minus the runtime's pre/post-processing: the policy node's own code
+  (assemble, zero-copy image views, Observation, ActionChunk, publish).
 - ``obs_to_command``: observation stamp -> first executor command received after the chunk.
 """
 
@@ -174,6 +176,10 @@ def run(card: Path, iterations: int, warmup: int, control_rate: float, threads: 
                     "preprocess": stats["preprocess"]["p50_ms"],
                     "postprocess": stats["postprocess"]["p50_ms"],
                     "node_step": step_ns / 1e6 - model_ms,
+                    "node_own": step_ns / 1e6
+                    - model_ms
+                    - stats["preprocess"]["p50_ms"]
+                    - stats["postprocess"]["p50_ms"],
                     "obs_to_command": (state["cmd_ns"] - stamp) / 1e6,
                 }
             )
