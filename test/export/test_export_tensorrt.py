@@ -27,8 +27,11 @@ def _here(trt="10.3.0", cc="8.7", gpu="Orin"):
 
 def test_same_platform_is_compatible():
     assert engine_compat_problems(ORIN, _here()) == []
-    # a later build number of the same patch release is the same TensorRT
+    # a version without a build number matches any build of that release ...
     assert engine_compat_problems(ORIN, _here(trt="10.3.0.30")) == []
+    # ... but two different builds do not
+    built = {**ORIN, "tensorrt_version": "10.3.0.26"}
+    assert engine_compat_problems(built, _here(trt="10.3.0.30")) != []
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def engine_compat_problems(built: dict[str, Any], here: dict[str, Any]) -> list[
     """Why an engine built on ``built`` cannot load ``here`` (empty list: it can).
 
     Rules (TensorRT 10): without version compatibility the TensorRT version must match exactly
-    (major.minor.patch); a version-compatible engine loads on the same major version, same or
+    (major.minor.patch, and the build number where both record one); a version-compatible engine loads on the same major version, same or
     newer. Without a hardware-compatibility level the compute capability must match; with
     ``ampere_plus`` any GPU of compute capability >= 8.0 works; ``same_compute_capability``
     needs the same capability (any GPU model).
@@ -94,7 +94,7 @@ def engine_compat_problems(built: dict[str, Any], here: dict[str, Any]) -> list[
                 f"version-compatible engines need TensorRT {bv[0] if bv else '?'}.x >= "
                 f"{built.get('tensorrt_version')}, this is {here.get('tensorrt_version')}"
             )
-    elif hv[:3] != bv[:3]:
+    elif hv[: min(len(hv), len(bv))] != bv[: min(len(hv), len(bv))]:
         problems.append(
             f"built with TensorRT {built.get('tensorrt_version')}, this is {here.get('tensorrt_version')}"
         )
