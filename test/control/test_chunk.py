@@ -77,3 +77,20 @@ def test_reorder_rejects_other_joints(names):
     with pytest.raises(ChunkError, match="do not match") as info:
         reorder(c, ("a", "b"))
     assert info.value.cause == "chunk_joints"
+
+
+def test_sample_stack_equals_per_chunk_sample_bit_for_bit():
+    from vla_ros.control.chunk import sample_stack
+
+    rng = np.random.default_rng(3)
+    chunks = [
+        _chunk(rng.normal(size=(h, 2)), stamp=s, dt=d)
+        for h, s, d in [(5, 0, 10), (7, 3, 4), (3, 6, 7), (9, 1, 3)]
+    ]
+    for t in range(6, 21):
+        live = [c for c in chunks if c.covers(t)]
+        if not live:
+            continue
+        got = sample_stack(live, t)
+        want = np.stack([c.sample(t) for c in live])
+        assert got.tobytes() == want.tobytes()

@@ -53,17 +53,24 @@ class ChunkBuffer:
 
     def prune(self, t_ns: int) -> int:
         """Drop chunks that can never be live again at or after ``t_ns``; returns how many."""
-        keep = [c for c in self._chunks if c.end_ns > t_ns and not self._too_old(c, t_ns)]
-        n = len(self._chunks) - len(keep)
-        self._chunks = keep
-        return n
+        before = len(self._chunks)
+        if self._chunks and (
+            self._chunks[0].end_ns <= t_ns
+            or self.max_age_ns > 0
+            or any(c.end_ns <= t_ns for c in self._chunks)
+        ):
+            self._chunks = [c for c in self._chunks if c.end_ns > t_ns and not self._too_old(c, t_ns)]
+        return before - len(self._chunks)
 
     def _too_old(self, chunk: Chunk, t_ns: int) -> bool:
         return self.max_age_ns > 0 and t_ns - chunk.start_ns > self.max_age_ns
 
     def live(self, t_ns: int) -> list[Chunk]:
         """Chunks with a target at ``t_ns``, oldest first."""
-        return [c for c in self._chunks if c.covers(t_ns) and not self._too_old(c, t_ns)]
+        age = self.max_age_ns
+        if age > 0:
+            return [c for c in self._chunks if c.start_ns <= t_ns < c.end_ns and t_ns - c.start_ns <= age]
+        return [c for c in self._chunks if c.start_ns <= t_ns < c.end_ns]
 
     def newest(self) -> Chunk | None:
         """The most recently stamped chunk, or None."""

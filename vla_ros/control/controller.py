@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vla_ros.control.buffer import ChunkBuffer
-from vla_ros.control.chunk import ACTION_MODES, Chunk, ChunkError, make_chunk, reorder
+from vla_ros.control.chunk import (
+    ACTION_MODES,
+    Chunk,
+    ChunkError,
+    make_chunk,
+    reorder,
+    sample_stack,
+)
 from vla_ros.control.ensemble import MODES, blend_weight, temporal_ensemble
 from vla_ros.control.safety import JointLimits, SafetyFilter, check_speed_scale
 from vla_ros.control.state import JointStateTracker
@@ -363,8 +370,7 @@ class ChunkController:
     def _combine(self, live: list[Chunk], t_ns: int, advance: bool) -> np.ndarray:
         mode = self.config.mode
         if mode == "temporal_ensemble":
-            samples = [c.sample(t_ns) for c in live]
-            return temporal_ensemble(samples, self.config.ensemble_coefficient)  # type: ignore[arg-type]
+            return temporal_ensemble(sample_stack(live, t_ns), self.config.ensemble_coefficient)
         newest = live[-1]
         if mode == "latest":
             return newest.sample(t_ns)  # type: ignore[return-value]

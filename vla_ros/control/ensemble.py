@@ -17,13 +17,14 @@ def ensemble_weights(n: int, m: float) -> np.ndarray:
     return w / w.sum()
 
 
-def temporal_ensemble(samples: Sequence[np.ndarray], m: float) -> np.ndarray:
-    """Weighted mean of ``samples`` (oldest first) with :func:`ensemble_weights`.
+def temporal_ensemble(samples: Sequence[np.ndarray] | np.ndarray, m: float) -> np.ndarray:
+    """Weighted mean of ``samples`` (oldest first; rows of an array, or a list of vectors) with
+    :func:`ensemble_weights`.
 
     Computed exactly as ACT's online algorithm does (normalize weights, multiply, sum over
     predictions), so with one chunk per control step the result is identical to ACT's.
     """
-    stacked = np.stack([np.asarray(s, dtype=np.float64) for s in samples])
+    stacked = samples if isinstance(samples, np.ndarray) else np.stack(samples)
     w = ensemble_weights(stacked.shape[0], m)
     return (stacked * w[:, None]).sum(axis=0)
 

@@ -16,6 +16,9 @@ until someone arms it. Disarmed, it computes but publishes commands only to the 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -31,7 +34,12 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -110,6 +118,7 @@ class ExecutorNode(Node):
             self._build_controller(names)
         self.dry_run = bool(self.values["dry_run"])
         self.tick_times_ns: deque[int] = deque(maxlen=100_000)  # monotonic, for jitter stats
+        self.tick_durations_ns: deque[int] = deque(maxlen=100_000)
         self.last_command: Command | None = None
         self.published = 0
 
@@ -133,7 +142,17 @@ class ExecutorNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         period = 1.0 / float(self.values["control_rate_hz"])
-        self._timer = self.create_timer(period, self._on_tick, callback_group=cb_timer)
+        self._timer = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.overruns = 0
+        sim_time = bool(self.get_parameter("use_sim_time").value)
+        if self.values["timer"] == "thread" and not sim_time:
+            self._start_control_thread()
+        else:
+            if self.values["timer"] == "thread":
+                self.get_logger().info("use_sim_time: control runs on a ROS timer, not a thread")
+            self._timer = self.create_timer(period, self._on_tick, callback_group=cb_timer)
         self._diag_timer = self.create_timer(
             float(self.values["diagnostics_period_s"]),
             self._publish_diagnostics,
@@ -293,8 +312,64 @@ class ExecutorNode(Node):
         return response
 
     # ------------------------------------------------------------------ the tick
+    def _start_control_thread(self) -> None:
+        interval = float(self.values["gil_switch_interval_s"])
+        if interval > 0:
+            sys.setswitchinterval(interval)
+        self._thread = threading.Thread(
+            target=self._control_loop, name=f"{self.get_name()}-control", daemon=True
+        )
+        self._thread.start()
+
+    def _control_loop(self) -> None:
+        """Tick on absolute deadlines of the steady clock; overruns skip ticks, never burst."""
+        prio = int(self.values["thread_priority"])
+        if prio > 0:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
+            except (PermissionError, OSError, AttributeError) as exc:
+                self._fault(
+                    Fault(
+                        "rt_priority",
+                        f"SCHED_FIFO priority {prio} not granted ({exc}); "
+                        "running at normal priority (see docs: rtprio limits)",
+                    )
+                )
+        period = round(1e9 / float(self.values["control_rate_hz"]))
+        deadline = time.monotonic_ns() + period
+        while not self._stop.is_set():
+            delay = deadline - time.monotonic_ns()
+            if delay > 0:
+                time.sleep(delay * 1e-9)  # plain sleep: wakes more precisely than Event.wait
+                if self._stop.is_set():
+                    break
+            try:
+                self._on_tick()
+            except Exception as exc:  # never let the control thread die silently
+                self._fault(Fault("tick_exception", f"control tick raised {exc!r}"))
+            deadline += period
+            late = time.monotonic_ns() - deadline
+            if late > 0:
+                skipped = late // period + 1
+                self.overruns += int(skipped)
+                deadline += skipped * period
+
+    def destroy_node(self) -> None:
+        """Stop the control thread, then destroy the node."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        super().destroy_node()
+
     def _on_tick(self) -> None:
-        self.tick_times_ns.append(time.monotonic_ns())
+        start = time.monotonic_ns()
+        self.tick_times_ns.append(start)
+        try:
+            self._tick()
+        finally:
+            self.tick_durations_ns.append(time.monotonic_ns() - start)
+
+    def _tick(self) -> None:
         ctl = self.controller
         if ctl is None:
             return
@@ -374,15 +449,46 @@ def ctl_period(node: ExecutorNode) -> int:
     return node.controller.config.period_ns
 
 
+def make_executor(node: ExecutorNode, context: Any = None) -> Executor:
+    """The rclpy executor the node runs on in production (also used by the benchmark).
+
+    With ``timer: thread`` the control tick has its own thread, so one executor thread serves
+    the subscriptions (fewer threads competing for the GIL); with ``timer: ros_timer`` two
+    threads, the timer in its own callback group, so a message being deserialized does not
+    delay a tick behind it.
+    """
+    executor: Executor
+    if node.values["timer"] == "thread":
+        executor = SingleThreadedExecutor(context=context)
+    else:
+        executor = MultiThreadedExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    return executor
+
+
+def spin(node: ExecutorNode, executor: Executor) -> None:
+    """Spin ``executor`` in the calling thread.
+
+    With ``thread_priority`` > 0 this thread (and threads it starts) first gets SCHED_FIFO one
+    below the control thread: the threads that hold the GIL between ticks are then never
+    preempted by ordinary processes while the control thread waits for the GIL (priority
+    inversion would otherwise cost milliseconds of jitter on a loaded machine).
+    """
+    prio = int(node.values["thread_priority"])
+    if prio > 1:
+        # without rtprio rights the control thread reports it once; spin at normal priority
+        with contextlib.suppress(PermissionError, OSError, AttributeError):
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio - 1))
+    executor.spin()
+
+
 def main(args: list[str] | None = None) -> None:
     """Run the executor node until Ctrl-C."""
     rclpy.init(args=args)
     node = None
     try:
         node = ExecutorNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
+        spin(node, make_executor(node))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

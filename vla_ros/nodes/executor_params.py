@@ -120,6 +120,26 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "trajectory_dt_s", 0.0, "joint_trajectory: point spacing (0: control period) [s].", range=(0.0, 10.0)
     ),
+    ParamSpec(
+        "timer",
+        "thread",
+        "What drives the control tick: a dedicated thread on steady-clock deadlines (lowest "
+        "jitter; falls back to a ROS timer under use_sim_time) or an rclpy timer.",
+        choices=("thread", "ros_timer"),
+    ),
+    ParamSpec(
+        "thread_priority",
+        0,
+        "SCHED_FIFO priority of the control thread (0: leave normal; needs rtprio rights).",
+        range=(0, 99),
+    ),
+    ParamSpec(
+        "gil_switch_interval_s",
+        0.0005,
+        "timer=thread: sys.setswitchinterval for this process (0: leave), so the control "
+        "thread gets the GIL promptly.",
+        range=(0.0, 0.1),
+    ),
     ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics status [s].", range=(0.05, 60.0)),
     ParamSpec(
         "log_repeat_s",
