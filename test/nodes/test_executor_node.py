@@ -397,3 +397,39 @@ def test_any_chunk_stream_through_the_node_respects_limits(ros):
     step = np.abs(np.diff(q, axis=0))
     assert np.all(step <= np.array(vmax) / RATE + 1e-12)
     assert np.any(q != 0.0)  # the stream did move the robot (the check is not vacuous)
+
+
+URDF = """<robot name="r"><link name="a"/><link name="b"/><link name="c"/>
+<joint name="j1" type="revolute"><parent link="a"/><child link="b"/>
+  <limit lower="-0.1" upper="0.1" velocity="5.0" effort="1"/></joint>
+<joint name="j2" type="prismatic"><parent link="b"/><child link="c"/>
+  <limit lower="0.0" upper="0.05" velocity="5.0" effort="1"/></joint></robot>"""
+
+
+@pytest.mark.parametrize("timer", ["thread", "ros_timer"])
+def test_urdf_limits_clip_commands(ros, timer):
+    node = make_executor(ros, f"exec_urdf_{timer}", robot_description=URDF, timer=timer)
+    assert node.controller.limits.upper.tolist() == [0.1, 0.05]
+    assert (node._thread is not None) == (timer == "thread")
+    rig = Rig(ros, node)
+    rig.send_state([0.0, 0.0])
+    rig.send_chunk(np.tile([1.0, -1.0], (200, 1)))
+    rig.wait_positions(lambda q: np.allclose(q, [0.1, 0.0]))
+    assert all(m.position[0] <= 0.1 and m.position[1] >= 0.0 for m in rig.out.messages)
+
+
+def test_delta_chunk_is_relative_to_state_at_its_stamp(ros):
+    node = make_executor(ros, "exec_delta", mode="latest")
+    rig = Rig(ros, node)
+    rig.send_state([0.2, -0.1])
+    assert ros.wait_until(lambda: node.controller.state.current(rig.now_ns()) is not None)
+    rig.send_chunk(np.tile([0.05, 0.05], (200, 1)), mode="delta")
+    rig.wait_positions(lambda q: np.allclose(q, [0.25, -0.05], atol=1e-6))
+
+
+def test_destroy_stops_the_control_thread(ros):
+    node = make_executor(ros, "exec_destroy")
+    thread = node._thread
+    assert thread is not None and thread.is_alive()
+    ros.remove_node(node)
+    assert not thread.is_alive()
