@@ -20,11 +20,18 @@ def _sim(ros, **overrides):
 def test_publishes_state_and_images_and_follows_commands(ros):
     from sensor_msgs.msg import Image, JointState
 
-    _sim(ros, cameras=["front", "wrist"], image_width=64, image_height=48, camera_rate_hz=20.0,
-         time_constant=0.02)
+    _sim(
+        ros,
+        cameras=["front", "wrist"],
+        image_width=64,
+        image_height=48,
+        camera_rate_hz=20.0,
+        time_constant=0.02,
+    )
     states = ros.subscribe("/joint_states", JointState)
-    images = {c: ros.subscribe(f"/camera/{c}/image_raw", Image, qos_profile_sensor_data)
-              for c in ("front", "wrist")}
+    images = {
+        c: ros.subscribe(f"/camera/{c}/image_raw", Image, qos_profile_sensor_data) for c in ("front", "wrist")
+    }
     (first,) = states.wait_for(1)
     assert list(first.name) == [f"joint_{i}" for i in range(1, 7)]
     for c, col in images.items():
@@ -57,3 +64,18 @@ def test_bad_command_is_refused_and_the_arm_holds(ros):
     assert ros.wait_until(lambda: node.commands_rejected == 2)
     np.testing.assert_array_equal(node.arm.target, start)
     assert ros.context.ok()
+
+
+def test_topics_follow_the_namespace(ros):
+    from sensor_msgs.msg import JointState
+
+    from vla_ros.nodes.sim_node import SimNode
+
+    node = SimNode(
+        context=ros.context, parameter_overrides=[Parameter("cameras", value=["front"])], namespace="robot1"
+    )
+    ros.add_node(node)
+    states = ros.subscribe("/robot1/joint_states", JointState)
+    states.wait_for(1)
+    names = {name for name, _ in node.get_topic_names_and_types()}
+    assert {"/robot1/joint_states", "/robot1/camera/front/image_raw"} <= names

@@ -1,7 +1,7 @@
 """sim_node: the simulated arm on real topics, standing in for a robot's driver and cameras.
 
-Publishes ``/joint_states`` (JointState) at ``state_rate_hz`` and ``/camera/<name>/image_raw``
-(rgb8 Image) at ``camera_rate_hz``; follows position commands from ``/vla/joint_command``
+Publishes ``joint_states`` (JointState) at ``state_rate_hz`` and ``camera/<name>/image_raw``
+(rgb8 Image) at ``camera_rate_hz``; follows position commands from ``vla/joint_command``
 (JointState, by name) or, with ``command_type: float64_multi_array``, a forward controller's
 ``commands`` topic. Bad commands are refused with one log line per cause; the arm keeps its target.
 Dynamics and rendering live in :mod:`vla_ros.sim`; this node only moves data.
@@ -26,46 +26,69 @@ _DEFAULT = SimArmConfig()
 
 SPECS = (
     ParamSpec("joint_names", list(_DEFAULT.joint_names), "Simulated joints, in state order", read_only=True),
-    ParamSpec("lower_limits", list(_DEFAULT.lower), "Lower position limits (rad), one per joint",
-              read_only=True),
-    ParamSpec("upper_limits", list(_DEFAULT.upper), "Upper position limits (rad), one per joint",
-              read_only=True),
+    ParamSpec(
+        "lower_limits", list(_DEFAULT.lower), "Lower position limits (rad), one per joint", read_only=True
+    ),
+    ParamSpec(
+        "upper_limits", list(_DEFAULT.upper), "Upper position limits (rad), one per joint", read_only=True
+    ),
     ParamSpec("max_velocity", list(_DEFAULT.max_velocity), "Servo velocity limits (rad/s)", read_only=True),
     ParamSpec("initial_positions", list(_DEFAULT.initial), "Start positions (rad)", read_only=True),
-    ParamSpec("time_constant", _DEFAULT.tau, "Servo first-order time constant (s)", read_only=True,
-              range=(0.001, 10.0)),
+    ParamSpec(
+        "time_constant",
+        _DEFAULT.tau,
+        "Servo first-order time constant (s)",
+        read_only=True,
+        range=(0.001, 10.0),
+    ),
     ParamSpec("state_rate_hz", 100.0, "JointState publish rate", read_only=True, range=(1.0, 1000.0)),
     ParamSpec("camera_rate_hz", 30.0, "Image publish rate per camera", read_only=True, range=(0.1, 120.0)),
-    ParamSpec("cameras", ["front", "wrist"], "Camera names; topics are /camera/<name>/image_raw",
-              read_only=True),
+    ParamSpec(
+        "cameras",
+        ["front", "wrist"],
+        "Camera names; topics are camera/<name>/image_raw (relative: a namespace moves them)",
+        read_only=True,
+    ),
     ParamSpec("image_width", 320, "Rendered image width (px)", read_only=True, range=(16, 4096)),
     ParamSpec("image_height", 240, "Rendered image height (px)", read_only=True, range=(16, 4096)),
-    ParamSpec("command_topic", "/vla/joint_command", "Where position commands arrive", read_only=True),
-    ParamSpec("command_type", "joint_state", "Message type of command_topic", read_only=True,
-              choices=("joint_state", "float64_multi_array")),
+    ParamSpec("command_topic", "vla/joint_command", "Where position commands arrive", read_only=True),
+    ParamSpec(
+        "command_type",
+        "joint_state",
+        "Message type of command_topic",
+        read_only=True,
+        choices=("joint_state", "float64_multi_array"),
+    ),
 )
 
 
 class SimNode(Node):
     """Thin rclpy adapter around :class:`vla_ros.sim.robot.SimArm`."""
 
-    def __init__(self, *, context=None, parameter_overrides=None, node_name: str = "sim_node") -> None:
-        super().__init__(node_name, context=context, parameter_overrides=parameter_overrides)
+    def __init__(
+        self, *, context=None, parameter_overrides=None, node_name: str = "sim_node", **node_kwargs
+    ) -> None:
+        super().__init__(node_name, context=context, parameter_overrides=parameter_overrides, **node_kwargs)
         p = declare_parameters(self, SPECS)
-        self.arm = SimArm(SimArmConfig(
-            joint_names=tuple(p["joint_names"]), lower=tuple(p["lower_limits"]),
-            upper=tuple(p["upper_limits"]), max_velocity=tuple(p["max_velocity"]),
-            initial=tuple(p["initial_positions"]), tau=p["time_constant"],
-        ))
+        self.arm = SimArm(
+            SimArmConfig(
+                joint_names=tuple(p["joint_names"]),
+                lower=tuple(p["lower_limits"]),
+                upper=tuple(p["upper_limits"]),
+                max_velocity=tuple(p["max_velocity"]),
+                initial=tuple(p["initial_positions"]),
+                tau=p["time_constant"],
+            )
+        )
         self._size = (p["image_height"], p["image_width"])
         self._last_step_ns = time.monotonic_ns()
         self._logged: set[str] = set()
         self.commands_received = 0
         self.commands_rejected = 0
 
-        self._state_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self._state_pub = self.create_publisher(JointState, "joint_states", 10)
         self._cam_pubs = {
-            name: self.create_publisher(Image, f"/camera/{name}/image_raw", qos_profile_sensor_data)
+            name: self.create_publisher(Image, f"camera/{name}/image_raw", qos_profile_sensor_data)
             for name in p["cameras"]
         }
         if p["command_type"] == "joint_state":
