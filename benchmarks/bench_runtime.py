@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--backends", default=None, help="comma list (default: all available)")
     parser.add_argument("--layout", default=None, choices=("monolithic", "split"))
     parser.add_argument("--out", default=None, help="keep exported cards here")
+    parser.add_argument("--threads", type=int, default=None, help="torch and ORT CPU threads")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     root = Path(args.out or tempfile.mkdtemp(prefix="vla_ros_bench_"))
@@ -42,7 +43,10 @@ def main() -> int:
         else:
             card = export_policy(cfg, card_dir, layout=args.layout)
         names = args.backends.split(",") if args.backends else available_backends(card)
-        report = bench_card(card, names, iters=args.iters, warmup=args.warmup)
+        opts = {}
+        if args.threads:
+            opts = {n: {"threads": args.threads} for n in ("torch", "onnxruntime")}
+        report = bench_card(card, names, iters=args.iters, warmup=args.warmup, backend_opts=opts)
         report["config"] = cfg
         report["machine"] = {
             "cpus": len(os.sched_getaffinity(0)),

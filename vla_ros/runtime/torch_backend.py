@@ -99,7 +99,7 @@ class TorchBackend(PolicyRuntime):
         return t.to(self.dtype) if t.is_floating_point() else t
 
     def _obs(self, t: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in t.items() if k != "noise"}
+        return {k: v for k, v in t.items() if k != "noise" and not k.startswith("__")}
 
     def _eager(self, t: dict[str, Any]) -> Any:
         if self.layout == "monolithic":
