@@ -390,6 +390,8 @@ class BaseVLA(nn.Module):
 
         Folds (each exact up to float rounding): BatchNorm into the preceding conv, pixel
         normalization into a ViT patch embedding. Components opt in with ``fold_for_inference()``.
+        The folds rewrite the modules in place (one way): save training checkpoints before
+        calling this; the folded weights load only into a model folded the same way.
         """
         self.eval()
         for m in self.modules():
