@@ -65,3 +65,17 @@ def test_fault_log_once_per_cause_then_summary():
     assert log.report("a", "A broke", 50) is None
     assert log.report("a", "A broke", 120) == "A broke (repeated 2 more times)"
     assert log.counts["a"] == 4 and log.total() == 5
+
+
+def test_fault_that_goes_away_and_returns_is_logged_again():
+    s = 1_000_000_000
+    log = FaultLog(repeat_interval_ns=60 * s, recur_after_ns=s)
+    assert log.report("no_live_chunk", "holding", 0) == "holding"
+    log.settle({"no_live_chunk"}, s // 2)
+    assert log.report("no_live_chunk", "holding", s // 2) is None  # still the same episode
+    log.settle(set(), s)  # recovered at t=1 s
+    log.settle(set(), 3 * s // 2)
+    assert log.report("no_live_chunk", "holding", 3 * s // 2) is None  # away only 0.5 s: a flap
+    log.settle(set(), 2 * s)
+    assert log.report("no_live_chunk", "holding", 4 * s) == "holding"  # away 2 s: a new episode
+    assert log.snapshot() == {"no_live_chunk": 4}

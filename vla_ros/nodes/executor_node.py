@@ -378,10 +378,13 @@ class ExecutorNode(Node):
             cmd = ctl.tick(now_ns)
             armed = ctl.armed
         if cmd is None:
-            self._fault(state_fault(ctl.state.missing(now_ns), ctl.state.seen_any))
+            fault = state_fault(ctl.state.missing(now_ns), ctl.state.seen_any)
+            self._fault(fault)
+            self.faults.settle({fault.cause}, time.monotonic_ns())
             return
         for f in cmd.faults:
             self._fault(f)
+        self.faults.settle({f.cause for f in cmd.faults}, time.monotonic_ns())
         self.last_command = cmd
         if self.dry_run or self.values["publish_preview"]:
             self._preview_pub.publish(self._joint_state(cmd))
@@ -436,7 +439,7 @@ class ExecutorNode(Node):
             "buffered_chunks": str(0 if ctl is None else len(ctl.buffer)),
             "published": str(self.published),
         }
-        values.update({f"fault.{k}": str(v) for k, v in sorted(self.faults.counts.items())})
+        values.update({f"fault.{k}": str(v) for k, v in sorted(self.faults.snapshot().items())})
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
