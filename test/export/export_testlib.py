@@ -125,11 +125,16 @@ def exported_card(config: str, layout: str | None = None) -> Path:
 
     Tests must not modify these folders; copy them (``copy_card``) to break things.
     """
+    if layout is None:  # the family's default layout: share the export with explicit requests
+        from vla_ros.export.api import build_model
+        from vla_ros.export.onnx_export import default_layout
+
+        layout = default_layout(build_model(config, None)[0])
     key = (config, layout)
     if key not in _CARDS:
         from vla_ros.export import export_policy
 
-        out = cards_root() / f"{config}_{layout or 'default'}"
+        out = cards_root() / f"{config}_{layout}"
         export_policy(config, out, layout=layout)
         _CARDS[key] = out
     return _CARDS[key]
@@ -139,3 +144,25 @@ def copy_card(src: Path, dst: Path) -> Path:
     """A private copy of a card folder."""
     shutil.copytree(src, dst)
     return dst
+
+
+def family_cases() -> list:
+    """``pytest.param(family, layout)`` for every registered family and each layout it supports
+    (a family without ``config/models/<family>_tiny.yaml`` yet is a skip that says so)."""
+    import pytest
+
+    from vla_ros.export.api import build_model
+    from vla_ros.export.onnx_export import model_layouts
+    from vla_ros.spine import VLAS
+    from vla_ros.spine.config import MODEL_CONFIG_DIR
+
+    out = []
+    for fam in VLAS.list():
+        if not (MODEL_CONFIG_DIR / f"{fam}_tiny.yaml").is_file():
+            reason = f"family {fam!r} has no config/models/{fam}_tiny.yaml yet"
+            out.append(pytest.param(fam, None, marks=pytest.mark.skip(reason=reason)))
+            continue
+        model, _, _ = build_model(f"{fam}_tiny", None)
+        for layout in model_layouts(model):
+            out.append(pytest.param(fam, layout, id=f"{fam}-{layout}"))
+    return out

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from export_testlib import exported_card
+from export_testlib import exported_card, family_cases
 
 from vla_ros.export import PolicyCard
-from vla_ros.export.api import build_model
-from vla_ros.export.onnx_export import model_layouts
 from vla_ros.spine import VLAS
-from vla_ros.spine.config import MODEL_CONFIG_DIR
 
 FAMILIES = VLAS.list()
 
@@ -18,26 +15,7 @@ def test_core_families_are_registered():
     assert {"act", "flow_matching"} <= set(FAMILIES)
 
 
-def _cases() -> list:
-    out = []
-    for fam in FAMILIES:
-        cfg = MODEL_CONFIG_DIR / f"{fam}_tiny.yaml"
-        if not cfg.is_file():
-            out.append(
-                pytest.param(
-                    fam,
-                    None,
-                    marks=pytest.mark.skip(reason=f"family {fam!r} has no config/models/{fam}_tiny.yaml yet"),
-                )
-            )
-            continue
-        model, _, _ = build_model(f"{fam}_tiny", None)
-        for layout in model_layouts(model):
-            out.append(pytest.param(fam, layout, id=f"{fam}-{layout}"))
-    return out
-
-
-@pytest.mark.parametrize(("family", "layout"), _cases())
+@pytest.mark.parametrize(("family", "layout"), family_cases())
 def test_family_tiny_exports_with_parity(family, layout):
     card = PolicyCard.load(exported_card(f"{family}_tiny", layout))
     assert card.family == family

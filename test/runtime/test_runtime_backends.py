@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from export_testlib import TinyPolicy, copy_card, exported_card
+from export_testlib import TinyPolicy, copy_card, exported_card, family_cases
 
 from vla_ros.export import PolicyCard, export_policy
 from vla_ros.export.card import Normalization, Stats
@@ -25,8 +25,6 @@ from vla_ros.runtime.errors import (
     VlaRosError,
 )
 
-CONFIGS = [("act_tiny", None), ("flow_matching_tiny", None), ("flow_matching_tiny", "monolithic")]
-
 
 def _backends(card: PolicyCard) -> list[tuple[str, dict]]:
     out = [("onnxruntime", {}), ("torch", {})]
@@ -37,9 +35,9 @@ def _backends(card: PolicyCard) -> list[tuple[str, dict]]:
     return out
 
 
-@pytest.mark.parametrize(("config", "layout"), CONFIGS)
-def test_all_backends_agree(config, layout):
-    card = PolicyCard.load(exported_card(config, layout))
+@pytest.mark.parametrize(("family", "layout"), family_cases())
+def test_all_backends_agree(family, layout):
+    card = PolicyCard.load(exported_card(f"{family}_tiny", layout))
     rng = np.random.default_rng(3)
     # camera images at a native size other than the card's: preprocessing resizes
     obs = Observation(
