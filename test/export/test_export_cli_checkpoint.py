@@ -121,3 +121,17 @@ def test_corrupt_and_mismatched_checkpoints(tmp_path):
         export_policy("act_tiny", tmp_path / "c", checkpoint=tmp_path / "other.safetensors")
     with pytest.raises(ModelFileError, match="does not exist"):
         export_policy("act_tiny", tmp_path / "c", checkpoint=tmp_path / "absent.safetensors")
+
+
+@pytest.mark.skipif(tensorrt_unavailable_reason() is None, reason="TensorRT can run here")
+def test_cli_add_engine_to_card_where_tensorrt_is_missing(tmp_path, capsys):
+    from export_testlib import copy_card, exported_card
+
+    card_dir = copy_card(exported_card("act_tiny"), tmp_path / "card")
+    before = (card_dir / "card.yaml").read_text()
+    assert main(["export", str(card_dir)]) == 1
+    assert "already a policy card" in capsys.readouterr().err
+    assert main(["export", str(card_dir), "--backends", "tensorrt", "--precision", "fp16"]) == 1
+    err = capsys.readouterr().err
+    assert "TensorRT engines cannot be built or run here" in err
+    assert (card_dir / "card.yaml").read_text() == before  # the card is left as it was
