@@ -108,6 +108,8 @@ def test_unavailable_backends_say_why():
     card = PolicyCard.load(exported_card("act_tiny"))
     with pytest.raises(BackendUnavailableError, match="unknown runtime backend 'tflite'"):
         load_runtime(card, "tflite")
+    with pytest.raises(BackendUnavailableError, match=r"does not take option\(s\) \['cuda_graph'\]"):
+        load_runtime(card, "onnxruntime", cuda_graph=True)
     if not torch.cuda.is_available():
         with pytest.raises(BackendUnavailableError, match="CUDA is not available"):
             load_runtime(card, "torch", device="cuda")

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,16 @@ def load_runtime(card_dir: str | Path | Any, backend: str = "onnxruntime", **opt
             f"unknown runtime backend {backend!r}; choose one of {sorted(BACKENDS)}"
         )
     card = card_dir if isinstance(card_dir, PolicyCard) else PolicyCard.load(card_dir)
-    module, cls = BACKENDS[name]
-    return getattr(importlib.import_module(module), cls)(card, **opts)
+    module, cls_name = BACKENDS[name]
+    cls = getattr(importlib.import_module(module), cls_name)
+    params = inspect.signature(cls.__init__).parameters
+    unknown = sorted(k for k in opts if k not in params or k in ("self", "card"))
+    if unknown:
+        takes = [p for p in params if p not in ("self", "card")]
+        raise BackendUnavailableError(
+            f"runtime backend {name!r} does not take option(s) {unknown}; it takes {takes}"
+        )
+    return cls(card, **opts)
 
 
 def __getattr__(name: str) -> Any:

@@ -84,11 +84,17 @@ class _Engine:
 
 
 class TensorRTBackend(PolicyRuntime):
-    """Runs the card's TensorRT engine(s). Options: ``device`` (``cuda:N``), ``seed``."""
+    """Runs the card's TensorRT engine(s).
+
+    Options: ``device`` (``cuda:N``), ``seed``; ``threads`` is accepted so that every backend
+    takes the node's options, and ignored (TensorRT runs on the GPU).
+    """
 
     backend = "tensorrt"
 
-    def __init__(self, card: PolicyCard, device: str = "cuda:0", seed: int = 0) -> None:
+    def __init__(
+        self, card: PolicyCard, device: str = "cuda:0", seed: int = 0, threads: int | None = None
+    ) -> None:
         super().__init__(card, seed=seed)
         try:
             import tensorrt  # noqa: F401
