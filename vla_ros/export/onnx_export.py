@@ -193,6 +193,8 @@ def export_onnx(
     torch = _torch()
     if opset < 17:
         raise ExportError(f"opset {opset} is below 17 (LayerNormalization); use --opset 17+")
+    if exporter == "dynamo":
+        opset = max(opset, 18)  # the torch.export-based exporter implements opset 18 and up
     layouts = model_layouts(model)
     if layout not in layouts:
         raise ExportError(

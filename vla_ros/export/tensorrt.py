@@ -79,10 +79,11 @@ def engine_compat_problems(built: dict[str, Any], here: dict[str, Any]) -> list[
     """Why an engine built on ``built`` cannot load ``here`` (empty list: it can).
 
     Rules (TensorRT 10): without version compatibility the TensorRT version must match exactly
-    (major.minor.patch, and the build number where both record one); a version-compatible engine loads on the same major version, same or
-    newer. Without a hardware-compatibility level the compute capability must match; with
-    ``ampere_plus`` any GPU of compute capability >= 8.0 works; ``same_compute_capability``
-    needs the same capability (any GPU model).
+    (major.minor.patch, and the build number where both record one); a version-compatible
+    engine loads on the same major version, same or newer. Without a hardware-compatibility
+    level the compute capability must match; with ``ampere_plus`` any GPU of compute
+    capability >= 8.0 works; ``same_compute_capability`` needs the same capability (any GPU
+    model).
     """
     problems = []
     bv, hv = _version_tuple(built.get("tensorrt_version")), _version_tuple(here.get("tensorrt_version"))
