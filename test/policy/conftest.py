@@ -1,0 +1,27 @@
+"""Fixtures for the policy-step tests: a real tiny ONNX card (the node tests' NaN-gate policy)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# the tiny card builder is shared with the node tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))
+
+
+@pytest.fixture(scope="session")
+def card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Cameras wrist+top, state joints j1..j3, actions j1..j2, horizon 4, dt 0.05 s; NaN if state[0] < 0."""
+    from test_policy_support import make_card
+
+    return make_card(tmp_path_factory.mktemp("policy_card") / "nan_gate")
+
+
+@pytest.fixture(scope="session")
+def history_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """As ``card`` with obs_history=2."""
+    from test_policy_support import make_card
+
+    return make_card(tmp_path_factory.mktemp("policy_card_hist") / "nan_gate", obs_history=2)

@@ -1,0 +1,63 @@
+"""The policy's health as plain values: a level, a one-line message and key/value pairs.
+
+The policy node turns them into a ``diagnostic_msgs/DiagnosticStatus``; offline evaluation can
+print or record them. Levels use the ``DiagnosticStatus`` numbering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from vla_ros.perception.faults import Fault
+from vla_ros.policy.stats import StatsSnapshot
+
+OK, WARN, ERROR = 0, 1, 2
+#: fault causes with these prefixes stop chunks from being published (level ERROR)
+BLOCKING_PREFIXES = ("input:", "output:", "inference:", "worker:")
+MAX_MESSAGE = 1000
+
+
+def health(active: Mapping[str, Fault], rate_hz: float, latency_p50_ms: float) -> tuple[int, str]:
+    """``(level, message)``: ERROR naming the blocking faults, WARN naming the others, else OK."""
+    blocking = [k for k in active if k.startswith(BLOCKING_PREFIXES)]
+    if blocking:
+        level = ERROR
+        message = "no chunks: " + "; ".join(active[k].message for k in sorted(blocking))
+    elif active:
+        level = WARN
+        message = "; ".join(active[k].message for k in sorted(active))
+    else:
+        level = OK
+        message = f"ok: {rate_hz:.1f} chunks/s, latency p50 {latency_p50_ms:.1f} ms"
+    return level, message[:MAX_MESSAGE]
+
+
+def status_values(
+    *,
+    policy_id: str,
+    backend: str,
+    rate_hz: float,
+    stats: StatsSnapshot,
+    inputs: Mapping[str, Mapping[str, int]],
+    active: Mapping[str, Fault],
+) -> list[tuple[str, str]]:
+    """The diagnostics key/value pairs, in their reported order.
+
+    ``inputs`` is :meth:`ObservationAssembler.counters` (received/dropped per input); ``active``
+    the active faults (one ``fault:<cause>`` pair each, sorted).
+    """
+    values = [
+        ("policy_id", policy_id),
+        ("backend", backend),
+        ("chunk_rate_hz", f"{rate_hz:.2f}"),
+        ("latency_p50_ms", f"{stats.latency_p50_ms:.3f}"),
+        ("latency_p99_ms", f"{stats.latency_p99_ms:.3f}"),
+        ("infer_p50_ms", f"{stats.infer_p50_ms:.3f}"),
+        ("infer_p99_ms", f"{stats.infer_p99_ms:.3f}"),
+    ]
+    values += [(k, str(v)) for k, v in stats.counts.items()]
+    for source, c in inputs.items():
+        values.append((f"dropped:{source}", str(c["dropped"])))
+        values.append((f"received:{source}", str(c["received"])))
+    values += [(f"fault:{k}", f.message) for k, f in sorted(active.items())]
+    return values

@@ -1,0 +1,262 @@
+"""One policy step without ROS: latest inputs -> observation -> runtime -> an action chunk, or why not.
+
+:class:`PolicyStep` is the whole policy path of ``policy_node`` minus the transport: callbacks
+(or a bag reader) hand it messages with :meth:`~PolicyStep.push_image` /
+:meth:`~PolicyStep.push_joint_state`; a worker (or a replay loop) calls
+:meth:`~PolicyStep.run` with the current time in integer nanoseconds and gets either a
+:class:`ChunkResult` to publish or a :class:`NoChunk` saying why nothing is published.
+
+Fault rule (as everywhere in vla_ros): any bad, missing or stale input, inference error or
+non-finite output gives no chunk, is logged once per cause through ``log`` (and once when it
+clears), is counted in :attr:`PolicyStep.stats` and stays in :attr:`PolicyStep.faults` while
+active. Messages are duck-typed ``sensor_msgs`` (rclpy or ``rosbags`` objects both work).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vla_ros.perception import (
+    FaultLog,
+    ImageFormatError,
+    MissingJointError,
+    ObservationAssembler,
+    ObservationError,
+    ObservationRejected,
+    check_image_fields,
+    msg_to_rgb8,
+    seconds_to_ns,
+)
+from vla_ros.policy.stats import PolicyStats
+from vla_ros.runtime.errors import NonFiniteOutputError
+from vla_ros.runtime.observation import Observation
+
+#: ``log(level, message)`` with level ``"info"``, ``"warning"`` or ``"error"``
+LogFn = Callable[[str, str], None]
+
+
+def _no_log(level: str, message: str) -> None:
+    """The default ``log``: discard."""
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """An action chunk ready to publish: action ``i`` is meant for ``stamp_ns + i * dt_ns``."""
+
+    stamp_ns: int  # the observation stamp (oldest of its parts)
+    seq: int  # 0, 1, 2, ... per chunk produced by this PolicyStep
+    actions: np.ndarray  # float32 [horizon, action_dim], raw units, action_joints order
+    policy_id: str
+    joint_names: tuple[str, ...]
+    dt_ns: int
+    action_mode: str
+    infer_ns: int  # duration of runtime.infer
+    started_ns: int  # time.perf_counter_ns() when the step began (for the worker step time)
+
+    @property
+    def horizon(self) -> int:
+        """Number of actions in the chunk."""
+        return int(self.actions.shape[0])
+
+    @property
+    def action_dim(self) -> int:
+        """Values per action."""
+        return int(self.actions.shape[1])
+
+
+@dataclass(frozen=True)
+class NoChunk:
+    """Why a step produced no chunk.
+
+    ``reason``: ``"rejected"`` (an input is missing, stale, ahead of the clock, incomplete or
+    non-finite), ``"not_new"`` (every part was already used), ``"image"`` (an image could not
+    be converted), ``"inference"`` (the runtime raised), ``"non_finite"`` (NaN/Inf actions) or
+    ``"shape"`` (actions not ``[horizon, action_dim]``). ``causes`` are the fault causes.
+    """
+
+    reason: str
+    causes: tuple[str, ...] = ()
+    message: str = ""
+
+
+class PolicyStep:
+    """The policy node's logic on a loaded runtime and an observation assembler.
+
+    ``instruction`` and ``depth_max_m`` may be changed between steps (plain attributes).
+    ``action_joints`` renames the card's action joints in each chunk (default: the card's).
+    """
+
+    def __init__(
+        self,
+        runtime: Any,
+        assembler: ObservationAssembler,
+        *,
+        action_joints: Sequence[str] | None = None,
+        instruction: str = "",
+        depth_max_m: float = 2.0,
+        log: LogFn | None = None,
+        stats: PolicyStats | None = None,
+        faults: FaultLog | None = None,
+    ) -> None:
+        card = runtime.card
+        io = card.io
+        self.runtime = runtime
+        self.assembler = assembler
+        self.policy_id: str = card.policy_id
+        self.action_joints = tuple(action_joints) if action_joints else tuple(card.action_joints)
+        if len(self.action_joints) != io.action_dim:
+            raise ValueError(
+                f"action_joints has {len(self.action_joints)} names {list(self.action_joints)} but "
+                f"the card's actions have {io.action_dim} values; give one name per action value"
+            )
+        self.output_shape = (int(io.horizon), int(io.action_dim))
+        self.dt_ns = seconds_to_ns(io.dt)
+        self.action_mode: str = io.action_mode
+        self.instruction = instruction
+        self.depth_max_m = depth_max_m
+        self.log: LogFn = log if log is not None else _no_log
+        self.stats = stats if stats is not None else PolicyStats()
+        self.faults = faults if faults is not None else FaultLog()
+        self._seq = 0
+
+    # ---- faults ------------------------------------------------------------------------------
+
+    def fault(self, cause: str, message: str, *, level: str = "warning") -> None:
+        """Record ``cause``; log ``message`` at ``level`` only when the cause is new."""
+        if self.faults.raise_(cause, message):
+            self.log(level, message)
+
+    def recover(self, cause: str) -> None:
+        """Clear ``cause``; log "recovered" only when it was active."""
+        if self.faults.clear(cause):
+            self.log("info", f"recovered: {cause}")
+
+    def _recover_inputs(self, keep: set[str] | None = None) -> None:
+        for gone in self.faults.clear_except("input:", keep=keep or ()):
+            self.log("info", f"recovered: {gone}")
+
+    # ---- inputs (cheap: safe to call from subscription callbacks) ----------------------------
+
+    def push_image(self, camera: str, stamp_ns: int, msg: Any) -> bool:
+        """Store an Image or CompressedImage for ``camera``; False (and a fault) if rejected.
+
+        A raw Image's header fields are checked here in O(1); pixels are converted in :meth:`run`.
+        """
+        if not (hasattr(msg, "format") and not hasattr(msg, "encoding")):  # raw, not compressed
+            try:
+                check_image_fields(
+                    msg.encoding, msg.height, msg.width, msg.step, len(msg.data), source=f"camera {camera!r}"
+                )
+            except ImageFormatError as exc:
+                self.stats.add("rejected_messages")
+                self.fault(f"image:{camera}:{exc.cause.rsplit(':', 1)[-1]}", f"rejected image: {exc}")
+                return False
+        self.assembler.push_image(camera, stamp_ns, msg)
+        return True
+
+    def push_joint_state(self, stamp_ns: int, names: Sequence[str], positions: Any) -> bool:
+        """Store a JointState's names and positions; False (and a fault) if rejected."""
+        try:
+            self.assembler.push_joint_state(stamp_ns, names, positions)
+        except ObservationError as exc:
+            self.stats.add("rejected_messages")
+            self.fault(exc.cause, f"rejected joint_states: {exc}")
+            return False
+        return True
+
+    # ---- the step ----------------------------------------------------------------------------
+
+    def run(self, now_ns: int) -> ChunkResult | NoChunk:
+        """Assemble the observation at time ``now_ns``, run the policy, check its output."""
+        started = time.perf_counter_ns()
+        try:
+            assembly = self.assembler.assemble(now_ns)
+        except ObservationRejected as rejected:
+            return self._rejected(rejected)
+        self._recover_inputs()
+        if not self.assembler.is_new(assembly):
+            return NoChunk("not_new")
+
+        images: dict[str, np.ndarray] = {}
+        for camera, entries in assembly.images.items():
+            cause = f"image:{camera}:convert"
+            try:
+                frames = [
+                    msg_to_rgb8(e.item, depth_max_m=self.depth_max_m, source=f"camera {camera!r}")
+                    for e in entries
+                ]
+            except ImageFormatError as exc:
+                self.assembler.mark_consumed(assembly)  # do not retry the same bad message
+                self.stats.add("rejected_messages")
+                self.fault(cause, f"rejected image: {exc}")
+                return NoChunk("image", (cause,), str(exc))
+            self.recover(cause)
+            images[camera] = frames[0] if len(frames) == 1 else np.stack(frames)
+        state = assembly.state[0] if assembly.state.shape[0] == 1 else assembly.state
+        obs = Observation(
+            images=images, state=state, instruction=self.instruction, stamp_ns=assembly.stamp_ns
+        )
+        self.assembler.mark_consumed(assembly)
+
+        t_infer = time.perf_counter_ns()
+        try:
+            actions = self.runtime.infer(obs)
+        except Exception as exc:
+            if isinstance(exc, NonFiniteOutputError):
+                return self._bad_output("non_finite", "output:non_finite", f"no chunk: {exc}")
+            return self._bad_output("inference", "inference:error", f"no chunk: inference failed: {exc!r}")
+        infer_ns = time.perf_counter_ns() - t_infer
+        actions = np.asarray(actions, dtype=np.float32)
+        if not np.isfinite(actions).all():
+            return self._bad_output(
+                "non_finite", "output:non_finite", "no chunk: the policy returned NaN/Inf actions"
+            )
+        if actions.shape != self.output_shape:
+            return self._bad_output(
+                "shape",
+                "output:shape",
+                f"no chunk: the policy returned actions of shape {actions.shape}; the card says "
+                f"{self.output_shape} (horizon, action_dim); the runtime does not match the card",
+            )
+        for cause in ("output:non_finite", "inference:error", "output:shape"):
+            self.recover(cause)
+        result = ChunkResult(
+            stamp_ns=assembly.stamp_ns,
+            seq=self._seq,
+            actions=actions,
+            policy_id=self.policy_id,
+            joint_names=self.action_joints,
+            dt_ns=self.dt_ns,
+            action_mode=self.action_mode,
+            infer_ns=infer_ns,
+            started_ns=started,
+        )
+        self._seq += 1
+        return result
+
+    def record_published(self, result: ChunkResult, latency_ns: int) -> None:
+        """Count ``result`` as published ``latency_ns`` after its stamp (timings for diagnostics)."""
+        self.stats.record_chunk(latency_ns, result.infer_ns, time.perf_counter_ns() - result.started_ns)
+
+    def _rejected(self, rejected: ObservationRejected) -> NoChunk:
+        causes = {f"input:{e.cause}" for e in rejected.errors}
+        self._recover_inputs(keep=causes)
+        for err in rejected.errors:
+            cause = f"input:{err.cause}"
+            if err.cause.endswith(":missing") and not isinstance(err, MissingJointError):
+                self.fault(cause, f"waiting: {err}", level="info")  # nothing arrived yet: not a fault
+            else:
+                self.fault(cause, f"no chunk: {err}")
+        if any(":stale" in c or ":future" in c for c in causes):
+            self.stats.add("stale_observations")
+        return NoChunk("rejected", tuple(sorted(causes)), str(rejected))
+
+    def _bad_output(self, reason: str, cause: str, message: str) -> NoChunk:
+        self.stats.add("non_finite_outputs" if reason == "non_finite" else "inference_errors")
+        self.fault(cause, message, level="error")
+        return NoChunk(reason, (cause,), message)
