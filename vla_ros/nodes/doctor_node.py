@@ -18,11 +18,9 @@ answers with the summary (live results come from the last sampling window; a new
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import rclpy
@@ -34,62 +32,43 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
-from vla_ros.doctor.live import LiveObservation, TopicExpectation
-from vla_ros.doctor.live_ros import LiveSampler
-from vla_ros.doctor.report import (
-    GROUP_TITLES,
-    DoctorOptions,
-    default_module_file,
-    run_checks,
-    summarize,
+from vla_ros.doctor.diagnostics import (
+    ERROR,
+    OK,
+    WARN,
+    DiagEntry,
+    check_entry,
+    diagnostic_entries,
+    node_options,
+    static_options,
+    trigger_reply,
 )
+from vla_ros.doctor.live import LiveObservation
+from vla_ros.doctor.live_ros import LiveSampler
+from vla_ros.doctor.report import GROUP_TITLES, DoctorOptions, run_checks
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status
 
-LEVELS = {
-    Status.PASS: DiagnosticStatus.OK,
-    Status.SKIP: DiagnosticStatus.OK,
-    Status.WARN: DiagnosticStatus.WARN,
-    Status.FAIL: DiagnosticStatus.ERROR,
-}
-NAME_PREFIX = "vla_ros doctor"
+_LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
+
+
+def _status(entry: DiagEntry, hardware_id: str) -> DiagnosticStatus:
+    return DiagnosticStatus(
+        level=_LEVELS[entry.level],
+        name=entry.name,
+        message=entry.message,
+        hardware_id=hardware_id,
+        values=[KeyValue(key=k, value=v) for k, v in entry.values],
+    )
 
 
 def to_diagnostic_status(r: CheckResult, hardware_id: str) -> DiagnosticStatus:
     """One check as a ``DiagnosticStatus`` (SKIP is level OK with status=SKIP in the values)."""
-    values = [
-        KeyValue(key="status", value=r.status.value),
-        KeyValue(key="id", value=r.id),
-        KeyValue(key="title", value=r.title),
-    ]
-    if r.fix:
-        values.append(KeyValue(key="fix", value=r.fix))
-    for k, v in r.to_dict()["details"].items():
-        text = v if isinstance(v, str) else json.dumps(v)
-        values.append(KeyValue(key=str(k), value=text[:2000]))
-    msg = r.message if r.status is not Status.SKIP else f"skipped: {r.message}"
-    return DiagnosticStatus(
-        level=LEVELS[r.status],
-        name=f"{NAME_PREFIX}: {r.id}",
-        message=msg[:1000],
-        hardware_id=hardware_id,
-        values=values,
-    )
+    return _status(check_entry(r), hardware_id)
 
 
 def to_diagnostic_array(results: list[CheckResult], stamp: Any, hardware_id: str) -> DiagnosticArray:
     """A summary status (worst level) followed by one status per check."""
-    counts = summarize(results)
-    worst = max((LEVELS[r.status] for r in results), default=DiagnosticStatus.OK)
-    fails = [r.id for r in results if r.status is Status.FAIL]
-    summary = DiagnosticStatus(
-        level=worst,
-        name=f"{NAME_PREFIX}: summary",
-        hardware_id=hardware_id,
-        message=", ".join(f"{v} {k}" for k, v in counts.items())
-        + (f"; FAIL: {', '.join(fails)}" if fails else ""),
-        values=[KeyValue(key=k, value=str(v)) for k, v in counts.items()],
-    )
-    arr = DiagnosticArray(status=[summary] + [to_diagnostic_status(r, hardware_id) for r in results])
+    arr = DiagnosticArray(status=[_status(e, hardware_id) for e in diagnostic_entries(results)])
     arr.header.stamp = stamp
     return arr
 
@@ -173,28 +152,18 @@ class DoctorNode(Node):
 
     # -- configuration -------------------------------------------------------------------------
     def _options(self) -> DoctorOptions:
-        tol = float(self.get_parameter("rate_tolerance").value)
-        topics_raw = self._str_list("expected_topics")
-        topics = [TopicExpectation.parse(t, tolerance=tol) for t in topics_raw]
-        live_s = float(self.get_parameter("live_s").value)
-        if live_s < 0:
-            raise ValueError(f"doctor_node: live_s must be >= 0, got {live_s}")
-        card = self.get_parameter("card_dir").value
-        ws = self.get_parameter("workspace").value
-        rate = float(self.get_parameter("control_rate_hz").value)
-        groups = tuple(self._str_list("groups") or GROUP_TITLES)
-        unknown = sorted(set(groups) - set(GROUP_TITLES))
-        if unknown:
-            raise ValueError(f"doctor_node: unknown groups {unknown}; known: {list(GROUP_TITLES)}")
-        return DoctorOptions(
-            workspace=Path(ws) if ws else None,
-            card=Path(card) if card else None,
-            live_s=live_s,
-            topics=topics,
-            gpu=bool(self.get_parameter("gpu").value),
-            control_rate_hz=rate if rate > 0 else None,
-            module_file=default_module_file(),
-            groups=groups,
+        def value(name: str) -> Any:
+            return self.get_parameter(name).value
+
+        return node_options(
+            expected_topics=self._str_list("expected_topics"),
+            rate_tolerance=float(value("rate_tolerance")),
+            live_s=float(value("live_s")),
+            card_dir=value("card_dir"),
+            workspace=value("workspace"),
+            control_rate_hz=float(value("control_rate_hz")),
+            gpu=bool(value("gpu")),
+            groups=self._str_list("groups"),
         )
 
     def _str_list(self, name: str) -> list[str]:
@@ -204,10 +173,7 @@ class DoctorNode(Node):
             return []
 
     def _static_opts(self) -> DoctorOptions:
-        o = self._options()
-        o.live_s = 0.0
-        o.groups = tuple(g for g in o.groups if g != "live")
-        return o
+        return static_options(self._options())
 
     # -- runs ----------------------------------------------------------------------------------
     def _start_run(self) -> None:
@@ -256,12 +222,7 @@ class DoctorNode(Node):
     def _on_trigger(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         results = run_checks(DoctorContext(), self._static_opts()) + list(self._last_live)
         self._publish(results)
-        counts = summarize(results)
-        fails = [f"{r.id}: {r.message}" for r in results if r.status is Status.FAIL]
-        response.success = not fails
-        response.message = ", ".join(f"{v} {k}" for k, v in counts.items()) + (
-            "; " + " | ".join(fails) if fails else ""
-        )
+        response.success, response.message = trigger_reply(results)
         self._start_run()
         return response
 
