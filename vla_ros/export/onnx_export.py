@@ -114,8 +114,9 @@ class _Step:
 
 
 def prefix_graph_name(key: str) -> str:
-    """ONNX value name of prefix feature ``key`` (prefixed so it never collides with inputs)."""
-    return f"prefix_{key}"
+    """ONNX value name of prefix feature ``key``: starts with ``prefix_`` so that it never
+    collides with a model input or the step's ``x``/``step_index``/``x_next``."""
+    return key if key.startswith("prefix_") else f"prefix_{key}"
 
 
 def _export_graph(
@@ -227,6 +228,11 @@ def export_onnx(
             prefix = model.export_prefix(obs)
             keys = list(prefix)
             gnames = [prefix_graph_name(k) for k in keys]
+            if len(set(gnames)) != len(gnames):
+                raise ExportError(
+                    f"export_prefix keys {keys} map to duplicate graph names {gnames}; "
+                    "rename the features so that 'k' and 'prefix_k' are not both used"
+                )
             path_p = out_dir / "prefix.onnx"
             _export_graph(
                 _Prefix(model, obs_names, keys),
