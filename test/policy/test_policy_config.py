@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from vla_ros.policy import make_assembler, parse_cameras, resolve_joint_names, staleness_limits
+from vla_ros.policy import (
+    make_assembler,
+    parse_cameras,
+    resolve_joint_names,
+    runtime_options,
+    staleness_limits,
+)
 from vla_ros.spine.io import IOSpec
 
 CARD_CAMERAS = ("wrist", "top")
@@ -69,3 +75,16 @@ def test_make_assembler_history_spacing() -> None:
     assert (card_dt.history, card_dt.history_dt_ns) == (3, 50_000_000)
     explicit = make_assembler(_io(3), ("a", "b"), limits, history_dt_s=0.1)
     assert explicit.history_dt_ns == 100_000_000 and explicit.limits is limits
+
+
+def test_runtime_options(card) -> None:
+    from vla_ros.runtime import load_runtime
+
+    assert runtime_options("onnxruntime", "auto", 0) == {"providers": "auto"}
+    assert runtime_options("onnxruntime", "cpu", 2) == {"providers": "cpu", "threads": 2}
+    assert runtime_options("torch", "auto", 0) == {}
+    assert runtime_options("torch", "cpu", 1) == {"device": "cpu", "threads": 1}
+    assert runtime_options("tensorrt", "auto", 0) == {}
+    # the options are what the real backend accepts
+    runtime = load_runtime(card, backend="onnxruntime", **runtime_options("onnxruntime", "cpu", 1))
+    assert runtime.card.policy_id

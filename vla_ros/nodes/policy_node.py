@@ -41,7 +41,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
 from vla_ros.nodes.params import ParamSpec, declare_parameters
-from vla_ros.perception import FaultLog, ns_to_stamp, stamp_to_ns
+from vla_ros.perception import FaultLog, ObservationAssembler, StalenessLimits, ns_to_stamp, stamp_to_ns
 from vla_ros.policy import (
     ERROR,
     OK,
@@ -53,6 +53,7 @@ from vla_ros.policy import (
     make_assembler,
     parse_cameras,
     resolve_joint_names,
+    runtime_options,
     staleness_limits,
     status_values,
 )
@@ -270,8 +271,8 @@ class PolicyNode(Node):
     # ---- views of the policy step's state (tests, benchmarks) --------------------------------
 
     @property
-    def assembler(self) -> Any:
-        """The observation assembler (an :class:`~vla_ros.perception.ObservationAssembler`)."""
+    def assembler(self) -> ObservationAssembler:
+        """The observation assembler (latest messages, staleness, history)."""
         return self.policy.assembler
 
     @property
@@ -296,17 +297,11 @@ class PolicyNode(Node):
                 "made by `vla-ros export` (in the params YAML or with -p card:=/path/to/card)"
             )
         backend = self.p["backend"]
-        opts: dict[str, Any] = {}
-        if self.p["threads"]:
-            opts["threads"] = self.p["threads"]
-        if backend == "onnxruntime":
-            opts["providers"] = self.p["device"]
-        elif backend == "torch" and self.p["device"] != "auto":
-            opts["device"] = self.p["device"]
+        opts = runtime_options(backend, self.p["device"], self.p["threads"])
         return load_runtime(card, backend=backend, **opts)
 
     @staticmethod
-    def _limits(p: dict[str, Any]) -> Any:
+    def _limits(p: dict[str, Any]) -> StalenessLimits:
         return staleness_limits(p["image_staleness_s"], p["state_staleness_s"], p["future_tolerance_s"])
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:

@@ -8,7 +8,13 @@ same class with bag messages and bag time:
 >>> result = step.run(now_ns)  # ChunkResult (publish it) or NoChunk (why not)
 """
 
-from vla_ros.policy.config import make_assembler, parse_cameras, resolve_joint_names, staleness_limits
+from vla_ros.policy.config import (
+    make_assembler,
+    parse_cameras,
+    resolve_joint_names,
+    runtime_options,
+    staleness_limits,
+)
 from vla_ros.policy.health import BLOCKING_PREFIXES, ERROR, OK, WARN, health, status_values
 from vla_ros.policy.stats import COUNTERS, PolicyStats, RateMeter, StatsSnapshot, percentiles_ms
 from vla_ros.policy.step import ChunkResult, LogFn, NoChunk, PolicyStep
@@ -31,6 +37,7 @@ __all__ = [
     "parse_cameras",
     "percentiles_ms",
     "resolve_joint_names",
+    "runtime_options",
     "staleness_limits",
     "status_values",
 ]

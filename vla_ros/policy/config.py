@@ -55,6 +55,22 @@ def resolve_joint_names(param: str, names: Sequence[str], card_names: Sequence[s
     return tuple(chosen)
 
 
+def runtime_options(backend: str, device: str = "auto", threads: int = 0) -> dict[str, Any]:
+    """Keyword options for :func:`vla_ros.runtime.load_runtime` from the node's backend parameters.
+
+    onnxruntime takes ``device`` as its provider list (``auto``, ``cpu``, ``cuda``, a comma list);
+    torch takes it as a device unless ``auto``; ``threads`` 0 leaves the backend's default.
+    """
+    opts: dict[str, Any] = {}
+    if threads:
+        opts["threads"] = threads
+    if backend == "onnxruntime":
+        opts["providers"] = device
+    elif backend == "torch" and device != "auto":
+        opts["device"] = device
+    return opts
+
+
 def staleness_limits(image_s: float, state_s: float, future_s: float) -> StalenessLimits:
     """Staleness limits from seconds (``image_staleness_s``, ``state_staleness_s``,
     ``future_tolerance_s``) to the assembler's integer nanoseconds."""
