@@ -249,6 +249,23 @@ def test_nan_output_publishes_nothing(ros, card: Path) -> None:
     assert np.isfinite(np.asarray(chunk.actions)).all()
 
 
+def test_warning_then_error_faults_are_both_logged(ros, card: Path) -> None:
+    """A warning-level fault and then an error-level one in the same node: both logged, worker alive."""
+    rig = Rig(ros, card)
+    rgb = _frames(np.random.default_rng(8))
+    for names, state in (((("j1", "j2"), (1.0, 2.0))), (None, (-1.0, 2.0, 3.0))):
+        for _ in range(3):
+            t = rig.now_ns()
+            rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS}, names=names, state=state)
+            time.sleep(0.05)
+    assert rig.ros.wait_until(lambda: len(rig.node_logs("NaN")) == 1)
+    assert len(rig.node_logs("lacks joint")) == 1
+    assert not rig.node_logs("policy worker error")
+    t = rig.now_ns()
+    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
+    rig.chunks.wait_for(1, timeout=10)
+
+
 def test_compressed_camera_and_renamed_joints(ros, card: Path, reference) -> None:
     from sensor_msgs.msg import CompressedImage
 
