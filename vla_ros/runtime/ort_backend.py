@@ -69,7 +69,9 @@ class OnnxRuntimeBackend(PolicyRuntime):
 
     Options: ``providers`` (list or comma string: ``cuda``, ``cpu``, full names, or ``auto``),
     ``threads`` (intra-op threads; default :func:`default_threads`), ``optimization``
-    (``all`` | ``extended`` | ``basic`` | ``disabled``), ``seed``.
+    (``all`` | ``extended`` | ``basic`` | ``disabled``), ``spin`` (let idle intra-op threads
+    busy-wait: a little lower latency on an otherwise idle CPU, much worse on a shared one;
+    default off), ``seed``.
     """
 
     backend = "onnxruntime"
@@ -80,6 +82,7 @@ class OnnxRuntimeBackend(PolicyRuntime):
         providers: list[str] | str | None = "auto",
         threads: int | None = None,
         optimization: str = "all",
+        spin: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__(card, seed=seed)
@@ -117,6 +120,10 @@ class OnnxRuntimeBackend(PolicyRuntime):
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = levels[optimization]
         so.log_severity_level = 3
+        # Idle intra-op threads sleep instead of spinning: on a robot the policy shares the CPU
+        # with ROS executors and the control loop, and spinning threads steal their time.
+        self.spin = bool(spin)
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self.sessions: dict[str, Any] = {}
         self._inputs: dict[str, list[str]] = {}
         self._outputs: dict[str, list[str]] = {}
@@ -158,6 +165,7 @@ class OnnxRuntimeBackend(PolicyRuntime):
             "provider_fallback_from": self.fallback_from,
             "intra_op_threads": self.threads,
             "graph_optimization": self.optimization,
+            "thread_spinning": self.spin,
         }
 
     def close(self) -> None:
