@@ -141,3 +141,21 @@ def test_preprocessor_tokenizes_with_the_spine_tokenizer():
     assert feeds["tokens"][0].tolist() == get_tokenizer("byte")("open", 12)[0].tolist()
     with pytest.raises(ObservationError, match=r"expected vla_ros\.runtime\.Observation"):
         Preprocessor(card)({"images": {}})
+
+
+def test_resize_fractional_shrink_matches_area_filter_and_keeps_checkerboards_grey():
+    # a camera frame 640x480 -> 224x224: within ~1 grey level of cv2.INTER_AREA on a smooth scene
+    import cv2
+
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float64)
+    scene = np.stack([128 + 100 * np.sin(xx / 37.0) * np.cos(yy / 23.0), xx / 640 * 255, yy / 480 * 255], -1)
+    scene = scene.astype(np.uint8)
+    ours = resize_image(scene, (224, 224))
+    area = cv2.resize(scene, (224, 224), interpolation=cv2.INTER_AREA)
+    assert ours.shape == (224, 224, 3) and ours.dtype == np.uint8
+    assert np.abs(ours.astype(int) - area.astype(int)).mean() < 1.0
+    # pixel-level aliasing is filtered out (plain bilinear would return 0s and 255s here)
+    checker = (np.indices((480, 640)).sum(0) % 2 * 255).astype(np.uint8)[..., None].repeat(3, 2)
+    assert np.all(np.abs(resize_image(checker, (224, 224)).astype(int) - 128) <= 2)
+    # enlarging and single-channel images keep their channel axis
+    assert resize_image(np.zeros((10, 10, 1), np.uint8), (20, 30)).shape == (20, 30, 1)

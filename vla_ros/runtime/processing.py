@@ -33,16 +33,25 @@ def align_history(x: np.ndarray, history: int, frame_ndim: int) -> np.ndarray:
 
 
 def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize uint8 ``[H, W, C]`` to ``size=(height, width)``: area when shrinking, else bilinear."""
+    """Resize uint8 ``[H, W, C]`` to ``size=(height, width)``.
+
+    Shrinking: a box filter by the largest whole factor (cv2's fast integer ``INTER_AREA`` path),
+    then bilinear for the remaining factor below 2. Within a grey level or so of ``INTER_AREA`` at
+    the exact size on natural images, and ~10x faster for 640x480 -> 224x224 (cv2 has no fast
+    path for fractional area scales). Enlarging: bilinear.
+    """
     h, w = size
     if img.shape[0] == h and img.shape[1] == w:
         return img
-    shrinking = img.shape[0] > h or img.shape[1] > w
-    interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    out = cv2.resize(np.ascontiguousarray(img), (w, h), interpolation=interp)
-    if out.ndim == 2:  # cv2 drops a trailing channel axis of size 1
-        out = out[:, :, None]
-    return out
+    img = np.ascontiguousarray(img)
+    k = min(img.shape[0] // h, img.shape[1] // w)
+    if k >= 2:
+        img = cv2.resize(img, (img.shape[1] // k, img.shape[0] // k), interpolation=cv2.INTER_AREA)
+    if img.shape[0] != h or img.shape[1] != w:
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    if img.ndim == 2:  # cv2 drops a trailing channel axis of size 1
+        img = img[:, :, None]
+    return img
 
 
 def prepare_images(images: dict[str, np.ndarray], io: IOSpec) -> np.ndarray:
