@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure the checkout, not an older install
 
 from vla_ros.runtime.processing import prepare_images, resize_image
 from vla_ros.spine.io import IOSpec
