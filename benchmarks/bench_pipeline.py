@@ -185,7 +185,10 @@ def run(card: Path, iterations: int, warmup: int, control_rate: float, threads: 
             )
         time.sleep(0.02)
 
+    for node in (policy, executor_node, bench):
+        ex.remove_node(node)
     ex.shutdown(timeout_sec=2.0)
+    spin.join(timeout=5.0)
     for node in (bench, executor_node, policy):
         node.destroy_node()
     rclpy.try_shutdown(context=context)
