@@ -69,3 +69,16 @@ def test_cli_listing_does_not_import_heavy_areas():
                           check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False", "listing subcommands imported torch"
+
+
+@pytest.mark.ros
+def test_installed_package_finds_model_configs_by_name(tmp_path):
+    code = (
+        "import vla_ros.spine.config as c; from vla_ros.spine import VLAS;"
+        "p = c.resolve_config_path('act_tiny'); print(c.__file__); print(p)"
+    )
+    proc = _env_sh("python", "-c", code, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    module_file, config = proc.stdout.split()
+    assert "/install/" in module_file  # the colcon-installed copy, not the checkout
+    assert config.endswith("share/vla_ros/config/models/act_tiny.yaml")

@@ -378,7 +378,7 @@ class BaseVLA(nn.Module):
             x = self.get_noise(obs, noise)
         else:
             s = obs["state"]
-            x = torch.zeros(s.shape[0], self.io.horizon, self.io.action_dim, dtype=s.dtype)
+            x = s.new_zeros(s.shape[0], self.io.horizon, self.io.action_dim)
         for i in range(self.num_export_steps):
             x = self.export_step(prefix, x, i)
         return x

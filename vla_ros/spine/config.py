@@ -12,13 +12,37 @@ is replaced. A dict holding ``_delete_: true`` replaces the base dict instead of
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+#: the checkout's config/models (a source tree or a pip install from it)
 MODEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "models"
+
+
+def model_config_dirs() -> list[Path]:
+    """Where bare model names are looked up, first match wins.
+
+    ``VLA_ROS_MODEL_CONFIGS`` (``os.pathsep``-separated), the checkout's ``config/models``, then
+    ``share/vla_ros/config/models`` of every ament prefix (a colcon install or a distro package).
+    """
+    dirs = [Path(d) for d in os.environ.get("VLA_ROS_MODEL_CONFIGS", "").split(os.pathsep) if d]
+    dirs.append(MODEL_CONFIG_DIR)
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        if prefix:
+            dirs.append(Path(prefix) / "share" / "vla_ros" / "config" / "models")
+    # the install layout <prefix>/lib/pythonX.Y/site-packages/vla_ros/spine/config.py
+    here = Path(__file__).resolve().parents
+    if len(here) > 5:
+        dirs.append(here[5] / "share" / "vla_ros" / "config" / "models")
+    seen: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [s.resolve() for s in seen]:
+            seen.append(d)
+    return seen
 
 
 def merge_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,14 +66,16 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.is_file():
         return p
+    dirs = model_config_dirs()
     if p.suffix == "" and len(p.parts) == 1:
-        candidate = MODEL_CONFIG_DIR / f"{p.name}.yaml"
-        if candidate.is_file():
-            return candidate
-    available = sorted(f.stem for f in MODEL_CONFIG_DIR.glob("*.yaml"))
+        for d in dirs:
+            candidate = d / f"{p.name}.yaml"
+            if candidate.is_file():
+                return candidate
+    available = sorted({f.stem for d in dirs for f in d.glob("*.yaml")})
     raise FileNotFoundError(
-        f"model config {str(name_or_path)!r} is neither a file nor a name in {MODEL_CONFIG_DIR}; "
-        f"available names: {available}"
+        f"model config {str(name_or_path)!r} is neither a file nor a name in {[str(d) for d in dirs]}; "
+        f"available names: {available} (or set VLA_ROS_MODEL_CONFIGS to a folder of model YAMLs)"
     )
 
 

@@ -84,7 +84,7 @@ class ACTHead(nn.Module):
         )
         mask = None
         if action_mask is not None:
-            keep = torch.cat([torch.ones(b, 2, dtype=x.dtype), action_mask.to(x.dtype)], dim=1)
+            keep = torch.cat([x.new_ones(b, 2), action_mask.to(x.dtype)], dim=1)
             mask = key_mask_to_additive(keep, x.dtype)
         for blk in self.cvae_blocks:
             x = blk(x, mask=mask)[0]
@@ -179,7 +179,7 @@ class FlowMatchingExpert(nn.Module):
         x = torch.cat([state_tok[:, None], act], dim=1)
         n = x.shape[1]
         rope = (self.rope_cos[p : p + n], self.rope_sin[p : p + n])
-        keep = torch.cat([prefix_mask.to(x.dtype), torch.ones(b, n, dtype=x.dtype)], dim=1)
+        keep = torch.cat([prefix_mask.to(x.dtype), x.new_ones(b, n)], dim=1)
         mask = key_mask_to_additive(keep, x.dtype)
         for i, layer in enumerate(self.layers):
             x = layer(x, mask=mask, rope=rope, past_kv=(prefix_k[i], prefix_v[i]))[0]

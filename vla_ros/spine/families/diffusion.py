@@ -138,9 +138,10 @@ class DiffusionVLA(BaseVLA):
         return {"cond": cond}
 
     def export_step(self, prefix: Mapping[str, Tensor], x: Tensor, step_index: int | Tensor) -> Tensor:
-        i = step_tensor(step_index, x)
-        t = self.ddim_t[i].reshape(1).expand(x.shape[0])
-        ab, ab_prev = self.ddim_ab[i], self.ddim_ab_prev[i]
+        i = step_tensor(step_index, x).reshape(1)
+        # index_select, not t[i]: no host sync (CUDA graphs) and one Gather in ONNX
+        t = self.ddim_t.index_select(0, i).expand(x.shape[0])
+        ab, ab_prev = self.ddim_ab.index_select(0, i), self.ddim_ab_prev.index_select(0, i)
         eps = self.vla_head(x, t, prefix["cond"])
         x0 = (x - torch.sqrt(1.0 - ab) * eps) / torch.sqrt(ab)
         if self.clip_sample is not None:

@@ -132,7 +132,7 @@ class TokensVLA(BaseVLA):
             parts.append(self.state_proj(obs["state"][:, -1])[:, None])
         tokens = obs["tokens"]
         parts.append(self.llm_backbone.embed(tokens))
-        ones = torch.ones(img.shape[0], sum(p.shape[1] for p in parts[:-1]), dtype=img.dtype)
+        ones = img.new_ones(img.shape[0], sum(p.shape[1] for p in parts[:-1]))
         mask = torch.cat([ones, (tokens != 0).to(img.dtype)], dim=1)
         return torch.cat(parts, dim=1), mask
 
@@ -146,7 +146,7 @@ class TokensVLA(BaseVLA):
         bins = self.actions_to_bins(x)
         b, n = bins.shape
         inp = self.llm_backbone.embed(bins[:, :-1] + self.action_offset)
-        mask = torch.cat([prefix["prefix_mask"], torch.ones(b, n - 1, dtype=x.dtype)], dim=1)
+        mask = torch.cat([prefix["prefix_mask"], x.new_ones(b, n - 1)], dim=1)
         h, _ = self.llm_backbone(
             inp, key_mask=mask, causal=True, past_kv=(prefix["prefix_k"], prefix["prefix_v"])
         )
@@ -162,7 +162,7 @@ class TokensVLA(BaseVLA):
         mask = p["prefix_mask"]
         tok = self._argmax_bin(p["prefix_last"])
         out = [tok]
-        one = torch.ones(mask.shape[0], 1, dtype=mask.dtype)
+        one = mask.new_ones(mask.shape[0], 1)
         for _ in range(1, self.num_tokens):
             emb = self.llm_backbone.embed(tok + self.action_offset)[:, None]
             mask = torch.cat([mask, one], dim=1)
@@ -178,7 +178,7 @@ class TokensVLA(BaseVLA):
         x, mask = self._prefix(batch)
         p = x.shape[1]
         inp = torch.cat([x, self.llm_backbone.embed(bins[:, :-1] + self.action_offset)], dim=1)
-        mask = torch.cat([mask, torch.ones(bins.shape[0], bins.shape[1] - 1, dtype=mask.dtype)], 1)
+        mask = torch.cat([mask, mask.new_ones(bins.shape[0], bins.shape[1] - 1)], 1)
         hidden, _ = self.llm_backbone(inp, key_mask=mask, causal=True)
         logits = self.llm_backbone.logits(hidden[:, p - 1 :])
         target = bins + self.action_offset
