@@ -135,3 +135,31 @@ def test_cli_add_engine_to_card_where_tensorrt_is_missing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "TensorRT engines cannot be built or run here" in err
     assert (card_dir / "card.yaml").read_text() == before  # the card is left as it was
+
+
+def test_pretrained_entry_in_config(tmp_path):
+    from vla_ros.spine.config import load_config
+
+    trained, _, _ = build_model("act_tiny", None, seed=7)
+    save_weights(trained, tmp_path / "w.safetensors")
+    cfg = load_config("act_tiny")
+    cfg["pretrained"] = {"path": str(tmp_path / "w.safetensors")}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(cfg))
+    card = export_policy(str(tmp_path / "m.yaml"), tmp_path / "card")
+    assert "pretrained" not in card.model_config
+    assert card.provenance["pretrained"]["path"].endswith("w.safetensors")
+    (tmp_path / "w.safetensors").unlink()  # the card carries its own weights
+    obs = synthetic_observation(card)
+    a = load_runtime(card.root, "torch").infer(obs)
+    b = load_runtime(card.root, "onnxruntime").infer(obs)
+    assert np.max(np.abs(a - b)) < 1e-4
+    with torch.no_grad():
+        from vla_ros.runtime.processing import Preprocessor
+
+        feeds = {k: torch.from_numpy(v) for k, v in Preprocessor(card)(obs).items()}
+        assert np.max(np.abs(trained.predict_action(feeds)[0].numpy() - a)) < 1e-4
+    # a pickled pretrained checkpoint is refused like any other
+    torch.save({"state_dict": trained.state_dict(), "hp": argparse.Namespace()}, tmp_path / "x.pt")
+    cfg["pretrained"] = {"path": str(tmp_path / "x.pt")}
+    with pytest.raises(UnsafeCheckpointError):
+        export_policy(cfg, tmp_path / "card2")

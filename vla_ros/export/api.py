@@ -133,6 +133,21 @@ def build_model(
             prov["config"] = str(path)
         except FileNotFoundError as e:
             raise ExportError(str(e)) from e
+    # ``pretrained`` weights are loaded here (safely, with vla_ros errors), not by build_vla,
+    # and stay out of the card's model_config: the card's own safetensors replace them.
+    pretrained = cfg.pop("pretrained", None)
+    mapping, strict = None, True
+    if pretrained is not None:
+        if not isinstance(pretrained, Mapping) or "path" not in pretrained:
+            raise ExportError(
+                f"config 'pretrained' must be a mapping with 'path' (and optional name_mapping, "
+                f"strict), got {pretrained!r}"
+            )
+        prov["pretrained"] = dict(pretrained)
+        if checkpoint is None:
+            checkpoint = pretrained["path"]
+            mapping = pretrained.get("name_mapping")
+            strict = bool(pretrained.get("strict", True))
     torch.manual_seed(seed)
     try:
         model = build_vla(cfg)
@@ -140,7 +155,7 @@ def build_model(
         raise ExportError(f"cannot build the model from its config: {e}") from e
     if checkpoint is not None:
         state = load_state_dict(checkpoint)
-        apply_state_dict(model, state, str(checkpoint), cfg.get("name_mapping"))
+        apply_state_dict(model, state, str(checkpoint), mapping or cfg.get("name_mapping"), strict=strict)
         p = Path(checkpoint)
         prov["checkpoint"] = str(p)
         if p.is_file():
@@ -260,7 +275,11 @@ def export_policy(
     with progress.step("build model"):
         prov: dict[str, Any] = {}
         if isinstance(model_or_yaml, torch.nn.Module):
-            model, cfg = model_or_yaml.eval(), (dict(model_config) if model_config else None)
+            model = model_or_yaml.eval()
+            given = model_config or getattr(model, "config", None)
+            cfg = dict(given) if isinstance(given, Mapping) else None
+            if cfg is not None:
+                cfg.pop("pretrained", None)
             prov["source"] = f"module {type(model).__name__}"
             if checkpoint is not None:
                 apply_state_dict(model, load_state_dict(checkpoint), str(checkpoint))

@@ -56,13 +56,17 @@ def load_state_dict(path: str | Path) -> dict[str, Any]:
 
 
 def apply_state_dict(
-    model: Any, state: Mapping[str, Any], source: str, name_mapping: Mapping[str, str] | None = None
+    model: Any,
+    state: Mapping[str, Any],
+    source: str,
+    name_mapping: Mapping[str, str] | None = None,
+    strict: bool = True,
 ) -> None:
-    """Strictly load ``state`` into ``model``; a mismatch raises :class:`ModelFileError`."""
+    """Load ``state`` into ``model`` (strict by default); a mismatch raises :class:`ModelFileError`."""
     from vla_ros.spine.weights import WeightLoadError, load_weights
 
     try:
-        load_weights(model, state, name_mapping=name_mapping, strict=True)
+        load_weights(model, state, name_mapping=name_mapping, strict=strict)
     except WeightLoadError as e:
         raise ModelFileError(
             f"weights {source!r} do not fit the model: {e.report.summary()}; the checkpoint "
