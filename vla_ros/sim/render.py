@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 
 BACKGROUND = (40, 44, 52)
+#: where the target marker is drawn unless a caller says otherwise (the sim node's target)
+DEFAULT_TARGET = (0.45, 0.55)
 LINK_COLOURS = ((230, 126, 34), (52, 152, 219), (46, 204, 113), (155, 89, 182), (241, 196, 15),
                 (231, 76, 60))
 
@@ -33,7 +35,7 @@ def render(
     height: int,
     width: int,
     camera: str = "front",
-    target: tuple[float, float] | None = (0.45, 0.55),
+    target: tuple[float, float] | None = DEFAULT_TARGET,
 ) -> np.ndarray:
     """One ``[height, width, 3]`` uint8 RGB frame of the arm at ``positions`` from ``camera``."""
     positions = np.asarray(positions, dtype=np.float64)
