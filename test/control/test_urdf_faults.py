@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from vla_ros.control.faults import FaultLog
 from vla_ros.control.urdf import UrdfError, parse_urdf_limits
+from vla_ros.util.faults import FaultLog
 
 URDF = """<?xml version="1.0"?>
 <robot name="arm">

@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from vla_ros.perception.faults import Fault
 from vla_ros.policy import (
     COUNTERS,
     ERROR,
@@ -18,6 +17,7 @@ from vla_ros.policy import (
     percentiles_ms,
     status_values,
 )
+from vla_ros.util.faults import Fault
 
 MS = 1_000_000
 

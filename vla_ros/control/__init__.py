@@ -6,16 +6,11 @@ integer-nanosecond times; the executor node and offline rosbag evaluation both d
 """
 
 from vla_ros.control.chunk import Chunk, ChunkError, make_chunk
-from vla_ros.control.controller import (
-    ChunkController,
-    Command,
-    ConfigError,
-    ControllerConfig,
-    Fault,
-)
+from vla_ros.control.controller import ChunkController, Command, ConfigError, ControllerConfig
 from vla_ros.control.safety import JointLimits, LimitsError, SafetyFilter
 from vla_ros.control.state import StateError
 from vla_ros.control.urdf import UrdfError, parse_urdf_limits
+from vla_ros.util.faults import Fault
 
 __all__ = [
     "Chunk",

@@ -28,6 +28,7 @@ from vla_ros.control.chunk import (
 from vla_ros.control.ensemble import MODES, blend_weight, temporal_ensemble
 from vla_ros.control.safety import JointLimits, SafetyFilter, check_speed_scale
 from vla_ros.control.state import JointStateTracker
+from vla_ros.util.faults import Fault
 
 #: chunks starting further than this ahead of the last tick are rejected (clock mismatch)
 DEFAULT_MAX_FUTURE_NS = 10_000_000_000
@@ -35,14 +36,6 @@ DEFAULT_MAX_FUTURE_NS = 10_000_000_000
 
 class ConfigError(ValueError):
     """Invalid controller configuration."""
-
-
-@dataclass(frozen=True)
-class Fault:
-    """Why a tick held or a chunk was refused: a stable ``cause`` key and a readable message."""
-
-    cause: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -155,6 +148,8 @@ class ChunkController:
         self.estop_latched = False
         self.estop_input = False
         self.last_tick_ns: int | None = None
+        #: the faults of the latest tick (also when it returned None: why nothing is commanded)
+        self.last_faults: tuple[Fault, ...] = ()
         self._blend_current: int | None = None
         self._blend_from: int | None = None
         self._blend_step = 0
@@ -261,8 +256,8 @@ class ChunkController:
         if dropped:
             faults.append(
                 Fault(
-                    "chunk_flood",
-                    f"chunk buffer full (max_chunks={self.config.max_chunks}); dropped "
+                    cause="chunk_flood",
+                    message=f"chunk buffer full (max_chunks={self.config.max_chunks}); dropped "
                     f"{len(dropped)} oldest chunk(s); the policy publishes faster than needed",
                 )
             )
@@ -301,14 +296,17 @@ class ChunkController:
 
     # ------------------------------------------------------------------ the tick
     def tick(self, t_ns: int) -> Command | None:
-        """Compute the command for time ``t_ns``; None when nothing is known to hold at."""
+        """Compute the command for time ``t_ns``; None when nothing is known to hold at.
+
+        Either way :attr:`last_faults` holds this tick's faults (for None: why, e.g. no state).
+        """
         t_ns = int(t_ns)
         faults: list[Fault] = []
         if self.last_tick_ns is not None and t_ns < self.last_tick_ns:
             faults.append(
                 Fault(
-                    "clock_backwards",
-                    f"clock jumped backwards by {(self.last_tick_ns - t_ns) / 1e9:.3f} s; "
+                    cause="clock_backwards",
+                    message=f"clock jumped backwards by {(self.last_tick_ns - t_ns) / 1e9:.3f} s; "
                     "dropped all chunks and joint states, holding",
                 )
             )
@@ -320,11 +318,13 @@ class ChunkController:
             faults.append(state_fault(self.state.missing(t_ns), self.state.seen_any))
             return self._hold(t_ns, None, faults)
         if self.estop_latched:
-            faults.append(Fault("estop", "e-stop latched; holding until re-armed"))
+            faults.append(Fault(cause="estop", message="e-stop latched; holding until re-armed"))
             return self._hold(t_ns, measured, faults)
         live = self.buffer.live(t_ns)
         if not live:
-            faults.append(Fault("no_live_chunk", "no live action chunk covers the current time; holding"))
+            faults.append(
+                Fault(cause="no_live_chunk", message="no live action chunk covers the current time; holding")
+            )
             self._blend_current = None
             return self._hold(t_ns, measured, faults)
         target = self._combine(live, t_ns, advance=True)
@@ -333,8 +333,8 @@ class ChunkController:
             if reason in ("tracking_error", "nonfinite_target", "nonfinite_state"):
                 faults.append(
                     Fault(
-                        reason,
-                        f"safety filter: {reason.replace('_', ' ')} (measured state further than "
+                        cause=reason,
+                        message=f"safety filter: {reason.replace('_', ' ')} (measured state further than "
                         "max_jump from the command, or bad target); holding at measured position"
                         if reason == "tracking_error"
                         else f"safety filter: {reason.replace('_', ' ')}; holding",
@@ -343,6 +343,7 @@ class ChunkController:
         traj: tuple[tuple[int, np.ndarray], ...] = ()
         if self.config.trajectory_points > 0 and not res.held:
             traj = self._lookahead(t_ns, res.positions)
+        self.last_faults = tuple(faults)
         return Command(
             t_ns=t_ns,
             joint_names=self.config.joint_names,
@@ -355,6 +356,7 @@ class ChunkController:
         )
 
     def _hold(self, t_ns: int, measured: np.ndarray | None, faults: list[Fault]) -> Command | None:
+        self.last_faults = tuple(faults)
         res = self.filter.hold(measured)
         if res is None:
             return None
@@ -417,10 +419,13 @@ def state_fault(missing: Sequence[str], seen_any: bool = True) -> Fault:
     """The fault for joints without a fresh joint state (one cause per set of joints), or for
     no joint state at all yet (``seen_any`` False)."""
     if not seen_any:
-        return Fault("state_none", "no joint_states received yet for the commanded joints; not commanding")
+        return Fault(
+            cause="state_none",
+            message="no joint_states received yet for the commanded joints; not commanding",
+        )
     return Fault(
-        "state_missing:" + ",".join(missing),
-        f"joint_states lacks joint(s) {list(missing)} (none received within state_timeout); holding",
+        cause="state_missing:" + ",".join(missing),
+        message=f"joint_states lacks joint(s) {list(missing)} (none received within state_timeout); holding",
     )
 
 

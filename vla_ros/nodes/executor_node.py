@@ -49,15 +49,18 @@ from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_ros.control.chunk import ChunkError
-from vla_ros.control.controller import ChunkController, Command, ConfigError, Fault, state_fault
-from vla_ros.control.faults import FaultLog
+from vla_ros.control.controller import ChunkController, Command, ConfigError
 from vla_ros.control.safety import LimitsError
 from vla_ros.control.state import StateError
 from vla_ros.control.urdf import UrdfError
 from vla_ros.msg import ActionChunk
 from vla_ros.nodes import executor_params as ep
+from vla_ros.util.faults import Fault, FaultLog
+from vla_ros.util.ns import msg_to_ns, ns_to_stamp, seconds_to_ns
 
 ERROR_CAUSES = ("estop", "tracking_error", "clock_backwards", "nonfinite_state")
+#: a fault cause that clears and stays away this long is logged again when it returns
+FAULT_RECUR_AFTER_NS = 1_000_000_000
 
 
 def _descriptor(spec: ep.ParamSpec) -> ParameterDescriptor:
@@ -78,14 +81,6 @@ def _descriptor(spec: ep.ParamSpec) -> ParameterDescriptor:
     if spec.choices:
         d.additional_constraints = f"one of {list(spec.choices)}"
     return d
-
-
-def _stamp_ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def _duration_ns(d: Any) -> int:
-    return int(d.sec) * 1_000_000_000 + int(d.nanosec)
 
 
 class ExecutorNode(Node):
@@ -111,7 +106,10 @@ class ExecutorNode(Node):
             self._urdf = ep.urdf_limits(self.values)
         except UrdfError as exc:
             raise ConfigError(f"robot_description: {exc}") from None
-        self.faults = FaultLog(repeat_interval_ns=ep.s_to_ns(self.values["log_repeat_s"]))
+        self.faults = FaultLog(
+            repeat_interval_ns=seconds_to_ns(self.values["log_repeat_s"]),
+            recur_after_ns=FAULT_RECUR_AFTER_NS,
+        )
         self.controller: ChunkController | None = None
         names = tuple(self.values["joint_names"] or ())
         if names:
@@ -249,30 +247,30 @@ class ExecutorNode(Node):
             return
         try:
             with self._lock:
-                ctl.update_state(_stamp_ns(msg.header.stamp), msg.name, msg.position)
+                ctl.update_state(msg_to_ns(msg.header.stamp), msg.name, msg.position)
         except StateError as exc:
-            self._fault(Fault(exc.cause, str(exc)))
+            self._fault(Fault(cause=exc.cause, message=str(exc)))
 
     def _on_chunk(self, msg: ActionChunk) -> None:
         names = tuple(msg.joint_names)
         if self.controller is None:
             if not names:
-                self._fault(Fault("chunk_joints", "chunk has no joint_names; ignored"))
+                self._fault(Fault(cause="chunk_joints", message="chunk has no joint_names; ignored"))
                 return
             with self._lock:
                 if self.controller is None:
                     try:
                         self._build_controller(names)
                     except ConfigError as exc:
-                        self._fault(Fault("config", f"cannot adopt chunk joints: {exc}"))
+                        self._fault(Fault(cause="config", message=f"cannot adopt chunk joints: {exc}"))
                         return
         ctl = self.controller
         assert ctl is not None
         try:
             with self._lock:
                 _, faults = ctl.add_chunk(
-                    stamp_ns=_stamp_ns(msg.header.stamp),
-                    dt_ns=_duration_ns(msg.dt),
+                    stamp_ns=msg_to_ns(msg.header.stamp),
+                    dt_ns=msg_to_ns(msg.dt),
                     joint_names=names,
                     actions=msg.actions,
                     action_mode=msg.action_mode or "absolute",
@@ -282,7 +280,7 @@ class ExecutorNode(Node):
                     seq=msg.seq,
                 )
         except ChunkError as exc:
-            self._fault(Fault(exc.cause, f"rejected chunk: {exc}"))
+            self._fault(Fault(cause=exc.cause, message=f"rejected chunk: {exc}"))
             return
         for f in faults:
             self._fault(f)
@@ -295,7 +293,7 @@ class ExecutorNode(Node):
             was = ctl.estop_latched
             ctl.set_estop(bool(msg.data))
         if msg.data and not was:
-            self._fault(Fault("estop", "e-stop received: holding and disarmed until re-armed"))
+            self._fault(Fault(cause="estop", message="e-stop received: holding and disarmed until re-armed"))
 
     def _on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         ctl = self.controller
@@ -330,8 +328,8 @@ class ExecutorNode(Node):
             except (PermissionError, OSError, AttributeError) as exc:
                 self._fault(
                     Fault(
-                        "rt_priority",
-                        f"SCHED_FIFO priority {prio} not granted ({exc}); "
+                        cause="rt_priority",
+                        message=f"SCHED_FIFO priority {prio} not granted ({exc}); "
                         "running at normal priority (see docs: rtprio limits)",
                     )
                 )
@@ -346,7 +344,7 @@ class ExecutorNode(Node):
             try:
                 self._on_tick()
             except Exception as exc:  # never let the control thread die silently
-                self._fault(Fault("tick_exception", f"control tick raised {exc!r}"))
+                self._fault(Fault(cause="tick_exception", message=f"control tick raised {exc!r}"))
             deadline += period
             late = time.monotonic_ns() - deadline
             if late > 0:
@@ -376,15 +374,13 @@ class ExecutorNode(Node):
         now_ns = self.get_clock().now().nanoseconds
         with self._lock:
             cmd = ctl.tick(now_ns)
+            faults = ctl.last_faults  # for None too: why nothing is commanded
             armed = ctl.armed
-        if cmd is None:
-            fault = state_fault(ctl.state.missing(now_ns), ctl.state.seen_any)
-            self._fault(fault)
-            self.faults.settle({fault.cause}, time.monotonic_ns())
-            return
-        for f in cmd.faults:
+        for f in faults:
             self._fault(f)
-        self.faults.settle({f.cause for f in cmd.faults}, time.monotonic_ns())
+        self.faults.settle({f.cause for f in faults}, time.monotonic_ns())
+        if cmd is None:
+            return
         self.last_command = cmd
         if self.dry_run or self.values["publish_preview"]:
             self._preview_pub.publish(self._joint_state(cmd))
@@ -411,11 +407,9 @@ class ExecutorNode(Node):
         msg.joint_names = list(cmd.joint_names)
         points = cmd.trajectory or ((ctl_period(self), cmd.positions),)
         for t_from, q in points:
+            sec, nanosec = ns_to_stamp(t_from)
             msg.points.append(
-                JointTrajectoryPoint(
-                    positions=q.tolist(),
-                    time_from_start=Duration(sec=t_from // 1_000_000_000, nanosec=t_from % 1_000_000_000),
-                )
+                JointTrajectoryPoint(positions=q.tolist(), time_from_start=Duration(sec=sec, nanosec=nanosec))
             )
         return msg
 

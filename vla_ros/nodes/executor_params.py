@@ -15,6 +15,7 @@ from vla_ros.control.controller import ControllerConfig
 from vla_ros.control.ensemble import MODES
 from vla_ros.control.safety import JointLimits
 from vla_ros.control.urdf import UrdfJointLimit, parse_urdf_limits
+from vla_ros.util.ns import seconds_to_ns
 
 OUTPUT_TYPES = ("joint_state", "float64_multi_array", "joint_trajectory")
 LIMIT_PARAMS = ("position_lower", "position_upper", "max_velocity", "max_acceleration", "max_jump")
@@ -164,14 +165,9 @@ def check_value(spec: ParamSpec, value: Any) -> str | None:
     return None
 
 
-def s_to_ns(seconds: float) -> int:
-    """Seconds (float) to integer nanoseconds."""
-    return round(float(seconds) * 1e9)
-
-
 def controller_config(values: Mapping[str, Any], joint_names: tuple[str, ...]) -> ControllerConfig:
     """Build the :class:`ControllerConfig` from parameter values."""
-    period_ns = s_to_ns(1.0 / float(values["control_rate_hz"]))
+    period_ns = seconds_to_ns(1.0 / float(values["control_rate_hz"]))
     traj = values["trajectory_points"] if values["output_type"] == "joint_trajectory" else 0
     return ControllerConfig(
         joint_names=joint_names,
@@ -179,13 +175,13 @@ def controller_config(values: Mapping[str, Any], joint_names: tuple[str, ...]) -
         mode=values["mode"],
         ensemble_coefficient=float(values["ensemble_coefficient"]),
         blend_steps=int(values["blend_steps"]),
-        time_offset_ns=s_to_ns(values["time_offset_s"]),
-        max_chunk_age_ns=s_to_ns(values["max_chunk_age_s"]),
+        time_offset_ns=seconds_to_ns(values["time_offset_s"]),
+        max_chunk_age_ns=seconds_to_ns(values["max_chunk_age_s"]),
         max_chunks=int(values["max_chunks"]),
-        state_timeout_ns=s_to_ns(values["state_timeout_s"]),
-        delta_state_tolerance_ns=s_to_ns(values["delta_state_tolerance_s"]),
+        state_timeout_ns=seconds_to_ns(values["state_timeout_s"]),
+        delta_state_tolerance_ns=seconds_to_ns(values["delta_state_tolerance_s"]),
         trajectory_points=int(traj),
-        trajectory_dt_ns=s_to_ns(values["trajectory_dt_s"]),
+        trajectory_dt_ns=seconds_to_ns(values["trajectory_dt_s"]),
         speed_scale=float(values["speed_scale"]),
     )
 

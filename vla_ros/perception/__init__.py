@@ -12,7 +12,6 @@ from vla_ros.perception.errors import (
     ObservationError,
     StaleInputError,
 )
-from vla_ros.perception.faults import FaultLog
 from vla_ros.perception.image import (
     ENCODINGS,
     RGB_CONVERTIBLE,
@@ -28,11 +27,10 @@ from vla_ros.perception.observation import (
     ObservationRejected,
     StalenessLimits,
     TimedBuffer,
-    ns_to_stamp,
-    seconds_to_ns,
     select_history,
-    stamp_to_ns,
 )
+from vla_ros.util.faults import FaultLog
+from vla_ros.util.ns import ns_to_stamp, seconds_to_ns, stamp_to_ns
 
 __all__ = [
     "ENCODINGS",

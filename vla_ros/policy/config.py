@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vla_ros.perception import ObservationAssembler, StalenessLimits, seconds_to_ns
+from vla_ros.perception import ObservationAssembler, StalenessLimits
+from vla_ros.util.ns import seconds_to_ns
 
 
 def parse_cameras(entries: Sequence[str], card_cameras: tuple[str, ...]) -> dict[str, str]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from vla_ros.perception.faults import Fault
 from vla_ros.policy.stats import StatsSnapshot
+from vla_ros.util.faults import Fault
 
 OK, WARN, ERROR = 0, 1, 2
 #: fault causes with these prefixes stop chunks from being published (level ERROR)

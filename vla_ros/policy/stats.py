@@ -6,7 +6,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
+from vla_ros.util.stats import percentiles_ms
 
 #: counter names, in the order they are reported
 COUNTERS = (
@@ -16,14 +16,6 @@ COUNTERS = (
     "non_finite_outputs",
     "inference_errors",
 )
-
-
-def percentiles_ms(values_ns: list[int]) -> tuple[float, float]:
-    """``(p50, p99)`` in milliseconds of integer-nanosecond samples; ``(nan, nan)`` when empty."""
-    if not values_ns:
-        return float("nan"), float("nan")
-    p50, p99 = np.percentile(np.asarray(values_ns, dtype=np.float64), (50, 99))
-    return float(p50) / 1e6, float(p99) / 1e6
 
 
 @dataclass(frozen=True)
@@ -74,8 +66,8 @@ class PolicyStats:
         with self._lock:
             rows = list(self.timings)[-recent:]
             counts = dict(self._counts)
-        lat50, lat99 = percentiles_ms([r[0] for r in rows])
-        inf50, inf99 = percentiles_ms([r[1] for r in rows])
+        lat50, lat99 = percentiles_ms([r[0] for r in rows], (50, 99))
+        inf50, inf99 = percentiles_ms([r[1] for r in rows], (50, 99))
         return StatsSnapshot(counts, lat50, lat99, inf50, inf99)
 
 

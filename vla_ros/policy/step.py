@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from vla_ros.perception import (
-    FaultLog,
     ImageFormatError,
     MissingJointError,
     ObservationAssembler,
@@ -30,11 +29,12 @@ from vla_ros.perception import (
     ObservationRejected,
     check_image_fields,
     msg_to_rgb8,
-    seconds_to_ns,
 )
 from vla_ros.policy.stats import PolicyStats
 from vla_ros.runtime.errors import NonFiniteOutputError
 from vla_ros.runtime.observation import Observation
+from vla_ros.util.faults import FaultLog
+from vla_ros.util.ns import seconds_to_ns
 
 #: ``log(level, message)`` with level ``"info"``, ``"warning"`` or ``"error"``
 LogFn = Callable[[str, str], None]
