@@ -35,9 +35,9 @@ def reference(card: Path):
     return load_runtime(card, backend="onnxruntime")
 
 
-
 def _stamp(chunk) -> int:
     return chunk.header.stamp.sec * 1_000_000_000 + chunk.header.stamp.nanosec
+
 
 class Rig:
     """A policy node under test plus publishers for its inputs and collectors for its outputs."""
@@ -383,3 +383,65 @@ def test_parameters_have_descriptors_and_validation(ros, card: Path) -> None:
             node_name="bad_qos",
             parameter_overrides=[Parameter("card", value=str(card)), Parameter("image_qos", value="fast")],
         )
+
+
+def test_missing_or_corrupt_card_keeps_the_node_alive_and_loads_when_fixed(ros, card: Path, tmp_path: Path):
+    """A card that is missing or corrupt at start: ERROR on /diagnostics, no chunk, retry until it loads."""
+    import shutil
+
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image, JointState
+
+    from vla_ros.msg import ActionChunk
+    from vla_ros.nodes.policy_node import PolicyNode
+
+    target = tmp_path / "card"  # not there yet (e.g. still being copied to the robot)
+    params = {
+        "card": str(target),
+        "warmup": 0,
+        "load_retry_s": 0.2,
+        "diagnostics_period_s": 0.1,
+        "image_staleness_s": 5.0,
+        "state_staleness_s": 5.0,
+    }
+    node = ros.add_node(
+        PolicyNode(
+            context=ros.context,
+            node_name="policy_waiting",
+            parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
+        )
+    )
+    diag = ros.subscribe("/diagnostics", DiagnosticArray)
+    chunks = ros.subscribe("vla/action_chunk", ActionChunk)
+
+    def last_status():
+        for msg in reversed(list(diag.messages)):
+            for st in msg.status:
+                if "policy_waiting" in st.name:
+                    return st
+        return None
+
+    assert ros.wait_until(lambda: (st := last_status()) is not None and st.level == b"\x02")
+    assert str(target) in last_status().message and node.policy is None
+
+    # a corrupt model file: still alive, still ERROR, now naming the model file
+    shutil.copytree(card, target)
+    (target / "model.onnx").write_bytes(b"not an onnx model")
+    assert ros.wait_until(lambda: "model.onnx" in (last_status().message if last_status() else ""), 5.0)
+    assert node.policy is None and ros.context.ok()
+
+    # fixed: it loads, subscribes, and the policy runs
+    shutil.copy2(card / "model.onnx", target / "model.onnx")
+    assert ros.wait_until(lambda: node.policy is not None, timeout=10.0), last_status().message
+    rgb = _frames(np.random.default_rng(3))
+    cam_pubs = {c: ros.publisher(topic, Image) for c, topic in node.camera_topics.items()}
+    js = ros.publisher("joint_states", JointState)
+    for p in (*cam_pubs.values(), js):
+        ros.wait_for_subscribers(p)
+    t = ros.helper.get_clock().now().nanoseconds
+    for c, p in cam_pubs.items():
+        p.publish(image_msg(t, rgb[c]))
+    js.publish(joint_msg(t, ("j1", "j2", "j3"), (1.0, 2.0, 3.0)))
+    chunks.wait_for(1, timeout=10.0)
+    assert ros.wait_until(lambda: last_status().level != b"\x02", 5.0)

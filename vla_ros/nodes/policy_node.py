@@ -161,6 +161,13 @@ PARAMS: tuple[ParamSpec, ...] = (
         range=(1, 1000),
     ),
     ParamSpec(
+        "load_retry_s",
+        5.0,
+        "When the card cannot be loaded (missing, corrupt, engine for another GPU): retry every N s",
+        read_only=True,
+        range=(0.1, 3600.0),
+    ),
+    ParamSpec(
         "warmup",
         3,
         "Inferences on a synthetic observation before subscribing",
@@ -211,7 +218,51 @@ class PolicyNode(Node):
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
-        self.runtime = runtime if runtime is not None else self._load_runtime()
+        self.policy: PolicyStep | None = None
+        self.load_error: str | None = None
+        self._retry_timer = None
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_timer(self.p["diagnostics_period_s"], self._publish_diagnostics)
+        if runtime is not None:
+            self._activate(runtime)
+        elif not self._try_load():
+            # a card that is missing, corrupt or built for another GPU must not take the node
+            # down: report ERROR on /diagnostics, publish nothing, and retry
+            self._retry_timer = self.create_timer(self.p["load_retry_s"], self._retry_load)
+
+    def _try_load(self) -> bool:
+        """Load the runtime from the card and activate; False (logged once per message) on failure."""
+        from vla_ros.runtime.errors import VlaRosError
+
+        try:
+            runtime = self._load_runtime()
+        except VlaRosError as exc:
+            message = f"cannot load policy card {self.p['card']!r}: {exc}"
+            if message != self.load_error:
+                self.get_logger().error(f"{message}; retrying every {self.p['load_retry_s']:g} s")
+            self.load_error = message
+            return False
+        self._activate(runtime)
+        return True
+
+    def _retry_load(self) -> None:
+        try:
+            loaded = self._try_load()
+        except ValueError as exc:  # the card loaded but does not fit the parameters: needs a fix
+            self.load_error = str(exc)
+            self.get_logger().error(f"{exc}; not retrying until the node is restarted")
+            loaded = True
+        if loaded and self._retry_timer is not None:
+            self._retry_timer.cancel()
+            self.destroy_timer(self._retry_timer)
+            self._retry_timer = None
+
+    def _activate(self, runtime: Any) -> None:
+        """Everything that depends on the card: joints, cameras, subscriptions, the worker."""
+        for name in ("instruction", "rate_hz", "depth_max_m", *_DYNAMIC_STALENESS):
+            self.p[name] = self.get_parameter(name).value  # changed while waiting for the card
+        self.runtime = runtime
         card = self.runtime.card
         io = card.io
         self.card = card
@@ -222,8 +273,7 @@ class PolicyNode(Node):
         assembler = make_assembler(
             io, self.state_joints, self._limits(self.p), history_dt_s=self.p["obs_history_dt_s"]
         )
-        #: the policy logic (ROS-free); the node only feeds it and publishes what it returns
-        self.policy = PolicyStep(
+        policy = PolicyStep(
             self.runtime,
             assembler,
             action_joints=self.action_joints,
@@ -232,10 +282,12 @@ class PolicyNode(Node):
             log=self._log,
         )
         self._period_s = 1.0 / self.p["rate_hz"] if self.p["rate_hz"] > 0 else 0.0
-        dt_sec, dt_nsec = ns_to_stamp(self.policy.dt_ns)
+        dt_sec, dt_nsec = ns_to_stamp(policy.dt_ns)
         self._dt = Duration(sec=dt_sec, nanosec=dt_nsec)
         self._rate = RateMeter(time.monotonic())
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        #: the policy logic (ROS-free); the node only feeds it and publishes what it returns
+        self.policy = policy
+        self.load_error = None
 
         if self.p["warmup"]:
             self.runtime.warmup(self.p["warmup"])
@@ -247,7 +299,6 @@ class PolicyNode(Node):
             "vla/action_chunk",
             QoSProfile(depth=self.p["chunk_qos_depth"], reliability=ReliabilityPolicy.RELIABLE),
         )
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         image_qos = _qos(self.p["image_qos"], self.p["qos_depth"])
         for name, topic in self.camera_topics.items():
             kind = CompressedImage if topic.endswith("/compressed") else Image
@@ -259,7 +310,6 @@ class PolicyNode(Node):
             _qos(self.p["state_qos"], self.p["qos_depth"]),
         )
         self.create_subscription(String, "vla/instruction", self._on_instruction, 10)
-        self.create_timer(self.p["diagnostics_period_s"], self._publish_diagnostics)
         self._worker = threading.Thread(target=self._run, name="policy_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -305,6 +355,8 @@ class PolicyNode(Node):
         return staleness_limits(p["image_staleness_s"], p["state_staleness_s"], p["future_tolerance_s"])
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        if self.policy is None:  # not active yet: _activate reads the parameters then
+            return SetParametersResult(successful=True)
         values = {p.name: p.value for p in params}
         if "instruction" in values:
             self.policy.instruction = str(values["instruction"])
@@ -402,6 +454,17 @@ class PolicyNode(Node):
 
     def diagnostic_status(self) -> DiagnosticStatus:
         """The node's current DiagnosticStatus (also published on /diagnostics)."""
+        if self.policy is None:
+            return DiagnosticStatus(
+                level=_LEVELS[ERROR],
+                name=f"{self.get_fully_qualified_name()}: policy",
+                message=self.load_error or "policy card not loaded yet",
+                hardware_id=str(self.p["card"]),
+                values=[
+                    KeyValue(key="card", value=str(self.p["card"])),
+                    KeyValue(key="load_retry_s", value=f"{self.p['load_retry_s']:g}"),
+                ],
+            )
         snap = self.policy.stats.snapshot()
         rate = self._rate.update(time.monotonic(), snap.counts["chunks_published"])
         active = self.policy.faults.active()
