@@ -78,13 +78,14 @@ def test_a_node_that_fails_to_start_is_reported(tmp_path: Path, capsys) -> None:
     params.write_text(
         yaml.safe_dump(
             {
-                "/**/policy_node": {"ros__parameters": {"card": str(tmp_path / "no_card")}},
+                # a configuration error (a missing card FILE is not one: the node waits for it)
+                "/**/policy_node": {"ros__parameters": {"card": ""}},
             }
         )
     )
     assert run(_args(str(params), "--no-doctor")) == 1
     err = capsys.readouterr().err
-    assert "policy_node failed to start" in err and "no policy card" in err
+    assert "policy_node failed to start" in err and "parameter 'card' is empty" in err
 
 
 @pytest.mark.ros
