@@ -102,3 +102,27 @@ def workspace(built_workspace: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "ws"
     shutil.copytree(built_workspace, dst, symlinks=True)
     return dst
+
+
+@pytest.fixture(scope="session")
+def exported_cards(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real policy cards written once per session by ``vla_ros.export.export_policy``: ``act``
+    (monolithic act_tiny) and ``split`` (flow_matching_tiny, prefix + step graphs)."""
+    export = pytest.importorskip("vla_ros.export")
+    root = tmp_path_factory.mktemp("cards")
+    models = Path(__file__).resolve().parents[2] / "config" / "models"
+    export.export_policy(models / "act_tiny.yaml", root / "act")
+    export.export_policy(models / "flow_matching_tiny.yaml", root / "split", layout="split")
+    return {"act": root / "act", "split": root / "split"}
+
+
+@pytest.fixture
+def card_copy(exported_cards: dict[str, Path], tmp_path: Path):
+    """``card_copy(kind)``: a private copy of an exported card folder (``act`` or ``split``)."""
+
+    def make(kind: str = "act") -> Path:
+        dst = tmp_path / f"card_{kind}"
+        shutil.copytree(exported_cards[kind], dst)
+        return dst
+
+    return make

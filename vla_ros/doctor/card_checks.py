@@ -1,90 +1,141 @@
-"""Policy-card checks (check 7): files and hashes, schema, chunk timing against the measured
-inference latency, control rate against the policy's fps."""
+"""Policy-card checks (check 7): the card loads (:meth:`PolicyCard.load`, its validation), its
+files are present with the recorded SHA-256 (:meth:`PolicyCard.path`), chunk timing against the
+measured inference latency, control rate against the policy's fps.
+
+The card is loaded once per run (:func:`load_card`) with the export package's own loader, so the
+doctor judges a card exactly as ``policy_node`` and ``load_runtime`` will.
+"""
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
 
-CARD_FILE = "card.yaml"
+if TYPE_CHECKING:
+    from vla_ros.export.card import PolicyCard
+
+NO_CARD = "no policy card given (--card DIR)"
+NOT_LOADED = "the card did not load (see card.schema)"
 
 
-def load_card(card_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """``(data, None)`` from ``card_dir/card.yaml``, or ``(None, why it failed)``."""
-    path = Path(card_dir)
-    if path.is_file():
-        path = path.parent
-    f = path / CARD_FILE
-    if not f.is_file():
-        return None, f"no {CARD_FILE} in {path}"
-    try:
-        data = yaml.safe_load(f.read_text())
-    except yaml.YAMLError as exc:
-        return None, f"{f} is not valid YAML: {str(exc).splitlines()[0]}"
-    if not isinstance(data, dict):
-        return None, f"{f} does not hold a mapping"
-    return data, None
+@dataclass
+class CardLoad:
+    """A card folder and what :meth:`PolicyCard.load` made of it: the card, or why it failed."""
+
+    card_dir: Path
+    card: PolicyCard | None = None
+    error: str | None = None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+def load_card(card_dir: str | Path) -> CardLoad:
+    """Load ``card_dir`` with :meth:`vla_ros.export.card.PolicyCard.load` (parse + validation).
 
-
-def check_card_files(ctx: DoctorContext, card_dir: Path | None) -> CheckResult:
-    """``card.yaml`` present and readable; every named file present; SHA-256 hashes match."""
-    cid, title = "card.files", "card files"
-    if card_dir is None:
-        return result(cid, title, Status.SKIP, "no policy card given (--card DIR)")
+    Never raises: a card that does not load comes back with ``error`` set to the loader's message
+    (which names the file, the problem and the fix).
+    """
     card_dir = Path(card_dir)
-    data, err = load_card(card_dir)
-    if data is None:
+    try:
+        from vla_ros.export.card import PolicyCard
+        from vla_ros.runtime.errors import VlaRosError
+    except Exception as exc:  # a broken torch/numpy install must not take the doctor down
+        return CardLoad(
+            card_dir, error=f"vla_ros.export.card does not import here ({type(exc).__name__}: {exc})"
+        )
+    try:
+        return CardLoad(card_dir, card=PolicyCard.load(card_dir))
+    except VlaRosError as exc:
+        return CardLoad(card_dir, error=str(exc))
+    except Exception as exc:  # malformed values the loader does not anticipate
+        return CardLoad(card_dir, error=f"{card_dir / 'card.yaml'} is malformed: {type(exc).__name__}: {exc}")
+
+
+def reexport_fix(card_dir: Path) -> str:
+    """What to do about a card that does not load."""
+    return (
+        f"re-export the policy into it: vla-ros export MODEL.yaml --out {card_dir} "
+        "(do not edit card.yaml by hand)"
+    )
+
+
+def check_card_schema(ctx: DoctorContext, loaded: CardLoad | None) -> CheckResult:
+    """The card loads and validates (:meth:`PolicyCard.load`: keys, IOSpec, joint counts,
+    normalization, precision, policy id)."""
+    cid, title = "card.schema", "card loads"
+    if loaded is None:
+        return result(cid, title, Status.SKIP, NO_CARD)
+    if loaded.card is None:
         return result(
             cid,
             title,
             Status.FAIL,
-            err or "unreadable card",
-            f"export a policy into it: vla-ros export MODEL.yaml --out {card_dir}",
-            card=str(card_dir),
+            loaded.error or "the card did not load",
+            reexport_fix(loaded.card_dir),
+            card=str(loaded.card_dir),
         )
-    files = {str(k): str(v) for k, v in (data.get("files") or {}).items()}
-    hashes = {str(k): str(v) for k, v in (data.get("hashes") or {}).items()}
-    missing = [f"{role}: {rel}" for role, rel in files.items() if not (card_dir / rel).is_file()]
-    bad, unhashed = [], []
-    for _role, rel in files.items():
-        p = card_dir / rel
-        if not p.is_file():
-            continue
-        want = hashes.get(rel)
-        if not want:
-            unhashed.append(rel)
-        elif _sha256(p) != want.lower():
-            bad.append(rel)
+    card = loaded.card
+    return result(
+        cid,
+        title,
+        Status.PASS,
+        f"{card.policy_id} ({card.family}, {card.layout}): {card.io.state_dim} state, "
+        f"{card.io.action_dim} action dims, horizon {card.io.horizon}, dt {card.io.dt:g} s",
+        card=str(loaded.card_dir),
+        policy_id=card.policy_id,
+        family=card.family,
+        layout=card.layout,
+    )
+
+
+def check_card_files(ctx: DoctorContext, loaded: CardLoad | None) -> CheckResult:
+    """Every file the card names is present and matches its SHA-256 (:meth:`PolicyCard.path`)."""
+    from vla_ros.runtime.errors import VlaRosError
+
+    cid, title = "card.files", "card files"
+    if loaded is None:
+        return result(cid, title, Status.SKIP, NO_CARD)
+    card = loaded.card
+    if card is None:
+        return result(cid, title, Status.SKIP, NOT_LOADED)
+    root = loaded.card_dir
+    files = dict(card.files)
+    missing, bad, unhashed = [], [], []  # roles
+    errors: dict[str, str] = {}
+    for role, rel in files.items():
+        if not (root / rel).is_file():
+            missing.append(role)
+        elif not card.hashes.get(rel):
+            unhashed.append(role)
+        else:
+            try:
+                card.path(role, verify=True)
+            except VlaRosError as exc:
+                bad.append(role)
+                errors[rel] = str(exc)
     details = {
-        "card": str(card_dir),
+        "card": str(root),
         "files": files,
-        "missing": missing,
-        "hash_mismatch": bad,
-        "unhashed": unhashed,
+        "missing": [files[r] for r in missing],
+        "hash_mismatch": [files[r] for r in bad],
+        "unhashed": [files[r] for r in unhashed],
+        "errors": errors,
     }
-    reexport = "re-export the policy (vla-ros export ... --out " + str(card_dir) + ")"
+    fix = f"copy the whole card folder again, or re-export: {card.export_command()}"
+    if (missing or bad) and all(r.startswith("engine") for r in missing + bad):
+        from vla_ros.runtime.trt_backend import rebuild_command
+
+        fix = f"rebuild the engine(s) on this machine: {rebuild_command(card)}"
     if not files:
-        return result(cid, title, Status.FAIL, "the card names no model files", reexport, **details)
+        return result(cid, title, Status.FAIL, "the card names no model files", fix, **details)
     if missing:
         return result(
             cid,
             title,
             Status.FAIL,
-            f"missing file(s): {', '.join(missing)}",
-            f"copy the whole card folder, or {reexport}",
+            "missing file(s): " + ", ".join(f"{r}: {files[r]}" for r in missing),
+            fix,
             **details,
         )
     if bad:
@@ -92,95 +143,32 @@ def check_card_files(ctx: DoctorContext, card_dir: Path | None) -> CheckResult:
             cid,
             title,
             Status.FAIL,
-            f"SHA-256 mismatch (corrupt or replaced): {', '.join(bad)}",
-            f"copy the card folder again, or {reexport}",
+            "SHA-256 mismatch (corrupt or replaced): " + ", ".join(files[r] for r in bad),
+            fix,
             **details,
         )
     if unhashed:
         return result(
-            cid, title, Status.WARN, f"no recorded hash for {', '.join(unhashed)}", reexport, **details
+            cid,
+            title,
+            Status.WARN,
+            "no recorded SHA-256 for "
+            + ", ".join(files[r] for r in unhashed)
+            + ": corruption would go unnoticed",
+            f"re-export: {card.export_command()}",
+            **details,
         )
     return result(
         cid, title, Status.PASS, f"{len(files)} file(s) present, hashes match ({', '.join(files)})", **details
     )
 
 
-def check_card_schema(ctx: DoctorContext, card_dir: Path | None) -> CheckResult:
-    """The card validates (:class:`vla_ros.export.card.PolicyCard` rules, or the contract keys)."""
-    cid, title = "card.schema", "card schema"
-    if card_dir is None:
-        return result(cid, title, Status.SKIP, "no policy card given (--card DIR)")
-    data, err = load_card(Path(card_dir))
-    if data is None:
-        return result(cid, title, Status.SKIP, f"card not readable ({err})")
-    try:
-        from vla_ros.export.card import PolicyCard
-    except Exception:  # the export package is optional for the doctor
-        PolicyCard = None
-    if PolicyCard is not None:
-        try:
-            card = PolicyCard.from_dict(data, root=Path(card_dir))
-        except Exception as exc:
-            return result(
-                cid,
-                title,
-                Status.FAIL,
-                f"invalid card: {exc}",
-                "re-export the policy with vla-ros export (do not edit card.yaml by hand)",
-                card=str(card_dir),
-            )
-        return result(
-            cid,
-            title,
-            Status.PASS,
-            f"{card.policy_id} ({card.family}): {card.io.state_dim} state, "
-            f"{card.io.action_dim} action dims, horizon {card.io.horizon}, dt "
-            f"{card.io.dt:g} s",
-            policy_id=card.policy_id,
-            family=card.family,
-        )
-    problems = _contract_problems(data)
-    if problems:
-        return result(
-            cid,
-            title,
-            Status.FAIL,
-            "invalid card: " + "; ".join(problems),
-            "re-export the policy with vla-ros export",
-            problems=problems,
-        )
-    return result(cid, title, Status.PASS, f"{data['name']} ({data['family']})", family=data["family"])
-
-
-def _contract_problems(data: dict[str, Any]) -> list[str]:
-    out = [
-        f"missing key {k!r}"
-        for k in ("name", "family", "io", "state_joints", "action_joints", "normalization", "files")
-        if k not in data
-    ]
-    if out:
-        return out
-    io = data["io"] or {}
-    for key, dim in (("state_joints", "state_dim"), ("action_joints", "action_dim")):
-        if len(data[key] or []) != io.get(dim):
-            out.append(f"{key} has {len(data[key] or [])} names but io.{dim} is {io.get(dim)}")
-    return out
-
-
-def card_timing(data: dict[str, Any]) -> tuple[int, float] | None:
-    """``(horizon, dt)`` from the card's io block, or ``None``."""
-    io = data.get("io") or {}
-    try:
-        return int(io["horizon"]), float(io["dt"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def card_latency_s(data: dict[str, Any]) -> tuple[float, str] | None:
-    """A measured inference latency recorded in the card (``latency_ms`` under provenance or
-    parity; a mapping takes its p99, p90, max or mean), as ``(seconds, where)``."""
-    for section in ("provenance", "parity", "bench"):
-        stack = [(section, data.get(section))]
+def card_latency_s(card: PolicyCard) -> tuple[float, str] | None:
+    """A measured inference latency recorded in the card (``latency_ms`` anywhere under
+    ``provenance`` or ``parity``; a mapping takes its p99, p90, max, p50 or mean), as
+    ``(seconds, where)``."""
+    for section in ("provenance", "parity"):
+        stack: list[tuple[str, Any]] = [(section, getattr(card, section))]
         while stack:
             where, node = stack.pop(0)
             if not isinstance(node, dict):
@@ -199,19 +187,21 @@ def card_latency_s(data: dict[str, Any]) -> tuple[float, str] | None:
 
 
 def check_card_timing(
-    ctx: DoctorContext, card_dir: Path | None, latency_s: float | None = None, latency_source: str = ""
+    ctx: DoctorContext,
+    loaded: CardLoad | None,
+    latency_s: float | None = None,
+    latency_source: str = "",
 ) -> CheckResult:
     """The chunk (horizon x dt) must outlast the measured inference latency, with margin."""
     cid, title = "card.timing", "chunk vs latency"
-    if card_dir is None:
-        return result(cid, title, Status.SKIP, "no policy card given (--card DIR)")
-    data, err = load_card(Path(card_dir))
-    hd = card_timing(data) if data else None
-    if hd is None:
-        return result(cid, title, Status.SKIP, f"card has no io.horizon/io.dt ({err or 'io'})")
-    horizon, dt = hd
+    if loaded is None:
+        return result(cid, title, Status.SKIP, NO_CARD)
+    card = loaded.card
+    if card is None:
+        return result(cid, title, Status.SKIP, NOT_LOADED)
+    horizon, dt = card.io.horizon, card.io.dt
     if latency_s is None:
-        found = card_latency_s(data or {})
+        found = card_latency_s(card)
         if found:
             latency_s, latency_source = found
     chunk_s = horizon * dt
@@ -262,17 +252,15 @@ def check_card_timing(
 
 
 def check_control_rate(
-    ctx: DoctorContext, card_dir: Path | None, control_rate_hz: float | None = None
+    ctx: DoctorContext, loaded: CardLoad | None, control_rate_hz: float | None = None
 ) -> CheckResult:
     """The executor's control rate against the policy's fps (``1 / dt``)."""
     cid, title = "card.control_rate", "control rate vs policy fps"
-    if card_dir is None:
-        return result(cid, title, Status.SKIP, "no policy card given (--card DIR)")
-    data, _ = load_card(Path(card_dir))
-    hd = card_timing(data) if data else None
-    if hd is None:
-        return result(cid, title, Status.SKIP, "card has no io.dt")
-    fps = 1.0 / hd[1]
+    if loaded is None:
+        return result(cid, title, Status.SKIP, NO_CARD)
+    if loaded.card is None:
+        return result(cid, title, Status.SKIP, NOT_LOADED)
+    fps = 1.0 / loaded.card.io.dt
     details = {"policy_fps": fps, "control_rate_hz": control_rate_hz}
     if control_rate_hz is None:
         return result(

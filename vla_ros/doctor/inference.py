@@ -1,5 +1,13 @@
 """Inference-stack checks (check 6): TensorRT, ONNX Runtime providers, and whether the card's
-TensorRT engine was built for this machine (TensorRT version, compute capability)."""
+TensorRT engine(s) load on this machine.
+
+The engine verdict uses the runtime's own rules and texts: the build record the exporter writes
+(``export.tensorrt`` in card.yaml) is judged by :func:`vla_ros.export.tensorrt.engine_compat_problems`
+(TensorRT version, compute capability, version compatibility, hardware-compatibility level) and
+the fix is :func:`vla_ros.runtime.trt_backend.rebuild_command`, exactly as the tensorrt backend
+reports them when it refuses an engine. Only the facts about this machine come from the doctor's
+probes (TensorRT imported in ``ctx.python``, the GPU's compute capability).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vla_ros.doctor.card_checks import NO_CARD, NOT_LOADED, CardLoad
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
 
 TRT_PROBE = r"""
@@ -15,8 +24,8 @@ out = {}
 try:
     import tensorrt as trt
     out["version"] = trt.__version__
-    path = sys.argv[1] if len(sys.argv) > 1 else ""
-    if path:
+    req = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    if req.get("engines"):
         class L(trt.ILogger):
             def __init__(self):
                 trt.ILogger.__init__(self)
@@ -24,22 +33,35 @@ try:
             def log(self, severity, msg):
                 if severity <= trt.ILogger.Severity.WARNING:
                     self.msgs.append(str(msg))
-        lg = L()
-        rt = trt.Runtime(lg)
-        with open(path, "rb") as f:
-            eng = rt.deserialize_cuda_engine(f.read())
-        out["deserialized"] = eng is not None
-        out["log"] = lg.msgs[-5:]
+        out["engines"] = {}
+        for path in req["engines"]:
+            lg = L()
+            rt = trt.Runtime(lg)
+            if req.get("host_code"):
+                rt.engine_host_code_allowed = True
+            with open(path, "rb") as f:
+                eng = rt.deserialize_cuda_engine(f.read())
+            out["engines"][path] = {"deserialized": eng is not None, "log": lg.msgs[-5:]}
+            del eng, rt
 except BaseException as exc:
     out["error"] = (type(exc).__name__ + ": " + str(exc))[:400]
 print("@@DOCTOR@@" + json.dumps(out))
 """
 
 
-def probe_tensorrt(ctx: DoctorContext, engine: Path | None = None, timeout: float = 120.0) -> dict[str, Any]:
-    """Import TensorRT in ``ctx.python`` (subprocess, time-boxed); with ``engine``, also try to
-    deserialize it. Returns ``{"version", "deserialized", "log"}`` or ``{"error"}``."""
-    argv = [ctx.python, "-c", TRT_PROBE] + ([str(engine)] if engine else [])
+def probe_tensorrt(
+    ctx: DoctorContext,
+    engines: list[Path] | None = None,
+    timeout: float = 120.0,
+    host_code: bool = False,
+) -> dict[str, Any]:
+    """Import TensorRT in ``ctx.python`` (subprocess, time-boxed); with ``engines``, also try to
+    deserialize each (``host_code``: allow a version-compatible engine's embedded lean runtime,
+    as the tensorrt backend does). Returns ``{"version", "engines": {path: {"deserialized",
+    "log"}}}`` or ``{"error"}``."""
+    argv = [ctx.python, "-c", TRT_PROBE]
+    if engines:
+        argv.append(json.dumps({"engines": [str(p) for p in engines], "host_code": bool(host_code)}))
     res = ctx.run(argv, timeout=timeout)
     if res.rc is None:
         return {"error": f"TensorRT probe timed out after {timeout:g} s"}
@@ -106,128 +128,115 @@ def check_onnxruntime(ctx: DoctorContext, ort: dict[str, Any] | None, gpu_expect
     )
 
 
-def _find(d: Any, keys: tuple[str, ...]) -> Any:
-    """First value under any of ``keys`` in nested mappings (breadth-first)."""
-    queue = [d]
-    while queue:
-        cur = queue.pop(0)
-        if isinstance(cur, dict):
-            for k in keys:
-                if k in cur and not isinstance(cur[k], dict):
-                    return cur[k]
-            queue.extend(v for v in cur.values() if isinstance(v, dict))
-    return None
+def engine_roles(card: Any) -> list[str]:
+    """The card's TensorRT engine file roles (``engine``, ``engine_prefix``, ``engine_step``)."""
+    return [r for r in card.files if str(r).startswith("engine")]
 
 
-def engine_provenance(card: dict[str, Any]) -> dict[str, Any]:
-    """TensorRT version and compute capability an engine was built with, read from the card's
-    ``provenance`` (keys ``tensorrt``/``tensorrt_version`` and ``compute_capability``/
-    ``gpu_compute_capability``, at any depth)."""
-    prov = card.get("provenance") or {}
-    trt = _find(prov, ("tensorrt_version", "tensorrt", "trt_version"))
-    cc = _find(prov, ("compute_capability", "gpu_compute_capability", "sm"))
-    if isinstance(cc, list | tuple):
-        cc = ".".join(str(v) for v in cc)
-    return {
-        "tensorrt": str(trt) if trt is not None else None,
-        "compute_capability": str(cc) if cc is not None else None,
-    }
-
-
-def _norm_cc(cc: str | None) -> str | None:
-    if cc is None:
-        return None
-    s = str(cc).lower().removeprefix("sm_").removeprefix("sm")
-    if "." not in s and s.isdigit() and len(s) >= 2:
-        s = f"{s[:-1]}.{s[-1]}"
-    return s
-
-
-def rebuild_command(card_dir: Path, card: dict[str, Any]) -> str:
-    """``trtexec`` command that rebuilds the card's engine from its ONNX on this machine."""
-    files = card.get("files") or {}
-    onnx = card_dir / str(files.get("onnx", "model.onnx"))
-    engine = card_dir / str(files.get("engine", "model.engine"))
-    prec = str((card.get("export") or {}).get("precision", "fp16"))
-    flag = {"fp16": " --fp16", "bf16": " --bf16", "fp8": " --fp8", "int8": " --int8"}.get(prec, "")
-    return (
-        f"trtexec --onnx={onnx} --saveEngine={engine}{flag}  (trtexec is in "
-        "/usr/src/tensorrt/bin on Jetson), then update the card's provenance and hash by "
-        "re-exporting: vla-ros export"
-    )
+def describe_build(built: dict[str, Any]) -> str:
+    """One line about an engine's build record (``export.tensorrt``)."""
+    text = f"TensorRT {built.get('tensorrt_version')}, compute capability {built.get('compute_capability')}"
+    if built.get("gpu_name"):
+        text += f" ({built['gpu_name']})"
+    if built.get("version_compatible"):
+        text += ", version-compatible"
+    level = built.get("hardware_compatibility") or "none"
+    if level != "none":
+        text += f", hardware compatibility {level}"
+    return text
 
 
 def check_engine(
     ctx: DoctorContext,
-    card_dir: Path | None,
-    card: dict[str, Any] | None,
+    loaded: CardLoad | None,
     trt_probe: dict[str, Any] | None,
     machine_cc: str | None,
 ) -> CheckResult:
-    """The card's engine against this machine: TensorRT version, compute capability and a test
-    deserialize (where TensorRT imports)."""
+    """The card's engine(s) against this machine, by the tensorrt backend's own rules
+    (:func:`~vla_ros.export.tensorrt.engine_compat_problems` on the card's ``export.tensorrt``
+    record), then a test deserialize where TensorRT imports."""
     cid, title = "inference.engine", "TensorRT engine"
-    if card is None or card_dir is None:
-        return result(cid, title, Status.SKIP, "no policy card given (--card DIR)")
-    files = card.get("files") or {}
-    engines = {r: f for r, f in files.items() if str(r).startswith("engine")}
-    if not engines:
+    if loaded is None:
+        return result(cid, title, Status.SKIP, NO_CARD)
+    card = loaded.card
+    if card is None:
+        return result(cid, title, Status.SKIP, NOT_LOADED)
+    roles = engine_roles(card)
+    if not roles:
         return result(cid, title, Status.SKIP, "the card has no TensorRT engine")
-    prov = engine_provenance(card)
-    here_trt = (trt_probe or {}).get("version")
-    details = {
-        "engines": engines,
-        "built_with": prov,
-        "this_machine": {"tensorrt": here_trt, "compute_capability": machine_cc},
+    from vla_ros.export.tensorrt import engine_compat_problems
+    from vla_ros.runtime.trt_backend import rebuild_command
+
+    fix = f"rebuild the engine on this machine: {rebuild_command(card)}"
+    built = card.export.get("tensorrt")
+    here = {
+        "tensorrt_version": (trt_probe or {}).get("version"),
+        "compute_capability": machine_cc,
     }
-    fix = rebuild_command(card_dir, card)
-    problems = []
-    if prov["tensorrt"] and here_trt and prov["tensorrt"] != here_trt:
-        problems.append(f"built with TensorRT {prov['tensorrt']}, this machine has {here_trt}")
-    if (
-        prov["compute_capability"]
-        and machine_cc
-        and (_norm_cc(prov["compute_capability"]) != _norm_cc(machine_cc))
-    ):
-        problems.append(
-            f"built for compute capability {prov['compute_capability']}, this GPU is {machine_cc}"
+    details: dict[str, Any] = {
+        "engines": {r: card.files[r] for r in roles},
+        "built_with": built,
+        "this_machine": here,
+        "rebuild_command": rebuild_command(card),
+    }
+    if not isinstance(built, dict) or not built:
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"the card names engine(s) {', '.join(card.files[r] for r in roles)} but has no "
+            "export.tensorrt build record: the tensorrt backend refuses them",
+            fix,
+            **details,
         )
+    desc = describe_build(built)
+    absent = [
+        what
+        for what, have in (("TensorRT", here["tensorrt_version"]), ("CUDA GPU", here["compute_capability"]))
+        if not have
+    ]
+    if absent:
+        return result(
+            cid,
+            title,
+            Status.SKIP,
+            f"engine built for {desc}; cannot check it here (no {' or '.join(absent)} on this machine)",
+            **details,
+        )
+    problems = engine_compat_problems(built, here)
+    details["problems"] = problems
     if problems:
         return result(
             cid,
             title,
             Status.FAIL,
-            "engine not built for this machine: " + "; ".join(problems),
+            f"engine cannot run here: {'; '.join(problems)} (built for {desc})",
             fix,
             **details,
         )
-    if trt_probe is not None and "deserialized" in trt_probe:
-        if not trt_probe["deserialized"]:
+    probed = (trt_probe or {}).get("engines") or {}
+    if probed:
+        failed = {
+            Path(p).name: v.get("log") or ["no log"] for p, v in probed.items() if not v.get("deserialized")
+        }
+        if failed:
+            logs = "; ".join(f"{name}: {' | '.join(log)}" for name, log in failed.items())
             return result(
-                cid,
-                title,
-                Status.FAIL,
-                "TensorRT cannot deserialize the engine: " + " | ".join(trt_probe.get("log") or ["no log"]),
-                fix,
-                **details,
+                cid, title, Status.FAIL, f"TensorRT cannot deserialize the engine ({logs})", fix, **details
             )
-        return result(cid, title, Status.PASS, f"engine deserializes with TensorRT {here_trt}", **details)
-    if not prov["tensorrt"] or not prov["compute_capability"]:
         return result(
             cid,
             title,
-            Status.WARN,
-            "the card does not record the engine's TensorRT version and compute capability",
-            "re-export with vla-ros export so provenance is recorded",
+            Status.PASS,
+            f"{len(probed)} engine(s) deserialize with TensorRT {here['tensorrt_version']} "
+            f"(built for {desc})",
             **details,
         )
-    if here_trt is None or machine_cc is None:
-        return result(
-            cid,
-            title,
-            Status.SKIP,
-            f"engine built with TensorRT {prov['tensorrt']} for sm "
-            f"{prov['compute_capability']}; cannot compare here (no TensorRT/GPU)",
-            **details,
-        )
-    return result(cid, title, Status.PASS, f"engine matches TensorRT {here_trt}, sm {machine_cc}", **details)
+    return result(
+        cid,
+        title,
+        Status.PASS,
+        f"engine built for {desc} runs on TensorRT {here['tensorrt_version']}, compute capability "
+        f"{here['compute_capability']}",
+        **details,
+    )

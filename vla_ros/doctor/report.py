@@ -15,11 +15,14 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vla_ros import __version__
 from vla_ros.doctor import card_checks, gpu, inference, live, middleware, ros_env, workspace
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status
+
+if TYPE_CHECKING:
+    from vla_ros.export.card import PolicyCard
 
 SCHEMA_ID = "vla_ros.doctor/1"
 GROUP_TITLES = {
@@ -179,16 +182,20 @@ def run_checks(
     add("gpu.jetson", "Jetson", lambda: gpu.check_jetson(ctx, jet))
     add("gpu.power", "Jetson power mode", lambda: gpu.check_power(ctx, jet))
 
-    card_data = None
-    if opts.card is not None:
-        card_data, _ = card_checks.load_card(opts.card)
+    loaded = card_checks.load_card(opts.card) if opts.card is not None else None
+    card = loaded.card if loaded else None
     trt_probe = None
     if opts.gpu and installed.get("tensorrt") and "inference" in want:
-        engine = None
-        if card_data and (card_data.get("files") or {}).get("engine"):
-            cand = Path(opts.card) / str(card_data["files"]["engine"])
-            engine = cand if cand.is_file() else None
-        trt_probe = inference.probe_tensorrt(ctx, engine, timeout=max(opts.gpu_timeout_s, 30.0))
+        engines = []
+        if card is not None:
+            engines = [card.root / card.files[r] for r in inference.engine_roles(card)]
+        built = (card.export.get("tensorrt") if card is not None else None) or {}
+        trt_probe = inference.probe_tensorrt(
+            ctx,
+            [p for p in engines if p.is_file()],
+            timeout=max(opts.gpu_timeout_s, 30.0),
+            host_code=bool(built.get("version_compatible")),
+        )
     add(
         "inference.tensorrt",
         "TensorRT",
@@ -206,41 +213,41 @@ def run_checks(
     add(
         "inference.engine",
         "TensorRT engine",
-        lambda: inference.check_engine(ctx, opts.card, card_data, trt_probe, _machine_cc(torch_probe, jet)),
+        lambda: inference.check_engine(ctx, loaded, trt_probe, _machine_cc(torch_probe, jet)),
     )
 
     obs = live_obs
     if obs is None and opts.live_s > 0 and "live" in want:
-        obs = _sample(opts, card_data)
+        obs = _sample(opts, card)
     latency = None
     if opts.latency_ms is not None:
         latency = (opts.latency_ms / 1e3, "--latency-ms")
     elif obs is not None and not obs.error:
         latency = obs.inference_latency_s()
-    add("card.files", "card files", lambda: card_checks.check_card_files(ctx, opts.card))
-    add("card.schema", "card schema", lambda: card_checks.check_card_schema(ctx, opts.card))
+    add("card.schema", "card loads", lambda: card_checks.check_card_schema(ctx, loaded))
+    add("card.files", "card files", lambda: card_checks.check_card_files(ctx, loaded))
     add(
         "card.timing",
         "chunk vs latency",
         lambda: card_checks.check_card_timing(
-            ctx, opts.card, latency[0] if latency else None, latency[1] if latency else ""
+            ctx, loaded, latency[0] if latency else None, latency[1] if latency else ""
         ),
     )
     add(
         "card.control_rate",
         "control rate vs policy fps",
-        lambda: card_checks.check_control_rate(ctx, opts.card, opts.control_rate_hz),
+        lambda: card_checks.check_control_rate(ctx, loaded, opts.control_rate_hz),
     )
 
     if obs is not None and "live" in want:
         t0 = time.perf_counter()
-        for r in live.live_checks(obs, opts.topics, card_data):
+        for r in live.live_checks(obs, opts.topics, card):
             r.duration_s = time.perf_counter() - t0
             out.append(r)
     return out
 
 
-def _sample(opts: DoctorOptions, card: dict[str, Any] | None) -> live.LiveObservation:
+def _sample(opts: DoctorOptions, card: PolicyCard | None) -> live.LiveObservation:
     try:
         from vla_ros.doctor import live_ros
     except Exception as exc:
