@@ -1,5 +1,10 @@
 """Live-graph checks against a real rclpy graph: publishers at known rates (one at the wrong
-rate), skewed stamps, incompatible QoS, sim time without /clock; and the doctor_node."""
+rate), skewed stamps, incompatible QoS, sim time without /clock; and the doctor_node.
+
+The graph runs on a small, possibly loaded CI machine: rates are modest, the wrong rate is far
+from the expected one, tolerances and windows are generous, the timed window starts once every
+publishing topic delivers, and the assertions are statuses that load cannot flip.
+"""
 
 from __future__ import annotations
 
@@ -33,12 +38,24 @@ def _stamp(offset_s: float = 0.0):
     return fill
 
 
-def _sample(ros, expected, window=2.0, extra=()):
+def _sample(ros, expected, window=3.0, extra=(), delivering=()):
+    """Sample for ``window`` s after every topic in ``delivering`` has delivered a message
+    (discovery and matching take longer on a loaded machine)."""
     from vla_ros.doctor.live_ros import LiveSampler
 
     node = ros.make_node("doctor_probe")
-    time.sleep(0.5)  # discovery
+
+    def graph() -> dict:
+        return dict(node.get_topic_names_and_types())
+
+    assert ros.wait_until(lambda: all(t in graph() for t in delivering), timeout=30.0), graph()
     sampler = LiveSampler(node, expected, extra_topics=extra)
+
+    def delivered() -> bool:
+        sampler.poll()
+        return all(sampler.samples[t].count for t in delivering if t in sampler.samples)
+
+    assert ros.wait_until(delivered, timeout=30.0), {t: s.count for t, s in sampler.samples.items()}
     end = time.monotonic() + window
     while time.monotonic() < end:
         sampler.poll()
@@ -49,37 +66,54 @@ def _sample(ros, expected, window=2.0, extra=()):
 def test_rates_clock_and_joints(ros) -> None:
     from sensor_msgs.msg import Imu, JointState
 
+    from vla_ros.export.card import Normalization, PolicyCard
+    from vla_ros.spine.io import IOSpec
+
     cam = ros.make_node("fake_camera")
-    _periodic(ros, cam, "/cam/good", Imu, 20.0, _stamp())
-    _periodic(ros, cam, "/cam/slow", Imu, 4.0, _stamp())
-    _periodic(ros, cam, "/cam/skewed", Imu, 10.0, _stamp(offset_s=0.2))
+    _periodic(ros, cam, "/cam/good", Imu, 5.0, _stamp())
+    _periodic(ros, cam, "/cam/slow", Imu, 4.0, _stamp())  # expected at 20 Hz below
+    _periodic(ros, cam, "/cam/skewed", Imu, 5.0, _stamp(offset_s=0.3))
 
     def joints(msg, node) -> None:
         _stamp()(msg, node)
         msg.name, msg.position = ["j1", "j2"], [0.0, 0.0]
 
-    _periodic(ros, cam, "/joint_states", JointState, 20.0, joints)
+    _periodic(ros, cam, "/joint_states", JointState, 5.0, joints)
     expected = [
-        TopicExpectation("/cam/good", 20.0),
+        TopicExpectation("/cam/good", 5.0, tolerance=0.5),
         TopicExpectation("/cam/slow", 20.0),
         TopicExpectation("/cam/skewed"),
         TopicExpectation("/joint_states"),
         TopicExpectation("/nobody/publishes"),
     ]
-    obs = _sample(ros, expected)
-    card = {"state_joints": ["j1", "j2"], "action_joints": ["j1", "j2", "gripper"]}
+    publishing = ("/cam/good", "/cam/slow", "/cam/skewed", "/joint_states")
+    obs = _sample(ros, expected, delivering=publishing)
+    card = PolicyCard(
+        name="tiny",
+        family="act",
+        io=IOSpec(
+            camera_names=("front",), image_size=(32, 32), state_dim=2, action_dim=3, horizon=4, dt=0.05
+        ),
+        state_joints=["j1", "j2"],
+        action_joints=["j1", "j2", "gripper"],
+        normalization=Normalization.identity(2, 3),
+    )
     res = {r.id: r for r in live_checks(obs, expected, card)}
 
     assert res["live.topics"].status is Status.FAIL
     assert res["live.topics"].details["no_publisher"] == ["/nobody/publishes"]
+    assert sorted(res["live.topics"].details["live"]) == sorted(publishing)
     rates = res["live.rates"]
     assert rates.status is Status.FAIL
-    assert any(s.startswith("/cam/slow") for s in rates.details["slow"]), rates.details
-    assert any(s.startswith("/cam/good") for s in rates.details["ok"]), rates.details
+    assert [s.split()[0] for s in rates.details["slow"]] == ["/cam/slow"], rates.details
+    assert [s.split()[0] for s in rates.details["ok"]] == ["/cam/good"], rates.details
+    # header stamps 300 ms old: a WARN (over 25 ms), far from the 1 s FAIL; transport latency
+    # on a loaded machine only adds to every offset
     clock = res["live.clock"]
-    assert clock.status is Status.WARN and "/cam/skewed" in clock.message
-    assert 150 < clock.details["offsets"]["/cam/skewed"]["median_ms"] < 400
-    assert abs(clock.details["offsets"]["/cam/good"]["median_ms"]) < 25
+    offsets = clock.details["offsets"]
+    assert clock.status is Status.WARN and "/cam/skewed" in clock.message, clock
+    assert 300 <= offsets["/cam/skewed"]["median_ms"] < 1000
+    assert 0 <= offsets["/cam/good"]["median_ms"] < offsets["/cam/skewed"]["median_ms"]
     joints_res = res["live.joints"]
     assert joints_res.status is Status.FAIL and joints_res.details["missing"] == ["gripper"]
     assert res["live.sim_time"].status is Status.PASS
@@ -98,7 +132,7 @@ def test_qos_incompatibility_and_sim_time_without_clock(ros) -> None:
         String, "/status_text", lambda m: None, QoSProfile(depth=5)
     )
     ros.make_node("sim_node_without_clock", parameter_overrides=[Parameter("use_sim_time", value=True)])
-    obs = _sample(ros, [TopicExpectation("/status_text")], window=1.5)
+    obs = _sample(ros, [TopicExpectation("/status_text")], window=1.0, delivering=("/status_text",))
     res = {r.id: r for r in live_checks(obs, [TopicExpectation("/status_text")], None)}
     qos = res["live.qos"]
     assert qos.status is Status.FAIL
@@ -144,7 +178,7 @@ def test_doctor_node_publishes_diagnostics_and_serves_trigger(ros) -> None:
     from vla_ros.nodes.doctor_node import DoctorNode
 
     cam = ros.make_node("fake_camera_for_node")
-    _periodic(ros, cam, "/cam/node_test", Imu, 20.0, _stamp())
+    _periodic(ros, cam, "/cam/node_test", Imu, 5.0, _stamp())
     diags = ros.subscribe("/diagnostics", DiagnosticArray)
     node = DoctorNode(
         context=ros.context,
@@ -153,7 +187,7 @@ def test_doctor_node_publishes_diagnostics_and_serves_trigger(ros) -> None:
             Parameter("live_s", value=1.5),
             Parameter("gpu", value=False),
             Parameter("groups", value=["ros", "middleware", "live"]),
-            Parameter("expected_topics", value=["/cam/node_test:20", "/cam/missing:30"]),
+            Parameter("expected_topics", value=["/cam/node_test:5:0.5", "/cam/missing:30"]),
         ],
     )
     ros.add_node(node)

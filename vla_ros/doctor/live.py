@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vla_ros.doctor.result import CheckResult, Status, result
+from vla_ros.policy.stats import percentiles_ms
+
+if TYPE_CHECKING:
+    from vla_ros.export.card import PolicyCard
 
 CLOCK_WARN_S = 0.025
 CLOCK_FAIL_S = 1.0
@@ -95,12 +99,12 @@ class LiveObservation:
     error: str | None = None
 
     def inference_latency_s(self) -> tuple[float, str] | None:
-        """p95 of ``ActionChunk.inference_latency`` over all chunk topics, with its topic."""
+        """p99 of ``ActionChunk.inference_latency`` on the first chunk topic that carried any,
+        with where it came from (the percentile the policy node reports on /diagnostics)."""
         for name, t in self.topics.items():
             if t.inference_latency_ns:
-                vals = sorted(t.inference_latency_ns)
-                p95 = vals[min(len(vals) - 1, round(0.95 * (len(vals) - 1)))]
-                return p95 / 1e9, f"{name} (p95 of {len(vals)} chunks)"
+                _, p99_ms = percentiles_ms(t.inference_latency_ns)
+                return p99_ms / 1e3, f"{name} (p99 of {len(t.inference_latency_ns)} chunks)"
         return None
 
 
@@ -374,16 +378,14 @@ def check_qos(obs: LiveObservation) -> CheckResult:
     return result(cid, title, Status.PASS, "no incompatible QoS pairs", **details)
 
 
-def check_joints(
-    obs: LiveObservation, card: dict[str, Any] | None, topic: str = "/joint_states"
-) -> CheckResult:
+def check_joints(obs: LiveObservation, card: PolicyCard | None, topic: str = "/joint_states") -> CheckResult:
     """``/joint_states`` names cover every joint the card reads or commands."""
     cid, title = "live.joints", "joint names"
     if card is None:
         return result(cid, title, Status.SKIP, "no policy card given (--card DIR)")
     if obs.error:
         return result(cid, title, Status.SKIP, "graph not sampled")
-    want = list(dict.fromkeys(list(card.get("state_joints") or []) + list(card.get("action_joints") or [])))
+    want = list(dict.fromkeys([*card.state_joints, *card.action_joints]))
     t = obs.topics.get(topic)
     if t is None or not t.count:
         return result(cid, title, Status.SKIP, f"no {topic} message received", expected=want)
@@ -404,7 +406,7 @@ def check_joints(
 
 
 def live_checks(
-    obs: LiveObservation, expected: list[TopicExpectation], card: dict[str, Any] | None
+    obs: LiveObservation, expected: list[TopicExpectation], card: PolicyCard | None
 ) -> list[CheckResult]:
     """Every live check on one observation, in report order."""
     return [
