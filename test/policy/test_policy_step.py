@@ -228,6 +228,8 @@ def test_bad_compressed_image_fails_conversion_once_then_recovers(runtime, refer
     ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb["top"][..., ::-1]))
     assert ok
     step.push_image("top", t, compressed(t, "rgb8; png compressed bgr8", png.tobytes()))
+    step.push_image("wrist", t, image(t, rgb["wrist"]))  # the next input set (infer_on=all_new)
+    step.push_joint_state(t, ("j1", "j2", "j3"), (1.0, 2.0, 3.0))
     result = step.run(t + MS)
     assert isinstance(result, ChunkResult)
     want = reference.infer(Observation(images=rgb, state=np.array([1.0, 2.0, 3.0])))
@@ -340,3 +342,50 @@ def test_policy_package_imports_without_ros() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("infer_on", ["all_new", "any_new"])
+def test_infer_on_all_new_waits_for_a_complete_input_set(runtime, infer_on) -> None:
+    step, _ = make_step(runtime, infer_on=infer_on)
+    rgb = frames(12)
+    feed(step, T0, rgb)
+    assert isinstance(step.run(T0 + MS), ChunkResult)
+    t = T0 + 10 * MS
+    step.push_image("top", t, image(t, rgb["top"]))  # one camera first, as separate topics arrive
+    partial = step.run(t + MS)
+    if infer_on == "any_new":
+        assert isinstance(partial, ChunkResult) and partial.stamp_ns == T0  # oldest part is old
+    else:
+        assert partial == NoChunk("not_new")
+    step.push_image("wrist", t, image(t, rgb["wrist"]))
+    step.push_joint_state(t, ("x", "j3", "j2", "j1"), (9.0, 3.0, 2.0, 1.0))  # as feed() sends it
+    full = step.run(t + 2 * MS)
+    assert isinstance(full, ChunkResult) and full.stamp_ns == t
+
+
+def test_infer_on_is_checked(runtime) -> None:
+    with pytest.raises(ValueError, match="infer_on='sometimes' is not one of"):
+        make_step(runtime, infer_on="sometimes")
+
+
+@pytest.mark.parametrize(("converts", "published"), [(False, "delta"), (True, "absolute")])
+def test_chunk_action_mode_says_whether_the_runtime_already_added_the_state(tmp_path, converts, published):
+    """A delta card whose runtime adds the state publishes absolute chunks (no double add)."""
+    import shutil
+
+    from vla_ros.runtime import load_runtime
+
+    bundled = Path(__file__).resolve().parents[2] / "vla_ros" / "sim" / "bundled" / "sim_reach_act"
+    card_dir = shutil.copytree(bundled, tmp_path / "card")
+    text = (card_dir / "card.yaml").read_text()
+    flag = str(converts).lower()
+    old = "postprocess: {delta_to_absolute: false}"
+    text = text.replace(old, f"postprocess: {{delta_to_absolute: {flag}}}")
+    # an edited card must drop its policy_id line to be accepted (the loader's rule)
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("policy_id:"))
+    (card_dir / "card.yaml").write_text(text)
+    rt = load_runtime(card_dir, backend="onnxruntime")
+    assert rt.card.io.action_mode == "delta"
+    assert rt.card.postprocess["delta_to_absolute"] is converts
+    step, _ = make_step(rt)
+    assert step.action_mode == published

@@ -161,6 +161,15 @@ PARAMS: tuple[ParamSpec, ...] = (
         range=(1, 1000),
     ),
     ParamSpec(
+        "infer_on",
+        "all_new",
+        "all_new: infer once every camera and the joint state have a new message (one inference per "
+        "input set); any_new: whenever any input is new (lower latency for one fast input, but "
+        "inferences on partly old inputs)",
+        read_only=True,
+        choices=("all_new", "any_new"),
+    ),
+    ParamSpec(
         "load_retry_s",
         5.0,
         "When the card cannot be loaded (missing, corrupt, engine for another GPU): retry every N s",
@@ -280,6 +289,7 @@ class PolicyNode(Node):
             instruction=self.p["instruction"],
             depth_max_m=self.p["depth_max_m"],
             log=self._log,
+            infer_on=self.p["infer_on"],
         )
         self._period_s = 1.0 / self.p["rate_hz"] if self.p["rate_hz"] > 0 else 0.0
         dt_sec, dt_nsec = ns_to_stamp(policy.dt_ns)

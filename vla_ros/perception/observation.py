@@ -389,9 +389,19 @@ class ObservationAssembler:
             _consumed=consumed,
         )
 
-    def is_new(self, assembly: Assembly) -> bool:
-        """True unless every part is the same message as in the last consumed observation."""
-        return assembly.key != self._last_key
+    def is_new(self, assembly: Assembly, require_all: bool = False) -> bool:
+        """Whether ``assembly`` is worth an inference, compared with the last consumed one.
+
+        ``require_all=False``: some part is a newer message. ``require_all=True``: every part is
+        (each camera has a new frame and the joint state is new), so one inference per synchronized
+        set of inputs: separate topics arriving one by one never trigger a partly stale inference.
+        """
+        last = self._last_key
+        if last is None or len(last) != len(assembly.key):
+            return True
+        if require_all:
+            return all(new != old for new, old in zip(assembly.key, last, strict=True))
+        return assembly.key != last
 
     def mark_consumed(self, assembly: Assembly) -> None:
         """Record that ``assembly`` was used for inference (updates dropped counters)."""

@@ -44,6 +44,10 @@ def _no_log(level: str, message: str) -> None:
     """The default ``log``: discard."""
 
 
+#: when a new observation triggers an inference (see :class:`PolicyStep`)
+INFER_ON = ("all_new", "any_new")
+
+
 @dataclass(frozen=True)
 class ChunkResult:
     """An action chunk ready to publish: action ``i`` is meant for ``stamp_ns + i * dt_ns``."""
@@ -102,7 +106,12 @@ class PolicyStep:
         log: LogFn | None = None,
         stats: PolicyStats | None = None,
         faults: FaultLog | None = None,
+        infer_on: str = "all_new",
     ) -> None:
+        if infer_on not in INFER_ON:
+            raise ValueError(f"infer_on={infer_on!r} is not one of {INFER_ON}")
+        #: ``all_new``: infer when every input has a new message; ``any_new``: when any has
+        self.infer_on = infer_on
         card = runtime.card
         io = card.io
         self.runtime = runtime
@@ -116,7 +125,9 @@ class PolicyStep:
             )
         self.output_shape = (int(io.horizon), int(io.action_dim))
         self.dt_ns = seconds_to_ns(io.dt)
-        self.action_mode: str = io.action_mode
+        # the runtime adds the state to delta actions when the card says so: those are absolute now
+        converted = io.action_mode == "delta" and bool(card.postprocess.get("delta_to_absolute"))
+        self.action_mode: str = "absolute" if converted else io.action_mode
         self.instruction = instruction
         self.depth_max_m = depth_max_m
         self.log: LogFn = log if log is not None else _no_log
@@ -179,7 +190,7 @@ class PolicyStep:
         except ObservationRejected as rejected:
             return self._rejected(rejected)
         self._recover_inputs()
-        if not self.assembler.is_new(assembly):
+        if not self.assembler.is_new(assembly, require_all=self.infer_on == "all_new"):
             return NoChunk("not_new")
 
         images: dict[str, np.ndarray] = {}
