@@ -100,6 +100,7 @@ def run(card: Path, iterations: int, warmup: int, control_rate: float, threads: 
         context=context,
         parameter_overrides=[
             P("armed_on_start", value=True),
+            P("allow_unlimited", value=True),  # no robot here: the bench measures latency, not limits
             P("control_rate_hz", value=float(control_rate)),
             P("max_jump", value=[1e9]),
         ],

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vla_ros.control.safety import JointLimits, LimitsError, SafetyFilter, check_speed_scale
+from vla_ros.control.safety import (
+    JointLimits,
+    LimitsError,
+    SafetyFilter,
+    arming_refusal,
+    check_speed_scale,
+)
 from vla_ros.control.urdf import UrdfJointLimit
 
 PERIOD = 5_000_000  # 200 Hz
@@ -145,3 +151,40 @@ def test_limits_from_urdf_and_params_override():
 def test_bad_limits(kw, msg):
     with pytest.raises(LimitsError, match=msg):
         JointLimits.build(["a", "b"], **kw)
+
+
+def test_arming_needs_finite_position_and_velocity_limits_on_every_joint():
+    names = ["a", "b"]
+    full = JointLimits.build(names, lower=[-1.0], upper=[1.0], max_velocity=[0.5, 2.0])
+    assert full.missing() == ([], []) and arming_refusal(full) is None
+    bare = JointLimits.build(names, max_jump=[0.1])  # max_jump alone is not enough
+    assert bare.missing() == (["a", "b"], ["a", "b"])
+    msg = arming_refusal(bare)
+    assert msg is not None and msg.startswith("refusing to arm")
+    assert "no finite position limits for ['a', 'b']" in msg
+    assert "no finite velocity limit for ['a', 'b']" in msg
+    assert "position_lower" in msg and "max_velocity" in msg and "robot_description" in msg
+    assert arming_refusal(bare, allow_unlimited=True) is None
+    one_sided = JointLimits.build(names, lower=[-1.0], upper=[1.0, math.inf], max_velocity=[1.0, math.inf])
+    assert one_sided.missing() == (["b"], ["b"])
+    speed_only = JointLimits.build(names, lower=[-1.0], upper=[1.0], max_velocity=[1.0, math.inf])
+    msg = arming_refusal(speed_only)
+    assert msg is not None and "['b']" in msg and "no finite position" not in msg
+
+
+def test_urdf_continuous_joint_needs_only_velocity_to_arm():
+    urdf = {
+        "a": UrdfJointLimit(lower=-1.0, upper=1.0, velocity=1.0),
+        "wrist": UrdfJointLimit(velocity=3.0, continuous=True),
+    }
+    lim = JointLimits.build(["a", "wrist"], urdf=urdf)
+    assert lim.continuous == ("wrist",) and lim.unlimited() == ["wrist"]
+    assert lim.missing() == ([], []) and arming_refusal(lim) is None
+    # a parameter giving the continuous joint one side only is a mistake, not "continuous"
+    half = JointLimits.build(["a", "wrist"], lower=[-1.0], urdf=urdf)
+    assert half.missing() == (["wrist"], [])
+    # no velocity anywhere: refused even for a continuous joint
+    slow = JointLimits.build(["wrist"], urdf={"wrist": UrdfJointLimit(continuous=True)})
+    assert slow.missing() == ([], ["wrist"]) and arming_refusal(slow) is not None
+    # an ordinary joint without a URDF lower/upper is not continuous
+    assert JointLimits.build(["x"], urdf={"x": UrdfJointLimit(velocity=1.0)}).missing() == (["x"], [])

@@ -35,6 +35,7 @@ def test_parse_limits():
     assert lim["wrist"].lower == -math.inf and lim["wrist"].upper == math.inf
     assert lim["wrist"].velocity == 3.0
     assert lim["slide"].upper == 0.2 and lim["slide"].velocity == math.inf  # 0 = unset
+    assert lim["wrist"].continuous and not lim["shoulder"].continuous and not lim["slide"].continuous
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,22 @@ def test_yaml_keys_are_declared_and_valid():
         if spec.default is not None:
             assert type(value) is type(spec.default), f"{name}: YAML type {type(value)}"
     assert params["armed_on_start"] is False  # documented hardware-safe default
+    assert params["allow_unlimited"] is False  # limits are required on a robot
+
+
+def test_shipped_robot_yamls_require_limits_before_arming():
+    """executor.yaml and vla.yaml's executor section ship without limits and without
+    allow_unlimited, so the executor refuses to arm until the user fills the limits in."""
+    from vla_ros.control.safety import JointLimits, arming_refusal
+    from vla_ros.nodes.executor_params import joint_limits, urdf_limits
+
+    vla = yaml.safe_load((CONFIG.parent / "vla.yaml").read_text())["/**/executor_node"]["ros__parameters"]
+    for params in (_params(), vla):
+        assert params["allow_unlimited"] is False and params["robot_description"] == ""
+        assert not {"position_lower", "position_upper", "max_velocity"} & set(params)
+        limits = joint_limits(params, ("a", "b"), urdf_limits(params))
+        assert isinstance(limits, JointLimits)
+        assert "refusing to arm" in (arming_refusal(limits, params["allow_unlimited"]) or "")
 
 
 @pytest.mark.ros
@@ -42,6 +58,7 @@ def test_node_starts_from_yaml(ros):
     )
     assert not node.armed
     assert node.controller.limits.max_jump.tolist() == [0.5, 0.5]
+    assert node.controller.limits.missing() == (["a", "b"], ["a", "b"])  # fill in before arming
     assert node.get_parameter("mode").value == "temporal_ensemble"
 
 

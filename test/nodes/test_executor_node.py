@@ -37,6 +37,7 @@ def make_executor(ros, name, **params):
         "joint_names": NAMES,
         "control_rate_hz": RATE,
         "armed_on_start": True,
+        "allow_unlimited": True,  # a bench: most tests run without full limits (see test_executor_arming)
         "state_timeout_s": 0.0,
         "log_repeat_s": 600.0,
     }

@@ -55,6 +55,7 @@ def test_policy_process_sigkill_executor_holds(ros):
         "joint_names": ["j1", "j2"],
         "control_rate_hz": 100.0,
         "armed_on_start": True,
+        "allow_unlimited": True,  # no robot: arming without limits is allowed explicitly
         "state_timeout_s": 0.0,
         "log_repeat_s": 600.0,
     }

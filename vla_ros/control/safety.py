@@ -46,7 +46,11 @@ def _vector(name: str, values: Sequence[float] | None, n: int) -> np.ndarray | N
 
 @dataclass(frozen=True)
 class JointLimits:
-    """Per-joint limits in the controller's joint order; ``inf`` means unlimited."""
+    """Per-joint limits in the controller's joint order; ``inf`` means unlimited.
+
+    ``continuous`` names the joints the URDF declares ``continuous`` (no position limits by
+    design); see :meth:`missing`.
+    """
 
     names: tuple[str, ...]
     lower: np.ndarray
@@ -54,6 +58,7 @@ class JointLimits:
     max_velocity: np.ndarray
     max_acceleration: np.ndarray
     max_jump: np.ndarray
+    continuous: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -87,6 +92,7 @@ class JointLimits:
             max_velocity=u_v if v is None else v,
             max_acceleration=inf.copy() if a is None else a,
             max_jump=inf.copy() if j is None else j,
+            continuous=tuple(name for name in names if name in urdf and urdf[name].continuous),
         )
         limits.validate()
         return limits
@@ -116,6 +122,46 @@ class JointLimits:
             for i, n in enumerate(self.names)
             if not (np.isfinite(self.lower[i]) and np.isfinite(self.upper[i]))
         ]
+
+    def missing(self) -> tuple[list[str], list[str]]:
+        """``(joints without finite position limits, joints without a finite velocity limit)``.
+
+        A joint the URDF declares ``continuous`` needs no position limits (it has none by design)
+        unless a parameter gave it one side; it still needs a finite velocity limit.
+        """
+        position = []
+        for i, n in enumerate(self.names):
+            finite = np.isfinite(self.lower[i]), np.isfinite(self.upper[i])
+            if all(finite) or (n in self.continuous and not any(finite)):
+                continue
+            position.append(n)
+        velocity = [n for i, n in enumerate(self.names) if not np.isfinite(self.max_velocity[i])]
+        return position, velocity
+
+
+def arming_refusal(limits: JointLimits, allow_unlimited: bool = False) -> str | None:
+    """Why a robot must not be armed with ``limits``, or None when it may.
+
+    Arming needs finite position limits (both sides) and a finite velocity limit on every joint,
+    unless ``allow_unlimited`` (simulation/bench only): otherwise only ``max_jump`` bounds a
+    command and a bad chunk could drive a joint into its end stop at full speed.
+    """
+    if allow_unlimited:
+        return None
+    position, velocity = limits.missing()
+    if not position and not velocity:
+        return None
+    parts = []
+    if position:
+        parts.append(f"no finite position limits for {position} (set position_lower and position_upper)")
+    if velocity:
+        parts.append(f"no finite velocity limit for {velocity} (set max_velocity)")
+    return (
+        "refusing to arm: "
+        + "; ".join(parts)
+        + ", or give robot_description (a URDF whose <limit> tags have lower, upper and velocity); "
+        "allow_unlimited: true skips this check (simulation/bench only, never on a real robot)"
+    )
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,14 @@ class UrdfError(ValueError):
 class UrdfJointLimit:
     """Limits of one joint from its ``<limit>`` tag; ``inf`` where the URDF gives none.
 
-    ``continuous`` joints have no position limits. ``effort`` is ignored.
+    ``continuous`` joints have no position limits (``continuous`` is True: unbounded by design,
+    not by omission). ``effort`` is ignored.
     """
 
     lower: float = -math.inf
     upper: float = math.inf
     velocity: float = math.inf
+    continuous: bool = False
 
 
 def _attr(limit: ET.Element, key: str, joint: str) -> float | None:
@@ -59,7 +61,7 @@ def parse_urdf_limits(urdf: str) -> dict[str, UrdfJointLimit]:
             continue
         limit = joint.find("limit")
         if limit is None:
-            out[name] = UrdfJointLimit()
+            out[name] = UrdfJointLimit(continuous=jtype == "continuous")
             continue
         lower = _attr(limit, "lower", name)
         upper = _attr(limit, "upper", name)
@@ -71,5 +73,5 @@ def parse_urdf_limits(urdf: str) -> dict[str, UrdfJointLimit]:
         if lo > hi:
             raise UrdfError(f"URDF joint {name!r}: lower {lo} > upper {hi}; fix the URDF")
         vel = math.inf if velocity is None or velocity <= 0 else velocity
-        out[name] = UrdfJointLimit(lower=lo, upper=hi, velocity=vel)
+        out[name] = UrdfJointLimit(lower=lo, upper=hi, velocity=vel, continuous=jtype == "continuous")
     return out

@@ -12,6 +12,13 @@ Service ``~/arm`` (std_srvs/SetBool): true arms (clears a latched e-stop once re
 disarms. The node starts DISARMED unless ``armed_on_start`` is true: nothing reaches the robot
 until someone arms it. Disarmed, it computes but publishes commands only to the preview topic
 (if enabled); armed, it publishes every tick (holds included).
+
+Arming needs limits: unless every joint has finite position limits and a finite velocity limit
+(parameters or robot_description; a URDF ``continuous`` joint needs only the velocity limit), the
+node refuses ``~/arm`` (the reply and one log line say what is missing), ignores
+``armed_on_start`` (starts disarmed and says why once), reports ERROR on /diagnostics, and, while
+armed, rejects limit changes that would leave a joint unlimited. ``allow_unlimited: true``
+(read-only) lifts this for simulation and benchmarks; never set it on a real robot.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_ros.control.chunk import ChunkError
 from vla_ros.control.controller import ChunkController, Command, ConfigError
-from vla_ros.control.safety import LimitsError
+from vla_ros.control.safety import JointLimits, LimitsError, arming_refusal
 from vla_ros.control.state import StateError
 from vla_ros.control.urdf import UrdfError
 from vla_ros.msg import ActionChunk
@@ -183,12 +190,26 @@ class ExecutorNode(Node):
             limits = ep.joint_limits(self.values, names, self._urdf)
         except (ConfigError, LimitsError) as exc:
             raise ConfigError(f"executor_node: {exc}") from None
-        self.controller = ChunkController(cfg, limits, armed=bool(self.values["armed_on_start"]))
+        armed = bool(self.values["armed_on_start"])
+        refusal = self._arming_refusal(limits)
         self.get_logger().info(f"joints {list(names)}; limits {ep.describe_limits(limits)}")
-        if limits.unlimited():
+        if refusal is not None and armed:
+            armed = False
+            self.get_logger().error(f"armed_on_start ignored, starting DISARMED: {refusal}")
+        elif refusal is not None:
+            self.get_logger().warning(f"~/arm will be refused until the limits are complete: {refusal}")
+        elif any(limits.missing()):
+            position, velocity = limits.missing()
             self.get_logger().warning(
-                f"no position limits for {limits.unlimited()}: set position_lower/upper or robot_description"
+                f"allow_unlimited: true: armable without position limits for {position} and velocity "
+                f"limits for {velocity}; only for simulation/bench, never on a real robot"
             )
+        self.controller = ChunkController(cfg, limits, armed=armed)
+
+    def _arming_refusal(self, limits: JointLimits, values: dict[str, Any] | None = None) -> str | None:
+        """Why the robot must not be armed with ``limits`` (None: it may); see module docstring."""
+        values = self.values if values is None else values
+        return arming_refusal(limits, allow_unlimited=bool(values["allow_unlimited"]))
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         new = dict(self.values)
@@ -210,6 +231,16 @@ class ExecutorNode(Node):
             if ctl is not None:
                 try:
                     limits = ep.joint_limits(new, ctl.config.joint_names, self._urdf)
+                except LimitsError as exc:
+                    return SetParametersResult(successful=False, reason=str(exc))
+                refusal = self._arming_refusal(limits, new)
+                if ctl.armed and refusal is not None:
+                    return SetParametersResult(
+                        successful=False,
+                        reason=f"the executor is armed; these limits are incomplete ({refusal}); "
+                        "disarm first or give finite limits",
+                    )
+                try:
                     ctl.set_speed_scale(new["speed_scale"])
                     ctl.set_ensemble_coefficient(new["ensemble_coefficient"])
                     ctl.set_blend_steps(new["blend_steps"])
@@ -301,12 +332,19 @@ class ExecutorNode(Node):
             response.success, response.message = False, "no joint_names yet (no chunk received)"
             return response
         with self._lock:
-            if request.data:
+            refusal = self._arming_refusal(ctl.limits) if request.data else None
+            if refusal is not None:
+                ok, message = False, refusal
+            elif request.data:
                 ok, message = ctl.arm(self.get_clock().now().nanoseconds)
             else:
                 ok, message = ctl.disarm()
         response.success, response.message = ok, message
-        self.get_logger().info(f"~/arm({request.data}): {message}")
+        # one call site per severity (rclpy refuses to change a call site's severity)
+        if refusal is not None:
+            self.get_logger().error(f"~/arm(True): {message}")
+        else:
+            self.get_logger().info(f"~/arm({request.data}): {message}")
         return response
 
     # ------------------------------------------------------------------ the tick
@@ -417,9 +455,22 @@ class ExecutorNode(Node):
         ctl = self.controller
         status = DiagnosticStatus(name=f"{self.get_name()}: executor", hardware_id="vla_ros")
         cmd = self.last_command
+        refusal = None
+        estop_latched = False
+        buffered = 0
+        limits_state = "unknown (no joint names yet)"
+        if ctl is not None:
+            with self._lock:
+                refusal = self._arming_refusal(ctl.limits)
+                estop_latched = ctl.estop_latched
+                buffered = len(ctl.buffer)
+                missing = any(ctl.limits.missing())
+            limits_state = "incomplete" if refusal else "unlimited (allow_unlimited)" if missing else "ok"
         if ctl is None:
             status.level, status.message = DiagnosticStatus.WARN, "waiting for joint names"
-        elif ctl.estop_latched:
+        elif refusal is not None:
+            status.level, status.message = DiagnosticStatus.ERROR, refusal
+        elif estop_latched:
             status.level, status.message = DiagnosticStatus.ERROR, "e-stop latched"
         elif cmd is None or cmd.holding:
             reason = ", ".join(f.cause for f in cmd.faults) if cmd is not None else "no state"
@@ -430,7 +481,8 @@ class ExecutorNode(Node):
             "armed": str(self.armed),
             "dry_run": str(self.dry_run),
             "live_chunks": str(0 if cmd is None else cmd.n_live),
-            "buffered_chunks": str(0 if ctl is None else len(ctl.buffer)),
+            "buffered_chunks": str(buffered),
+            "limits": limits_state,
             "published": str(self.published),
         }
         values.update({f"fault.{k}": str(v) for k, v in sorted(self.faults.snapshot().items())})

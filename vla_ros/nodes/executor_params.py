@@ -107,6 +107,13 @@ SPECS: tuple[ParamSpec, ...] = (
         range=(0.001, 1.0),
     ),
     ParamSpec("robot_description", "", "URDF string; its joint limits apply where parameters give none."),
+    ParamSpec(
+        "allow_unlimited",
+        False,
+        "SIMULATION/BENCH ONLY. Arm even when a joint lacks finite position limits or a finite "
+        "velocity limit (from the parameters above or robot_description). False (the default): "
+        "~/arm and armed_on_start are refused until every joint has them.",
+    ),
     ParamSpec("armed_on_start", False, "Publish commands from the start (default false: call ~/arm first)."),
     ParamSpec("dry_run", False, "Publish only to ~/command_preview, never to the command topic."),
     ParamSpec("publish_preview", False, "Also publish every command to ~/command_preview."),

@@ -1,0 +1,159 @@
+"""executor_node refuses to arm without finite position and velocity limits (real rclpy).
+
+The refusal is visible three ways: the ~/arm reply says what is missing, one log line per cause
+(/rosout), and ERROR on /diagnostics. armed_on_start with missing limits starts disarmed and
+says why once. ``allow_unlimited: true`` (simulation/bench only) lifts it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy")
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
+from rcl_interfaces.msg import Log  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_srvs.srv import SetBool  # noqa: E402
+from test_executor_node import NAMES, Rig, _call  # noqa: E402
+
+# /rosout keeps its history for late joiners: the constructor's log lines are read too
+ROSOUT_QOS = QoSProfile(
+    depth=1000, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+
+URDF = """<robot name="r"><link name="a"/><link name="b"/><link name="c"/>
+  <joint name="j1" type="revolute"><parent link="a"/><child link="b"/>
+    <limit lower="-1.0" upper="1.0" velocity="{v1}" effort="1"/></joint>
+  <joint name="j2" type="continuous"><parent link="b"/><child link="c"/>
+    <limit velocity="2.0" effort="1"/></joint>
+</robot>"""
+
+
+def _executor(ros, name, **params):
+    from vla_ros.nodes.executor_node import ExecutorNode
+
+    base = {
+        "joint_names": NAMES,
+        "control_rate_hz": 100.0,
+        "armed_on_start": True,
+        "state_timeout_s": 0.0,
+        "diagnostics_period_s": 0.1,
+    }
+    base.update(params)
+    overrides = [Parameter(k, value=v) for k, v in base.items()]
+    return ros.add_node(ExecutorNode(name, context=ros.context, parameter_overrides=overrides))
+
+
+def _lines(logs, node, text, level=None):
+    return [
+        m.msg
+        for m in list(logs.messages)
+        if m.name == node.get_name() and text in m.msg and (level is None or m.level == level)
+    ]
+
+
+def _status(diag, node):
+    for m in reversed(list(diag.messages)):
+        for s in m.status:
+            if s.name.startswith(node.get_name()):
+                return s
+    return None
+
+
+def test_refuses_to_arm_without_limits_then_arms_once_they_are_set(ros):
+    logs = ros.subscribe("/rosout", Log, qos=ROSOUT_QOS)
+    diag = ros.subscribe("/diagnostics", DiagnosticArray, qos=50)
+    node = _executor(ros, "exec_no_limits", max_jump=[0.5])
+    assert node.values["allow_unlimited"] is False  # the default
+    rig = Rig(ros, node)
+    rig.send_state([0.0, 0.0])
+    rig.send_chunk(np.tile([0.2, 0.2], (300, 1)))
+    assert ros.wait_until(lambda: node.last_command is not None)
+
+    # armed_on_start ignored: disarmed, said once, nothing on the command topic
+    assert not node.armed
+    assert ros.wait_until(lambda: _lines(logs, node, "armed_on_start ignored"))
+    start = _lines(logs, node, "armed_on_start ignored", Log.ERROR)
+    assert len(start) == 1 and "no finite position limits for ['j1', 'j2']" in start[0]
+    assert "no finite velocity limit for ['j1', 'j2']" in start[0] and "allow_unlimited" in start[0]
+
+    assert ros.wait_until(lambda: _status(diag, node) is not None)
+    status = _status(diag, node)
+    assert status.level == DiagnosticStatus.ERROR and "refusing to arm" in status.message
+    assert {kv.key: kv.value for kv in status.values}["limits"] == "incomplete"
+
+    # ~/arm: refused, the reply says what is missing, one error line per call
+    client = ros.helper.create_client(SetBool, f"/{node.get_name()}/arm")
+    assert client.wait_for_service(timeout_sec=5.0)
+    node.set_parameters([Parameter("max_velocity", value=[1.0])])
+    res = _call(ros, client, True)
+    assert not res.success and not node.armed
+    assert "no finite position limits for ['j1', 'j2']" in res.message
+    assert "no finite velocity" not in res.message
+    assert ros.wait_until(lambda: len(_lines(logs, node, "~/arm(True): refusing", Log.ERROR)) == 1)
+    assert rig.out.messages == []
+
+    # limits complete (live parameters): arming works, commands flow within the limits
+    ok = node.set_parameters(
+        [Parameter("position_lower", value=[-0.1]), Parameter("position_upper", value=[0.1])]
+    )
+    assert all(r.successful for r in ok)
+    assert ros.wait_until(lambda: _status(diag, node).level != DiagnosticStatus.ERROR)
+    res = _call(ros, client, True)
+    assert res.success and node.armed
+    rig.wait_positions(lambda q: np.allclose(q, [0.1, 0.1]))  # clipped to position_upper
+    assert ros.wait_until(lambda: {kv.key: kv.value for kv in _status(diag, node).values}["limits"] == "ok")
+
+    # while armed, a change that would leave a joint unlimited is rejected; limits stay
+    bad = node.set_parameters([Parameter("max_velocity", value=[math.inf])])[0]
+    assert not bad.successful and "armed" in bad.reason and "max_velocity" in bad.reason
+    assert node.controller.limits.max_velocity.tolist() == [1.0, 1.0]
+    assert list(node.get_parameter("max_velocity").value) == [1.0]
+    # once disarmed it may be changed (and arming is refused again)
+    assert _call(ros, client, False).success
+    assert node.set_parameters([Parameter("max_velocity", value=[math.inf])])[0].successful
+    res = _call(ros, client, True)
+    assert not res.success and "no finite velocity limit for ['j1', 'j2']" in res.message
+
+
+@pytest.mark.parametrize(("v1", "armed"), [("1.5", True), ("0", False)])
+def test_urdf_limits_count_and_continuous_joints_need_only_velocity(ros, v1, armed):
+    logs = ros.subscribe("/rosout", Log, qos=ROSOUT_QOS)
+    node = _executor(ros, f"exec_urdf_{armed}", robot_description=URDF.format(v1=v1))
+    assert node.armed is armed
+    assert node.controller.limits.continuous == ("j2",)
+    if not armed:  # URDF velocity="0" means "not given": j1 has no velocity limit
+        assert ros.wait_until(lambda: _lines(logs, node, "armed_on_start ignored"))
+        line = _lines(logs, node, "armed_on_start ignored")[0]
+        assert "no finite velocity limit for ['j1']" in line and "no finite position" not in line
+    else:
+        rig = Rig(ros, node)
+        rig.send_state([0.0, 0.0])
+        rig.send_chunk(np.tile([5.0, 5.0], (300, 1)))
+        rig.wait_positions(lambda q: q[0] == 1.0 and q[1] > 1.0)  # j1 clipped, j2 continuous
+
+
+def test_allow_unlimited_arms_and_warns(ros):
+    logs = ros.subscribe("/rosout", Log, qos=ROSOUT_QOS)
+    diag = ros.subscribe("/diagnostics", DiagnosticArray, qos=50)
+    node = _executor(ros, "exec_unlimited", allow_unlimited=True)
+    assert node.armed
+    assert ros.wait_until(lambda: _lines(logs, node, "allow_unlimited: true", Log.WARN))
+    assert "simulation/bench" in _lines(logs, node, "allow_unlimited: true")[0]
+    rig = Rig(ros, node, out_topic="vla/joint_command", out_type=JointState)
+    rig.send_state([0.0, 0.0])
+    rig.send_chunk(np.tile([3.0, -3.0], (300, 1)))
+    rig.wait_positions(lambda q: np.allclose(q, [3.0, -3.0]))
+    assert ros.wait_until(lambda: _status(diag, node) is not None)
+    values = {kv.key: kv.value for kv in _status(diag, node).values}
+    assert values["limits"] == "unlimited (allow_unlimited)"
+    bad = node.set_parameters([Parameter("allow_unlimited", value=False)])[0]
+    assert not bad.successful and "read-only" in bad.reason and node.values["allow_unlimited"] is True
