@@ -81,13 +81,18 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "position_lower",
         None,
-        "Lower position limits (1 value for all joints, or one per joint; empty: URDF, else none).",
+        "Lower position limits (1 value for all joints, or one per joint; empty: URDF, else none). "
+        "Arming needs finite position and velocity limits on every joint (see allow_unlimited).",
         live=True,
         array=True,
     ),
     ParamSpec("position_upper", None, "Upper position limits (like position_lower).", live=True, array=True),
     ParamSpec(
-        "max_velocity", None, "Velocity limits [unit/s] (empty: URDF, else none).", live=True, array=True
+        "max_velocity",
+        None,
+        "Velocity limits [unit/s] (empty: URDF, else none); required to arm (see allow_unlimited).",
+        live=True,
+        array=True,
     ),
     ParamSpec(
         "max_acceleration", None, "Acceleration limits [unit/s^2] (empty: none).", live=True, array=True
