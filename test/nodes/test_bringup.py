@@ -96,6 +96,7 @@ def test_bringup_with_sim_end_to_end(ros, tmp_path: Path) -> None:
 
     from vla_ros.export.card import PolicyCard
     from vla_ros.msg import ActionChunk
+    from vla_ros.sim.robot import SimArmConfig
 
     card = make_card(
         tmp_path / "card",
@@ -109,7 +110,16 @@ def test_bringup_with_sim_end_to_end(ros, tmp_path: Path) -> None:
         yaml.safe_dump(
             {
                 "/**/policy_node": {"ros__parameters": {"card": str(card), "warmup": 0, "rate_hz": 20.0}},
-                "/**/executor_node": {"ros__parameters": {"armed_on_start": True, "control_rate_hz": 50.0}},
+                "/**/executor_node": {
+                    "ros__parameters": {
+                        "armed_on_start": True,
+                        "control_rate_hz": 50.0,
+                        # the simulated arm's limits (the executor arms only with limits)
+                        "position_lower": list(SimArmConfig().lower),
+                        "position_upper": list(SimArmConfig().upper),
+                        "max_velocity": list(SimArmConfig().max_velocity),
+                    }
+                },
                 "/**/sim_node": {
                     "ros__parameters": {"image_width": 64, "image_height": 48, "camera_rate_hz": 30.0}
                 },
