@@ -5,8 +5,9 @@
 
 Prints, per config, p50/p90/p99/max latency of ``PolicyRuntime.infer`` (pre/post-processing
 included), the model call's p50, throughput, peak memory and the speedup over torch eager
-measured in the same process on the same observation and noise. Benchmarks print; they never
-assert on speed.
+measured in the same process on the same observation and noise, and for split cards the
+"split per-step latency" (prefix once, each step of the loop: p50/p99 per graph call); dual
+cards print the slow and fast graphs. Benchmarks print; they never assert on speed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main() -> int:
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--backends", default=None, help="comma list (default: all available)")
-    parser.add_argument("--layout", default=None, choices=("monolithic", "split"))
+    parser.add_argument("--layout", default=None, choices=("monolithic", "split", "dual"))
     parser.add_argument("--out", default=None, help="keep exported cards here")
     parser.add_argument("--threads", type=int, default=None, help="torch and ORT CPU threads")
     parser.add_argument("--json", action="store_true")

@@ -25,11 +25,16 @@ def test_family_tiny_exports_with_parity(family, layout):
     if layout == "split":
         assert card.export["split"]["num_steps"] >= 1
         assert {"onnx_prefix", "onnx_step"} <= set(card.files)
+    elif layout == "dual":
+        assert {"onnx_slow", "onnx_fast"} <= set(card.files) and "onnx" not in card.files
+        per = card.parity["onnxruntime"]["per_output"]
+        assert set(per) == {"slow", "fast", "actions"}  # each graph and end to end
+        assert card.export["dual"]["slow_hz"] > 0
     else:
         assert "onnx" in card.files
 
 
 def test_default_layout_is_the_familys():
-    for fam, want in (("act", "monolithic"), ("flow_matching", "split")):
+    for fam, want in (("act", "monolithic"), ("flow_matching", "split"), ("hierarchical", "dual")):
         card = PolicyCard.load(exported_card(f"{fam}_tiny", None))
         assert card.layout == want

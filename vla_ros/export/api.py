@@ -291,7 +291,7 @@ def export_policy(
                 config, ckpt = c, (k or checkpoint)
             model, cfg, prov = build_model(config, ckpt, seed=seed)
         io = model.io_spec()
-        layout = layout or default_layout(model)
+        layout = layout or default_layout(model, cfg)
         if layout not in model_layouts(model):
             raise ExportError(
                 f"layout {layout!r} is not available for {type(model).__name__} "
@@ -340,9 +340,11 @@ def export_policy(
         card.export["opset"] = res["opset"]
         if res["split"] is not None:
             card.export["split"] = res["split"]
+        if res["dual"] is not None:
+            card.export["dual"] = res["dual"]
 
     with progress.step("parity: onnxruntime vs torch on example_inputs"):
-        report = onnx_parity(model, out, res["files"], res["split"], PARITY_BOUNDS["fp32"])
+        report = onnx_parity(model, out, res["files"], res["split"], PARITY_BOUNDS["fp32"], dual=res["dual"])
         card.parity = {"max_abs_err": report["max_abs_err"], "bound": report["bound"], "onnxruntime": report}
         progress.note(f"max |ort - torch| = {report['max_abs_err']:.2e} (bound {report['bound']:g})")
 
@@ -403,7 +405,13 @@ def add_tensorrt_engines(
     if card.root is None:
         raise CardError("add_tensorrt_engines needs a card with a folder")
     opts = dict(trt_options)
-    pairs = {"onnx": "engine", "onnx_prefix": "engine_prefix", "onnx_step": "engine_step"}
+    pairs = {
+        "onnx": "engine",
+        "onnx_prefix": "engine_prefix",
+        "onnx_step": "engine_step",
+        "onnx_slow": "engine_slow",
+        "onnx_fast": "engine_fast",
+    }
     cache = card.root / "timing.cache"
     record: dict[str, Any] = {}
     for onnx_role, engine_role in pairs.items():

@@ -21,22 +21,26 @@ from vla_ros.spine.io import IOSpec
 
 CARD_FILE = "card.yaml"
 CARD_VERSION = 1
-LAYOUTS = ("monolithic", "split")
+LAYOUTS = ("monolithic", "split", "dual")
 PRECISIONS = ("fp32", "fp16", "bf16", "fp8")
 # file roles a card may name; values are paths relative to the card folder
 FILE_ROLES = (
     "onnx",
     "onnx_prefix",
     "onnx_step",
+    "onnx_slow",
+    "onnx_fast",
     "engine",
     "engine_prefix",
     "engine_step",
+    "engine_slow",
+    "engine_fast",
     "safetensors",
     "timing_cache",
 )
 # files that define the policy's numbers (engines are per-device builds of the ONNX and are
 # left out of the policy id so that rebuilding an engine on another Jetson keeps the id)
-_IDENTITY_ROLES = ("onnx", "onnx_prefix", "onnx_step", "safetensors")
+_IDENTITY_ROLES = ("onnx", "onnx_prefix", "onnx_step", "onnx_slow", "onnx_fast", "safetensors")
 _REQUIRED_KEYS = ("name", "family", "io", "state_joints", "action_joints", "normalization", "files")
 
 
@@ -124,7 +128,7 @@ class PolicyCard:
     # ------------------------------------------------------------------ identity
     @property
     def layout(self) -> str:
-        """``monolithic`` or ``split``."""
+        """``monolithic``, ``split`` or ``dual``."""
         return str(self.export.get("layout", "monolithic"))
 
     @property
@@ -147,6 +151,8 @@ class PolicyCard:
                 role: self.hashes.get(self.files[role], "") for role in _IDENTITY_ROLES if role in self.files
             },
         }
+        if self.layout == "dual":  # the slow graph's rate changes the actions a dual card produces
+            ident["slow_hz"] = (self.export.get("dual") or {}).get("slow_hz")
         blob = json.dumps(ident, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
 

@@ -24,19 +24,44 @@ def _torch() -> Any:
     return torch
 
 
+def dual_graphs(model: Any) -> dict[str, Any] | None:
+    """The model's dual-rate graph description (``io_spec().extra["graphs"]`` with ``slow`` and
+    ``fast`` entries) when it also has ``export_slow``/``export_fast``; else None."""
+    if not all(hasattr(model, a) for a in ("export_slow", "export_fast")):
+        return None
+    graphs = model.io_spec().extra.get("graphs")
+    if not isinstance(graphs, dict) or not {"slow", "fast"} <= set(graphs):
+        return None
+    return graphs
+
+
 def model_layouts(model: Any) -> list[str]:
-    """Layouts a model supports: always monolithic; split when it has the export hooks."""
+    """Layouts a model supports: always monolithic; split when it has the export hooks; dual
+    when it has ``export_slow``/``export_fast`` and names the two graphs in ``io_spec().extra``."""
     out = ["monolithic"]
     hooks = all(hasattr(model, a) for a in ("export_prefix", "export_step"))
     if hooks and int(getattr(model, "num_export_steps", 0) or 0) > 0:
         out.append("split")
+    if dual_graphs(model) is not None:
+        out.append("dual")
     return out
 
 
-def default_layout(model: Any) -> str:
-    """The model's layout (``export_layout``, else class ``EXPORT_LAYOUT``), else monolithic."""
+def default_layout(model: Any, config: dict[str, Any] | None = None) -> str:
+    """The layout export uses when none is asked for.
+
+    An ``export_layout`` in the model's config wins; otherwise a model with dual-rate graphs
+    exports ``dual`` (its graphs then run at their own rates); otherwise the model's
+    ``export_layout`` (else class ``EXPORT_LAYOUT``); monolithic when that is unavailable.
+    """
+    layouts = model_layouts(model)
+    explicit = (config or {}).get("export_layout")
+    if explicit in layouts:
+        return str(explicit)
+    if "dual" in layouts:
+        return "dual"
     layout = str(getattr(model, "export_layout", None) or getattr(model, "EXPORT_LAYOUT", "monolithic"))
-    return layout if layout in model_layouts(model) else "monolithic"
+    return layout if layout in layouts else "monolithic"
 
 
 def parity_inputs(model: Any) -> dict[str, Any]:
@@ -111,6 +136,43 @@ class _Step:
                 return self.model.export_step(prefix, args[n], args[n + 1])
 
         return Step().eval()
+
+
+class _Slow:
+    """Wraps ``export_slow`` as ``forward(*inputs) -> tuple(latents)``."""
+
+    def __new__(cls, model: Any, names: list[str], keys: list[str]) -> Any:
+        torch = _torch()
+
+        class Slow(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *args: Any) -> Any:
+                out = self.model.export_slow(dict(zip(names, args)))
+                return tuple(out[k] for k in keys)
+
+        return Slow().eval()
+
+
+class _Fast:
+    """Wraps ``export_fast`` as ``forward(*latents, *inputs) -> actions``."""
+
+    def __new__(cls, model: Any, keys: list[str], names: list[str]) -> Any:
+        torch = _torch()
+
+        class Fast(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *args: Any) -> Any:
+                n = len(keys)
+                obs = dict(zip(names, args[n:]))
+                return self.model.export_fast(dict(zip(keys, args[:n])), obs)
+
+        return Fast().eval()
 
 
 def prefix_graph_name(key: str) -> str:
@@ -200,16 +262,21 @@ def export_onnx(
     if layout not in layouts:
         raise ExportError(
             f"layout {layout!r} is not available for {type(model).__name__} (has {layouts}); "
-            "split needs export_prefix/export_step/num_export_steps on the model"
+            "split needs export_prefix/export_step/num_export_steps on the model, dual needs "
+            "export_slow/export_fast and io_spec().extra['graphs']"
         )
     io = model.io_spec()
     inputs = parity_inputs(model)
     names = io.input_names
     files: dict[str, str] = {}
     split: dict[str, Any] | None = None
+    dual: dict[str, Any] | None = None
     model.eval()
     with torch.inference_mode(False), torch.no_grad():
-        if layout == "monolithic":
+        if layout == "dual":
+            dual = _export_dual(model, out_dir, inputs, opset, exporter, dynamic_batch)
+            files["onnx_slow"], files["onnx_fast"] = "slow.onnx", "fast.onnx"
+        elif layout == "monolithic":
             path = out_dir / "model.onnx"
             _export_graph(
                 _Monolithic(model, names),
@@ -272,7 +339,72 @@ def export_onnx(
             }
     for f in files.values():
         check_onnx(out_dir / f)
-    return {"files": files, "split": split, "opset": onnx_opset(out_dir / next(iter(files.values())))}
+    opset_used = onnx_opset(out_dir / next(iter(files.values())))
+    return {"files": files, "split": split, "dual": dual, "opset": opset_used}
+
+
+def _export_dual(
+    model: Any,
+    out_dir: Path,
+    inputs: dict[str, Any],
+    opset: int,
+    exporter: str,
+    dynamic_batch: bool,
+) -> dict[str, Any]:
+    """Write ``slow.onnx`` (``export_slow``) and ``fast.onnx`` (``export_fast``); returns the
+    card's ``export.dual`` section (graph inputs/outputs, latent shapes, rates)."""
+    io = model.io_spec()
+    graphs = dual_graphs(model) or {}
+    names = io.input_names
+    slow_in = [n for n in graphs["slow"].get("inputs", names) if n in names]
+    obs = {n: inputs[n] for n in names}
+    latent = model.export_slow({n: obs[n] for n in slow_in})
+    keys = list(latent)
+    clash = sorted(set(keys) & set(names))
+    if not keys or clash:
+        raise ExportError(
+            f"{type(model).__name__}.export_slow returns keys {keys}; it must return at least one "
+            f"latent, and none may be named like a model input {names} (clash: {clash})"
+        )
+    fast_in = [n for n in graphs["fast"].get("inputs", names) if n in names and n not in keys]
+    _export_graph(
+        _Slow(model, slow_in, keys),
+        tuple(obs[n] for n in slow_in),
+        out_dir / "slow.onnx",
+        slow_in,
+        keys,
+        opset,
+        exporter,
+        dynamic_batch,
+    )
+    _export_graph(
+        _Fast(model, keys, fast_in),
+        (*[latent[k] for k in keys], *[obs[n] for n in fast_in]),
+        out_dir / "fast.onnx",
+        [*keys, *fast_in],
+        ["actions"],
+        opset,
+        exporter,
+        dynamic_batch,
+    )
+    rates = {g: graphs[g].get("rate_hz") for g in ("slow", "fast")}
+    slow_hz = float(rates["slow"] if rates["slow"] is not None else io.extra.get("slow_hz", 0.0))
+    if not slow_hz > 0:
+        raise ExportError(
+            f"{type(model).__name__}: io_spec().extra['graphs']['slow'] has no positive rate_hz "
+            f"(got {rates['slow']!r}); the dual runtime needs the slow graph's rate"
+        )
+    fast_hz = rates["fast"] if rates["fast"] is not None else 1.0 / io.dt
+    return {
+        "slow_inputs": slow_in,
+        "slow_outputs": keys,
+        "latent_shapes": {k: list(latent[k].shape) for k in keys},
+        "latent_dtypes": {k: str(latent[k].dtype).replace("torch.", "") for k in keys},
+        "fast_inputs": [*keys, *fast_in],
+        "fast_output": "actions",
+        "slow_hz": slow_hz,
+        "fast_hz": float(fast_hz),
+    }
 
 
 # ---------------------------------------------------------------------- parity
@@ -300,17 +432,47 @@ def _err(a: Any, b: Any) -> float:
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
+def _dual_parity(
+    model: Any,
+    out_dir: Path,
+    files: dict[str, str],
+    dual: dict[str, Any],
+    obs: dict[str, Any],
+    feeds: dict[str, np.ndarray],
+    ref: Any,
+) -> dict[str, float]:
+    torch = _torch()
+    slow = _ort_session(out_dir / files["onnx_slow"])
+    fast = _ort_session(out_dir / files["onnx_fast"])
+    keys = list(dual["slow_outputs"])
+    latent = dict(zip(keys, slow.run(keys, {i.name: feeds[i.name] for i in slow.get_inputs()})))
+    t_latent = model.export_slow(obs)
+    errs = {"slow": max(_err(latent[k], t_latent[k]) for k in keys)}
+    t_feeds = {**feeds, **{k: _np(t_latent[k]) for k in keys}}
+    fnames = [i.name for i in fast.get_inputs()]
+    (f_out,) = fast.run(["actions"], {n: t_feeds[n] for n in fnames})
+    with torch.no_grad():
+        errs["fast"] = _err(f_out, model.export_fast(t_latent, obs))
+    chained = {**feeds, **latent}
+    (actions,) = fast.run(["actions"], {n: chained[n] for n in fnames})
+    errs["actions"] = _err(actions, ref)
+    return errs
+
+
 def onnx_parity(
     model: Any,
     out_dir: Path,
     files: dict[str, str],
     split: dict[str, Any] | None,
     bound: float = PARITY_BOUNDS["fp32"],
+    dual: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ONNX Runtime vs torch on ``example_inputs``; raise :class:`ParityError` above ``bound``.
 
     Split layouts are compared graph by graph (prefix features, step 0) and end to end: the
-    runtime's prefix + step loop on ONNX Runtime against torch ``predict_action``.
+    runtime's prefix + step loop on ONNX Runtime against torch ``predict_action``. Dual layouts
+    compare the slow graph (latent vs ``export_slow``), the fast graph fed torch's latent (vs
+    ``export_fast``) and both chained on ONNX Runtime (vs ``predict_action``).
     """
     torch = _torch()
     model.eval()
@@ -320,7 +482,9 @@ def onnx_parity(
     with torch.no_grad():
         obs = {k: v for k, v in inputs.items() if k != "noise"}
         ref = model.predict_action(obs, noise=inputs.get("noise"))
-        if split is None:
+        if dual is not None:
+            errs.update(_dual_parity(model, out_dir, files, dual, obs, feeds, ref))
+        elif split is None:
             sess = _ort_session(out_dir / files["onnx"])
             names = [i.name for i in sess.get_inputs()]
             (out,) = sess.run(["actions"], {n: feeds[n] for n in names})

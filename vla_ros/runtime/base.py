@@ -15,6 +15,9 @@ from vla_ros.runtime.observation import Observation
 from vla_ros.runtime.processing import Postprocessor, Preprocessor
 
 STAGES = ("preprocess", "model", "postprocess", "total")
+# per-graph stages, recorded once per graph call: split -> prefix (once per infer) and step
+# (num_steps per infer); dual -> slow (when its period has elapsed) and fast (every infer)
+GRAPH_STAGES = ("prefix", "step", "slow", "fast")
 
 
 def latency_summary(samples_s: list[float] | np.ndarray) -> dict[str, float]:
@@ -39,6 +42,17 @@ def split_spec(card: PolicyCard) -> dict[str, Any]:
         raise CardError(
             f"card {card.name!r} has layout 'split' but no export.split section with num_steps; "
             f"re-export: {card.export_command()}"
+        )
+    return spec
+
+
+def dual_spec(card: PolicyCard) -> dict[str, Any]:
+    """The card's dual-layout description (graph inputs/outputs and the slow graph's rate)."""
+    spec = card.export.get("dual")
+    if not isinstance(spec, dict) or not float(spec.get("slow_hz") or 0) > 0:
+        raise CardError(
+            f"card {card.name!r} has layout 'dual' but no export.dual section with a positive "
+            f"slow_hz; re-export: {card.export_command()}"
         )
     return spec
 
@@ -72,7 +86,14 @@ class PolicyRuntime(ABC):
         self.pre = Preprocessor(card)
         self.post = Postprocessor(card)
         self._rng = np.random.default_rng(seed)
-        self._times: dict[str, deque[float]] = {s: deque(maxlen=history) for s in STAGES}
+        self._times: dict[str, deque[float]] = {s: deque(maxlen=history) for s in (*STAGES, *GRAPH_STAGES)}
+        # dual layout: the slow graph's cached outputs, the stamp and tokens they were made from
+        self._latent: dict[str, np.ndarray] | None = None
+        self._latent_stamp_ns: int | None = None
+        self._latent_tokens: np.ndarray | None = None
+        self._latent_age_ns: int | None = None
+        if card.layout == "dual":
+            self._slow_period_ns = round(1e9 / float(dual_spec(card)["slow_hz"]))
 
     # ------------------------------------------------------------------ public API
     @property
@@ -92,7 +113,7 @@ class PolicyRuntime(ABC):
             feeds["noise"] = self._noise(noise)
         t1 = time.perf_counter()
         try:
-            actions = self.run_model(feeds)
+            actions = self.run_model(feeds, stamp_ns=int(obs.stamp_ns or 0))
         except VlaRosError:
             raise
         except Exception as e:  # a backend's own error type; nodes catch VlaRosError
@@ -107,13 +128,19 @@ class PolicyRuntime(ABC):
             self._times[stage].append(dt)
         return out
 
-    def run_model(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """Model call on preprocessed feeds -> normalized actions ``[1, horizon, action_dim]``."""
+    def run_model(self, feeds: dict[str, np.ndarray], stamp_ns: int = 0) -> np.ndarray:
+        """Model call on preprocessed feeds -> normalized actions ``[1, horizon, action_dim]``.
+
+        ``stamp_ns`` (the observation's stamp) only matters for dual-layout cards: it decides
+        whether the slow graph reruns (see :meth:`_run_dual`).
+        """
         if self._card.layout == "monolithic":
             return np.asarray(self._call("model", feeds)["actions"])
+        if self._card.layout == "dual":
+            return self._run_dual(feeds, stamp_ns)
         spec = split_spec(self._card)
         prefix_in = {k: feeds[k] for k in spec["prefix_inputs"]}
-        prefix = self._call("prefix", prefix_in)
+        prefix = self._timed_call("prefix", prefix_in)
         x = (
             feeds["noise"]
             if "noise" in feeds
@@ -123,23 +150,95 @@ class PolicyRuntime(ABC):
             step_feeds = {k: prefix[k] for k in spec["prefix_outputs"]}
             step_feeds["x"] = x
             step_feeds["step_index"] = np.array(i, dtype=np.int64)
-            x = np.asarray(self._call("step", step_feeds)["x_next"])
+            x = np.asarray(self._timed_call("step", step_feeds)["x_next"])
         return x
 
+    def slow_due(self, stamp_ns: int, feeds: dict[str, np.ndarray]) -> bool:
+        """Whether the dual layout's slow graph must run for an observation stamped ``stamp_ns``.
+
+        It runs when there is no cached latent, when the observation has no stamp (0), when
+        the stamp is at least one slow period (``1 / slow_hz``) past the stamp the latent was
+        computed from, when time went backwards (a replay restarted), and when the instruction
+        tokens changed. Observation stamps, not the wall clock, decide: replaying a bag gives
+        the same actions however fast it plays.
+        """
+        if self._latent is None or self._latent_stamp_ns is None or stamp_ns <= 0:
+            return True
+        age = stamp_ns - self._latent_stamp_ns
+        if age < 0 or age >= self._slow_period_ns:
+            return True
+        tokens = feeds.get("tokens")
+        if tokens is None:
+            return False
+        return self._latent_tokens is None or not np.array_equal(tokens, self._latent_tokens)
+
+    def _run_dual(self, feeds: dict[str, np.ndarray], stamp_ns: int) -> np.ndarray:
+        """Dual layout: slow graph when due (else the cached latent), fast graph every call."""
+        spec = dual_spec(self._card)
+        if self.slow_due(stamp_ns, feeds):
+            out = self._timed_call("slow", {k: feeds[k] for k in spec["slow_inputs"]})
+            self._latent = {k: np.asarray(out[k]).copy() for k in spec["slow_outputs"]}
+            # a latent from an unstamped observation is never reused
+            self._latent_stamp_ns = stamp_ns if stamp_ns > 0 else None
+            tokens = feeds.get("tokens")
+            self._latent_tokens = None if tokens is None else np.array(tokens, copy=True)
+        assert self._latent is not None
+        self._latent_age_ns = stamp_ns - (self._latent_stamp_ns or stamp_ns)
+        fast_feeds = {**feeds, **self._latent}
+        fast_in = {k: fast_feeds[k] for k in spec["fast_inputs"]}
+        return np.asarray(self._timed_call("fast", fast_in)[spec.get("fast_output", "actions")])
+
+    def reset(self) -> None:
+        """Forget per-episode state: the dual layout's cached latent (the next call reruns the
+        slow graph). Call it when a new episode or task starts."""
+        self._latent = None
+        self._latent_stamp_ns = None
+        self._latent_tokens = None
+        self._latent_age_ns = None
+
+    def _timed_call(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """:meth:`_call` with its duration recorded under stage ``graph``."""
+        t = time.perf_counter()
+        out = self._call(graph, feeds)
+        self._record(graph, time.perf_counter() - t)
+        return out
+
+    def _record(self, stage: str, seconds: float) -> None:
+        """Add one latency sample (seconds) to ``stage``."""
+        self._times[stage].append(seconds)
+
     def warmup(self, n: int = 3) -> None:
-        """Run ``n`` inferences on a synthetic observation, then clear the timing stats."""
+        """Run ``n`` inferences on a synthetic observation, then clear the timing stats and
+        the per-episode state (:meth:`reset`)."""
         obs = synthetic_observation(self._card)
         for _ in range(max(0, n)):
             self.infer(obs)
         self.reset_stats()
+        self.reset()
 
     def stats(self) -> dict[str, Any]:
-        """Latency summary per stage (ms) plus backend information."""
+        """Latency summary per stage (ms) plus backend information.
+
+        Stages ``preprocess``, ``model``, ``postprocess`` and ``total`` are per ``infer``; the
+        graph stages are per graph call and appear when the layout has them: ``prefix`` and
+        ``step`` (split: ``step`` counts ``num_steps`` calls per infer, so its p50 is the
+        per-step latency) and ``slow`` and ``fast`` (dual: ``slow`` counts only the calls
+        that reran the slow graph).
+        """
         out: dict[str, Any] = {"backend": self.backend, "policy_id": self._card.policy_id}
         out.update(self.info())
+        out["layout"] = self._card.layout
         for stage in STAGES:
             out[stage] = latency_summary(list(self._times[stage]))
+        for stage in self.graph_stages():
+            out[stage] = latency_summary(list(self._times[stage]))
+        if self._card.layout == "dual" and self._latent_age_ns is not None:
+            out["latent_age_ms"] = self._latent_age_ns / 1e6
         return out
+
+    def graph_stages(self) -> tuple[str, ...]:
+        """The per-graph stages of this card's layout (empty for monolithic)."""
+        return {"split": ("prefix", "step"), "dual": ("slow", "fast")}.get(self._card.layout, ())
 
     def reset_stats(self) -> None:
         """Forget recorded latencies."""

@@ -66,7 +66,7 @@ def available_backends(card: PolicyCard) -> list[str]:
         pass
     from vla_ros.export.tensorrt import tensorrt_unavailable_reason
 
-    engine = card.has("engine") or card.has("engine_step")
+    engine = any(card.has(r) for r in ("engine", "engine_step", "engine_fast"))
     if engine and tensorrt_unavailable_reason() is None:
         out.append("tensorrt")
     return out
@@ -96,6 +96,7 @@ def _load(card: PolicyCard, name: str, warmup: int, **extra: Any) -> tuple[Any, 
     for _ in range(max(1, warmup)):
         rt.infer(obs, noise=noise)
     rt.reset_stats()
+    rt.reset()
     hwm = _read_status_kb("VmHWM")
     if peak_ok and hwm is not None and rss_before is not None:
         figures["peak_rss_mb"] = round(hwm / 1024, 1)
@@ -109,6 +110,14 @@ def _bench_inputs(card: PolicyCard) -> tuple[Any, np.ndarray]:
     obs = synthetic_observation(card, seed=1)
     noise = np.random.default_rng(2).standard_normal(card.io.output_shape, dtype=np.float32)
     return obs, noise
+
+
+def bench_period_ns(card: PolicyCard) -> int:
+    """Stamp step between timed iterations: the fast rate of a dual card (so its slow graph
+    reruns at ``slow_hz`` as on the robot), else the card's action period ``dt``."""
+    dual = card.export.get("dual") or {}
+    hz = float(dual.get("fast_hz") or 0) or 1.0 / card.io.dt
+    return round(1e9 / hz)
 
 
 def bench_card(
@@ -139,7 +148,11 @@ def bench_card(
     obs, noise = _bench_inputs(card)
     samples: dict[str, list[float]] = {n: [] for n in loaded}
     busy: dict[str, float] = dict.fromkeys(loaded, 0.0)
-    for _ in range(iters):
+    period = bench_period_ns(card)
+    for i in range(iters):
+        # stamps advance as on the robot (every backend sees the same sequence): a dual card's
+        # slow graph reruns at its own rate, the other layouts ignore the stamp
+        obs.stamp_ns = 1_000_000_000 + i * period
         for name, (rt, _) in loaded.items():
             t = time.perf_counter()
             rt.infer(obs, noise=noise)
@@ -154,6 +167,9 @@ def bench_card(
             "warmup": warmup,
             "latency": latency_summary(samples[name]),
             "model_latency": st["model"],
+            # per graph call (split: prefix once, step num_steps times per infer; dual: slow
+            # when due, fast every infer)
+            "stages": {g: st[g] for g in rt.graph_stages()},
             "throughput_hz": iters / busy[name] if busy[name] > 0 else float("nan"),
             "info": {k: v for k, v in st.items() if not isinstance(v, dict)},
             **figures,
@@ -167,6 +183,10 @@ def bench_card(
         if base is not None and "latency" in base and "latency" in r:
             r["speedup_vs_torch"] = base["latency"]["p50_ms"] / r["latency"]["p50_ms"]
             r["model_speedup_vs_torch"] = base["model_latency"]["p50_ms"] / r["model_latency"]["p50_ms"]
+            for g, st in r.get("stages", {}).items():
+                ref = base.get("stages", {}).get(g, {})
+                if st.get("count") and ref.get("count"):
+                    st["speedup_vs_torch"] = ref["p50_ms"] / st["p50_ms"]
     return {
         "policy_id": card.policy_id,
         "family": card.family,
@@ -203,4 +223,33 @@ def format_table(report: dict[str, Any]) -> str:
             f"{r['throughput_hz']:>9.2f}"
             f"{peak:>9.1f}{(f'{sp:.2f}x' if sp else '-'):>9}"
         )
+    lines += format_stages(report)
     return "\n".join(lines)
+
+
+def format_stages(report: dict[str, Any]) -> list[str]:
+    """Table lines of the per-graph stages: "split per-step latency" (prefix once, then each
+    step) or "dual-rate graph latency" (slow when due, fast every infer); empty otherwise."""
+    rows = [r for r in report["results"] if r.get("stages")]
+    if not rows:
+        return []
+    title = {"split": "split per-step latency", "dual": "dual-rate graph latency"}.get(
+        report["layout"], "graph latency"
+    )
+    head = (
+        f"{'backend':<18}{'graph':<8}{'calls':>7}{'per infer':>10}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'max ms':>10}{'speedup':>9}"
+    )
+    lines = ["", f"{title} (per graph call)", head, "-" * len(head)]
+    for r in rows:
+        for g, st in r["stages"].items():
+            if not st.get("count"):
+                lines.append(f"{r['backend']:<18}{g:<8}{0:>7}{0:>10.2f}")
+                continue
+            sp = st.get("speedup_vs_torch")
+            lines.append(
+                f"{r['backend']:<18}{g:<8}{st['count']:>7}{st['count'] / r['iters']:>10.2f}"
+                f"{st['p50_ms']:>10.3f}{st['p99_ms']:>10.3f}{st['max_ms']:>10.3f}"
+                f"{(f'{sp:.2f}x' if sp else '-'):>9}"
+            )
+    return lines

@@ -44,6 +44,8 @@ def graph_roles(card: PolicyCard) -> dict[str, str]:
     """Graph name -> card file role for the card's layout."""
     if card.layout == "monolithic":
         return {"model": "onnx"}
+    if card.layout == "dual":
+        return {"slow": "onnx_slow", "fast": "onnx_fast"}
     return {"prefix": "onnx_prefix", "step": "onnx_step"}
 
 
@@ -178,6 +180,14 @@ def expected_graph_io(card: PolicyCard, graph: str) -> dict[str, tuple[tuple[int
     dtypes = {"images": "float32", "state": "float32", "tokens": "int64", "noise": "float32"}
     if graph == "model":
         return {n: (shapes[n], dtypes[n]) for n in card.io.input_names}
+    if graph in ("slow", "fast"):
+        dual = card.export.get("dual", {})
+        out = {n: (shapes[n], dtypes[n]) for n in dual.get(f"{graph}_inputs", []) if n in shapes}
+        if graph == "fast":
+            dt = dual.get("latent_dtypes") or {}
+            for n, shp in (dual.get("latent_shapes") or {}).items():
+                out[n] = (tuple(shp), str(dt.get(n, "float32")))
+        return out
     spec = card.export.get("split", {})
     if graph == "prefix":
         return {n: (shapes[n], dtypes[n]) for n in spec.get("prefix_inputs", [])}

@@ -8,8 +8,9 @@ import numpy as np
 
 from vla_ros.export.card import PolicyCard
 from vla_ros.export.checkpoint import apply_state_dict, load_state_dict
-from vla_ros.runtime.base import PolicyRuntime, split_spec
+from vla_ros.runtime.base import PolicyRuntime, dual_spec, split_spec
 from vla_ros.runtime.errors import BackendUnavailableError, CardError
+from vla_ros.runtime.timing import StageTimer
 
 _TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -30,12 +31,14 @@ def build_model_from_card(card: PolicyCard) -> Any:
 
 
 class TorchBackend(PolicyRuntime):
-    """Runs ``predict_action`` (monolithic) or the prefix + step loop (split) in torch.
+    """Runs ``predict_action`` (monolithic), the prefix + step loop (split) or the slow and
+    fast graphs at their rates (dual) in torch.
 
     Options: ``device`` (``cpu``, ``cuda``, ``cuda:N``), ``cuda_graph`` (capture the model call,
-    CUDA only), ``dtype`` (``fp32``/``fp16``/``bf16``; default fp32 on CPU, the card's
-    precision on CUDA), ``layout`` (default the card's), ``model`` (an already-built module,
-    skips rebuilding from the card), ``threads`` (torch intra-op threads), ``seed``.
+    CUDA only; a dual-layout card runs its slow and fast graphs eagerly), ``dtype``
+    (``fp32``/``fp16``/``bf16``; default fp32 on CPU, the card's precision on CUDA), ``layout``
+    (default the card's), ``model`` (an already-built module, skips rebuilding from the card),
+    ``threads`` (torch intra-op threads), ``seed``.
     """
 
     backend = "torch"
@@ -89,7 +92,24 @@ class TorchBackend(PolicyRuntime):
                     f"{card.family!r} does not: use layout='monolithic'"
                 )
             self.num_steps = int(split_spec(card).get("num_steps", model.num_export_steps))
+        if self.layout == "dual":
+            if card.layout != "dual":
+                raise CardError(
+                    f"layout 'dual' needs a card exported with --layout dual (the slow graph's "
+                    f"rate and latent names); card {card.name!r} is {card.layout!r}"
+                )
+            missing = [a for a in ("export_slow", "export_fast") if not hasattr(model, a)]
+            if missing:
+                raise CardError(
+                    f"layout 'dual' needs the model to provide {missing}; family {card.family!r} "
+                    "does not: use layout='monolithic'"
+                )
+        elif self.layout not in ("monolithic", "split"):
+            raise BackendUnavailableError(
+                f"torch backend layout {self.layout!r} is not one of monolithic, split, dual"
+            )
         self.cuda_graph = cuda_graph
+        self._timer = StageTimer(self._record, torch if self.device.type == "cuda" else None)
         self._graphs: dict[str, Any] = {}
         self._static: dict[str, Any] = {}
 
@@ -104,26 +124,38 @@ class TorchBackend(PolicyRuntime):
     def _eager(self, t: dict[str, Any]) -> Any:
         if self.layout == "monolithic":
             return self.model.predict_action(self._obs(t), noise=t.get("noise"))
-        prefix = self.model.export_prefix(self._obs(t))
+        with self._timer("prefix"):
+            prefix = self.model.export_prefix(self._obs(t))
         x = t.get("noise")
         if x is None:
             x = self.torch.zeros((1, *self.card.io.output_shape), device=self.device, dtype=self.dtype)
         for i in range(self.num_steps):
-            idx = self.torch.tensor(i, dtype=self.torch.int64, device=self.device)
-            x = self.model.export_step(prefix, x, idx)
+            with self._timer("step"):
+                idx = self.torch.tensor(i, dtype=self.torch.int64, device=self.device)
+                x = self.model.export_step(prefix, x, idx)
         return x
 
-    def run_model(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def run_model(self, feeds: dict[str, np.ndarray], stamp_ns: int = 0) -> np.ndarray:
+        if self.layout == "dual":  # two graphs, two rates: the shared driver, graph by graph
+            return self._run_dual(feeds, stamp_ns)
         with self.torch.inference_mode():
             t = {k: self._to_tensor(k, v) for k, v in feeds.items()}
             out = self._replay(t) if self.cuda_graph else self._eager(t)
-            return out.float().cpu().numpy()
+            result = out.float().cpu().numpy()
+        self._timer.flush()
+        return result
 
     def _call(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self.torch.inference_mode():
             t = {k: self._to_tensor(k, v) for k, v in feeds.items()}
             if graph == "model":
                 out = {"actions": self.model.predict_action(self._obs(t), noise=t.get("noise"))}
+            elif graph == "slow":
+                out = dict(self.model.export_slow(t))
+            elif graph == "fast":
+                keys = list(dual_spec(self.card)["slow_outputs"])
+                latent = {k: t.pop(k) for k in keys}
+                out = {"actions": self.model.export_fast(latent, t)}
             elif graph == "prefix":
                 spec = split_spec(self.card)
                 feats = self.model.export_prefix(t)
@@ -181,11 +213,13 @@ class TorchBackend(PolicyRuntime):
         if self.layout == "monolithic":
             self._graphs["model"].replay()
             return s["__out"].clone()
-        self._graphs["prefix"].replay()
+        with self._timer("prefix"):
+            self._graphs["prefix"].replay()
         for i in range(self.num_steps):
-            s["__idx"].fill_(i)
-            self._graphs["step"].replay()
-            s["noise"].copy_(s["__out"])
+            with self._timer("step"):
+                s["__idx"].fill_(i)
+                self._graphs["step"].replay()
+                s["noise"].copy_(s["__out"])
         return s["noise"].clone()
 
     def info(self) -> dict[str, Any]:
@@ -193,7 +227,8 @@ class TorchBackend(PolicyRuntime):
             "torch": self.torch.__version__,
             "device": str(self.device),
             "dtype": self.dtype_name,
-            "cuda_graph": self.cuda_graph,
+            # the dual layout runs its two graphs eagerly (they run at different rates)
+            "cuda_graph": self.cuda_graph and self.layout != "dual",
             "layout": self.layout,
             "intra_op_threads": self.torch.get_num_threads(),
         }

@@ -16,6 +16,7 @@ from vla_ros.export.card import PolicyCard
 from vla_ros.export.tensorrt import current_platform, deserialize_engine
 from vla_ros.runtime.base import PolicyRuntime, split_spec
 from vla_ros.runtime.errors import BackendUnavailableError, CardError, ModelFileError
+from vla_ros.runtime.timing import StageTimer
 
 
 def rebuild_command(card: PolicyCard) -> str:
@@ -112,6 +113,9 @@ class TensorRTBackend(PolicyRuntime):
         self.engines: dict[str, _Engine] = {}
         if card.layout == "monolithic":
             self.engines["model"] = _Engine(card, "engine", self.device, {})
+        elif card.layout == "dual":  # two rates: the shared driver calls them graph by graph
+            self.engines["slow"] = _Engine(card, "engine_slow", self.device, {})
+            self.engines["fast"] = _Engine(card, "engine_fast", self.device, {})
         else:
             spec = split_spec(card)
             prefix = _Engine(card, "engine_prefix", self.device, {})
@@ -121,6 +125,7 @@ class TensorRTBackend(PolicyRuntime):
             self.engines["step"] = _Engine(card, "engine_step", self.device, shared)
             self.num_steps = int(spec["num_steps"])
         self._check_against_card()
+        self._timer = StageTimer(self._record, torch)
 
     def _check_against_card(self) -> None:
         from vla_ros.runtime.ort_backend import expected_graph_io
@@ -148,7 +153,9 @@ class TensorRTBackend(PolicyRuntime):
                 src = self.torch.from_numpy(np.ascontiguousarray(feeds[name]))
                 eng.buffers[name].copy_(src.reshape(eng.buffers[name].shape), non_blocking=False)
 
-    def run_model(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def run_model(self, feeds: dict[str, np.ndarray], stamp_ns: int = 0) -> np.ndarray:
+        if self.card.layout == "dual":
+            return self._run_dual(feeds, stamp_ns)
         torch = self.torch
         with torch.cuda.stream(self.stream):
             if self.card.layout == "monolithic":
@@ -159,7 +166,8 @@ class TensorRTBackend(PolicyRuntime):
             else:
                 prefix, step = self.engines["prefix"], self.engines["step"]
                 self._load(prefix, feeds)
-                prefix.execute(self.stream)
+                with self._timer("prefix"):
+                    prefix.execute(self.stream)
                 x = step.buffers["x"]
                 if "noise" in feeds:
                     x.copy_(torch.from_numpy(feeds["noise"]).reshape(x.shape))
@@ -167,12 +175,14 @@ class TensorRTBackend(PolicyRuntime):
                     x.zero_()
                 idx = step.buffers["step_index"]
                 for i in range(self.num_steps):
-                    idx.fill_(i)
-                    step.execute(self.stream)
-                    x.copy_(step.buffers["x_next"])
+                    with self._timer("step"):
+                        idx.fill_(i)
+                        step.execute(self.stream)
+                        x.copy_(step.buffers["x_next"])
                 out = x
             result = out.float().cpu()
         self.stream.synchronize()
+        self._timer.flush()
         return result.numpy()
 
     def _call(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
