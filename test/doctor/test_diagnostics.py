@@ -72,7 +72,7 @@ def test_node_options(tmp_path: Path) -> None:
         expected_topics=["/cam/image_raw:30", "/joint_states"],
         rate_tolerance=0.3,
         live_s=1.5,
-        card_dir=str(tmp_path / "card"),
+        card=str(tmp_path / "card"),
         workspace="",
         control_rate_hz=0.0,
         gpu=False,

@@ -208,3 +208,34 @@ def test_doctor_node_publishes_diagnostics_and_serves_trigger(ros) -> None:
     resp = fut.result()
     assert resp.success is False and "live.topics" in resp.message and "PASS" in resp.message
     assert ros.wait_until(lambda: len(diags.messages) >= 2, timeout=30.0)
+
+
+def test_doctor_node_parameters_and_card_checks(ros, card_copy) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.parameter import Parameter
+
+    from vla_ros.nodes.doctor_node import PARAMS, DoctorNode
+    from vla_ros.nodes.params import declared_names
+
+    card = card_copy("act")
+    diags = ros.subscribe("/diagnostics", DiagnosticArray)
+    fast = [Parameter("period_s", value=0.0), Parameter("live_s", value=0.0), Parameter("gpu", value=False)]
+    node = DoctorNode(
+        context=ros.context,
+        parameter_overrides=[*fast, Parameter("card", value=str(card)), Parameter("groups", value=["card"])],
+    )
+    ros.add_node(node)
+    assert {p.name for p in PARAMS} <= set(declared_names(node)) and "card_dir" not in declared_names(node)
+    desc = node.describe_parameters(["card", "rate_tolerance"])
+    assert desc[0].read_only and "policy card" in desc[0].description.lower()
+    assert desc[1].floating_point_range[0].to_value < 1.0
+    arr = diags.wait_for(1, timeout=60.0)[0]
+    by_name = {s.name: s for s in arr.status}
+    schema = by_name["vla_ros doctor: card.schema"]
+    assert schema.level == DiagnosticStatus.OK and schema.message.startswith("act_tiny@")
+    assert by_name["vla_ros doctor: card.files"].level == DiagnosticStatus.OK
+    with pytest.raises(InvalidParameterValueException):
+        DoctorNode(context=ros.context, parameter_overrides=[*fast, Parameter("rate_tolerance", value=1.5)])
+    with pytest.raises(ValueError, match="unknown groups"):
+        DoctorNode(context=ros.context, parameter_overrides=[*fast, Parameter("groups", value=["cards"])])

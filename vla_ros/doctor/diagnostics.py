@@ -75,7 +75,7 @@ def node_options(
     expected_topics: Sequence[str] = (),
     rate_tolerance: float = 0.2,
     live_s: float = 2.0,
-    card_dir: str = "",
+    card: str = "",
     workspace: str = "",
     control_rate_hz: float = 0.0,
     gpu: bool = True,
@@ -97,7 +97,7 @@ def node_options(
     rate = float(control_rate_hz)
     return DoctorOptions(
         workspace=Path(workspace) if workspace else None,
-        card=Path(card_dir) if card_dir else None,
+        card=Path(card) if card else None,
         live_s=live_s,
         topics=topics,
         gpu=bool(gpu),

@@ -1,11 +1,12 @@
 """doctor_node: run the doctor's checks at start and periodically, publish them on /diagnostics.
 
-Parameters (all read-only after start except where noted):
+Parameters (:data:`PARAMS`, declared with :func:`vla_ros.nodes.params.declare_parameters`; all
+read-only after start):
   period_s (30.0)         seconds between full runs; 0 = only at start and on request
   live_s (2.0)            live-graph sampling window per run; 0 = no live checks
   expected_topics ([])    "NAME[:HZ[:TOL]]" per topic, e.g. "/camera/image_raw:30"
   rate_tolerance (0.2)    default relative rate tolerance
-  card_dir ("")           policy card folder for card / engine / joint checks
+  card ("")               policy card folder for card / engine / joint checks (as policy_node's)
   workspace ("")          colcon workspace to check (default: the sourced one)
   control_rate_hz (0.0)   executor control rate to compare with the policy fps (0 = unknown)
   gpu (true)              run the GPU / TensorRT probes
@@ -25,9 +26,7 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
@@ -47,6 +46,62 @@ from vla_ros.doctor.live import LiveObservation
 from vla_ros.doctor.live_ros import LiveSampler
 from vla_ros.doctor.report import GROUP_TITLES, DoctorOptions, run_checks
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status
+from vla_ros.nodes.params import ParamSpec, declare_parameters
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "period_s",
+        30.0,
+        "Seconds between full check runs; 0 = only at start and on ~/run_checks",
+        read_only=True,
+        range=(0.0, 86400.0),
+    ),
+    ParamSpec(
+        "live_s",
+        2.0,
+        "Live-graph sampling window per run (s); 0 = no live checks",
+        read_only=True,
+        range=(0.0, 600.0),
+    ),
+    ParamSpec(
+        "expected_topics",
+        [],
+        "Topics that must be live, 'NAME[:HZ[:TOL]]' each, e.g. '/camera/image_raw:30'",
+        type="string_array",
+        read_only=True,
+    ),
+    ParamSpec(
+        "rate_tolerance",
+        0.2,
+        "Default relative rate tolerance for expected_topics without one",
+        read_only=True,
+        range=(0.01, 0.99),
+    ),
+    ParamSpec(
+        "card",
+        "",
+        "Policy card folder (as policy_node's 'card') for the card, engine and joint checks; '' = none",
+        read_only=True,
+    ),
+    ParamSpec(
+        "workspace", "", "colcon workspace to check; '' = the sourced one (where vla_ros is imported from)", read_only=True
+    ),
+    ParamSpec(
+        "control_rate_hz",
+        0.0,
+        "Executor control rate compared with the policy's fps; 0 = unknown",
+        read_only=True,
+        range=(0.0, 10000.0),
+    ),
+    ParamSpec("gpu", True, "Run the GPU / TensorRT probes (they import torch and tensorrt)", read_only=True),
+    ParamSpec(
+        "groups",
+        [],
+        f"Check groups to run; empty = all of {', '.join(GROUP_TITLES)}",
+        type="string_array",
+        read_only=True,
+    ),
+)
 
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 
@@ -85,50 +140,7 @@ class DoctorNode(Node):
         **kwargs: Any,
     ) -> None:
         super().__init__(node_name, context=context, parameter_overrides=parameter_overrides, **kwargs)
-        ro = {"read_only": True}
-        self.declare_parameter(
-            "period_s",
-            30.0,
-            ParameterDescriptor(
-                description="seconds between full runs; 0 = only at start and on request", **ro
-            ),
-        )
-        self.declare_parameter(
-            "live_s",
-            2.0,
-            ParameterDescriptor(
-                description="live-graph sampling window per run (s); 0 = no live checks", **ro
-            ),
-        )
-        self.declare_parameter(
-            "expected_topics",
-            Parameter.Type.STRING_ARRAY,
-            ParameterDescriptor(description="NAME[:HZ[:TOL]] per topic", **ro),
-        )
-        self.declare_parameter(
-            "rate_tolerance", 0.2, ParameterDescriptor(description="default relative rate tolerance", **ro)
-        )
-        self.declare_parameter("card_dir", "", ParameterDescriptor(description="policy card folder", **ro))
-        self.declare_parameter(
-            "workspace",
-            "",
-            ParameterDescriptor(description="colcon workspace to check (default: the sourced one)", **ro),
-        )
-        self.declare_parameter(
-            "control_rate_hz",
-            0.0,
-            ParameterDescriptor(description="executor control rate (0 = unknown)", **ro),
-        )
-        self.declare_parameter(
-            "gpu", True, ParameterDescriptor(description="run the GPU/TensorRT probes", **ro)
-        )
-        self.declare_parameter(
-            "groups",
-            Parameter.Type.STRING_ARRAY,
-            ParameterDescriptor(
-                description=f"check groups to run (empty = all of {list(GROUP_TITLES)})", **ro
-            ),
-        )
+        self.params = declare_parameters(self, PARAMS)
         self.opts = self._options()
         self.hardware_id = socket.gethostname()
         self.pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -142,7 +154,7 @@ class DoctorNode(Node):
         self.srv = self.create_service(
             Trigger, "~/run_checks", self._on_trigger, callback_group=ReentrantCallbackGroup()
         )
-        period = float(self.get_parameter("period_s").value)
+        period = float(self.params["period_s"])
         self._timer = None
         if period > 0:
             self._timer = self.create_timer(
@@ -152,25 +164,17 @@ class DoctorNode(Node):
 
     # -- configuration -------------------------------------------------------------------------
     def _options(self) -> DoctorOptions:
-        def value(name: str) -> Any:
-            return self.get_parameter(name).value
-
+        p = self.params
         return node_options(
-            expected_topics=self._str_list("expected_topics"),
-            rate_tolerance=float(value("rate_tolerance")),
-            live_s=float(value("live_s")),
-            card_dir=value("card_dir"),
-            workspace=value("workspace"),
-            control_rate_hz=float(value("control_rate_hz")),
-            gpu=bool(value("gpu")),
-            groups=self._str_list("groups"),
+            expected_topics=p["expected_topics"],
+            rate_tolerance=float(p["rate_tolerance"]),
+            live_s=float(p["live_s"]),
+            card=p["card"],
+            workspace=p["workspace"],
+            control_rate_hz=float(p["control_rate_hz"]),
+            gpu=bool(p["gpu"]),
+            groups=p["groups"],
         )
-
-    def _str_list(self, name: str) -> list[str]:
-        try:
-            return list(self.get_parameter(name).value or [])
-        except ParameterUninitializedException:
-            return []
 
     def _static_opts(self) -> DoctorOptions:
         return static_options(self._options())
