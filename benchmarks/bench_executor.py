@@ -150,7 +150,8 @@ def measure(rate_hz: float, timer: str, args: argparse.Namespace) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also used by bench_pipeline.py to run the same measurement)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per run")
@@ -167,7 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--priority", type=int, default=40, help="thread_priority (as config/executor.yaml)")
     parser.add_argument("--switch-interval", type=float, default=0.00005, help="as config/executor.yaml")
     parser.add_argument("--chunk-hz", type=float, default=30.0, help="max policy chunk rate")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the measurements; print a table (or JSON with ``--json``)."""
+    args = build_parser().parse_args(argv)
     results = [measure(r, t, args) for t in args.timers for r in args.rates]
     main_timer = args.timers[0]
     report: dict = {

@@ -216,6 +216,23 @@ def run(card: Path, iterations: int, warmup: int, control_rate: float, threads: 
     return out
 
 
+def executor_jitter(seconds: float) -> dict:
+    """``jitter_p99_ms_200hz`` / ``_500hz``: bench_executor.py's measurement, its default settings."""
+    import importlib.util
+
+    path = Path(__file__).with_name("bench_executor.py")
+    spec = importlib.util.spec_from_file_location("bench_executor", path)
+    bench_executor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_executor)
+    args = bench_executor.build_parser().parse_args(["--seconds", str(seconds), "--timers", "thread"])
+    out = {}
+    for rate in (200.0, 500.0):
+        r = bench_executor.measure(rate, "thread", args)
+        out[f"jitter_p99_ms_{int(rate)}hz"] = round(r["p99_ms"], 4)
+        out[f"jitter_run_{int(rate)}hz"] = r
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: run and print a table (or JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -230,10 +247,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--control-rate", type=float, default=200.0, help="executor rate, Hz")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0=default)")
+    parser.add_argument(
+        "--jitter-seconds",
+        type=float,
+        default=10.0,
+        help="also measure executor tick jitter at 200 and 500 Hz with a policy inferring in another "
+        "process (benchmarks/bench_executor.py, shipped executor settings) for this long each; 0: skip",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         card = args.card or export_card(Path(tmp) / "card")
         result = run(card, args.iterations, args.warmup, args.control_rate, args.threads)
+    if args.jitter_seconds > 0:
+        result.update(executor_jitter(args.jitter_seconds))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -246,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, f in result["figures_ms"].items():
         print(f"{name:<20}{f['p50']:>9.3f}{f['p90']:>9.3f}{f['p99']:>9.3f}{f['max']:>9.3f}")
     print(f"overhead_p99_ms = {result['overhead_p99_ms']:.3f} (target <= 1.5)")
+    for rate in (200, 500):
+        key = f"jitter_p99_ms_{rate}hz"
+        if key in result:
+            print(f"{key} = {result[key]:.4f}" + (" (target <= 0.3)" if rate == 200 else ""))
     return 0
 
 
