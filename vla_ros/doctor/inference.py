@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vla_ros.doctor.card_checks import NO_CARD, NOT_LOADED, CardLoad
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
+
+if TYPE_CHECKING:
+    from vla_ros.export.card import PolicyCard
 
 TRT_PROBE = r"""
 import json, sys
@@ -128,7 +131,7 @@ def check_onnxruntime(ctx: DoctorContext, ort: dict[str, Any] | None, gpu_expect
     )
 
 
-def engine_roles(card: Any) -> list[str]:
+def engine_roles(card: PolicyCard) -> list[str]:
     """The card's TensorRT engine file roles (``engine``, ``engine_prefix``, ``engine_step``)."""
     return [r for r in card.files if str(r).startswith("engine")]
 

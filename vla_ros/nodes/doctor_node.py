@@ -84,7 +84,10 @@ PARAMS: tuple[ParamSpec, ...] = (
         read_only=True,
     ),
     ParamSpec(
-        "workspace", "", "colcon workspace to check; '' = the sourced one (where vla_ros is imported from)", read_only=True
+        "workspace",
+        "",
+        "colcon workspace to check; '' = the sourced one (where vla_ros is imported from)",
+        read_only=True,
     ),
     ParamSpec(
         "control_rate_hz",
