@@ -5,85 +5,46 @@
     actions = model.predict_action(model.example_inputs(1))   # [1, horizon, action_dim]
 
 See docs/spine.md for how to add a component or a family.
+
+Names are imported on first use (PEP 562), so ``vla_ros.spine.io`` (the IOSpec contract, read by
+policy cards and runtimes) never imports torch; touching a registry or ``build_vla`` imports the
+components and families, which registers them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
+import importlib
 from typing import Any
 
-from vla_ros.spine import components, families  # noqa: F401  (registers everything)
-from vla_ros.spine.base_vla import SLOT_NAMES, BaseVLA, merge_prefixed
-from vla_ros.spine.config import load_config, merge_config
-from vla_ros.spine.io import IOSpec
-from vla_ros.spine.registry import (
-    HEADS,
-    LLM_BACKBONES,
-    PROJECTORS,
-    TEXT_ENCODERS,
-    VISION_BACKBONES,
-    VLAS,
-    VLM_BACKBONES,
-    Registry,
-)
-from vla_ros.spine.weights import LoadReport, WeightLoadError, load_weights, save_weights
+# name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        ("HEADS", "LLM_BACKBONES", "PROJECTORS", "TEXT_ENCODERS", "VISION_BACKBONES", "VLAS",
+         "VLM_BACKBONES", "Registry"),
+        "vla_ros.spine.registry",
+    ),
+    **dict.fromkeys(("SLOT_NAMES", "BaseVLA", "merge_prefixed"), "vla_ros.spine.base_vla"),
+    **dict.fromkeys(("load_config", "merge_config"), "vla_ros.spine.config"),
+    "IOSpec": "vla_ros.spine.io",
+    **dict.fromkeys(
+        ("LoadReport", "WeightLoadError", "load_weights", "save_weights"), "vla_ros.spine.weights"
+    ),
+    "build_vla": "vla_ros.spine.build",
+}
 
-__all__ = [
-    "HEADS",
-    "LLM_BACKBONES",
-    "PROJECTORS",
-    "SLOT_NAMES",
-    "TEXT_ENCODERS",
-    "VISION_BACKBONES",
-    "VLAS",
-    "VLM_BACKBONES",
-    "BaseVLA",
-    "IOSpec",
-    "LoadReport",
-    "Registry",
-    "WeightLoadError",
-    "build_vla",
-    "load_config",
-    "load_weights",
-    "merge_config",
-    "merge_prefixed",
-    "save_weights",
-]
+__all__ = sorted(_EXPORTS)
 
 
-def build_vla(
-    cfg_or_path: Mapping[str, Any] | str | Path, overrides: Mapping[str, Any] | None = None
-) -> BaseVLA:
-    """Build a VLA from a config dict, a YAML path, or a bare name in ``config/models``.
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vla_ros.spine' has no attribute {name!r}")
+    if module != "vla_ros.spine.io":
+        importlib.import_module("vla_ros.spine.build")  # components + families: fill the registries
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-    ``overrides`` are deep-merged onto the config. A top-level ``pretrained`` entry
-    ``{path, name_mapping, strict}`` loads weights after construction (see ``weights.py``).
-    """
-    if isinstance(cfg_or_path, Mapping):
-        cfg = dict(cfg_or_path)
-    elif isinstance(cfg_or_path, str | Path):
-        cfg = load_config(cfg_or_path)
-    else:
-        raise TypeError(f"build_vla expects a config dict or a YAML path, got {type(cfg_or_path).__name__}")
-    if overrides:
-        cfg = merge_config(cfg, overrides)
-    full = dict(cfg)
-    pretrained = cfg.pop("pretrained", None)
-    name = cfg.pop("name", None)
-    model = VLAS.build(cfg)
-    if not isinstance(model, BaseVLA):
-        raise TypeError(f"VLAS entry {cfg.get('type')!r} built a {type(model).__name__}, not a BaseVLA")
-    model.config = full  # the composed config, for policy cards and provenance
-    model.config_name = name or str(cfg.get("type"))
-    if pretrained:
-        pretrained = dict(pretrained)
-        if "path" not in pretrained:
-            raise KeyError("config 'pretrained' needs a 'path' (plus optional name_mapping, strict)")
-        load_weights(
-            model,
-            pretrained["path"],
-            name_mapping=pretrained.get("name_mapping"),
-            strict=bool(pretrained.get("strict", True)),
-        )
-    return model
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
