@@ -24,7 +24,6 @@ import threading
 import time
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
@@ -47,6 +46,7 @@ from vla_ros.doctor.live_ros import LiveSampler
 from vla_ros.doctor.report import GROUP_TITLES, DoctorOptions, run_checks
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status
 from vla_ros.nodes.params import ParamSpec, declare_parameters
+from vla_ros.nodes.run import run_node
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
@@ -241,24 +241,9 @@ class DoctorNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
+def main(args: list[str] | None = None) -> int:
     """``ros2 run vla_ros doctor_node``: spin until Ctrl-C."""
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = DoctorNode()
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    return run_node(DoctorNode, args)
 
 
 if __name__ == "__main__":

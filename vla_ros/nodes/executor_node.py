@@ -43,7 +43,6 @@ from rcl_interfaces.msg import (
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import (
     Executor,
-    ExternalShutdownException,
     MultiThreadedExecutor,
     SingleThreadedExecutor,
 )
@@ -62,6 +61,7 @@ from vla_ros.control.state import StateError
 from vla_ros.control.urdf import UrdfError
 from vla_ros.msg import ActionChunk
 from vla_ros.nodes import executor_params as ep
+from vla_ros.nodes.run import run_node
 from vla_ros.util.faults import Fault, FaultLog
 from vla_ros.util.ns import msg_to_ns, ns_to_stamp, seconds_to_ns
 
@@ -531,20 +531,9 @@ def spin(node: ExecutorNode, executor: Executor) -> None:
     executor.spin()
 
 
-def main(args: list[str] | None = None) -> None:
-    """Run the executor node until Ctrl-C."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ExecutorNode()
-        spin(node, make_executor(node))
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+def main(args: list[str] | None = None) -> int:
+    """Run the executor node until Ctrl-C (control thread + one executor thread)."""
+    return run_node(ExecutorNode, args, spin=lambda node: spin(node, make_executor(node)))
 
 
 if __name__ == "__main__":

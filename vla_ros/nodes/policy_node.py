@@ -28,12 +28,10 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.context import Context
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -41,6 +39,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
 from vla_ros.nodes.params import ParamSpec, declare_parameters
+from vla_ros.nodes.run import run_node
 from vla_ros.perception import FaultLog, ObservationAssembler, StalenessLimits, ns_to_stamp, stamp_to_ns
 from vla_ros.policy import (
     ERROR,
@@ -514,20 +513,7 @@ class PolicyNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """``ros2 run vla_ros policy_node``: spin until Ctrl-C, then shut down cleanly."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PolicyNode()
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PolicyNode, args)
 
 
 if __name__ == "__main__":

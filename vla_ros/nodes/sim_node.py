@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
 from vla_ros.nodes.params import ParamSpec, declare_parameters
+from vla_ros.nodes.run import run_node
 from vla_ros.sim.render import render
 from vla_ros.sim.robot import SimArm, SimArmConfig, SimCommandError
 
@@ -151,14 +151,4 @@ class SimNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """``ros2 run vla_ros sim_node``."""
-    rclpy.init(args=args)
-    node = SimNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(SimNode, args)
