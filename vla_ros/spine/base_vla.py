@@ -21,6 +21,9 @@ Export layouts (read by the exporter):
   ``x = export_step(prefix, x, i)`` for ``i in range(num_export_steps)``, starting from
   ``x = noise`` when ``io_spec().needs_noise`` else zeros ``[B, horizon, action_dim]``; the final
   ``x`` equals ``predict_action(obs, noise)`` exactly (see :meth:`BaseVLA.run_split`).
+- ``EXPORT_LAYOUT = "dual"`` (dual-rate families): ``export_slow(obs) -> {"latent": ...}`` and
+  ``export_fast({"latent": ...}, obs)``, two graphs the runtime runs at two rates
+  (``io_spec().extra["graphs"]``).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ BUILD_ORDER: tuple[str, ...] = (
     "projector",
     "vla_head",
 )
-EXPORT_LAYOUTS = ("monolithic", "split")
+EXPORT_LAYOUTS = ("monolithic", "split", "dual")
 SAMPLE_INSTRUCTIONS = ("pick up the red cube", "open the top drawer", "stack the blocks")
 
 

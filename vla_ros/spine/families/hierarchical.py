@@ -40,7 +40,7 @@ class HierarchicalVLA(BaseVLA):
     REQUIRED_SLOTS = ("vlm_backbone", "projector", "vision_backbone", "vla_head")
     OPTIONAL_SLOTS = ()
     USES_TEXT = True
-    EXPORT_LAYOUT = "monolithic"
+    EXPORT_LAYOUT = "dual"  # slow.onnx at slow_hz + fast.onnx every tick; "monolithic" also exports
 
     def __init__(
         self,
