@@ -129,6 +129,7 @@ def measure(rate_hz: float, timer: str, args: argparse.Namespace) -> dict:
         live = 0 if node.last_command is None else node.last_command.n_live
     finally:
         executor.shutdown(timeout_sec=2.0)
+        spinner.join(timeout=5.0)  # the spin thread must be out before the node and context go
         node.destroy_node()
         rclpy.shutdown(context=ctx)
         out, _ = policy.communicate(timeout=60)
