@@ -14,7 +14,8 @@ from typing import Any
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.exceptions import InvalidHandle
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, ShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
@@ -63,15 +64,24 @@ class RosHarness:
         self.executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
         self._nodes: list[Node] = []
         self._helper: Node | None = None
+        self._stopping = threading.Event()
+        #: exceptions raised by callbacks (the spin loop goes on; close() reports them)
+        self.errors: list[BaseException] = []
         self._thread = threading.Thread(target=self._spin, name="ros-harness-spin", daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # the context was shut down under the executor: normal at teardown
-            if self.context.ok():
-                raise
+        # spin_once in a loop, not spin(): a callback that raises (e.g. a timer of a node the test
+        # just destroyed) must not end the spinning for every other node of the test
+        while not self._stopping.is_set() and self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except (ExternalShutdownException, ShutdownException):
+                break
+            except Exception as exc:
+                if self._stopping.is_set() or not self.context.ok():
+                    break
+                self.errors.append(exc)
 
     @property
     def helper(self) -> Node:
@@ -124,7 +134,12 @@ class RosHarness:
             )
 
     def close(self) -> None:
-        """Shut the executor down, destroy every node, shut the context down."""
+        """Shut the executor down, destroy every node, shut the context down.
+
+        Raises AssertionError if a callback raised during the test, other than a callback of a
+        node the test destroyed on purpose (rclpy's InvalidHandle).
+        """
+        self._stopping.set()
         for node in self._nodes:
             self.executor.remove_node(node)
         self.executor.shutdown(timeout_sec=2.0)
@@ -134,3 +149,6 @@ class RosHarness:
         self._nodes.clear()
         if self.context.ok():
             rclpy.shutdown(context=self.context)
+        real = [e for e in self.errors if not isinstance(e, InvalidHandle)]
+        if real:
+            raise AssertionError(f"callbacks raised during the test: {real!r}")
