@@ -70,7 +70,15 @@ def _pct(values: list[float]) -> dict[str, float]:
     }
 
 
-def run(card: Path, iterations: int, warmup: int, control_rate: float, threads: int) -> dict:
+def run(
+    card: Path,
+    iterations: int,
+    warmup: int,
+    control_rate: float,
+    threads: int,
+    gil_switch_interval_s: float = 0.00005,
+    thread_priority: int = 40,
+) -> dict:
     """Run the pipeline; returns the figures (ms) and the set-up."""
     import rclpy
     from rclpy.context import Context
@@ -103,6 +111,9 @@ def run(card: Path, iterations: int, warmup: int, control_rate: float, threads: 
             P("allow_unlimited", value=True),  # no robot here: the bench measures latency, not limits
             P("control_rate_hz", value=float(control_rate)),
             P("max_jump", value=[1e9]),
+            # the shipped config/executor.yaml settings (bringup runs policy + executor in one process)
+            P("gil_switch_interval_s", value=gil_switch_interval_s),
+            P("thread_priority", value=thread_priority),
         ],
     )
     bench = Node("bench_pipeline", context=context)
@@ -210,6 +221,8 @@ def run(card: Path, iterations: int, warmup: int, control_rate: float, threads: 
             "card": str(card),
             "backend": "onnxruntime",
             "control_rate_hz": control_rate,
+            "executor_gil_switch_interval_s": gil_switch_interval_s,
+            "executor_thread_priority": thread_priority,
             "cpus": os.cpu_count(),
         },
     }
@@ -248,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control-rate", type=float, default=200.0, help="executor rate, Hz")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0=default)")
     parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=0.00005,
+        help="executor gil_switch_interval_s (process-wide; as config/executor.yaml; 0: Python's 5 ms)",
+    )
+    parser.add_argument("--priority", type=int, default=40, help="executor thread_priority (as the YAML)")
+    parser.add_argument(
         "--jitter-seconds",
         type=float,
         default=10.0,
@@ -257,7 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         card = args.card or export_card(Path(tmp) / "card")
-        result = run(card, args.iterations, args.warmup, args.control_rate, args.threads)
+        result = run(
+            card,
+            args.iterations,
+            args.warmup,
+            args.control_rate,
+            args.threads,
+            args.switch_interval,
+            args.priority,
+        )
     if args.jitter_seconds > 0:
         result.update(executor_jitter(args.jitter_seconds))
     if args.json:
