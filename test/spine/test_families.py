@@ -6,7 +6,7 @@ import pytest
 import torch
 from spine_helpers import FAMILIES, fixed_batch
 
-from vla_ros.spine import VLAS, BaseVLA, build_vla, load_config, load_weights, save_weights
+from vla_ros.spine import SLOT_NAMES, VLAS, BaseVLA, build_vla, load_config, load_weights, save_weights
 from vla_ros.spine.config import MODEL_CONFIG_DIR
 
 
@@ -146,6 +146,17 @@ def test_freeze_flags_freeze_exactly_those_parameters(family: str) -> None:
     assert changed
     model.set_frozen("vision_backbone", False)
     assert all(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_slot_freezes_exactly_its_own_parameters(family: str) -> None:
+    present = [s for s in SLOT_NAMES if getattr(_build(family), s, None) is not None]
+    assert present
+    for slot in present:
+        model = _build(family, freeze={slot: True})
+        frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+        owned = {f"{slot}.{n}" for n, _ in getattr(model, slot).named_parameters()}
+        assert frozen == owned, f"{family}: freezing {slot} froze {sorted(frozen ^ owned)[:5]} wrongly"
 
 
 def _rename(sd: dict, mapping: dict[str, str]) -> dict:
