@@ -44,6 +44,7 @@ def test_same_platform_is_compatible():
         ({**ORIN, "version_compatible": True}, _here(trt="10.2.0"), "need TensorRT 10.x >= 10.3.0"),
         ({**ORIN, "version_compatible": True}, _here(trt="11.0.0"), "need TensorRT 10.x"),
         ({**ORIN, "hardware_compatibility": "ampere_plus"}, _here(cc="7.5"), ">= 8.0"),
+        ({**ORIN, "tensorrt_version": None}, _here(), "records no TensorRT version"),
     ],
 )
 def test_incompatible_platforms(built, here, match):

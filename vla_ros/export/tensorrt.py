@@ -89,6 +89,8 @@ def engine_compat_problems(built: dict[str, Any], here: dict[str, Any]) -> list[
     bv, hv = _version_tuple(built.get("tensorrt_version")), _version_tuple(here.get("tensorrt_version"))
     if not hv:
         problems.append("TensorRT is not installed here")
+    elif not bv:
+        problems.append("the card records no TensorRT version for this engine, so it cannot be checked")
     elif built.get("version_compatible"):
         if not bv or hv[0] != bv[0] or hv < bv:
             problems.append(
