@@ -30,4 +30,10 @@ if [ "$_vr_mode" != nobuild ] && [ -f "$_vr_root/install/setup.bash" ]; then
   source "$_vr_root/install/setup.bash"
   eval "$_vr_u"
 fi
+# Fast DDS: a shared-memory segment that holds camera frames (config/fastdds_large_data.xml).
+case "${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}" in rmw_fastrtps_cpp|rmw_fastrtps_dynamic_cpp)
+  if [ -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ] && [ -f "$_vr_root/config/fastdds_large_data.xml" ]; then
+    export FASTDDS_DEFAULT_PROFILES_FILE="$_vr_root/config/fastdds_large_data.xml"
+  fi ;;
+esac
 unset _vr_root _vr_venv _vr_mode _vr_site _vr_ld _vr_d _vr_u

@@ -105,3 +105,26 @@ def test_multicast_interfaces(tmp_path: Path) -> None:
     ok = m.check_multicast(ctx)
     assert ok.status is Status.PASS and ok.details["multicast_capable"] == ["wlan0"]
     assert m.check_multicast(DoctorContext(env={}, root=tmp_path / "none")).status is Status.SKIP
+
+
+def test_large_data_profile_check(tmp_path) -> None:
+    from vla_ros.doctor.middleware import check_large_data
+    from vla_ros.doctor.result import DoctorContext, Status
+
+    shipped = Path(__file__).resolve().parents[2] / "config" / "fastdds_large_data.xml"
+    unset = check_large_data(DoctorContext(env={"AMENT_PREFIX_PATH": ""}))
+    assert unset.status == Status.WARN and "512 KiB" in unset.message
+    assert f"FASTDDS_DEFAULT_PROFILES_FILE={shipped}" in unset.fix
+    ok = check_large_data(DoctorContext(env={"FASTDDS_DEFAULT_PROFILES_FILE": str(shipped)}))
+    assert ok.status == Status.PASS and "32 MiB" in ok.message
+    small = tmp_path / "small.xml"
+    small.write_text(
+        "<dds><profiles><transport_descriptors><transport_descriptor><type>SHM</type>"
+        "<segment_size>524288</segment_size></transport_descriptor></transport_descriptors></profiles></dds>"
+    )
+    too_small = check_large_data(DoctorContext(env={"FASTDDS_DEFAULT_PROFILES_FILE": str(small)}))
+    assert too_small.status == Status.WARN and "524,288 B SHM segment" in too_small.message
+    missing = check_large_data(DoctorContext(env={"FASTDDS_DEFAULT_PROFILES_FILE": str(tmp_path / "no.xml")}))
+    assert missing.status == Status.WARN and "cannot be read" in missing.message
+    other = check_large_data(DoctorContext(env={"RMW_IMPLEMENTATION": "rmw_zenoh_cpp"}))
+    assert other.status == Status.SKIP and "rmw_zenoh_cpp" in other.message

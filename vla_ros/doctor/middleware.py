@@ -287,3 +287,66 @@ def check_multicast(ctx: DoctorContext) -> CheckResult:
         "ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST on a single machine / ROS_STATIC_PEERS",
         **details,
     )
+
+
+def check_large_data(ctx: DoctorContext) -> CheckResult:
+    """Fast DDS can carry a camera frame over shared memory (segment >= one 640x480 rgb8 frame)."""
+    from vla_ros.util.dds import (
+        FASTDDS_DEFAULT_SEGMENT,
+        PROFILE_ENV,
+        VGA_RGB8_BYTES,
+        large_data_profile,
+        shm_segment_bytes,
+        uses_fastdds,
+    )
+
+    cid, title = "middleware.large_data", "camera frames over shared memory"
+    rmw = ctx.env.get("RMW_IMPLEMENTATION", "").strip() or DEFAULT_RMW
+    if not uses_fastdds(ctx.env):
+        return result(cid, title, Status.SKIP, f"RMW {rmw} is not Fast DDS", rmw=rmw)
+    ours = large_data_profile(ctx.env)
+    fix = (
+        f"export {PROFILE_ENV}={ours or '<vla_ros share>/config/fastdds_large_data.xml'} in every "
+        "process of the robot's graph (camera drivers too: the publisher's segment carries the frames)"
+    )
+    raw = ctx.env.get(PROFILE_ENV, "").strip()
+    frame = f"one 640x480 rgb8 frame ({VGA_RGB8_BYTES:,} B)"
+    if not raw:
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"{PROFILE_ENV} is not set: Fast DDS's default shared-memory segment "
+            f"({FASTDDS_DEFAULT_SEGMENT // 1024} KiB) is smaller than {frame}, so frames between "
+            "processes go over fragmented UDP (tens of ms, lost samples)",
+            fix,
+            rmw=rmw,
+        )
+    path = Path(raw)
+    try:
+        segment = shm_segment_bytes(path.read_text())
+    except (OSError, ValueError) as exc:
+        return result(
+            cid, title, Status.WARN, f"{PROFILE_ENV}={raw} cannot be read: {exc}", fix, rmw=rmw, profile=raw
+        )
+    if segment is None or segment < VGA_RGB8_BYTES:
+        what = "declares no SHM transport" if segment is None else f"has a {segment:,} B SHM segment"
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"{PROFILE_ENV}={raw} {what}: smaller than {frame}",
+            fix,
+            rmw=rmw,
+            profile=raw,
+            segment_bytes=segment,
+        )
+    return result(
+        cid,
+        title,
+        Status.PASS,
+        f"{path.name}: SHM segment {segment / 2**20:.0f} MiB (>= {frame})",
+        rmw=rmw,
+        profile=raw,
+        segment_bytes=segment,
+    )

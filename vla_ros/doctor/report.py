@@ -167,6 +167,7 @@ def run_checks(
     add("middleware.domain", "ROS_DOMAIN_ID", lambda: middleware.check_domain(ctx))
     add("middleware.discovery", "discovery settings", lambda: middleware.check_discovery(ctx))
     add("middleware.multicast", "multicast interface", lambda: middleware.check_multicast(ctx))
+    add("middleware.large_data", "camera frames over shared memory", lambda: middleware.check_large_data(ctx))
 
     jet = gpu.jetson_info(ctx)
     gpu_expected = jet is not None or gpu.nvidia_driver_present(ctx)

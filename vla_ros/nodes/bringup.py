@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from vla_ros.util.dds import use_large_data_profile
+
 #: node name -> (module, class); construction order (the sim robot first, the doctor last)
 NODES: dict[str, tuple[str, str]] = {
     "sim_node": ("vla_ros.nodes.sim_node", "SimNode"),
@@ -150,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vla-ros bringup: {exc}", file=sys.stderr)
         return 1
     context = Context()
+    use_large_data_profile()
     rclpy.init(
         context=context,
         args=ros_arguments(

@@ -27,6 +27,7 @@ import yaml
 
 from vla_ros.sim.render import DEFAULT_TARGET
 from vla_ros.sim.task import fingertip
+from vla_ros.util.dds import use_large_data_profile
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the vla_ros package folder
 BUNDLED_CARD = Path(__file__).resolve().parent / "bundled" / "sim_reach_act"
@@ -296,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
         sim_section = next((v["ros__parameters"] for k, v in data.items() if str(k).endswith("sim_node")), {})
         joints = list(sim_section.get("joint_names") or [f"joint_{i}" for i in range(1, 7)])
         context = Context()
+        use_large_data_profile()
         rclpy.init(context=context, args=ros_arguments(params_file, log_level=args.log_level))
         nodes: list[Any] = []
         monitor: _Monitor | None = None
