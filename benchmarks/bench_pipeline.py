@@ -3,11 +3,16 @@
     ./env.sh python benchmarks/bench_pipeline.py            # table
     ./env.sh python benchmarks/bench_pipeline.py --json     # JSON: overhead_p99_ms, ...
 
-Set-up (one process, one MultiThreadedExecutor, as ``vla-ros bringup``): a policy card exported
-from ``config/models/act_tiny.yaml`` with 224x224 images (or ``--card``), ``policy_node`` on
-onnxruntime, ``executor_node`` armed at ``--control-rate`` Hz, and a bench node that publishes two
-640x480 rgb8 cameras + a 7-joint JointState, all stamped with the current time, then waits for
-the chunk and for the first joint command after it. Iterations are sequential (no queueing).
+Set-up: a policy card exported from ``config/models/act_tiny.yaml`` with 224x224 images (or
+``--card``), ``policy_node`` on onnxruntime, ``executor_node`` armed at ``--control-rate`` Hz, and
+a bench node (the camera driver) that publishes two 640x480 rgb8 cameras + a 7-joint JointState,
+all stamped with the current time, then waits for the chunk and for the first joint command
+after it. Iterations are sequential (no queueing). Two layouts (``--layout``):
+
+- ``processes`` (default; what ``launch/vla.launch.py`` runs): policy_node and executor_node each
+  in their own process, spun as their executables spin them, the bench (camera driver) in a
+  third; every process uses the shipped Fast DDS profile (``config/fastdds_large_data.xml``).
+- ``bringup``: everything in one process on one MultiThreadedExecutor (``vla-ros bringup``).
 
 Figures per iteration (integer ns, reported in ms):
 
@@ -27,6 +32,7 @@ Figures per iteration (integer ns, reported in ms):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -58,6 +64,19 @@ def export_card(out: Path) -> Path:
         cfg, out, backends=("onnx",), name="bench_act_tiny_224", state_joints=JOINTS, action_joints=JOINTS
     )
     return Path(card.root)
+
+
+def _images() -> list:
+    """One random 640x480 rgb8 Image per camera."""
+    from sensor_msgs.msg import Image
+
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in CAMERAS:
+        img = Image(height=480, width=640, encoding="rgb8", step=640 * 3)
+        img.data = array("B", rng.integers(0, 256, 480 * 640 * 3, dtype=np.uint8).tobytes())
+        images.append(img)
+    return images
 
 
 def _pct(values: list[float]) -> dict[str, float]:
@@ -137,12 +156,7 @@ def run(
     bench.create_subscription(JointState, "vla/joint_command", on_command, 10)
     cam_pubs = [bench.create_publisher(Image, f"camera/{c}/image_raw", 5) for c in CAMERAS]
     state_pub = bench.create_publisher(JointState, "joint_states", 10)
-    rng = np.random.default_rng(0)
-    images = []
-    for _ in CAMERAS:
-        img = Image(height=480, width=640, encoding="rgb8", step=640 * 3)
-        img.data = array("B", rng.integers(0, 256, 480 * 640 * 3, dtype=np.uint8).tobytes())
-        images.append(img)
+    images = _images()
     js = JointState(name=list(JOINTS), position=[0.0] * len(JOINTS))
 
     ex = MultiThreadedExecutor(context=context)
@@ -206,8 +220,14 @@ def run(
     rclpy.try_shutdown(context=context)
     if not rows:
         raise RuntimeError(f"no iteration completed ({misses} timed out)")
+    return _result(rows, misses, card, control_rate, gil_switch_interval_s, thread_priority) | {
+        "layout": "bringup"
+    }
+
+
+def _result(rows: list[dict], misses: int, card: Path, control_rate: float, switch: float, prio: int) -> dict:
     figures = {k: _pct([r[k] for r in rows]) for k in rows[0]}
-    out = {
+    return {
         "overhead_p50_ms": figures["overhead"]["p50"],
         "overhead_p99_ms": figures["overhead"]["p99"],
         "obs_to_command_p50_ms": figures["obs_to_command"]["p50"],
@@ -221,12 +241,217 @@ def run(
             "card": str(card),
             "backend": "onnxruntime",
             "control_rate_hz": control_rate,
-            "executor_gil_switch_interval_s": gil_switch_interval_s,
-            "executor_thread_priority": thread_priority,
+            "executor_gil_switch_interval_s": switch,
+            "executor_thread_priority": prio,
             "cpus": os.cpu_count(),
         },
     }
-    return out
+
+
+def _policy_overrides(card: Path, threads: int) -> list:
+    from rclpy.parameter import Parameter as P
+
+    return [
+        P("card", value=str(card)),
+        P("warmup", value=10),
+        P("threads", value=threads),
+        P("image_staleness_s", value=5.0),
+        P("state_staleness_s", value=5.0),
+    ]
+
+
+def _executor_overrides(control_rate: float, switch: float, priority: int) -> list:
+    from rclpy.parameter import Parameter as P
+
+    return [
+        P("armed_on_start", value=True),
+        P("allow_unlimited", value=True),  # no robot here: the bench measures latency, not limits
+        P("control_rate_hz", value=float(control_rate)),
+        P("max_jump", value=[1e9]),
+        P("gil_switch_interval_s", value=switch),
+        P("thread_priority", value=priority),
+    ]
+
+
+def serve(
+    role: str, card: Path, out: Path, threads: int, control_rate: float, switch: float, prio: int
+) -> int:
+    """Child process of ``--layout processes``: one node, spun as its executable spins it.
+
+    The policy child writes one row per published chunk (observation stamp, stamp->publish,
+    runtime stage times, worker step) to ``out`` when it is stopped (SIGINT/SIGTERM).
+    """
+    import signal
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from vla_ros.util.dds import use_large_data_profile
+
+    use_large_data_profile()
+    rclpy.init()
+    rows: list[dict] = []
+    if role == "policy":
+        from vla_ros.nodes.policy_node import PolicyNode
+
+        class BenchPolicyNode(PolicyNode):
+            def _publish(self, result) -> None:
+                super()._publish(result)
+                latency_ns, _, step_ns = self.timings[-1]
+                rows.append(
+                    {"stamp": result.stamp_ns, "latency_ns": latency_ns, "step_ns": step_ns}
+                    | self.runtime.last_times_ms()
+                )
+
+        node = BenchPolicyNode(parameter_overrides=_policy_overrides(card, threads))
+        executor = SingleThreadedExecutor()  # as policy_node's main()
+        spin_thread_prio = None
+    else:
+        from vla_ros.nodes.executor_node import ExecutorNode, make_executor
+
+        node = ExecutorNode(parameter_overrides=_executor_overrides(control_rate, switch, prio))
+        executor = make_executor(node)
+        spin_thread_prio = prio
+    executor.add_node(node)
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        if spin_thread_prio and spin_thread_prio > 1:
+            with contextlib.suppress(PermissionError, OSError):
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(spin_thread_prio - 1))
+        executor.spin()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if role == "policy":
+            out.write_text(json.dumps(rows))
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def run_processes(
+    card: Path, iterations: int, warmup: int, control_rate: float, threads: int, switch: float, prio: int
+) -> dict:
+    """``--layout processes``: policy and executor nodes in child processes; this one is the camera."""
+    import signal
+    import subprocess
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image, JointState
+
+    from vla_ros.msg import ActionChunk
+    from vla_ros.util.dds import use_large_data_profile
+    from vla_ros.util.memory import keep_heap
+
+    profile = use_large_data_profile()
+    keep_heap()
+    tmp = Path(tempfile.mkdtemp(prefix="vla_ros_bench_pipeline_"))
+    rows_file = tmp / "policy_rows.json"
+    common = [str(card), "--threads", str(threads), "--control-rate", str(control_rate)]
+    common += ["--switch-interval", str(switch), "--priority", str(prio), "--jitter-seconds", "0"]
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--serve", role, "--serve-out", str(rows_file), "--card", *common]
+        )
+        for role in ("policy", "executor")
+    ]
+    rclpy.init()
+    bench = Node("bench_pipeline")
+    chunk_event, command_event = threading.Event(), threading.Event()
+    state = {"chunk": None, "chunk_rx": 0, "want_stamp": -1, "cmd_ns": 0}
+
+    def on_chunk(msg: ActionChunk) -> None:
+        if msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec == state["want_stamp"]:
+            state["chunk"], state["chunk_rx"] = msg, time.time_ns()
+            chunk_event.set()
+
+    def on_command(msg: JointState) -> None:
+        now = time.time_ns()
+        if state["chunk_rx"] and not command_event.is_set() and now >= state["chunk_rx"]:
+            state["cmd_ns"] = now
+            command_event.set()
+
+    bench.create_subscription(ActionChunk, "vla/action_chunk", on_chunk, 10)
+    bench.create_subscription(JointState, "vla/joint_command", on_command, 10)
+    cam_pubs = [bench.create_publisher(Image, f"camera/{c}/image_raw", 5) for c in CAMERAS]
+    state_pub = bench.create_publisher(JointState, "joint_states", 10)
+    images = _images()
+    js = JointState(name=list(JOINTS), position=[0.0] * len(JOINTS))
+    ex = SingleThreadedExecutor()
+    ex.add_node(bench)
+    spin = threading.Thread(target=ex.spin, daemon=True)
+    spin.start()
+    sent: list[tuple[int, int]] = []  # (stamp, obs_to_command ns)
+    misses = 0
+    try:
+        deadline = time.monotonic() + 120  # the children load onnxruntime and warm up first
+        while any(p.get_subscription_count() == 0 for p in [*cam_pubs, state_pub]) or (
+            bench.count_publishers("vla/joint_command") == 0
+        ):
+            if time.monotonic() > deadline or any(c.poll() is not None for c in children):
+                raise RuntimeError("policy_node / executor_node did not come up")
+            time.sleep(0.05)
+        time.sleep(0.5)
+        for i in range(warmup + iterations):
+            chunk_event.clear()
+            command_event.clear()
+            state["chunk_rx"] = 0
+            stamp = time.time_ns()
+            state["want_stamp"] = stamp
+            for msg in (*images, js):
+                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+            for pub, img in zip(cam_pubs, images):
+                pub.publish(img)
+            state_pub.publish(js)
+            if not chunk_event.wait(2.0) or not command_event.wait(2.0):
+                misses += 1
+                continue
+            if i >= warmup:
+                sent.append((stamp, state["cmd_ns"] - stamp))
+            time.sleep(0.02)
+    finally:
+        for c in children:
+            c.send_signal(signal.SIGINT)
+        for c in children:
+            try:
+                c.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                c.kill()
+        ex.shutdown(timeout_sec=2.0)
+        bench.destroy_node()
+        rclpy.try_shutdown()
+    policy_rows = {r["stamp"]: r for r in json.loads(rows_file.read_text())} if rows_file.is_file() else {}
+    rows = []
+    for stamp, o2c_ns in sent:
+        r = policy_rows.get(stamp)
+        if r is None:
+            continue
+        model = r["model"]
+        step = r["step_ns"] / 1e6 - model
+        rows.append(
+            {
+                "stamp_to_publish": r["latency_ns"] / 1e6,
+                "model": model,
+                "overhead": r["latency_ns"] / 1e6 - model,
+                "preprocess": r["preprocess"],
+                "postprocess": r["postprocess"],
+                "node_step": step,
+                "node_own": step - r["preprocess"] - r["postprocess"],
+                "obs_to_command": o2c_ns / 1e6,
+            }
+        )
+    if not rows:
+        raise RuntimeError(f"no iteration completed ({misses} timed out)")
+    return _result(rows, misses, card, control_rate, switch, prio) | {
+        "layout": "processes",
+        "fastdds_profile": str(profile) if profile else None,
+    }
 
 
 def executor_jitter(seconds: float) -> dict:
@@ -274,10 +499,30 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure executor tick jitter at 200 and 500 Hz with a policy inferring in another "
         "process (benchmarks/bench_executor.py, shipped executor settings) for this long each; 0: skip",
     )
+    parser.add_argument(
+        "--layout",
+        choices=("processes", "bringup"),
+        default="processes",
+        help="processes: policy_node and executor_node in their own processes, as the launch file "
+        "runs them (default); bringup: all nodes in one process on one MultiThreadedExecutor",
+    )
+    parser.add_argument("--serve", choices=("policy", "executor"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve:
+        return serve(
+            args.serve,
+            args.card,
+            args.serve_out,
+            args.threads,
+            args.control_rate,
+            args.switch_interval,
+            args.priority,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         card = args.card or export_card(Path(tmp) / "card")
-        result = run(
+        layout_run = run_processes if args.layout == "processes" else run
+        result = layout_run(
             card,
             args.iterations,
             args.warmup,
@@ -292,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(
-        f"policy pipeline: {result['setup']['cameras']}, state {len(JOINTS)}, "
+        f"policy pipeline ({result['layout']} layout): {result['setup']['cameras']}, state {len(JOINTS)}, "
         f"{result['iterations']} iterations ({result['timeouts']} timeouts), "
         f"executor {args.control_rate:g} Hz"
     )

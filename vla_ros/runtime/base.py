@@ -236,6 +236,10 @@ class PolicyRuntime(ABC):
             out["latent_age_ms"] = self._latent_age_ns / 1e6
         return out
 
+    def last_times_ms(self) -> dict[str, float]:
+        """The most recent ``infer``'s stage times (ms): preprocess, model, postprocess, total."""
+        return {stage: self._times[stage][-1] * 1e3 for stage in STAGES if self._times[stage]}
+
     def graph_stages(self) -> tuple[str, ...]:
         """The per-graph stages of this card's layout (empty for monolithic)."""
         return {"split": ("prefix", "step"), "dual": ("slow", "fast")}.get(self._card.layout, ())
