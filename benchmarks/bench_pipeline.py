@@ -79,6 +79,60 @@ def _images() -> list:
     return images
 
 
+class CameraDriver:
+    """The bench's side of the graph: two cameras + joint state out, chunk and command in.
+
+    :meth:`observe` publishes one stamped observation and waits for the chunk made from it and
+    for the first executor command after that chunk.
+    """
+
+    def __init__(self, node) -> None:
+        from sensor_msgs.msg import Image, JointState
+
+        from vla_ros.msg import ActionChunk
+
+        self.node = node
+        self._chunk_event, self._command_event = threading.Event(), threading.Event()
+        self._want_stamp, self._chunk_rx, self.chunk, self.cmd_ns = -1, 0, None, 0
+        node.create_subscription(ActionChunk, "vla/action_chunk", self._on_chunk, 10)
+        node.create_subscription(JointState, "vla/joint_command", self._on_command, 10)
+        self.cam_pubs = [node.create_publisher(Image, f"camera/{c}/image_raw", 5) for c in CAMERAS]
+        self.state_pub = node.create_publisher(JointState, "joint_states", 10)
+        self._images = _images()
+        self._js = JointState(name=list(JOINTS), position=[0.0] * len(JOINTS))
+
+    def _on_chunk(self, msg) -> None:
+        if msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec == self._want_stamp:
+            self.chunk, self._chunk_rx = msg, time.time_ns()
+            self._chunk_event.set()
+
+    def _on_command(self, msg) -> None:
+        now = time.time_ns()
+        if self._chunk_rx and not self._command_event.is_set() and now >= self._chunk_rx:
+            self.cmd_ns = now
+            self._command_event.set()
+
+    def subscribed(self) -> bool:
+        """Whether the policy node subscribes to every camera and the joint state."""
+        return all(p.get_subscription_count() > 0 for p in [*self.cam_pubs, self.state_pub])
+
+    def observe(self, timeout_s: float = 2.0) -> int | None:
+        """Publish one observation stamped now; its stamp (ns) once chunk and command came, else None."""
+        self._chunk_event.clear()
+        self._command_event.clear()
+        self._chunk_rx = 0
+        stamp = time.time_ns()
+        self._want_stamp = stamp
+        for msg in (*self._images, self._js):
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        for pub, img in zip(self.cam_pubs, self._images):
+            pub.publish(img)
+        self.state_pub.publish(self._js)
+        if not self._chunk_event.wait(timeout_s) or not self._command_event.wait(timeout_s):
+            return None
+        return stamp
+
+
 def _pct(values: list[float]) -> dict[str, float]:
     a = np.asarray(values, dtype=np.float64)
     return {
@@ -104,9 +158,7 @@ def run(
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
-    from sensor_msgs.msg import Image, JointState
 
-    from vla_ros.msg import ActionChunk
     from vla_ros.nodes.executor_node import ExecutorNode
     from vla_ros.nodes.policy_node import PolicyNode
 
@@ -136,28 +188,7 @@ def run(
         ],
     )
     bench = Node("bench_pipeline", context=context)
-    chunk_event, command_event = threading.Event(), threading.Event()
-    state = {"chunk": None, "chunk_rx": 0, "want_stamp": -1, "cmd_ns": 0}
-
-    def on_chunk(msg: ActionChunk) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        if stamp == state["want_stamp"]:
-            state["chunk"] = msg
-            state["chunk_rx"] = bench.get_clock().now().nanoseconds
-            chunk_event.set()
-
-    def on_command(msg: JointState) -> None:
-        now = bench.get_clock().now().nanoseconds
-        if state["chunk_rx"] and not command_event.is_set() and now >= state["chunk_rx"]:
-            state["cmd_ns"] = now
-            command_event.set()
-
-    bench.create_subscription(ActionChunk, "vla/action_chunk", on_chunk, 10)
-    bench.create_subscription(JointState, "vla/joint_command", on_command, 10)
-    cam_pubs = [bench.create_publisher(Image, f"camera/{c}/image_raw", 5) for c in CAMERAS]
-    state_pub = bench.create_publisher(JointState, "joint_states", 10)
-    images = _images()
-    js = JointState(name=list(JOINTS), position=[0.0] * len(JOINTS))
+    camera = CameraDriver(bench)
 
     ex = MultiThreadedExecutor(context=context)
     for node in (policy, executor_node, bench):
@@ -165,7 +196,7 @@ def run(
     spin = threading.Thread(target=ex.spin, daemon=True)
     spin.start()
     deadline = time.monotonic() + 10
-    while any(p.get_subscription_count() == 0 for p in [*cam_pubs, state_pub]):
+    while not camera.subscribed():
         if time.monotonic() > deadline:
             raise RuntimeError("policy_node did not subscribe within 10 s")
         time.sleep(0.01)
@@ -173,22 +204,12 @@ def run(
     rows = []
     misses = 0
     for i in range(warmup + iterations):
-        chunk_event.clear()
-        command_event.clear()
-        state["chunk_rx"] = 0
         policy.runtime.reset_stats()
-        now = bench.get_clock().now().to_msg()
-        stamp = now.sec * 1_000_000_000 + now.nanosec
-        state["want_stamp"] = stamp
-        for msg in (*images, js):
-            msg.header.stamp = now
-        for pub, img in zip(cam_pubs, images):
-            pub.publish(img)
-        state_pub.publish(js)
-        if not chunk_event.wait(2.0) or not command_event.wait(2.0):
+        stamp = camera.observe()
+        if stamp is None:
             misses += 1
             continue
-        chunk = state["chunk"]
+        chunk = camera.chunk
         latency = chunk.inference_latency.sec * 1_000_000_000 + chunk.inference_latency.nanosec
         stats = policy.runtime.stats()
         _, _, step_ns = policy.timings[-1]
@@ -206,7 +227,7 @@ def run(
                     - model_ms
                     - stats["preprocess"]["p50_ms"]
                     - stats["postprocess"]["p50_ms"],
-                    "obs_to_command": (state["cmd_ns"] - stamp) / 1e6,
+                    "obs_to_command": (camera.cmd_ns - stamp) / 1e6,
                 }
             )
         time.sleep(0.02)
@@ -343,9 +364,7 @@ def run_processes(
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
-    from sensor_msgs.msg import Image, JointState
 
-    from vla_ros.msg import ActionChunk
     from vla_ros.util.dds import use_large_data_profile
     from vla_ros.util.memory import keep_heap
 
@@ -363,26 +382,7 @@ def run_processes(
     ]
     rclpy.init()
     bench = Node("bench_pipeline")
-    chunk_event, command_event = threading.Event(), threading.Event()
-    state = {"chunk": None, "chunk_rx": 0, "want_stamp": -1, "cmd_ns": 0}
-
-    def on_chunk(msg: ActionChunk) -> None:
-        if msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec == state["want_stamp"]:
-            state["chunk"], state["chunk_rx"] = msg, time.time_ns()
-            chunk_event.set()
-
-    def on_command(msg: JointState) -> None:
-        now = time.time_ns()
-        if state["chunk_rx"] and not command_event.is_set() and now >= state["chunk_rx"]:
-            state["cmd_ns"] = now
-            command_event.set()
-
-    bench.create_subscription(ActionChunk, "vla/action_chunk", on_chunk, 10)
-    bench.create_subscription(JointState, "vla/joint_command", on_command, 10)
-    cam_pubs = [bench.create_publisher(Image, f"camera/{c}/image_raw", 5) for c in CAMERAS]
-    state_pub = bench.create_publisher(JointState, "joint_states", 10)
-    images = _images()
-    js = JointState(name=list(JOINTS), position=[0.0] * len(JOINTS))
+    camera = CameraDriver(bench)
     ex = SingleThreadedExecutor()
     ex.add_node(bench)
     spin = threading.Thread(target=ex.spin, daemon=True)
@@ -391,29 +391,18 @@ def run_processes(
     misses = 0
     try:
         deadline = time.monotonic() + 120  # the children load onnxruntime and warm up first
-        while any(p.get_subscription_count() == 0 for p in [*cam_pubs, state_pub]) or (
-            bench.count_publishers("vla/joint_command") == 0
-        ):
+        while not camera.subscribed() or bench.count_publishers("vla/joint_command") == 0:
             if time.monotonic() > deadline or any(c.poll() is not None for c in children):
                 raise RuntimeError("policy_node / executor_node did not come up")
             time.sleep(0.05)
         time.sleep(0.5)
         for i in range(warmup + iterations):
-            chunk_event.clear()
-            command_event.clear()
-            state["chunk_rx"] = 0
-            stamp = time.time_ns()
-            state["want_stamp"] = stamp
-            for msg in (*images, js):
-                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-            for pub, img in zip(cam_pubs, images):
-                pub.publish(img)
-            state_pub.publish(js)
-            if not chunk_event.wait(2.0) or not command_event.wait(2.0):
+            stamp = camera.observe()
+            if stamp is None:
                 misses += 1
                 continue
             if i >= warmup:
-                sent.append((stamp, state["cmd_ns"] - stamp))
+                sent.append((stamp, camera.cmd_ns - stamp))
             time.sleep(0.02)
     finally:
         for c in children:
