@@ -21,6 +21,9 @@ Figures per iteration (integer ns, reported in ms):
 - ``model``: the model call alone (runtime stage ``model``: ONNX Runtime session run).
 - ``overhead`` = stamp_to_publish - model: everything the node adds beyond the model call,
   including the runtime's pre-processing (resize to the card size) and post-processing.
+- ``delivery`` (processes layout): observation stamp -> the last of its three messages reaching
+  its callback in the policy process (the camera driver's publish, DDS, rclpy's take);
+  ``in_node`` = overhead - delivery: from that callback to the chunk's publish, minus the model.
 - ``preprocess``: the runtime's pre-processing alone (resize + normalize), part of overhead.
 - ``node_step``: worker iteration minus model (assemble, convert, pre/post, publish), i.e.
   overhead without transport and wake-up.
@@ -314,13 +317,38 @@ def serve(
     rows: list[dict] = []
     if role == "policy":
         from vla_ros.nodes.policy_node import PolicyNode
+        from vla_ros.perception.cdr import parse_image
+
+        arrived: dict[int, int] = {}  # observation stamp -> wall time its last input reached a callback
+
+        def arrive(stamp_ns: int) -> None:
+            arrived[stamp_ns] = max(arrived.get(stamp_ns, 0), time.time_ns())
 
         class BenchPolicyNode(PolicyNode):
+            def _raw_image_callback(self, camera, kind):
+                inner = super()._raw_image_callback(camera, kind)
+
+                def callback(buf: bytes) -> None:
+                    stamp = parse_image(buf).header.stamp
+                    arrive(stamp.sec * 1_000_000_000 + stamp.nanosec)
+                    inner(buf)
+
+                return callback
+
+            def _on_joint_state(self, msg) -> None:
+                arrive(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+                super()._on_joint_state(msg)
+
             def _publish(self, result) -> None:
                 super()._publish(result)
                 latency_ns, _, step_ns = self.timings[-1]
                 rows.append(
-                    {"stamp": result.stamp_ns, "latency_ns": latency_ns, "step_ns": step_ns}
+                    {
+                        "stamp": result.stamp_ns,
+                        "latency_ns": latency_ns,
+                        "step_ns": step_ns,
+                        "delivery_ns": arrived.pop(result.stamp_ns, result.stamp_ns) - result.stamp_ns,
+                    }
                     | self.runtime.last_times_ms()
                 )
 
@@ -428,6 +456,8 @@ def run_processes(
                 "stamp_to_publish": r["latency_ns"] / 1e6,
                 "model": model,
                 "overhead": r["latency_ns"] / 1e6 - model,
+                "delivery": r["delivery_ns"] / 1e6,
+                "in_node": r["latency_ns"] / 1e6 - model - r["delivery_ns"] / 1e6,
                 "preprocess": r["preprocess"],
                 "postprocess": r["postprocess"],
                 "node_step": step,

@@ -200,7 +200,8 @@ def test_policy_killed_watchdog_holds(ros):
 
     def publish():
         rig.chunks = pub
-        rig.send_chunk([[0.2 + 0.01 * i, 0.0] for i in range(10)], dt_s=0.01, seq=seq[0])  # 0.1 s horizon
+        # 0.5 s horizon: a loaded test machine delaying this 20 Hz timer must not expire the chunks
+        rig.send_chunk([[0.2 + 0.002 * i, 0.0] for i in range(50)], dt_s=0.01, seq=seq[0])
         seq[0] += 1
 
     policy.create_timer(0.05, publish)

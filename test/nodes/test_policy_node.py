@@ -127,10 +127,11 @@ def _values(status) -> dict[str, str]:
     return {kv.key: kv.value for kv in status.values}
 
 
-def test_chunk_matches_runtime_and_carries_oldest_stamp(ros, card: Path, reference) -> None:
+@pytest.mark.parametrize("zero_copy", [True, False], ids=["serialized", "message_objects"])
+def test_chunk_matches_runtime_and_carries_oldest_stamp(ros, card: Path, reference, zero_copy) -> None:
     from vla_ros.runtime import Observation
 
-    rig = Rig(ros, card)
+    rig = Rig(ros, card, zero_copy_images=zero_copy)
     rgb = _frames(np.random.default_rng(0))
     t = rig.now_ns()
     t_top, t_state = t - 30_000_000, t - 10_000_000
@@ -249,6 +250,30 @@ def test_malformed_image_rejected_once_node_alive(ros, card: Path, mutate, needl
     st = rig.status_where(lambda s: int(_values(s)["rejected_messages"]) >= 4)
     assert "camera 'wrist'" in st.message
     # still alive: a good image gives a chunk
+    t = rig.now_ns()
+    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
+    rig.chunks.wait_for(1, timeout=10)
+
+
+def test_unreadable_serialized_image_rejected_once_node_alive(ros, card: Path) -> None:
+    """Bytes that are no Image (a truncated frame, garbage) on a camera topic: one log line."""
+    from rclpy.serialization import serialize_message
+
+    rig = Rig(ros, card)
+    rgb = _frames(np.random.default_rng(5))
+    for i in range(4):
+        t = rig.now_ns()
+        whole = serialize_message(image_msg(t, rgb["wrist"]))
+        rig.pubs["wrist"].publish(whole[: 40 + i] if i % 2 else whole[:-100])
+        rig.publish(t, {"top": image_msg(t, rgb["top"])})
+        time.sleep(0.05)
+    needle = "cannot read the serialized message"
+    assert rig.ros.wait_until(lambda: len(rig.node_logs(needle)) >= 1)
+    time.sleep(0.2)
+    assert len(rig.node_logs(needle)) == 1
+    assert "camera 'wrist'" in rig.node_logs(needle)[0]
+    assert rig.chunks.messages == []
+    rig.status_where(lambda s: int(_values(s)["rejected_messages"]) >= 4)
     t = rig.now_ns()
     rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
     rig.chunks.wait_for(1, timeout=10)

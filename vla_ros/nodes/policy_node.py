@@ -7,7 +7,9 @@ Topics (relative names, so a namespace moves them; with none they are the canoni
   ``joint_states`` (sensor_msgs/JointState); ``vla/instruction`` (std_msgs/String)
 - publishes ``vla/action_chunk`` (vla_ros/ActionChunk) and ``/diagnostics``
 
-Callbacks only validate header fields (O(1)) and store a reference to the message. A worker
+Callbacks only validate header fields (O(1)) and store a reference to the message; camera
+topics are taken as serialized bytes and read in place (:mod:`vla_ros.perception.cdr`), so a
+frame's pixels are never copied before the resize. A worker
 thread assembles the observation (staleness rule and stamps: :mod:`vla_ros.perception.observation`),
 converts images (views, no copies for 8-bit encodings; the runtime resizes to the card's size),
 runs the runtime and publishes a chunk stamped with the observation stamp. Any bad input, a
@@ -40,7 +42,15 @@ from std_msgs.msg import String
 
 from vla_ros.nodes.params import ParamSpec, declare_parameters
 from vla_ros.nodes.run import run_node, spin_single_threaded
-from vla_ros.perception import FaultLog, ObservationAssembler, StalenessLimits, ns_to_stamp, stamp_to_ns
+from vla_ros.perception import (
+    FaultLog,
+    ImageFormatError,
+    ObservationAssembler,
+    StalenessLimits,
+    ns_to_stamp,
+    stamp_to_ns,
+)
+from vla_ros.perception.cdr import read_image_message
 from vla_ros.policy import (
     ERROR,
     OK,
@@ -150,6 +160,14 @@ PARAMS: tuple[ParamSpec, ...] = (
         "QoS of the joint_states subscription",
         read_only=True,
         choices=QOS_CHOICES,
+    ),
+    ParamSpec(
+        "zero_copy_images",
+        True,
+        "Subscribe to cameras as serialized bytes and read Image/CompressedImage fields in place "
+        "(the pixels stay a view into the delivered buffer); false = rclpy's message objects, "
+        "which copy every frame",
+        read_only=True,
     ),
     ParamSpec("qos_depth", 5, "History depth of the input subscriptions", read_only=True, range=(1, 1000)),
     ParamSpec(
@@ -335,7 +353,9 @@ class PolicyNode(Node):
         image_qos = _qos(self.p["image_qos"], self.p["qos_depth"])
         for name, topic in self.camera_topics.items():
             kind = CompressedImage if topic.endswith("/compressed") else Image
-            self.create_subscription(kind, topic, self._image_callback(name), image_qos)
+            raw = bool(self.p["zero_copy_images"])
+            callback = self._raw_image_callback(name, kind) if raw else self._image_callback(name)
+            self.create_subscription(kind, topic, callback, image_qos, raw=raw)
         self.create_subscription(
             JointState,
             "joint_states",
@@ -418,6 +438,21 @@ class PolicyNode(Node):
 
     def _image_callback(self, camera: str):
         def callback(msg: Image | CompressedImage) -> None:
+            stamp = msg.header.stamp
+            if self.policy.push_image(camera, stamp_to_ns(stamp.sec, stamp.nanosec), msg):
+                self._wake.set()
+
+        return callback
+
+    def _raw_image_callback(self, camera: str, kind: type):
+        source = f"camera {camera!r}"
+
+        def callback(buf: bytes) -> None:
+            try:
+                msg = read_image_message(buf, kind, source=source)
+            except ImageFormatError as exc:
+                self.policy.reject_image(camera, exc)
+                return
             stamp = msg.header.stamp
             if self.policy.push_image(camera, stamp_to_ns(stamp.sec, stamp.nanosec), msg):
                 self._wake.set()

@@ -164,11 +164,15 @@ class PolicyStep:
                     msg.encoding, msg.height, msg.width, msg.step, len(msg.data), source=f"camera {camera!r}"
                 )
             except ImageFormatError as exc:
-                self.stats.add("rejected_messages")
-                self.fault(f"image:{camera}:{exc.cause.rsplit(':', 1)[-1]}", f"rejected image: {exc}")
+                self.reject_image(camera, exc)
                 return False
         self.assembler.push_image(camera, stamp_ns, msg)
         return True
+
+    def reject_image(self, camera: str, exc: ImageFormatError) -> None:
+        """Count and log (once per cause) an image for ``camera`` that could not be read."""
+        self.stats.add("rejected_messages")
+        self.fault(f"image:{camera}:{exc.cause.rsplit(':', 1)[-1]}", f"rejected image: {exc}")
 
     def push_joint_state(self, stamp_ns: int, names: Sequence[str], positions: Any) -> bool:
         """Store a JointState's names and positions; False (and a fault) if rejected."""
