@@ -313,7 +313,7 @@ def test_output_types(ros, output_type, topic, msg_type):
 def test_bad_parameters_fail_at_start_with_reason(ros):
     from vla_ros.control.controller import ConfigError
 
-    with pytest.raises(ConfigError, match="output_type must be one of"):
+    with pytest.raises(ConfigError, match=r"output_type='velocity' is not one of"):
         make_executor(ros, "exec_bad", output_type="velocity")
     with pytest.raises(ConfigError, match="not valid XML"):
         make_executor(ros, "exec_bad2", robot_description="<robot")

@@ -35,9 +35,6 @@ import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
     SetParametersResult,
 )
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -61,6 +58,7 @@ from vla_ros.control.state import StateError
 from vla_ros.control.urdf import UrdfError
 from vla_ros.msg import ActionChunk
 from vla_ros.nodes import executor_params as ep
+from vla_ros.nodes.params import declare_parameters
 from vla_ros.nodes.run import run_node
 from vla_ros.util.faults import Fault, FaultLog
 from vla_ros.util.ns import msg_to_ns, ns_to_stamp, seconds_to_ns
@@ -68,26 +66,6 @@ from vla_ros.util.ns import msg_to_ns, ns_to_stamp, seconds_to_ns
 ERROR_CAUSES = ("estop", "tracking_error", "clock_backwards", "nonfinite_state")
 #: a fault cause that clears and stays away this long is logged again when it returns
 FAULT_RECUR_AFTER_NS = 1_000_000_000
-
-
-def _descriptor(spec: ep.ParamSpec) -> ParameterDescriptor:
-    desc = spec.description
-    if spec.choices:
-        desc += f" One of: {', '.join(spec.choices)}."
-    if not spec.live:
-        desc += " Read-only: set at start (YAML or launch), restart to change."
-    d = ParameterDescriptor(description=desc, read_only=not spec.live)
-    if spec.range is not None and not spec.array:
-        lo, hi = spec.range
-        if isinstance(spec.default, bool):
-            pass
-        elif isinstance(spec.default, int):
-            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
-        else:
-            d.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
-    if spec.choices:
-        d.additional_constraints = f"one of {list(spec.choices)}"
-    return d
 
 
 class ExecutorNode(Node):
@@ -103,12 +81,10 @@ class ExecutorNode(Node):
     ) -> None:
         super().__init__(node_name, context=context, parameter_overrides=parameter_overrides, **kwargs)
         self._lock = threading.Lock()
-        self.values: dict[str, Any] = {}
-        for spec in ep.SPECS:
-            self._declare(spec)
-        bad = [msg for spec in ep.SPECS if (msg := ep.check_value(spec, self.values[spec.name])) is not None]
-        if bad:
-            raise ConfigError("executor_node parameters invalid: " + "; ".join(bad))
+        try:
+            self.values: dict[str, Any] = declare_parameters(self, ep.SPECS)
+        except (ValueError, rclpy.exceptions.InvalidParameterValueException) as exc:
+            raise ConfigError(f"{node_name} parameters invalid: {exc}") from None
         try:
             self._urdf = ep.urdf_limits(self.values)
         except UrdfError as exc:
@@ -171,19 +147,6 @@ class ExecutorNode(Node):
         )
 
     # ------------------------------------------------------------------ parameters
-    def _declare(self, spec: ep.ParamSpec) -> None:
-        d = _descriptor(spec)
-        if spec.array:
-            typ = Parameter.Type.STRING_ARRAY if spec.name == "joint_names" else Parameter.Type.DOUBLE_ARRAY
-            self.declare_parameter(spec.name, typ, d)
-            try:
-                value = list(self.get_parameter(spec.name).value)
-            except rclpy.exceptions.ParameterUninitializedException:
-                value = []
-        else:
-            value = self.declare_parameter(spec.name, spec.default, d).value
-        self.values[spec.name] = value
-
     def _build_controller(self, names: tuple[str, ...]) -> None:
         try:
             cfg = ep.controller_config(self.values, names)
@@ -217,12 +180,12 @@ class ExecutorNode(Node):
             spec = ep.SPEC_BY_NAME.get(p.name)
             if spec is None:
                 continue  # e.g. use_sim_time: rclpy handles it
-            if not spec.live:
+            if spec.read_only:
                 return SetParametersResult(
                     successful=False,
                     reason=f"{p.name} cannot change while running; restart the executor",
                 )
-            value = list(p.value) if spec.array and p.value is not None else p.value
+            value = list(p.value) if spec.is_array and p.value is not None else p.value
             if (msg := ep.check_value(spec, value)) is not None:
                 return SetParametersResult(successful=False, reason=msg)
             new[p.name] = value

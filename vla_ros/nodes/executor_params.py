@@ -8,153 +8,178 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vla_ros.control.controller import ControllerConfig
 from vla_ros.control.ensemble import MODES
 from vla_ros.control.safety import JointLimits
 from vla_ros.control.urdf import UrdfJointLimit, parse_urdf_limits
+from vla_ros.nodes.params import ParamSpec
 from vla_ros.util.ns import seconds_to_ns
 
 OUTPUT_TYPES = ("joint_state", "float64_multi_array", "joint_trajectory")
 LIMIT_PARAMS = ("position_lower", "position_upper", "max_velocity", "max_acceleration", "max_jump")
 
 
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter: default (None = typed but unset), description, range, live or read-only."""
+def _spec(
+    name: str,
+    default: Any,
+    description: str,
+    *,
+    live: bool = False,
+    array: str | None = None,
+    range: tuple[float, float] | None = None,
+    choices: tuple[str, ...] = (),
+) -> ParamSpec:
+    """A :class:`ParamSpec`; ``live`` parameters may change while running, the rest are read-only.
 
-    name: str
-    default: Any
-    description: str
-    live: bool = False
-    range: tuple[float, float] | None = None
-    choices: tuple[str, ...] = ()
-    array: bool = False
+    ``array`` names the list type (``"double_array"``, ``"string_array"``); an array parameter
+    starts empty (unset).
+    """
+    if not live:
+        description += " Read-only: set at start (YAML or launch), restart to change."
+    return ParamSpec(
+        name,
+        [] if array else default,
+        description,
+        type=array,
+        read_only=not live,
+        range=range,
+        choices=choices,
+    )
 
 
 SPECS: tuple[ParamSpec, ...] = (
-    ParamSpec(
+    _spec(
         "joint_names",
         None,
         "Commanded joints in output order (empty: take the first chunk's joint_names).",
-        array=True,
+        array="string_array",
     ),
-    ParamSpec("control_rate_hz", 100.0, "Control timer rate [Hz].", range=(1.0, 2000.0)),
-    ParamSpec("mode", "temporal_ensemble", "How live chunks combine at a tick.", choices=MODES),
-    ParamSpec(
+    _spec("control_rate_hz", 100.0, "Control timer rate [Hz].", range=(1.0, 2000.0)),
+    _spec("mode", "temporal_ensemble", "How live chunks combine at a tick.", choices=MODES),
+    _spec(
         "ensemble_coefficient",
         0.01,
         "ACT m in weights exp(-m*i), i=0 the oldest chunk.",
         live=True,
         range=(0.0, 100.0),
     ),
-    ParamSpec(
+    _spec(
         "blend_steps", 5, "blend mode: ticks of cross-fade at a chunk switch.", live=True, range=(0, 10000)
     ),
-    ParamSpec(
+    _spec(
         "time_offset_s",
         0.0,
         "Added to chunk stamps: action 0 is due at stamp + offset [s].",
         range=(-10.0, 10.0),
     ),
-    ParamSpec(
+    _spec(
         "max_chunk_age_s",
         0.0,
         "Use a chunk at most this long after its start (0: whole horizon) [s].",
         range=(0.0, 3600.0),
     ),
-    ParamSpec("max_chunks", 32, "Chunk buffer capacity; beyond it the oldest are dropped.", range=(1, 10000)),
-    ParamSpec(
+    _spec("max_chunks", 32, "Chunk buffer capacity; beyond it the oldest are dropped.", range=(1, 10000)),
+    _spec(
         "state_timeout_s",
         0.5,
         "joint_states older than this hold the robot (0: never) [s].",
         range=(0.0, 3600.0),
     ),
-    ParamSpec(
+    _spec(
         "delta_state_tolerance_s",
         0.05,
         "Delta chunks: max distance between the chunk stamp and the joint state used as base [s].",
         range=(0.0, 10.0),
     ),
-    ParamSpec(
+    _spec(
         "position_lower",
         None,
         "Lower position limits (1 value for all joints, or one per joint; empty: URDF, else none). "
         "Arming needs finite position and velocity limits on every joint (see allow_unlimited).",
         live=True,
-        array=True,
+        array="double_array",
     ),
-    ParamSpec("position_upper", None, "Upper position limits (like position_lower).", live=True, array=True),
-    ParamSpec(
+    _spec(
+        "position_upper",
+        None,
+        "Upper position limits (like position_lower).",
+        live=True,
+        array="double_array",
+    ),
+    _spec(
         "max_velocity",
         None,
         "Velocity limits [unit/s] (empty: URDF, else none); required to arm (see allow_unlimited).",
         live=True,
-        array=True,
+        array="double_array",
     ),
-    ParamSpec(
-        "max_acceleration", None, "Acceleration limits [unit/s^2] (empty: none).", live=True, array=True
+    _spec(
+        "max_acceleration",
+        None,
+        "Acceleration limits [unit/s^2] (empty: none).",
+        live=True,
+        array="double_array",
     ),
-    ParamSpec(
+    _spec(
         "max_jump",
         None,
         "Max distance of a command from the measured position (empty: none).",
         live=True,
-        array=True,
+        array="double_array",
     ),
-    ParamSpec(
+    _spec(
         "speed_scale",
         1.0,
         "Scales velocity limits (acceleration by its square).",
         live=True,
         range=(0.001, 1.0),
     ),
-    ParamSpec("robot_description", "", "URDF string; its joint limits apply where parameters give none."),
-    ParamSpec(
+    _spec("robot_description", "", "URDF string; its joint limits apply where parameters give none."),
+    _spec(
         "allow_unlimited",
         False,
         "SIMULATION/BENCH ONLY. Arm even when a joint lacks finite position limits or a finite "
         "velocity limit (from the parameters above or robot_description). False (the default): "
         "~/arm and armed_on_start are refused until every joint has them.",
     ),
-    ParamSpec("armed_on_start", False, "Publish commands from the start (default false: call ~/arm first)."),
-    ParamSpec("dry_run", False, "Publish only to ~/command_preview, never to the command topic."),
-    ParamSpec("publish_preview", False, "Also publish every command to ~/command_preview."),
-    ParamSpec(
+    _spec("armed_on_start", False, "Publish commands from the start (default false: call ~/arm first)."),
+    _spec("dry_run", False, "Publish only to ~/command_preview, never to the command topic."),
+    _spec("publish_preview", False, "Also publish every command to ~/command_preview."),
+    _spec(
         "output_type",
         "joint_state",
         "Command message: joint_state (vla/joint_command), "
         "float64_multi_array (commands) or joint_trajectory (joint_trajectory).",
         choices=OUTPUT_TYPES,
     ),
-    ParamSpec("trajectory_points", 10, "joint_trajectory: future points per message.", range=(1, 1000)),
-    ParamSpec(
+    _spec("trajectory_points", 10, "joint_trajectory: future points per message.", range=(1, 1000)),
+    _spec(
         "trajectory_dt_s", 0.0, "joint_trajectory: point spacing (0: control period) [s].", range=(0.0, 10.0)
     ),
-    ParamSpec(
+    _spec(
         "timer",
         "thread",
         "What drives the control tick: a dedicated thread on steady-clock deadlines (lowest "
         "jitter; falls back to a ROS timer under use_sim_time) or an rclpy timer.",
         choices=("thread", "ros_timer"),
     ),
-    ParamSpec(
+    _spec(
         "thread_priority",
         0,
         "SCHED_FIFO priority of the control thread (0: leave normal; needs rtprio rights).",
         range=(0, 99),
     ),
-    ParamSpec(
+    _spec(
         "gil_switch_interval_s",
         0.0005,
         "timer=thread: sys.setswitchinterval for this process (0: leave), so the control "
         "thread gets the GIL promptly.",
         range=(0.0, 0.1),
     ),
-    ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics status [s].", range=(0.05, 60.0)),
-    ParamSpec(
+    _spec("diagnostics_period_s", 1.0, "Period of /diagnostics status [s].", range=(0.05, 60.0)),
+    _spec(
         "log_repeat_s",
         30.0,
         "The same fault is logged at most once per this period [s].",
@@ -163,17 +188,15 @@ SPECS: tuple[ParamSpec, ...] = (
 )
 
 SPEC_BY_NAME = {s.name: s for s in SPECS}
-LIVE = frozenset(s.name for s in SPECS if s.live)
+LIVE = frozenset(s.name for s in SPECS if not s.read_only)
 
 
 def check_value(spec: ParamSpec, value: Any) -> str | None:
     """Why ``value`` is invalid for ``spec`` (range/choices), or None if it is fine."""
-    if spec.choices and value not in spec.choices:
-        return f"{spec.name} must be one of {list(spec.choices)}, got {value!r}"
-    if spec.range is not None and value is not None and not spec.array:
-        lo, hi = spec.range
-        if not (isinstance(value, (int, float)) and lo <= value <= hi):
-            return f"{spec.name} must be in [{lo}, {hi}], got {value!r}"
+    try:
+        spec.check(value)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 

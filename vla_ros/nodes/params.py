@@ -101,13 +101,26 @@ class ParamSpec:
                 raise ValueError(f"ParamSpec {self.name!r}: range needs an int or double parameter")
         return d
 
+    @property
+    def is_array(self) -> bool:
+        """Whether the parameter holds a list."""
+        return self.param_type.name.endswith("_ARRAY")
+
     def check(self, value: Any) -> None:
-        """Raise ``ValueError`` naming the parameter when ``value`` is not an allowed choice."""
+        """Raise ``ValueError`` naming the parameter when ``value`` is not an allowed choice or
+        is outside ``range`` (rclpy checks ranges too, but not inside our own callbacks)."""
         if self.choices and value not in self.choices:
             raise ValueError(
                 f"parameter {self.name}={value!r} is not one of {list(self.choices)}; "
                 "fix it in the parameter YAML or the launch arguments"
             )
+        if self.range is not None and value is not None and not self.is_array:
+            lo, hi = self.range
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+                raise ValueError(
+                    f"parameter {self.name}={value!r} must be in [{lo:g}, {hi:g}]; "
+                    "fix it in the parameter YAML or the launch arguments"
+                )
 
 
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
@@ -124,7 +137,7 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
             default = list(default) if default else spec.param_type
         param = node.declare_parameter(spec.name, default, spec.descriptor())
         value = param.value
-        if value is None and spec.param_type.name.endswith("_ARRAY"):
+        if value is None and spec.is_array:
             value = []
         if isinstance(value, tuple):
             value = list(value)
