@@ -157,3 +157,52 @@ def test_allow_unlimited_arms_and_warns(ros):
     assert values["limits"] == "unlimited (allow_unlimited)"
     bad = node.set_parameters([Parameter("allow_unlimited", value=False)])[0]
     assert not bad.successful and "read-only" in bad.reason and node.values["allow_unlimited"] is True
+
+
+def test_urdf_from_the_robot_description_topic(ros):
+    """robot_state_publisher's latched URDF: limits arrive after start, bad ones are ignored."""
+    from std_msgs.msg import String
+
+    logs = ros.subscribe("/rosout", Log, qos=ROSOUT_QOS)
+    latched = QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+    )
+    publisher = ros.make_node("robot_state_publisher_stand_in")
+    pub = publisher.create_publisher(String, "robot_description", latched)
+    node = _executor(ros, "exec_urdf_topic", armed_on_start=False)
+    client = ros.helper.create_client(SetBool, f"/{node.get_name()}/arm")
+    assert client.wait_for_service(timeout_sec=5.0)
+    res = _call(ros, client, True)
+    assert not res.success and "no finite position limits for ['j1', 'j2']" in res.message
+
+    pub.publish(String(data=URDF.format(v1="1.5")))  # j1 [-1, 1] v 1.5; j2 continuous v 2
+    assert ros.wait_until(lambda: node.controller.limits.max_velocity.tolist() == [1.5, 2.0])
+    assert node.controller.limits.upper.tolist()[0] == 1.0
+    assert ros.wait_until(lambda: _lines(logs, node, "URDF from robot_description: 2 joints"))
+    assert _call(ros, client, True).success and node.armed
+
+    # not XML: ignored with one warning, the limits in force stay
+    pub.publish(String(data="<robot"))
+    assert ros.wait_until(lambda: _lines(logs, node, "ignored URDF on robot_description", Log.WARN))
+    assert "not valid XML" in _lines(logs, node, "ignored URDF")[0]
+    assert node.armed and node.controller.limits.max_velocity.tolist() == [1.5, 2.0]
+
+    # armed: a URDF that leaves j1 without a velocity limit is refused, limits stay
+    pub.publish(String(data=URDF.format(v1="0")))
+    assert ros.wait_until(lambda: _lines(logs, node, "the limits in force stay"))
+    assert "no finite velocity limit for ['j1']" in _lines(logs, node, "the limits in force stay")[0]
+    assert node.armed and node.controller.limits.max_velocity.tolist() == [1.5, 2.0]
+
+    # explicit parameters still win over the URDF
+    assert node.set_parameters([Parameter("max_velocity", value=[0.5])])[0].successful
+    pub.publish(String(data=URDF.format(v1="3.0")))
+    assert ros.wait_until(lambda: len(_lines(logs, node, "URDF from robot_description")) == 2)
+    assert node.controller.limits.max_velocity.tolist() == [0.5, 0.5]
+
+
+def test_robot_description_topic_can_be_switched_off(ros):
+    node = _executor(ros, "exec_no_urdf_topic", robot_description_topic="", armed_on_start=False)
+    assert node.count_subscribers("robot_description") == 0
+    assert "robot_description" not in [
+        t for t, _ in node.get_subscriber_names_and_types_by_node(node.get_name(), node.get_namespace())
+    ]

@@ -5,7 +5,9 @@ parameters (see :mod:`vla_ros.nodes.executor_params` and config/executor.yaml), 
 to integer-nanosecond calls, runs the controller on a timer and publishes the command.
 
 Topics (all remappable): subscribes ``joint_states`` (sensor_msgs/JointState),
-``vla/action_chunk`` (vla_ros/ActionChunk), ``vla/estop`` (std_msgs/Bool); publishes one of
+``vla/action_chunk`` (vla_ros/ActionChunk), ``vla/estop`` (std_msgs/Bool), ``robot_description``
+(std_msgs/String, reliable + transient local as robot_state_publisher latches it; each URDF
+received replaces the URDF limits, explicit limit parameters still win); publishes one of
 ``vla/joint_command`` (JointState), ``commands`` (Float64MultiArray) or ``joint_trajectory``
 (JointTrajectory) per ``output_type``, ``~/command_preview`` (JointState) and ``/diagnostics``.
 Service ``~/arm`` (std_srvs/SetBool): true arms (clears a latched e-stop once released), false
@@ -45,9 +47,9 @@ from rclpy.executors import (
 )
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -55,7 +57,7 @@ from vla_ros.control.chunk import ChunkError
 from vla_ros.control.controller import ChunkController, Command, ConfigError
 from vla_ros.control.safety import JointLimits, LimitsError, arming_refusal
 from vla_ros.control.state import StateError
-from vla_ros.control.urdf import UrdfError
+from vla_ros.control.urdf import UrdfError, parse_urdf_limits
 from vla_ros.msg import ActionChunk
 from vla_ros.nodes import executor_params as ep
 from vla_ros.nodes.params import declare_parameters
@@ -112,6 +114,19 @@ class ExecutorNode(Node):
         self.create_subscription(ActionChunk, "vla/action_chunk", self._on_chunk, 10, callback_group=cb_io)
         self.create_subscription(Bool, "vla/estop", self._on_estop, 10, callback_group=cb_io)
         self.create_service(SetBool, "~/arm", self._on_arm, callback_group=cb_io)
+        if self.values["robot_description_topic"]:
+            latched = QoSProfile(
+                depth=1,
+                reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL,
+            )
+            self.create_subscription(
+                String,
+                self.values["robot_description_topic"],
+                self._on_robot_description,
+                latched,
+                callback_group=cb_io,
+            )
         out = self.values["output_type"]
         if out == "joint_state":
             self._out_pub = self.create_publisher(JointState, "vla/joint_command", 10)
@@ -278,6 +293,42 @@ class ExecutorNode(Node):
             return
         for f in faults:
             self._fault(f)
+
+    def _on_robot_description(self, msg: String) -> None:
+        """A URDF from the topic: its limits replace the previous URDF's (parameters still win).
+
+        A URDF that cannot be read, or that would leave an armed robot without complete limits,
+        is ignored with one warning and the limits in force stay.
+        """
+        topic = self.values["robot_description_topic"]
+        try:
+            urdf = parse_urdf_limits(msg.data)
+        except UrdfError as exc:
+            self._fault(Fault(cause="robot_description:urdf", message=f"ignored URDF on {topic}: {exc}"))
+            return
+        with self._lock:
+            ctl = self.controller
+            limits = None
+            if ctl is not None:
+                try:
+                    limits = ep.joint_limits(self.values, ctl.config.joint_names, urdf)
+                except LimitsError as exc:
+                    refusal: str | None = str(exc)
+                else:
+                    refusal = self._arming_refusal(limits) if ctl.armed else None
+                if refusal is not None:
+                    self._fault(
+                        Fault(
+                            cause="robot_description:limits",
+                            message=f"ignored URDF on {topic}, the limits in force stay: {refusal}",
+                        )
+                    )
+                    return
+                ctl.set_limits(limits)
+            self._urdf = urdf
+        known = sorted(urdf)
+        applied = f"; limits {ep.describe_limits(limits)}" if limits is not None else ""
+        self.get_logger().info(f"URDF from {topic}: {len(known)} joints with limits {known}{applied}")
 
     def _on_estop(self, msg: Bool) -> None:
         ctl = self.controller

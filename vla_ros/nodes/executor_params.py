@@ -138,6 +138,12 @@ SPECS: tuple[ParamSpec, ...] = (
     ),
     _spec("robot_description", "", "URDF string; its joint limits apply where parameters give none."),
     _spec(
+        "robot_description_topic",
+        "robot_description",
+        "std_msgs/String topic carrying the URDF (robot_state_publisher's latched topic); each "
+        "message received replaces the URDF limits (parameters still win). Empty: do not subscribe.",
+    ),
+    _spec(
         "allow_unlimited",
         False,
         "SIMULATION/BENCH ONLY. Arm even when a joint lacks finite position limits or a finite "
