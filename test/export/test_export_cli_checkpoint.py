@@ -64,6 +64,25 @@ def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
     assert "normalization" in capsys.readouterr().err
     assert main(["export", "act_tiny", "--out", str(tmp_path / "c"), "--precision", "fp16"]) == 1
     assert "applies to the TensorRT engine" in capsys.readouterr().err
+    missing = str(tmp_path / "none.npz")
+    args = [
+        "export",
+        "act_tiny",
+        "--out",
+        str(tmp_path / "c"),
+        "--precision",
+        "int8",
+        "--calibration",
+        missing,
+    ]
+    assert main(args) == 1
+    assert f"--calibration {missing!r} does not exist" in capsys.readouterr().err
+
+
+def test_cli_int8_export(tmp_path, capsys):
+    assert main(["export", "act_tiny", "--out", str(tmp_path / "c"), "--precision", "int8", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "model.int8.onnx" in out and "parity: max_abs_err" in out
 
 
 @pytest.mark.skipif(tensorrt_unavailable_reason() is None, reason="TensorRT can run here")

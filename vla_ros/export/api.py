@@ -16,6 +16,7 @@ from vla_ros.export.card import CARD_FILE, Normalization, PolicyCard, sha256_fil
 from vla_ros.export.checkpoint import apply_state_dict, load_state_dict
 from vla_ros.export.onnx_export import (
     DEFAULT_OPSET,
+    ONNX_PRECISIONS,
     PARITY_BOUNDS,
     default_layout,
     export_onnx,
@@ -235,6 +236,8 @@ def export_policy(
     seed: int = 0,
     progress: Progress | None = None,
     export_command: str | None = None,
+    calibration: str | Path | None = None,
+    calibration_samples: int = 16,
 ) -> PolicyCard:
     """Export a spine model to a policy card folder and return the card.
 
@@ -243,7 +246,10 @@ def export_policy(
     backend can rebuild it). Writes ``model.safetensors`` and the layout's ONNX graph(s),
     checks them with ``onnx.checker``, runs the ONNX Runtime vs torch parity gate (raises
     :class:`ParityError` above the bound), builds TensorRT engine(s) when ``"tensorrt"`` is in
-    ``backends``, and writes ``card.yaml`` last.
+    ``backends``, and writes ``card.yaml`` last. ``precision="int8"`` also writes int8 ONNX
+    graphs for CPUs (calibrated on the ``calibration`` .npz, else on ``calibration_samples``
+    synthetic inputs; :mod:`vla_ros.export.quantize`) and gates them against torch fp32 with
+    ``PARITY_BOUNDS["int8"]``.
     """
     import torch
 
@@ -252,6 +258,11 @@ def export_policy(
     wanted = parse_backends(backends)
     if precision not in PARITY_BOUNDS:
         raise ExportError(f"precision {precision!r} is not one of {sorted(PARITY_BOUNDS)}")
+    if precision == "int8" and "tensorrt" in wanted:
+        raise ExportError(
+            "--precision int8 makes int8 ONNX graphs for onnxruntime on a CPU; TensorRT engines "
+            "use fp16/bf16/fp8 here. Drop tensorrt from --backends, or pick one of those"
+        )
     if "tensorrt" in wanted:
         from vla_ros.export.tensorrt import tensorrt_unavailable_reason
 
@@ -262,13 +273,13 @@ def export_policy(
                 "tensorrt), copy the card folder to the target and run there: "
                 f"vla-ros export {out_dir} --backends tensorrt --precision {precision}"
             )
-    if precision != "fp32" and "tensorrt" not in wanted:
+    if precision not in ONNX_PRECISIONS and "tensorrt" not in wanted:
         raise ExportError(
-            f"--precision {precision} applies to the TensorRT engine; the ONNX graph is always "
-            "fp32. Add --backends onnx,tensorrt or use --precision fp32"
+            f"--precision {precision} applies to the TensorRT engine; the ONNX graph is fp32 (or "
+            "int8 for CPUs). Add --backends onnx,tensorrt or use --precision fp32 or int8"
         )
     progress = progress or Progress(enabled=False)
-    progress.total = 5 + (1 if "tensorrt" in wanted else 0)
+    progress.total = 5 + (1 if "tensorrt" in wanted else 0) + (2 if precision == "int8" else 0)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -348,6 +359,9 @@ def export_policy(
         card.parity = {"max_abs_err": report["max_abs_err"], "bound": report["bound"], "onnxruntime": report}
         progress.note(f"max |ort - torch| = {report['max_abs_err']:.2e} (bound {report['bound']:g})")
 
+    if precision == "int8":
+        _quantize_int8(card, model, res, calibration, calibration_samples, progress)
+
     card.provenance = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
@@ -363,6 +377,44 @@ def export_policy(
     with progress.step("write card.yaml"):
         card.save()
     return card
+
+
+def _quantize_int8(
+    card: PolicyCard,
+    model: Any,
+    res: Mapping[str, Any],
+    calibration: str | Path | None,
+    samples: int,
+    progress: Progress,
+) -> None:
+    """int8 graphs next to the fp32 ones (:mod:`vla_ros.export.quantize`), then their parity gate."""
+    from vla_ros.export.quantize import quantize_card
+
+    with progress.step(f"quantize int8 (calibration: {calibration or f'{samples} synthetic samples'})"):
+        card.export["quantization"] = quantize_card(card, calibration, samples)
+    with progress.step("parity: onnxruntime int8 vs torch fp32"):
+        int8_files = {role: card.files[role] for role in res["files"]}
+        bound = PARITY_BOUNDS["int8"]
+        try:
+            report = onnx_parity(
+                model, card.root, int8_files, res["split"], bound, dual=res["dual"], gate="actions"
+            )
+        except ParityError as exc:
+            head = str(exc).split(". ", 1)[0]
+            raise ParityError(
+                f"int8 {head.replace('ONNX parity failed: ', '')} (normalized action units). The int8 "
+                "graphs approximate this model too coarsely: calibrate on real observations "
+                "(--calibration obs.npz), or export --precision fp32. Families whose outputs are "
+                "discrete tokens or long samplers amplify int8 error most"
+            ) from None
+        card.parity = {
+            "max_abs_err": report["max_abs_err"],
+            "bound": bound,
+            "precision": "int8",
+            "onnxruntime": report,
+            "onnxruntime_fp32": card.parity["onnxruntime"],
+        }
+        progress.note(f"max |ort int8 - torch fp32| = {report['max_abs_err']:.2e} (bound {bound:g})")
 
 
 def _default_command(src: Any, ckpt: Any, out: Path, backends: list[str], precision: str, layout: str) -> str:

@@ -22,7 +22,7 @@ from vla_ros.spine.io import IOSpec
 CARD_FILE = "card.yaml"
 CARD_VERSION = 1
 LAYOUTS = ("monolithic", "split", "dual")
-PRECISIONS = ("fp32", "fp16", "bf16", "fp8")
+PRECISIONS = ("fp32", "fp16", "bf16", "fp8", "int8")  # int8: ONNX graphs for CPUs
 # file roles a card may name; values are paths relative to the card folder
 FILE_ROLES = (
     "onnx",
@@ -30,6 +30,10 @@ FILE_ROLES = (
     "onnx_step",
     "onnx_slow",
     "onnx_fast",
+    # with export precision int8: the fp32 graphs the int8 ones were quantized from
+    "onnx_fp32",
+    "onnx_prefix_fp32",
+    "onnx_step_fp32",
     "engine",
     "engine_prefix",
     "engine_step",

@@ -29,8 +29,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
         default="fp32",
-        choices=("fp32", "fp16", "bf16", "fp8"),
-        help="TensorRT engine precision (the ONNX graph is always fp32) [fp32]",
+        choices=("fp32", "fp16", "bf16", "fp8", "int8"),
+        help="TensorRT engine precision (fp16, bf16, fp8), or int8: int8 ONNX graphs for "
+        "onnxruntime on a CPU (calibrated, parity-gated against torch fp32) [fp32]",
+    )
+    parser.add_argument(
+        "--calibration",
+        default=None,
+        metavar="NPZ",
+        help="--precision int8: observations to calibrate on, a .npz with images/<camera> uint8 "
+        "[N, H, W, 3], state [N, D] (raw units) and optional instruction; default: synthetic inputs",
+    )
+    parser.add_argument(
+        "--calibration-samples",
+        type=int,
+        default=16,
+        help="--precision int8 without --calibration: synthetic samples [16]",
     )
     parser.add_argument(
         "--layout",
@@ -143,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 progress=progress,
                 export_command=command,
+                calibration=args.calibration,
+                calibration_samples=args.calibration_samples,
             )
     except VlaRosError as e:
         print(f"vla-ros export: error: {e}", file=sys.stderr)

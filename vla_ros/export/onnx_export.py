@@ -14,7 +14,9 @@ from vla_ros.runtime.errors import ExportError, ParityError
 
 DEFAULT_OPSET = 17
 # max |onnxruntime - torch| on the parity inputs, per precision of the compared graph
-PARITY_BOUNDS = {"fp32": 1e-4, "fp16": 2e-2, "bf16": 8e-2, "fp8": 2.5e-1}
+PARITY_BOUNDS = {"fp32": 1e-4, "fp16": 2e-2, "bf16": 8e-2, "fp8": 2.5e-1, "int8": 1e-1}
+#: precisions of the ONNX graphs themselves (CPU, onnxruntime); the others are TensorRT's
+ONNX_PRECISIONS = ("fp32", "int8")
 EXPORTERS = ("torchscript", "dynamo")
 
 
@@ -466,8 +468,13 @@ def onnx_parity(
     split: dict[str, Any] | None,
     bound: float = PARITY_BOUNDS["fp32"],
     dual: dict[str, Any] | None = None,
+    gate: str = "all",
 ) -> dict[str, Any]:
     """Run ONNX Runtime vs torch on ``example_inputs``; raise :class:`ParityError` above ``bound``.
+
+    ``gate="all"`` bounds every compared output (intermediate features included: an exact
+    export must reproduce them all); ``gate="actions"`` bounds only the end-to-end actions and
+    reports the rest (int8 graphs, whose internal features are approximate by design).
 
     Split layouts are compared graph by graph (prefix features, step 0) and end to end: the
     runtime's prefix + step loop on ONNX Runtime against torch ``predict_action``. Dual layouts
@@ -508,13 +515,14 @@ def onnx_parity(
                     errs["step0"] = _err(x_next, t_step)
                 x = x_next
             errs["actions"] = _err(x, ref)
-    worst = max(errs.values())
+    worst = max(errs.values()) if gate == "all" else errs["actions"]
     report = {
         "reference": "torch predict_action (cpu, fp32)",
         "checked": "onnxruntime CPUExecutionProvider",
         "inputs": "example_inputs(batch_size=1)",
         "max_abs_err": worst,
         "bound": bound,
+        "gate": gate,
         "per_output": errs,
         "ref_max_abs": float(np.max(np.abs(_np(ref)))),
     }

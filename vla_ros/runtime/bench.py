@@ -19,6 +19,8 @@ BENCH_BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {
     "torch_cuda": ("torch", {"device": "cuda"}),
     "torch_cudagraph": ("torch", {"device": "cuda", "cuda_graph": True}),
     "onnxruntime": ("onnxruntime", {"providers": "cpu"}),
+    # an int8 card's fp32 graphs, to compare with its int8 ones in the same run
+    "onnxruntime_fp32": ("onnxruntime", {"providers": "cpu", "graphs": "fp32"}),
     "onnxruntime_cuda": ("onnxruntime", {"providers": "cuda"}),
     "tensorrt": ("tensorrt", {}),
 }
@@ -57,6 +59,8 @@ def available_backends(card: PolicyCard) -> list[str]:
         if cuda:
             out += ["torch_cuda", "torch_cudagraph"]
     out.append("onnxruntime")
+    if any(card.has(r) for r in ("onnx_fp32", "onnx_prefix_fp32")):
+        out.append("onnxruntime_fp32")
     try:
         import onnxruntime as ort
 

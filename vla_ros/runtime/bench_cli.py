@@ -15,8 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backends",
         default=None,
-        help="comma list of torch, torch_cuda, torch_cudagraph, onnxruntime, onnxruntime_cuda, "
-        "tensorrt (default: every one available here; torch eager is always added as baseline)",
+        help="comma list of torch, torch_cuda, torch_cudagraph, onnxruntime, onnxruntime_fp32 (an "
+        "int8 card's fp32 graphs), onnxruntime_cuda, tensorrt (default: every one available here; "
+        "torch eager is always added as baseline)",
     )
     parser.add_argument("--iters", type=int, default=200, help="timed inferences per backend")
     parser.add_argument("--warmup", type=int, default=20, help="untimed inferences first")

@@ -73,7 +73,8 @@ class OnnxRuntimeBackend(PolicyRuntime):
     ``threads`` (intra-op threads; default :func:`default_threads`), ``optimization``
     (``all`` | ``extended`` | ``basic`` | ``disabled``), ``spin`` (let idle intra-op threads
     busy-wait: a little lower latency on an otherwise idle CPU, much worse on a shared one;
-    default off), ``seed``.
+    default off), ``graphs`` (``card``: the graphs the card names, int8 on an int8 card;
+    ``fp32``: the fp32 graphs an int8 card was quantized from), ``seed``.
     """
 
     backend = "onnxruntime"
@@ -85,9 +86,13 @@ class OnnxRuntimeBackend(PolicyRuntime):
         threads: int | None = None,
         optimization: str = "all",
         spin: bool = False,
+        graphs: str = "card",
         seed: int = 0,
     ) -> None:
         super().__init__(card, seed=seed)
+        if graphs not in ("card", "fp32"):
+            raise BackendUnavailableError(f"onnxruntime graphs={graphs!r} is not 'card' or 'fp32'")
+        self.graphs = graphs
         try:
             import onnxruntime as ort
         except ImportError as e:
@@ -130,6 +135,8 @@ class OnnxRuntimeBackend(PolicyRuntime):
         self._inputs: dict[str, list[str]] = {}
         self._outputs: dict[str, list[str]] = {}
         for graph, role in graph_roles(card).items():
+            if graphs == "fp32" and card.has(f"{role}_fp32"):
+                role = f"{role}_fp32"
             path = card.path(role)
             try:
                 sess = ort.InferenceSession(str(path), sess_options=so, providers=self.providers)
@@ -168,6 +175,7 @@ class OnnxRuntimeBackend(PolicyRuntime):
             "intra_op_threads": self.threads,
             "graph_optimization": self.optimization,
             "thread_spinning": self.spin,
+            "graphs": "fp32" if self.graphs == "fp32" else str(self.card.export.get("precision", "fp32")),
         }
 
     def close(self) -> None:
