@@ -31,8 +31,10 @@ POLICY = textwrap.dedent(
         msg.header.stamp = node.get_clock().now().to_msg()
         msg.policy_id, msg.seq, msg.joint_names = "stand_in@0", seq, ["j1", "j2"]
         msg.dt = Duration(sec=0, nanosec=10_000_000)
-        msg.horizon, msg.action_dim, msg.action_mode = 10, 2, "absolute"
-        msg.actions = [0.2, 0.1] * 10  # 0.1 s of actions per chunk
+        # 0.5 s of actions per chunk: a loaded machine delaying this 20 Hz timer must not
+        # open a hold episode before the kill
+        msg.horizon, msg.action_dim, msg.action_mode = 50, 2, "absolute"
+        msg.actions = [0.2, 0.1] * 50
         pub.publish(msg)
         seq += 1
         if seq == 1:
@@ -96,8 +98,8 @@ def test_policy_process_sigkill_executor_holds(ros):
         time.sleep(1.5)  # run on the policy for a while, as on a robot
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=5)
-        # the last chunk covers at most 0.1 s (+ one dt); then the watchdog holds, saying so once
-        assert ros.wait_until(lambda: len(watchdog_lines()) == before + 1, timeout=3.0)
+        # the last chunk covers at most 0.5 s (+ one dt); then the watchdog holds, saying so once
+        assert ros.wait_until(lambda: len(watchdog_lines()) == before + 1, timeout=5.0), watchdog_lines()
         out.clear()
         held = out.wait_for(20)
         assert all(list(m.position) == list(held[0].position) for m in held)
