@@ -335,6 +335,15 @@ def serve(
 
                 return callback
 
+            def _image_callback(self, camera):  # zero_copy_images: false
+                inner = super()._image_callback(camera)
+
+                def callback(msg) -> None:
+                    arrive(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+                    inner(msg)
+
+                return callback
+
             def _on_joint_state(self, msg) -> None:
                 arrive(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
                 super()._on_joint_state(msg)

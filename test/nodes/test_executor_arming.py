@@ -201,8 +201,11 @@ def test_urdf_from_the_robot_description_topic(ros):
 
 
 def test_robot_description_topic_can_be_switched_off(ros):
-    node = _executor(ros, "exec_no_urdf_topic", robot_description_topic="", armed_on_start=False)
-    assert node.count_subscribers("robot_description") == 0
-    assert "robot_description" not in [
-        t for t, _ in node.get_subscriber_names_and_types_by_node(node.get_name(), node.get_namespace())
-    ]
+    on = _executor(ros, "exec_urdf_topic_on", armed_on_start=False)
+    off = _executor(ros, "exec_no_urdf_topic", robot_description_topic="", armed_on_start=False)
+
+    def topics(node):
+        return [t for t, _ in node.get_subscriber_names_and_types_by_node(node.get_name(), "/")]
+
+    assert ros.wait_until(lambda: "/robot_description" in topics(on))
+    assert "/robot_description" not in topics(off)

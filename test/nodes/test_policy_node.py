@@ -264,7 +264,9 @@ def test_unreadable_serialized_image_rejected_once_node_alive(ros, card: Path) -
     for i in range(4):
         t = rig.now_ns()
         whole = serialize_message(image_msg(t, rgb["wrist"]))
-        rig.pubs["wrist"].publish(whole[: 40 + i] if i % 2 else whole[:-100])
+        # truncated frames, and bytes no deserializer reads (an unknown CDR representation)
+        junk = b"\xff\xee" + bytes(range(50 + i))
+        rig.pubs["wrist"].publish((whole[: 40 + i], whole[:-100], junk)[i % 3])
         rig.publish(t, {"top": image_msg(t, rgb["top"])})
         time.sleep(0.05)
     needle = "cannot read the serialized message"

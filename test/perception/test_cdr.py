@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from vla_ros.perception import msg_to_rgb8
-from vla_ros.perception.cdr import CdrError, parse_compressed_image, parse_image, read_image_message
+from vla_ros.perception.cdr import (
+    CdrError,
+    CdrRepresentationError,
+    parse_compressed_image,
+    parse_image,
+    read_image_message,
+)
 
 pytestmark = pytest.mark.ros
 
@@ -87,7 +93,7 @@ def test_big_endian_cdr() -> None:
     body += b"\0\0"  # align to 4
     body += struct.pack(">II", 1, 2) + struct.pack(">I", 5) + b"rgb8\0"
     body += b"\0"  # is_bigendian
-    body += b"\0\0"  # align to 4 (offset 26 -> 28)
+    body += b"\0\0"  # align to 4 (body offset 34 -> 36)
     body += struct.pack(">I", 6) + struct.pack(">I", 6) + bytes(range(6))
     raw = parse_image(b"\x00\x00\x00\x00" + body)
     assert (raw.header.stamp.sec, raw.header.stamp.nanosec, raw.header.frame_id) == (7, 8, "c")
@@ -115,11 +121,21 @@ def test_unknown_representation_falls_back_to_rclpy() -> None:
 
     buf = bytearray(serialize_message(_image("rgb8", 2, 2, 0, "x")))
     buf[1] = 0x03  # PL_CDR_LE
-    with pytest.raises(CdrError, match="representation id 0x0003"):
+    with pytest.raises(CdrRepresentationError, match="representation id 0x0003"):
         parse_image(bytes(buf))
-    try:
-        msg = read_image_message(bytes(buf), Image)
-    except Exception as exc:  # rclpy may refuse it too; then its own error surfaces, not ours
-        assert not isinstance(exc, CdrError)
-    else:
-        assert isinstance(msg, Image)
+    # rclpy's deserializer does not look at the representation: it reads the same body
+    msg = read_image_message(bytes(buf), Image)
+    assert isinstance(msg, Image) and msg.header.frame_id == "x" and msg.width == 2
+
+
+def test_garbage_bytes_raise_cdr_error_never_rclpys_own() -> None:
+    """What a node's callback may receive from a broken publisher: always a CdrError."""
+    from sensor_msgs.msg import CompressedImage, Image
+
+    rng = np.random.default_rng(0)
+    for n in (0, 3, 4, 17, 1000):
+        junk = b"\xff\xee" + rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        for kind in (Image, CompressedImage):
+            with pytest.raises(CdrError, match="camera 'x'") as info:
+                read_image_message(junk, kind, source="camera 'x'")
+            assert info.value.cause == "camera 'x':cdr"

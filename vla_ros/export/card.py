@@ -137,7 +137,8 @@ class PolicyCard:
 
     @property
     def precision(self) -> str:
-        """Precision of the accelerated engine (``fp32`` when only ONNX was exported)."""
+        """The card's precision: its TensorRT engine's (fp16, bf16, ...), ``int8`` for int8 ONNX
+        graphs (CPU), ``fp32`` when only fp32 ONNX was exported."""
         return str(self.export.get("precision", "fp32"))
 
     @property

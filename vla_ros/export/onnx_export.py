@@ -469,12 +469,14 @@ def onnx_parity(
     bound: float = PARITY_BOUNDS["fp32"],
     dual: dict[str, Any] | None = None,
     gate: str = "all",
+    inputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ONNX Runtime vs torch on ``example_inputs``; raise :class:`ParityError` above ``bound``.
 
     ``gate="all"`` bounds every compared output (intermediate features included: an exact
     export must reproduce them all); ``gate="actions"`` bounds only the end-to-end actions and
     reports the rest (int8 graphs, whose internal features are approximate by design).
+    ``inputs`` (torch tensors keyed by ``io.input_names``) replaces ``example_inputs``.
 
     Split layouts are compared graph by graph (prefix features, step 0) and end to end: the
     runtime's prefix + step loop on ONNX Runtime against torch ``predict_action``. Dual layouts
@@ -483,7 +485,7 @@ def onnx_parity(
     """
     torch = _torch()
     model.eval()
-    inputs = parity_inputs(model)
+    inputs = dict(inputs) if inputs is not None else parity_inputs(model)
     feeds = {k: _np(v) if v.is_floating_point() else v.cpu().numpy() for k, v in inputs.items()}
     errs: dict[str, float] = {}
     with torch.no_grad():

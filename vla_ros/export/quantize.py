@@ -24,13 +24,42 @@ from typing import Any
 
 import numpy as np
 
+from vla_ros.export.card import PolicyCard
 from vla_ros.runtime.errors import ExportError
+from vla_ros.spine.io import IOSpec
 
 #: operator types quantized (the ones carrying the FLOPs, see vla_ros.export.flops)
 OP_TYPES = ("Conv", "MatMul", "Gemm")
 
 
-def load_calibration(path: str | Path, card: Any) -> list[dict[str, np.ndarray]]:
+def read_calibration(path: str | Path, io: IOSpec) -> dict[str, np.ndarray]:
+    """Read and check a calibration ``.npz`` (see :func:`load_calibration`) against ``io``."""
+    p = Path(path)
+    if not p.is_file():
+        raise ExportError(f"--calibration {str(p)!r} does not exist; give a .npz of observations")
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except Exception as exc:
+        raise ExportError(f"--calibration {str(p)!r} is not a readable .npz: {exc}") from exc
+    want = [f"images/{c}" for c in io.camera_names] + ["state"]
+    missing = [k for k in want if k not in data]
+    if missing:
+        raise ExportError(
+            f"--calibration {str(p)!r} lacks {missing}; it has {sorted(data)}. Expected "
+            f"images/<camera> uint8 [N, H, W, 3] for cameras {list(io.camera_names)} and state "
+            f"[N, {io.state_dim}]"
+        )
+    n = int(data["state"].shape[0]) if data["state"].ndim else 0
+    if n == 0 or any(data[k].ndim == 0 or int(data[k].shape[0]) != n for k in want):
+        raise ExportError(
+            f"--calibration {str(p)!r}: every array needs the same number N > 0 of samples; "
+            f"got { ({k: tuple(data[k].shape) for k in want}) }"
+        )
+    return data
+
+
+def load_calibration(path: str | Path, card: PolicyCard) -> list[dict[str, np.ndarray]]:
     """Observations from a ``.npz`` -> model input dicts through the card's pre-processing.
 
     Keys: ``images/<camera>`` uint8 ``[N, H, W, 3]`` for every card camera (any size: resized
@@ -40,28 +69,9 @@ def load_calibration(path: str | Path, card: Any) -> list[dict[str, np.ndarray]]
     from vla_ros.runtime.observation import Observation
     from vla_ros.runtime.processing import Preprocessor
 
-    p = Path(path)
-    if not p.is_file():
-        raise ExportError(f"--calibration {str(p)!r} does not exist; give a .npz of observations")
-    try:
-        data = dict(np.load(p, allow_pickle=False))
-    except Exception as exc:
-        raise ExportError(f"--calibration {str(p)!r} is not a readable .npz: {exc}") from exc
     io = card.io
-    want = [f"images/{c}" for c in io.camera_names] + ["state"]
-    missing = [k for k in want if k not in data]
-    if missing:
-        raise ExportError(
-            f"--calibration {str(p)!r} lacks {missing}; it has {sorted(data)}. Expected "
-            f"images/<camera> uint8 [N, H, W, 3] for cameras {list(io.camera_names)} and state "
-            f"[N, {io.state_dim}]"
-        )
+    data = read_calibration(path, io)
     n = int(data["state"].shape[0])
-    if n == 0 or any(int(data[k].shape[0]) != n for k in want):
-        raise ExportError(
-            f"--calibration {str(p)!r}: every array needs the same number N > 0 of samples; "
-            f"got { ({k: tuple(data[k].shape) for k in want}) }"
-        )
     text = data.get("instruction")
     pre = Preprocessor(card)
     out = []
@@ -76,20 +86,24 @@ def load_calibration(path: str | Path, card: Any) -> list[dict[str, np.ndarray]]
     return out
 
 
-def synthetic_calibration(card: Any, samples: int, seed: int = 1) -> list[dict[str, np.ndarray]]:
+def synthetic_calibration(card: PolicyCard, samples: int, seed: int = 1) -> list[dict[str, np.ndarray]]:
     """``samples`` input dicts drawn from the card (uniform images, N(0, 1) normalized state)."""
     from vla_ros.export.api import card_parity_feeds
 
     return [card_parity_feeds(card, seed=seed + i) for i in range(samples)]
 
 
-def _with_noise(card: Any, feeds: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _with_noise(
+    card: PolicyCard, feeds: dict[str, np.ndarray], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     if card.io.needs_noise and "noise" not in feeds:
         feeds = {**feeds, "noise": rng.standard_normal((1, *card.io.output_shape), dtype=np.float32)}
     return feeds
 
 
-def graph_calibration(card: Any, samples: Sequence[dict[str, np.ndarray]]) -> dict[str, list[dict]]:
+def graph_calibration(
+    card: PolicyCard, samples: Sequence[dict[str, np.ndarray]]
+) -> dict[str, list[dict[str, np.ndarray]]]:
     """Per fp32 ONNX file role, the input dicts its graph sees for ``samples``."""
     from vla_ros.export.onnx_export import _ort_session
 

@@ -304,31 +304,39 @@ class ExecutorNode(Node):
         try:
             urdf = parse_urdf_limits(msg.data)
         except UrdfError as exc:
-            self._fault(Fault(cause="robot_description:urdf", message=f"ignored URDF on {topic}: {exc}"))
+            self._fault(
+                Fault(
+                    cause="robot_description:urdf",
+                    message=f"ignored URDF on {topic}: {exc}; publish the expanded URDF (run xacro)",
+                )
+            )
             return
-        with self._lock:
+        refusal: str | None = None
+        limits: JointLimits | None = None
+        with self._lock:  # decide and apply under the lock; log after releasing it
             ctl = self.controller
-            limits = None
             if ctl is not None:
                 try:
                     limits = ep.joint_limits(self.values, ctl.config.joint_names, urdf)
                 except LimitsError as exc:
-                    refusal: str | None = str(exc)
+                    refusal = str(exc)
                 else:
                     refusal = self._arming_refusal(limits) if ctl.armed else None
-                if refusal is not None:
-                    self._fault(
-                        Fault(
-                            cause="robot_description:limits",
-                            message=f"ignored URDF on {topic}, the limits in force stay: {refusal}",
-                        )
-                    )
-                    return
-                ctl.set_limits(limits)
-            self._urdf = urdf
-        known = sorted(urdf)
+                if refusal is None:
+                    ctl.set_limits(limits)
+            if refusal is None:
+                self._urdf = urdf
+        if refusal is not None:
+            self._fault(
+                Fault(
+                    cause="robot_description:limits",
+                    message=f"ignored URDF on {topic}, the limits in force stay: {refusal}; fix the "
+                    "URDF's <limit> tags, or disarm (~/arm false) before publishing it",
+                )
+            )
+            return
         applied = f"; limits {ep.describe_limits(limits)}" if limits is not None else ""
-        self.get_logger().info(f"URDF from {topic}: {len(known)} joints with limits {known}{applied}")
+        self.get_logger().info(f"URDF from {topic}: {len(urdf)} joints with limits {sorted(urdf)}{applied}")
 
     def _on_estop(self, msg: Bool) -> None:
         ctl = self.controller

@@ -1,7 +1,7 @@
 """Declare node parameters once, with a ``ParameterDescriptor`` (description, range, read-only).
 
 A node lists its parameters as :class:`ParamSpec` values and calls :func:`declare_parameters`,
-which declares them all, checks ``choices``, and returns ``{name: value}``. Values come from the
+which declares them all, checks ``choices`` and ``range``, and returns ``{name: value}``. Values come from the
 YAML in ``config/`` (``--params-file``), launch overrides or ``parameter_overrides``.
 
 >>> SPECS = (
@@ -112,23 +112,23 @@ class ParamSpec:
         if self.choices and value not in self.choices:
             raise ValueError(
                 f"parameter {self.name}={value!r} is not one of {list(self.choices)}; "
-                "fix it in the parameter YAML or the launch arguments"
+                "fix it in the parameter YAML, the launch arguments or `ros2 param set`"
             )
         if self.range is not None and value is not None and not self.is_array:
             lo, hi = self.range
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
                 raise ValueError(
                     f"parameter {self.name}={value!r} must be in [{lo:g}, {hi:g}]; "
-                    "fix it in the parameter YAML or the launch arguments"
+                    "fix it in the parameter YAML, the launch arguments or `ros2 param set`"
                 )
 
 
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     """Declare every spec on ``node``; returns ``{name: value}`` (empty arrays as ``[]``).
 
-    Raises ``ValueError`` for a value outside ``choices`` (rclpy itself rejects wrong types and
-    out-of-range values, naming the parameter). Later runtime changes are checked against
-    ``choices`` too.
+    Raises ``ValueError`` for a value outside ``choices`` or ``range`` (rclpy itself rejects
+    wrong types and out-of-range values, naming the parameter). Later runtime changes
+    (``ros2 param set``) are checked the same way.
     """
     values: dict[str, Any] = {}
     for spec in specs:

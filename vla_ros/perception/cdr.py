@@ -33,6 +33,10 @@ class CdrError(ImageFormatError):
     """Serialized bytes that are not a readable CDR Image/CompressedImage (truncated, unknown)."""
 
 
+class CdrRepresentationError(CdrError):
+    """The encapsulation names a representation this module does not read (rclpy may)."""
+
+
 @dataclass(frozen=True)
 class Stamp:
     """``builtin_interfaces/Time`` fields."""
@@ -84,7 +88,10 @@ class _Reader:
         rep = (self.buf[0] << 8) | self.buf[1]
         order = _REPRESENTATIONS.get(rep)
         if order is None:
-            raise self._error(f"CDR representation id 0x{rep:04x} is not plain CDR/CDR2")
+            raise CdrRepresentationError(
+                f"{source}: CDR representation id 0x{rep:04x} is not plain CDR/CDR2",
+                cause=f"{source}:cdr",
+            )
         self.order = order
         self.pos = 4
 
@@ -141,6 +148,8 @@ class _Reader:
 def parse_image(buf: Any, *, source: str = "image") -> RawImage:
     """Read a serialized ``sensor_msgs/Image``; ``data`` is a zero-copy view into ``buf``.
 
+    The result aliases ``buf``: a mutable buffer (``bytearray``) changed later changes the pixels.
+
     Only the framing is checked here (:class:`CdrError` when it is unreadable); pixel-level
     consistency (``step``, ``len(data)``, encoding) is checked by the usual image functions.
     """
@@ -164,19 +173,26 @@ def parse_compressed_image(buf: Any, *, source: str = "image") -> RawCompressedI
     return RawCompressedImage(header, fmt, data)
 
 
-def read_image_message(buf: bytes, msg_type: Any, *, source: str = "image") -> Any:
+def read_image_message(buf: Any, msg_type: Any, *, source: str = "image") -> Any:
     """Serialized Image/CompressedImage -> a message-like object, zero-copy where possible.
 
     Plain CDR is read by :func:`parse_image` / :func:`parse_compressed_image`; another
     representation falls back to rclpy's ``deserialize_message`` (a copy, still correct).
-    ``msg_type`` is ``sensor_msgs.msg.Image`` or ``sensor_msgs.msg.CompressedImage``.
+    ``msg_type`` is ``sensor_msgs.msg.Image`` or ``sensor_msgs.msg.CompressedImage``. Bytes
+    neither can read raise :class:`CdrError` (never rclpy's own exception types).
     """
     compressed = msg_type.__name__ == "CompressedImage"
     try:
         return parse_compressed_image(buf, source=source) if compressed else parse_image(buf, source=source)
-    except CdrError as exc:
-        if "representation id" not in str(exc):
-            raise
+    except CdrRepresentationError as exc:
+        unknown = exc
     from rclpy.serialization import deserialize_message
 
-    return deserialize_message(buf, msg_type)
+    try:
+        return deserialize_message(buf, msg_type)
+    except Exception as exc:  # rclpy raises plain RuntimeError/TypeError for bad bytes
+        raise CdrError(
+            f"{unknown}, and rclpy cannot deserialize it either ({type(exc).__name__}: {exc}); the "
+            f"publisher sent bytes that are not a {msg_type.__name__}",
+            cause=f"{source}:cdr",
+        ) from exc

@@ -70,8 +70,9 @@ class TorchBackend(PolicyRuntime):
             )
         if threads:
             torch.set_num_threads(int(threads))
-        if dtype is None:
-            dtype = card.precision if self.device.type == "cuda" else "fp32"
+        if dtype is None:  # the card's precision on CUDA when torch has it (not int8), else fp32
+            cuda_dtype = card.precision if card.precision in _TORCH_DTYPES else "fp32"
+            dtype = cuda_dtype if self.device.type == "cuda" else "fp32"
         if dtype not in _TORCH_DTYPES:
             raise BackendUnavailableError(
                 f"torch backend dtype {dtype!r} is not one of {sorted(_TORCH_DTYPES)}"
