@@ -160,35 +160,17 @@ def run(
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
-    from rclpy.parameter import Parameter
 
     from vla_ros.nodes.executor_node import ExecutorNode
     from vla_ros.nodes.policy_node import PolicyNode
 
     context = Context()
     rclpy.init(context=context)
-    P = Parameter
-    policy = PolicyNode(
-        context=context,
-        parameter_overrides=[
-            P("card", value=str(card)),
-            P("warmup", value=10),
-            P("threads", value=threads),
-            P("image_staleness_s", value=5.0),
-            P("state_staleness_s", value=5.0),
-        ],
-    )
+    policy = PolicyNode(context=context, parameter_overrides=_policy_overrides(card, threads))
+    # the shipped config/executor.yaml settings (bringup runs policy + executor in one process)
     executor_node = ExecutorNode(
         context=context,
-        parameter_overrides=[
-            P("armed_on_start", value=True),
-            P("allow_unlimited", value=True),  # no robot here: the bench measures latency, not limits
-            P("control_rate_hz", value=float(control_rate)),
-            P("max_jump", value=[1e9]),
-            # the shipped config/executor.yaml settings (bringup runs policy + executor in one process)
-            P("gil_switch_interval_s", value=gil_switch_interval_s),
-            P("thread_priority", value=thread_priority),
-        ],
+        parameter_overrides=_executor_overrides(control_rate, gil_switch_interval_s, thread_priority),
     )
     bench = Node("bench_pipeline", context=context)
     camera = CameraDriver(bench)
