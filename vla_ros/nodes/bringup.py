@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vla_ros.util.dds import use_large_data_profile
+from vla_ros.util.params import ParamsFileError, read_params_file, section_node
 
 #: node name -> (module, class); construction order (the sim robot first, the doctor last)
 NODES: dict[str, tuple[str, str]] = {
@@ -41,26 +40,10 @@ def yaml_sections(params_file: str | Path) -> set[str]:
 
     Raises :class:`BringupError` when the file is missing or is not a parameter file.
     """
-    path = Path(params_file)
-    if not path.is_file():
-        raise BringupError(
-            f"parameter file {str(path)!r} does not exist; pass a YAML such as config/vla.yaml"
-        )
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise BringupError(f"parameter file {str(path)!r} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BringupError(f"parameter file {str(path)!r} must map node names to 'ros__parameters' sections")
-    names = set()
-    for key, body in data.items():
-        if not isinstance(body, dict) or "ros__parameters" not in body:
-            raise BringupError(
-                f"parameter file {str(path)!r}: section {key!r} has no 'ros__parameters'; "
-                "use the standard layout  node_name: {ros__parameters: {...}}"
-            )
-        names.add(str(key).rstrip("/").rsplit("/", 1)[-1])
-    return names
+        return {section_node(key) for key in read_params_file(params_file)}
+    except ParamsFileError as exc:
+        raise BringupError(str(exc)) from exc
 
 
 def select_nodes(sections: set[str], *, doctor: bool = True, sim: bool | None = None) -> list[str]:

@@ -1,7 +1,7 @@
 """executor_node: turns ActionChunks into joint commands at a fixed control rate, safely.
 
 A thin rclpy adapter around :class:`vla_ros.control.controller.ChunkController`: it declares the
-parameters (see :mod:`vla_ros.nodes.executor_params` and config/executor.yaml), converts messages
+parameters (see :mod:`vla_ros.control.executor_params` and config/executor.yaml), converts messages
 to integer-nanosecond calls, runs the controller on a timer and publishes the command.
 
 Topics (all remappable): subscribes ``joint_states`` (sensor_msgs/JointState),
@@ -53,13 +53,13 @@ from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from vla_ros.control import executor_params as ep
 from vla_ros.control.chunk import ChunkError
 from vla_ros.control.controller import ChunkController, Command, ConfigError
 from vla_ros.control.safety import JointLimits, LimitsError, arming_refusal
 from vla_ros.control.state import StateError
 from vla_ros.control.urdf import UrdfError, parse_urdf_limits
 from vla_ros.msg import ActionChunk
-from vla_ros.nodes import executor_params as ep
 from vla_ros.nodes.params import declare_parameters
 from vla_ros.nodes.run import run_node
 from vla_ros.util.faults import Fault, FaultLog

@@ -17,7 +17,6 @@ YAML in ``config/`` (``--params-file``), launch overrides or ``parameter_overrid
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import (
@@ -28,6 +27,8 @@ from rcl_interfaces.msg import (
 )
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+
+from vla_ros.util.params import ParamSpec
 
 _TYPES: dict[str, Parameter.Type] = {
     "bool": Parameter.Type.BOOL,
@@ -40,87 +41,36 @@ _TYPES: dict[str, Parameter.Type] = {
     "string_array": Parameter.Type.STRING_ARRAY,
 }
 
+__all__ = ["ParamSpec", "declare_parameters", "declared_names", "describe", "descriptor", "rclpy_type"]
 
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter: name, default, description and constraints.
 
-    ``type`` is needed only when the default does not show it (an empty list): one of
-    ``bool int double string bool_array int_array double_array string_array``. ``range`` is an
-    inclusive ``(min, max)`` for int/double parameters (``step`` 0 = any value). ``choices``
-    restricts a string parameter. ``read_only`` parameters can be set only at start-up.
-    """
+def rclpy_type(spec: ParamSpec) -> Parameter.Type:
+    """The rclpy parameter type of ``spec``."""
+    return _TYPES[spec.type_name]
 
-    name: str
-    default: Any
-    description: str
-    type: str | None = None
-    read_only: bool = False
-    range: tuple[float, float] | None = None
-    step: float = 0
-    choices: tuple[str, ...] = ()
-    constraints: str = ""
 
-    def __post_init__(self) -> None:
-        if self.type is not None and self.type not in _TYPES:
-            raise ValueError(f"ParamSpec {self.name!r}: type {self.type!r} is not one of {sorted(_TYPES)}")
-        if isinstance(self.default, (list, tuple)) and not self.default and self.type is None:
-            raise ValueError(
-                f"ParamSpec {self.name!r}: an empty-list default needs type= (e.g. 'string_array')"
-            )
-
-    @property
-    def param_type(self) -> Parameter.Type:
-        """The rclpy parameter type."""
-        if self.type is not None:
-            return _TYPES[self.type]
-        return Parameter.Type.from_parameter_value(self.default)
-
-    def descriptor(self) -> ParameterDescriptor:
-        """The ``ParameterDescriptor`` that documents this parameter in ``ros2 param describe``."""
-        constraints = self.constraints
-        if self.choices:
-            text = "one of: " + ", ".join(self.choices)
-            constraints = f"{constraints}; {text}" if constraints else text
-        d = ParameterDescriptor(
-            name=self.name,
-            type=self.param_type.value,
-            description=self.description,
-            additional_constraints=constraints,
-            read_only=self.read_only,
-        )
-        if self.range is not None:
-            lo, hi = self.range
-            if self.param_type == Parameter.Type.INTEGER:
-                d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=int(self.step))]
-            elif self.param_type == Parameter.Type.DOUBLE:
-                d.floating_point_range = [
-                    FloatingPointRange(from_value=float(lo), to_value=float(hi), step=float(self.step))
-                ]
-            else:
-                raise ValueError(f"ParamSpec {self.name!r}: range needs an int or double parameter")
-        return d
-
-    @property
-    def is_array(self) -> bool:
-        """Whether the parameter holds a list."""
-        return self.param_type.name.endswith("_ARRAY")
-
-    def check(self, value: Any) -> None:
-        """Raise ``ValueError`` naming the parameter when ``value`` is not an allowed choice or
-        is outside ``range`` (rclpy checks ranges too, but not inside our own callbacks)."""
-        if self.choices and value not in self.choices:
-            raise ValueError(
-                f"parameter {self.name}={value!r} is not one of {list(self.choices)}; "
-                "fix it in the parameter YAML, the launch arguments or `ros2 param set`"
-            )
-        if self.range is not None and value is not None and not self.is_array:
-            lo, hi = self.range
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-                raise ValueError(
-                    f"parameter {self.name}={value!r} must be in [{lo:g}, {hi:g}]; "
-                    "fix it in the parameter YAML, the launch arguments or `ros2 param set`"
-                )
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    """The ``ParameterDescriptor`` that documents ``spec`` in ``ros2 param describe``."""
+    constraints = spec.constraints
+    if spec.choices:
+        text = "one of: " + ", ".join(spec.choices)
+        constraints = f"{constraints}; {text}" if constraints else text
+    d = ParameterDescriptor(
+        name=spec.name,
+        type=rclpy_type(spec).value,
+        description=spec.description,
+        additional_constraints=constraints,
+        read_only=spec.read_only,
+    )
+    if spec.range is not None:
+        lo, hi = spec.range
+        if spec.type_name == "int":
+            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=int(spec.step))]
+        else:
+            d.floating_point_range = [
+                FloatingPointRange(from_value=float(lo), to_value=float(hi), step=float(spec.step))
+            ]
+    return d
 
 
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
@@ -134,8 +84,8 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
     for spec in specs:
         default = spec.default
         if isinstance(default, (list, tuple)):
-            default = list(default) if default else spec.param_type
-        param = node.declare_parameter(spec.name, default, spec.descriptor())
+            default = list(default) if default else rclpy_type(spec)
+        param = node.declare_parameter(spec.name, default, descriptor(spec))
         value = param.value
         if value is None and spec.is_array:
             value = []

@@ -14,8 +14,8 @@ from vla_ros.control.controller import ControllerConfig
 from vla_ros.control.ensemble import MODES
 from vla_ros.control.safety import JointLimits
 from vla_ros.control.urdf import UrdfJointLimit, parse_urdf_limits
-from vla_ros.nodes.params import ParamSpec
 from vla_ros.util.ns import seconds_to_ns
+from vla_ros.util.params import ParamSpec
 
 OUTPUT_TYPES = ("joint_state", "float64_multi_array", "joint_trajectory")
 LIMIT_PARAMS = ("position_lower", "position_upper", "max_velocity", "max_acceleration", "max_jump")
