@@ -131,11 +131,13 @@ def run_episode(
     arm_config: SimArmConfig | None = None,
     initial: np.ndarray | None = None,
     on_observation: Callable[[Observation, np.ndarray], None] | None = None,
+    on_tick: Callable[[int, tuple[str, ...], np.ndarray], None] | None = None,
 ) -> Episode:
     """Run ``policy`` in the closed loop for ``config.duration_s`` of simulated time.
 
     ``on_observation(obs, chunk)`` sees every observation and the chunk the policy returned
-    (the training script records demonstrations through it).
+    (the training script records demonstrations through it); ``on_tick(t_ns, joint_names,
+    positions)`` sees the measured joint state at every control tick (the sim bag records it).
     """
     task = task or ReachTask()
     cfg = config or LoopConfig()
@@ -163,6 +165,8 @@ def run_episode(
     h, w = cfg.image_size
     while t <= end:
         ctl.update_state(t, names, arm.position)
+        if on_tick is not None:
+            on_tick(t, names, arm.position.copy())
         if t >= next_frame:
             images = {c: render(arm.position, h, w, camera=c, target=tuple(target)) for c in cfg.cameras}
             obs = Observation(images=images, state=arm.position.copy(), stamp_ns=t)

@@ -1,0 +1,279 @@
+"""Replay a recording through the policy node's and the executor node's own logic, in bag time.
+
+Two passes, so that a parameter sweep pays for the model once:
+
+1. :func:`replay_policy` feeds the recorded camera, joint-state and instruction messages to a
+   :class:`~vla_ros.policy.step.PolicyStep` (the policy node minus its topics) at their log times,
+   exactly as the node's callbacks would, and runs the step as the node's worker would: whenever
+   it is idle and new data has arrived (``rate_hz`` 0), or on a fixed tick (``rate_hz`` > 0). Each
+   inference keeps the worker busy for its latency (measured here, or fixed by the caller), and
+   its chunk reaches the executor when it ends. The result is a :class:`PolicyTrace`.
+2. :func:`replay_executor` plays that trace into a :class:`~vla_ros.control.controller.ChunkController`
+   (the executor node's whole tick): joint states at their log times, chunks when ready, a tick
+   every control period. The result is an :class:`ExecutorTrace` of every command.
+
+Time is the bag's integer-nanosecond log time ("now" for staleness, as the node clock would read
+on arrival); data carry their header stamps, as on the robot.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vla_ros.control.chunk import ChunkError
+from vla_ros.control.controller import ChunkController, ControllerConfig
+from vla_ros.control.safety import JointLimits
+from vla_ros.control.state import StateError
+from vla_ros.eval.bag import BagSource
+from vla_ros.perception.observation import stamp_to_ns
+from vla_ros.policy.step import ChunkResult, PolicyStep
+
+
+@dataclass(frozen=True)
+class ReplayTopics:
+    """Which recorded topics feed which input (absolute names, as in the bag)."""
+
+    cameras: dict[str, str]  # card camera -> topic
+    joint_states: str
+    instruction: str | None = None  # std_msgs/String; None: not replayed
+    reference: str | None = None  # JointState the commands are compared with (None: joint_states)
+
+    @property
+    def reference_topic(self) -> str:
+        """The reference JointState topic (``joint_states`` unless set)."""
+        return self.reference or self.joint_states
+
+    def all(self) -> list[str]:
+        """Every topic the replay reads."""
+        names = [*self.cameras.values(), self.joint_states, self.reference_topic]
+        if self.instruction:
+            names.append(self.instruction)
+        return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class StateSample:
+    """One recorded JointState: when it arrived, its stamp, its names and positions."""
+
+    log_ns: int
+    stamp_ns: int
+    names: tuple[str, ...]
+    positions: np.ndarray
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk the policy produced: inference started at ``started_ns``, ready at ``ready_ns``."""
+
+    started_ns: int
+    ready_ns: int
+    result: ChunkResult
+
+
+@dataclass
+class PolicyTrace:
+    """What the policy pass saw and produced."""
+
+    start_ns: int
+    end_ns: int
+    chunks: list[ChunkRecord] = field(default_factory=list)
+    states: list[StateSample] = field(default_factory=list)
+    reference: list[StateSample] = field(default_factory=list)
+    steps: int = 0
+    no_chunk: Counter = field(default_factory=Counter)  # NoChunk reason -> count
+    faults: Counter = field(default_factory=Counter)  # policy log lines by level
+    messages: Counter = field(default_factory=Counter)  # topic -> messages replayed
+    latency_mode: str = "measured"
+
+    @property
+    def infer_ms(self) -> np.ndarray:
+        """Model call durations (ms) of the chunks."""
+        return np.array([c.result.infer_ns / 1e6 for c in self.chunks], dtype=float)
+
+    @property
+    def obs_to_ready_ms(self) -> np.ndarray:
+        """Observation stamp -> chunk ready (ms), per chunk."""
+        return np.array([(c.ready_ns - c.result.stamp_ns) / 1e6 for c in self.chunks], dtype=float)
+
+
+def replay_policy(
+    source: BagSource,
+    step: PolicyStep,
+    topics: ReplayTopics,
+    *,
+    latency_ns: int | None = None,
+    rate_hz: float = 0.0,
+    start_ns: int | None = None,
+    stop_ns: int | None = None,
+) -> PolicyTrace:
+    """Run ``step`` over the recording; ``latency_ns`` None = each inference's measured duration.
+
+    ``start_ns``/``stop_ns`` are bag log times (None: the whole bag).
+    """
+    cam_by_topic: dict[str, list[str]] = {}
+    for cam, topic in topics.cameras.items():
+        cam_by_topic.setdefault(topic, []).append(cam)
+    trace = PolicyTrace(
+        start_ns=start_ns if start_ns is not None else source.start_ns,
+        end_ns=stop_ns if stop_ns is not None else source.end_ns,
+        latency_mode="measured" if latency_ns is None else f"fixed {latency_ns / 1e6:g} ms",
+    )
+    original_log = step.log
+
+    def counting_log(level: str, message: str) -> None:
+        trace.faults[level] += 1
+        original_log(level, message)
+
+    step.log = counting_log
+    period_ns = round(1e9 / rate_hz) if rate_hz > 0 else 0
+    busy_until = trace.start_ns
+    next_tick = trace.start_ns
+    wake = False
+
+    def run_step(now: int) -> int:
+        """One worker iteration at ``now``; returns when the worker is free again."""
+        nonlocal wake
+        wake = False
+        trace.steps += 1
+        result = step.run(now)
+        if not isinstance(result, ChunkResult):
+            trace.no_chunk[result.reason] += 1
+            return now
+        ready = now + (result.infer_ns if latency_ns is None else latency_ns)
+        trace.chunks.append(ChunkRecord(now, ready, result))
+        return ready
+
+    def catch_up(t: int) -> None:
+        """Run the worker iterations that start before log time ``t``."""
+        nonlocal busy_until, next_tick
+        while True:
+            if period_ns:
+                while next_tick < busy_until:  # ticks missed while busy are skipped, like the node
+                    next_tick += period_ns
+                if next_tick >= t:
+                    return
+                busy_until = run_step(next_tick)
+                next_tick += period_ns
+            else:
+                if not wake or busy_until >= t:
+                    return
+                busy_until = run_step(busy_until)
+
+    try:
+        for log_ns, topic, msg in source.messages(topics.all(), start_ns, stop_ns):
+            catch_up(log_ns)
+            trace.messages[topic] += 1
+            new = False
+            stamp = (
+                stamp_to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec) if hasattr(msg, "header") else 0
+            )
+            for cam in cam_by_topic.get(topic, ()):
+                new |= step.push_image(cam, stamp, msg)
+            if topic == topics.joint_states:
+                sample = StateSample(log_ns, stamp, tuple(msg.name), np.asarray(msg.position, dtype=float))
+                trace.states.append(sample)
+                new |= step.push_joint_state(stamp, msg.name, msg.position)
+            if topic == topics.reference_topic:
+                trace.reference.append(
+                    StateSample(log_ns, stamp, tuple(msg.name), np.asarray(msg.position, dtype=float))
+                )
+            if topic == topics.instruction:
+                step.instruction = str(msg.data)
+            wake |= new
+            if not period_ns and wake and busy_until <= log_ns:
+                busy_until = run_step(log_ns)
+        catch_up(trace.end_ns)
+    finally:
+        step.log = original_log
+    return trace
+
+
+@dataclass
+class ExecutorTrace:
+    """Every control tick of the executor pass."""
+
+    joint_names: tuple[str, ...]
+    period_ns: int
+    times_ns: np.ndarray  # [T] tick times
+    positions: np.ndarray  # [T, J] commanded positions (holds included)
+    holding: np.ndarray  # [T] bool
+    no_state: np.ndarray  # [T] bool: holding because the joint state was missing or stale
+    fault_ticks: Counter  # fault cause -> ticks it was present
+    rejected_chunks: Counter  # ChunkError cause -> chunks refused
+    chunk_targets: list[tuple[int, int, np.ndarray]]  # accepted chunks: (start_ns, dt_ns, [H, J])
+
+
+def replay_executor(
+    trace: PolicyTrace, config: ControllerConfig, limits: JointLimits, *, armed: bool = True
+) -> ExecutorTrace:
+    """Tick a fresh controller over ``trace`` (states at log time, chunks when ready)."""
+    ctl = ChunkController(config, limits, armed=armed)
+    events = _events(trace.states, trace.chunks)
+    period = config.period_ns
+    first = trace.states[0].log_ns if trace.states else trace.start_ns
+    times = np.arange(first, trace.end_ns, period, dtype=np.int64)
+    n_j = len(config.joint_names)
+    positions = np.full((times.size, n_j), np.nan)
+    holding = np.ones(times.size, dtype=bool)
+    no_state = np.zeros(times.size, dtype=bool)
+    fault_ticks: Counter = Counter()
+    rejected: Counter = Counter()
+    targets: list[tuple[int, int, np.ndarray]] = []
+    k = 0
+    for i, t in enumerate(times.tolist()):
+        while k < len(events) and events[k][0] <= t:
+            _, kind, item = events[k]
+            k += 1
+            if kind == 0:
+                try:
+                    ctl.update_state(item.stamp_ns, item.names, item.positions)
+                except StateError as exc:
+                    rejected[f"state:{exc.cause}"] += 1
+                continue
+            r = item.result
+            try:
+                chunk, _ = ctl.add_chunk(
+                    stamp_ns=r.stamp_ns,
+                    dt_ns=r.dt_ns,
+                    joint_names=r.joint_names,
+                    actions=r.actions,
+                    action_mode=r.action_mode,
+                    policy_id=r.policy_id,
+                    seq=r.seq,
+                )
+            except ChunkError as exc:
+                rejected[exc.cause] += 1
+                continue
+            targets.append((chunk.start_ns, chunk.dt_ns, np.asarray(chunk.actions, dtype=float)))
+        cmd = ctl.tick(t)
+        if cmd is None:
+            no_state[i] = True
+            continue
+        positions[i] = cmd.positions
+        holding[i] = cmd.holding
+        for f in cmd.faults:
+            fault_ticks[f.cause] += 1
+            no_state[i] |= f.cause.startswith("state_")
+    return ExecutorTrace(
+        joint_names=tuple(config.joint_names),
+        period_ns=period,
+        times_ns=times,
+        positions=positions,
+        holding=holding,
+        no_state=no_state,
+        fault_ticks=fault_ticks,
+        rejected_chunks=rejected,
+        chunk_targets=targets,
+    )
+
+
+def _events(states: Iterable[StateSample], chunks: Iterable[ChunkRecord]) -> list[tuple[int, int, object]]:
+    """States (kind 0) and chunks (kind 1) by the time the executor gets them; states first on ties."""
+    events: list[tuple[int, int, object]] = [(s.log_ns, 0, s) for s in states]
+    events += [(c.ready_ns, 1, c) for c in chunks]
+    events.sort(key=lambda e: (e[0], e[1]))
+    return events

@@ -1,0 +1,151 @@
+"""Build a replay from the same parameter YAML the robot runs (``config/vla.yaml``).
+
+The ``policy_node`` and ``executor_node`` sections are validated against the nodes' own
+parameter tables (:mod:`vla_ros.policy.params`, :mod:`vla_ros.control.executor_params`), and the
+policy step, the controller configuration and the joint limits are built by the same functions
+the nodes call. Relative topic names resolve in ``namespace`` as the nodes' would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vla_ros.control import executor_params as ep
+from vla_ros.control.controller import ControllerConfig
+from vla_ros.control.safety import JointLimits, arming_refusal
+from vla_ros.control.urdf import parse_urdf_limits
+from vla_ros.eval.bag import IMAGE_TYPES, JOINT_STATE_TYPE, STRING_TYPE, BagSource, resolve_topic
+from vla_ros.eval.replay import ReplayTopics
+from vla_ros.policy import (
+    PolicyStep,
+    make_assembler,
+    parse_cameras,
+    resolve_joint_names,
+    runtime_options,
+    staleness_limits,
+)
+from vla_ros.policy.params import PARAMS as POLICY_PARAMS
+from vla_ros.policy.step import LogFn
+from vla_ros.util.params import node_section, resolve
+
+
+@dataclass(frozen=True)
+class NodeValues:
+    """Validated parameter values of both nodes."""
+
+    policy: dict[str, Any]
+    executor: dict[str, Any]
+
+
+def load_values(
+    params_file: str | Path | None,
+    policy_overrides: Mapping[str, Any] | None = None,
+    executor_overrides: Mapping[str, Any] | None = None,
+) -> NodeValues:
+    """Both nodes' values: defaults, then the YAML's sections, then the overrides; all validated."""
+    policy: dict[str, Any] = {}
+    executor: dict[str, Any] = {}
+    source = "defaults"
+    if params_file:
+        source = str(params_file)
+        policy = node_section(params_file, "policy_node")
+        executor = node_section(params_file, "executor_node")
+    policy.update(policy_overrides or {})
+    executor.update(executor_overrides or {})
+    return NodeValues(
+        policy=resolve(POLICY_PARAMS, policy, source=f"{source} [policy_node]"),
+        executor=resolve(ep.SPECS, executor, source=f"{source} [executor_node]"),
+    )
+
+
+def load_policy_step(values: Mapping[str, Any], card: str | Path, log: LogFn | None = None) -> PolicyStep:
+    """The policy node's :class:`PolicyStep` for ``card`` with the policy_node ``values``."""
+    from vla_ros.runtime import load_runtime  # heavy: onnxruntime / torch
+
+    backend = values["backend"]
+    runtime = load_runtime(
+        card, backend=backend, **runtime_options(backend, values["device"], values["threads"])
+    )
+    io = runtime.card.io
+    state_joints = resolve_joint_names("state_joints", values["state_joints"], runtime.card.state_joints)
+    action_joints = resolve_joint_names("action_joints", values["action_joints"], runtime.card.action_joints)
+    limits = staleness_limits(
+        values["image_staleness_s"], values["state_staleness_s"], values["future_tolerance_s"]
+    )
+    assembler = make_assembler(io, state_joints, limits, history_dt_s=values["obs_history_dt_s"])
+    return PolicyStep(
+        runtime,
+        assembler,
+        action_joints=action_joints,
+        instruction=values["instruction"],
+        depth_max_m=values["depth_max_m"],
+        log=log,
+        infer_on=values["infer_on"],
+    )
+
+
+def replay_topics(
+    values: Mapping[str, Any],
+    step: PolicyStep,
+    bag: BagSource,
+    *,
+    namespace: str = "/",
+    reference: str | None = None,
+) -> ReplayTopics:
+    """The bag topics for the card's cameras, joint states, instruction and reference; checked."""
+    cameras = parse_cameras(values["cameras"], tuple(step.runtime.card.io.camera_names))
+    resolved = {cam: resolve_topic(topic, namespace) for cam, topic in cameras.items()}
+    for cam, topic in resolved.items():
+        bag.require(topic, IMAGE_TYPES, f"camera {cam!r}", param="policy_node cameras (name=topic)")
+    joints = resolve_topic("joint_states", namespace)
+    bag.require(joints, (JOINT_STATE_TYPE,), "joint states", param="--namespace")
+    instruction = resolve_topic("vla/instruction", namespace)
+    ref = resolve_topic(reference, namespace) if reference else None
+    if ref:
+        bag.require(ref, (JOINT_STATE_TYPE,), "reference", param="--reference")
+    return ReplayTopics(
+        cameras=resolved,
+        joint_states=joints,
+        instruction=instruction if bag.optional(instruction, (STRING_TYPE,)) else None,
+        reference=ref,
+    )
+
+
+@dataclass(frozen=True)
+class ExecutorSetup:
+    """The executor's controller configuration and limits, and how the limits were found."""
+
+    config: ControllerConfig
+    limits: JointLimits
+    note: str
+
+
+def executor_setup(
+    values: Mapping[str, Any], joint_names: tuple[str, ...], bag: BagSource | None = None
+) -> ExecutorSetup:
+    """Controller configuration and limits as the executor node builds them.
+
+    URDF limits come from the ``robot_description`` parameter, or else from a recorded
+    ``/robot_description`` topic in ``bag``. Without any position/velocity limits the replay
+    runs unfiltered (the node would refuse to arm); ``note`` says so.
+    """
+    names = tuple(values["joint_names"]) or joint_names
+    urdf = ep.urdf_limits(values)
+    source = "parameters"
+    if not urdf and bag is not None and bag.optional("/robot_description", (STRING_TYPE,)):
+        for _, _, msg in bag.messages(["/robot_description"]):
+            urdf = parse_urdf_limits(msg.data)
+        source = "parameters + the bag's /robot_description"
+    limits = ep.joint_limits(values, names, urdf)
+    note = f"limits from {source}: {ep.describe_limits(limits)}"
+    if arming_refusal(limits, allow_unlimited=False):
+        position, velocity = limits.missing()
+        note = (
+            f"limits from {source} lack position limits for {position or 'no joint'} and velocity limits "
+            f"for {velocity or 'no joint'}: the executor node would refuse to arm; the replay applies "
+            "only the limits that are set (max_jump, ...)"
+        )
+    return ExecutorSetup(ep.controller_config(values, names), limits, note)

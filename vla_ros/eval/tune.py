@@ -1,0 +1,187 @@
+"""Executor parameter sweeps on a replay, scoring, and writing the winner back into the YAML.
+
+The policy pass runs once; every candidate re-runs only the executor pass
+(:func:`vla_ros.eval.replay.replay_executor`) on the same chunks, so candidates are compared on
+identical inputs. Candidates are executor parameter sets validated by the executor's own
+parameter table. Safety limits are never tuned: they come from the robot, not from a fit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from vla_ros.control import executor_params as ep
+from vla_ros.util.params import node_section, read_params_file, section_node
+
+#: executor parameters a sweep may change (the rest are wiring, safety or diagnostics)
+TUNABLE = (
+    "control_rate_hz",
+    "mode",
+    "ensemble_coefficient",
+    "blend_steps",
+    "time_offset_s",
+    "max_chunk_age_s",
+    "max_chunks",
+    "speed_scale",
+)
+OBJECTIVES = ("balanced", "tracking", "smoothness")
+MAX_CANDIDATES = 1000
+
+#: the sweep when none is given: each mode with its own knob
+DEFAULT_CANDIDATES: tuple[dict[str, Any], ...] = (
+    *({"mode": "temporal_ensemble", "ensemble_coefficient": m} for m in (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)),
+    {"mode": "latest"},
+    *({"mode": "blend", "blend_steps": k} for k in (3, 5, 10, 20)),
+)
+
+
+class TuneError(ValueError):
+    """A sweep cannot be set up; the message names the parameter or value and the fix."""
+
+
+def check_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
+    """``candidate`` validated against the executor's specs (coerced values), or :class:`TuneError`."""
+    out = {}
+    for key, value in candidate.items():
+        if key not in TUNABLE:
+            why = (
+                "safety limits come from the robot (URDF or parameters) and are not fitted to a recording"
+                if key in ep.LIMIT_PARAMS
+                else "it does not change the commands"
+                if key in ep.SPEC_BY_NAME
+                else "it is not an executor parameter"
+            )
+            raise TuneError(f"cannot tune {key!r}: {why}; tunable: {list(TUNABLE)}")
+        try:
+            out[key] = ep.SPEC_BY_NAME[key].coerce(value)
+        except ValueError as exc:
+            raise TuneError(f"candidate value: {exc}") from None
+    return out
+
+
+def parse_grid(items: Sequence[str]) -> list[dict[str, Any]]:
+    """``['mode=latest,blend', 'blend_steps=3,10']`` -> the cartesian product as candidate dicts.
+
+    Values are YAML scalars separated by commas. Raises :class:`TuneError` for a malformed item,
+    an untunable key, a bad value, or more than :data:`MAX_CANDIDATES` candidates.
+    """
+    axes: list[tuple[str, list[Any]]] = []
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise TuneError(
+                f"--grid {item!r} is not key=v1,v2,... (e.g. --grid ensemble_coefficient=0,0.01,0.1)"
+            )
+        if any(k == key for k, _ in axes):
+            raise TuneError(f"--grid {key!r} is given twice; list all its values in one --grid")
+        axes.append((key, [yaml.safe_load(v.strip()) for v in values.split(",")]))
+    total = math.prod(len(v) for _, v in axes) if axes else 0
+    if total > MAX_CANDIDATES:
+        raise TuneError(f"the grid has {total} candidates (more than {MAX_CANDIDATES}); use fewer values")
+    keys = [k for k, _ in axes]
+    return [
+        check_candidate(dict(zip(keys, combo, strict=True)))
+        for combo in itertools.product(*(v for _, v in axes))
+    ]
+
+
+def score(
+    metrics: Mapping[str, Any], baseline: Mapping[str, Any], objective: str, smooth_weight: float
+) -> float:
+    """Lower is better. ``tracking``: command RMS error; ``smoothness``: command jerk RMS;
+    ``balanced``: both relative to the baseline (the YAML's own settings), ``rmse/rmse0 + w * jerk/jerk0``,
+    so the baseline scores ``1 + w``. NaN figures (nothing compared) score +inf."""
+    if objective not in OBJECTIVES:
+        raise TuneError(f"objective {objective!r} is not one of {list(OBJECTIVES)}")
+    rmse, jerk = metrics["commands"]["rmse"], metrics["commands"]["jerk_rms"]
+    if objective == "tracking":
+        value = rmse
+    elif objective == "smoothness":
+        value = jerk
+    else:
+        r0, j0 = baseline["commands"]["rmse"], baseline["commands"]["jerk_rms"]
+        value = rmse / r0 + smooth_weight * jerk / j0 if r0 > 0 and j0 > 0 else math.nan
+    return float(value) if math.isfinite(value) else math.inf
+
+
+def _yaml_value(value: Any) -> str:
+    """A parameter value as one line of YAML (flow style for lists)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+
+
+def update_params_text(text: str, node: str, values: Mapping[str, Any]) -> str:
+    """``text`` (a parameter YAML) with ``values`` set in every ``node`` section, comments kept.
+
+    A key already in a section is replaced in place (its trailing comment stays); a missing key
+    is added under the first section's ``ros__parameters:``. Without a section, one is appended.
+    """
+    lines = text.splitlines()
+    blocks: list[tuple[int, int]] = []  # (ros__parameters line, end) per section of node
+    i = 0
+    while i < len(lines):
+        m = re.match(r"^(\S[^#]*?):\s*(#.*)?$", lines[i])
+        if m and section_node(m.group(1).strip().strip("'\"")) == node:
+            j = i + 1
+            while j < len(lines) and not re.match(r"^\s+ros__parameters:\s*(#.*)?$", lines[j]):
+                j += 1
+            end = j + 1
+            while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#"):
+                end += 1
+            blocks.append((j, end))
+            i = end
+        else:
+            i += 1
+    if not blocks:
+        body = "".join(f"    {k}: {_yaml_value(v)}\n" for k, v in values.items())
+        sep = "" if not text or text.endswith("\n") else "\n"
+        return f"{text}{sep}\n/**/{node}:\n  ros__parameters:\n{body}"
+    missing = dict(values)
+    for start, end in blocks:
+        for k in range(start + 1, min(end, len(lines))):
+            m = re.match(r"^(\s+)([A-Za-z_][\w]*):(\s*)([^#]*?)(\s*#.*)?$", lines[k])
+            if m and m.group(2) in values:
+                indent, key, _, _, comment = m.groups()
+                lines[k] = f"{indent}{key}: {_yaml_value(values[key])}{comment or ''}"
+                missing.pop(key, None)
+    if missing:
+        start, end = blocks[0]
+        indent = "    "
+        for k in range(start + 1, min(end, len(lines))):
+            m = re.match(r"^(\s+)\S", lines[k])
+            if m and not lines[k].lstrip().startswith("#"):
+                indent = m.group(1)
+                break
+        new = [f"{indent}{k}: {_yaml_value(v)}" for k, v in missing.items()]
+        lines[start + 1 : start + 1] = new
+    return "\n".join(lines) + "\n"
+
+
+def write_tuned(source: str | None, out: str, values: Mapping[str, Any], header: str) -> None:
+    """Write ``source`` (a parameter YAML, or nothing) with ``values`` in its executor_node section.
+
+    The result is re-read and checked: every other section unchanged, the new values in place.
+    """
+    from pathlib import Path
+
+    text = Path(source).read_text() if source else ""
+    new = update_params_text(text, "executor_node", values)
+    new = "".join(f"# {line}\n" for line in header.splitlines()) + new
+    Path(out).write_text(new)
+    got = node_section(out, "executor_node")
+    wrong = {k: got.get(k) for k, v in values.items() if got.get(k) != v}
+    if wrong:
+        raise TuneError(
+            f"writing {out!r}: the tuned values did not land as expected ({wrong}); please report this"
+        )
+    if source:
+        before, after = read_params_file(source), read_params_file(out)
+        for key in before:
+            if section_node(key) != "executor_node" and before[key] != after.get(key):
+                raise TuneError(f"writing {out!r}: section {key!r} changed unexpectedly; please report this")

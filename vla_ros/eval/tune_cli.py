@@ -1,0 +1,126 @@
+"""``vla-ros tune BAG``: sweep executor parameters on a recording and write the best into the YAML.
+
+    vla-ros tune BAG --card CARD --params config/vla.yaml \\
+        --grid mode=temporal_ensemble --grid ensemble_coefficient=0,0.01,0.05,0.1 \\
+        --write config/vla.tuned.yaml
+
+The policy runs over the bag once (as ``vla-ros eval``); each candidate replays only the
+executor on those chunks. Without ``--grid`` a built-in sweep tries every mode with its own knob.
+The YAML's own executor settings are always scored too, as the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from vla_ros.control.executor_params import controller_config
+from vla_ros.eval.bag import BagError
+from vla_ros.eval.cli import EvalError, add_common_arguments, replay_bag, run_executor
+from vla_ros.eval.setup import ExecutorSetup
+from vla_ros.eval.tune import (
+    DEFAULT_CANDIDATES,
+    OBJECTIVES,
+    TuneError,
+    check_candidate,
+    parse_grid,
+    score,
+    write_tuned,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``vla-ros tune`` arguments."""
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--grid",
+        action="append",
+        metavar="KEY=V1,V2,...",
+        help="executor parameter values to try (repeatable; the product is swept)",
+    )
+    parser.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="balanced",
+        help="balanced: command error and jerk relative to the YAML's settings (default); "
+        "tracking: command RMS error; smoothness: command jerk RMS",
+    )
+    parser.add_argument("--smooth-weight", type=float, default=0.5, help="balanced: weight of jerk vs error")
+    parser.add_argument("--top", type=int, default=10, help="rows in the table")
+    parser.add_argument(
+        "--write", metavar="YAML", help="write --params (or a new file) with the best values here"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON only")
+
+
+def _label(candidate: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in candidate.items()) or "(the YAML's settings)"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vla-ros tune``; 0 on success, 2 on bad input."""
+    try:
+        candidates = parse_grid(args.grid) if args.grid else [check_candidate(c) for c in DEFAULT_CANDIDATES]
+        if args.write and args.params and str(args.write) == str(args.params):
+            raise TuneError(f"--write {args.write} would overwrite --params; write to a new file and compare")
+        replayed = replay_bag(args)
+    except (EvalError, BagError, TuneError) as exc:
+        print(f"vla-ros tune: {exc}", file=sys.stderr)
+        return 2
+    base_setup = replayed.executor
+    _, baseline = run_executor(replayed)
+    rows = [{"params": {}, "metrics": baseline, "baseline": True}]
+    names = base_setup.config.joint_names
+    for candidate in candidates:
+        values = {**replayed.values.executor, **candidate}
+        setup = ExecutorSetup(controller_config(values, names), base_setup.limits, base_setup.note)
+        _, metrics = run_executor(replayed, setup)
+        rows.append({"params": candidate, "metrics": metrics, "baseline": False})
+    for row in rows:
+        row["score"] = score(row["metrics"], baseline, args.objective, args.smooth_weight)
+    rows.sort(key=lambda r: r["score"])
+    best = rows[0]
+    if args.write:
+        current = {k: replayed.values.executor[k] for k in best["params"]}
+        header = (
+            f"tuned by `vla-ros tune` on {args.bag} (objective {args.objective}); "
+            f"changed executor_node: {best['params'] or 'nothing'} (was {current or '-'})"
+        )
+        try:
+            write_tuned(str(args.params) if args.params else None, args.write, best["params"], header)
+        except (TuneError, OSError) as exc:
+            print(f"vla-ros tune: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        out = [
+            {
+                "params": r["params"],
+                "baseline": r["baseline"],
+                "score": r["score"],
+                "commands": r["metrics"]["commands"],
+            }
+            for r in rows
+        ]
+        print(json.dumps({"objective": args.objective, "candidates": out, "written": args.write}, indent=2))
+        return 0
+    print(
+        f"vla-ros tune: {len(rows)} executor settings on {args.bag} with {replayed.card.name} "
+        f"({replayed.policy.latency_mode} latency, {len(replayed.policy.chunks)} chunks, "
+        f"objective {args.objective})"
+    )
+    print(f"{'rank':>4}  {'score':>7}  {'rmse':>8}  {'jerk rms':>9}  {'hold %':>6}  settings")
+    for rank, r in enumerate(rows[: max(1, args.top)], 1):
+        c = r["metrics"]["commands"]
+        mark = "  <- baseline" if r["baseline"] else ""
+        print(
+            f"{rank:>4}  {r['score']:>7.3f}  {c['rmse']:>8.4f}  {c['jerk_rms']:>9.4g}  "
+            f"{100 * c['hold_fraction']:>6.1f}  {_label(r['params'])}{mark}"
+        )
+    base_rank = next(i for i, r in enumerate(rows, 1) if r["baseline"])
+    if base_rank > args.top:
+        print(f"  (baseline ranks {base_rank} of {len(rows)})")
+    if args.write:
+        print(f"wrote {args.write} with executor_node {best['params'] or '(unchanged)'}")
+    return 0
