@@ -155,9 +155,11 @@ def replay_bag(args: argparse.Namespace, log: Any = None) -> Replayed:
 
         write_sim_bag(args.bag)
         print(f"wrote a demonstration bag of the simulated arm to {args.bag}", file=sys.stderr)
+    from vla_ros.runtime.errors import VlaRosError
+
     try:
         step = load_policy_step(values.policy, card, log=log)
-    except (ValueError, OSError) as exc:
+    except (VlaRosError, ValueError, OSError) as exc:
         raise EvalError(f"cannot load policy card {str(card)!r}: {exc}") from exc
     with BagSource(args.bag, distro=args.distro) as bag:
         topics = replay_topics(values.policy, step, bag, namespace=args.namespace, reference=args.reference)
