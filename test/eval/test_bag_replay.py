@@ -141,3 +141,19 @@ def test_replay_topics_default_reference_and_instruction(sim_bag: Path) -> None:
     _, step, trace = _policy_pass(sim_bag, latency_ns=1 * MS)
     assert step.instruction == "reach the red target"  # replayed from /vla/instruction
     assert trace.messages["/vla/instruction"] == 2 and len(trace.reference) == len(trace.states) == 602
+
+
+def test_eval_imports_without_ros(tmp_path: Path) -> None:
+    """eval/tune are part of the ROS-free install (setup.cfg excludes only vla_ros.nodes)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import vla_ros.eval.cli, vla_ros.eval.tune_cli, vla_ros.eval.simbag; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('rclpy', 'rcl_interfaces')]; "
+        "bad += [m for m in sys.modules if m.startswith('vla_ros.nodes')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr

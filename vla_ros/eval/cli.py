@@ -210,7 +210,11 @@ def run(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(metrics, indent=2))
     if args.plot:
-        plot(ex, replayed.reference, metrics, args.plot)
+        try:
+            plot(ex, replayed.reference, metrics, args.plot)
+        except ImportError as exc:
+            print(f"vla-ros eval: {exc}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0

@@ -45,8 +45,13 @@ def summary(metrics: dict, title: str) -> str:
 
 def plot(executor: ExecutorTrace, reference: Track, metrics: dict, path: str | Path) -> Path:
     """Commands vs reference per joint, and the chunk error over the horizon, to a PNG."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError(
+            "--plot needs matplotlib, which is not installed; `pip install matplotlib` "
+            "(or `pip install vla_ros[plot]`), or leave out --plot"
+        ) from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
