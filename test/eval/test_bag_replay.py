@@ -157,3 +157,16 @@ def test_eval_imports_without_ros(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     res = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_rate_hz_overrun_runs_at_once_like_the_node_worker(sim_bag: Path) -> None:
+    """150 ms inferences at 10 Hz: each run starts when the last ends (the node skips, never bursts)."""
+    values = load_values(None, {"rate_hz": 10.0})
+    step = load_policy_step(values.policy, BUNDLED_CARD)
+    with BagSource(sim_bag) as bag:
+        topics = replay_topics(values.policy, step, bag)
+        trace = replay_policy(bag, step, topics, latency_ns=150 * MS, rate_hz=10.0)
+    starts = np.array([c.started_ns for c in trace.chunks])
+    gaps = np.diff(starts)
+    within_episode = gaps[gaps < 1000 * MS]
+    assert within_episode.size >= 30 and np.all(within_episode == 150 * MS)

@@ -152,12 +152,13 @@ def replay_policy(
         nonlocal busy_until, next_tick
         while True:
             if period_ns:
-                while next_tick < busy_until:  # ticks missed while busy are skipped, like the node
-                    next_tick += period_ns
-                if next_tick >= t:
+                # as the node's worker: on time, the next run is one period after this one's
+                # tick; after an overrun it runs at once and the period restarts from there
+                run_at = max(next_tick, busy_until)
+                if run_at >= t:
                     return
-                busy_until = run_step(next_tick)
-                next_tick += period_ns
+                busy_until = run_step(run_at)
+                next_tick = run_at + period_ns
             else:
                 if not wake or busy_until >= t:
                     return
