@@ -55,12 +55,24 @@ def test_eval_text_report_and_bad_input(sim_bag: Path, tmp_path: Path, capsys: p
             ["--card", "bundled", "--reference", "/camera/front/image_raw"],
             "it must be sensor_msgs/msg/JointState",
         ),
+        (["--card", "bundled", "-p", "cameras=[top=/x]"], "camera 'top' is not in the policy card"),
+        (["--card", "bundled", "-e", "joint_names=[a,a]"], "joint_names has duplicates"),
+        (
+            ["--card", "bundled", "-p", "instruction=@home"],
+            "-p 'instruction=@home': the value is not valid YAML",
+        ),
+        (["--card", "bundled", "--start", "60"], "--start 60 s is past the end of the bag"),
+        (["--card", "bundled", "--duration", "-1"], "must be >= 0"),
     ]
     for extra, message in bad:
         assert main(["eval", str(sim_bag), *extra]) == 2, extra
         assert message in capsys.readouterr().err, extra
     assert main(["eval", str(tmp_path / "none"), "--card", "bundled"]) == 2
     assert "does not exist" in capsys.readouterr().err
+    junk = tmp_path / "lonely.db3"  # a storage file alone, not a bag folder
+    junk.write_bytes(b"not sqlite")
+    assert main(["eval", str(junk), "--card", "bundled"]) == 2
+    assert "cannot read bag" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["eval", str(sim_bag), "--latency", "soon"])
     assert "give 'measured' or milliseconds" in capsys.readouterr().err
@@ -137,6 +149,7 @@ def test_tune_writes_a_yaml_the_executor_accepts(
     scores = [c["score"] for c in res["candidates"]]
     assert scores == sorted(scores)
     best = res["candidates"][0]["params"]
+    assert best, "the YAML's own settings won; this grid is meant to contain a better one"
     written = node_section(out, "executor_node")
     assert all(written[k] == v for k, v in best.items())
     resolve(EXECUTOR_SPECS, written, source=str(out))  # the node would accept every key
@@ -151,5 +164,19 @@ def test_tune_writes_a_yaml_the_executor_accepts(
     assert "rank" in table and "baseline" in table
     assert main([*args, "--write", str(src)]) == 2
     assert "would overwrite --params" in capsys.readouterr().err
+    assert main([*args, "--write", str(src.parent / ".." / src.parent.name / src.name)]) == 2
+    assert "would overwrite --params" in capsys.readouterr().err
+    assert not (tmp_path / "tuned.yaml.tmp").exists()
     assert main([*args, "--grid", "max_jump=0.1"]) == 2
     assert "safety limits come from the robot" in capsys.readouterr().err
+
+
+def test_update_params_text_never_edits_another_section() -> None:
+    """A flow-style executor section is left alone: a new block section follows, other nodes intact."""
+    text = (
+        "/**/executor_node:\n  ros__parameters: {mode: latest}\n"
+        "/**/doctor_node:\n  ros__parameters:\n    period_s: 30.0\n    mode: x\n"
+    )
+    new = update_params_text(text, "executor_node", {"mode": "blend"})
+    assert new.startswith(text)  # nothing above changed, including the doctor's own 'mode'
+    assert new.endswith("/**/executor_node:\n  ros__parameters:\n    mode: blend\n")

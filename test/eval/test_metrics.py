@@ -73,7 +73,7 @@ def test_compute_metrics_masks_the_jump_after_a_state_gap() -> None:
     no_state[20:29] = True
     holding[20:30] = True
     pos[20:30] = 0.0  # held at the old position, incl. one hold after the state returned
-    ex = ExecutorTrace(("a", "b"), period, times, pos, holding, no_state, Counter(), Counter(), [])
+    ex = ExecutorTrace(("a", "b"), period, times, pos, holding, no_state, Counter(), Counter(), Counter(), [])
     ref = Track(("a", "b"), times.copy(), np.where(np.arange(60)[:, None] >= 29, 1.0, 0.0), period * 2)
     policy = PolicyTrace(start_ns=0, end_ns=int(times[-1]) + period)
     m = compute_metrics(policy, ex, ref)

@@ -62,8 +62,8 @@ class BagSource:
         if store is None:
             known = sorted(s.name[5:].lower() for s in Stores if s.name.startswith("ROS2_"))
             raise BagError(f"unknown ROS 2 distro {distro!r} for message definitions; use one of {known}")
-        self._reader = AnyReader([self.path], default_typestore=get_typestore(store))
         try:
+            self._reader = AnyReader([self.path], default_typestore=get_typestore(store))
             self._reader.open()
         except Exception as exc:  # rosbags raises its own ReaderError family and OSError
             raise BagError(

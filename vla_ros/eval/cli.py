@@ -53,7 +53,10 @@ def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise EvalError(f"{option} {item!r} is not key=value (e.g. {option} mode=latest)")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise EvalError(f"{option} {item!r}: the value is not valid YAML ({exc})") from None
     return out
 
 
@@ -161,11 +164,23 @@ def replay_bag(args: argparse.Namespace, log: Any = None) -> Replayed:
         step = load_policy_step(values.policy, card, log=log)
     except (VlaRosError, ValueError, OSError) as exc:
         raise EvalError(f"cannot load policy card {str(card)!r}: {exc}") from exc
+    if args.start < 0 or args.duration < 0:
+        raise EvalError(f"--start {args.start:g} and --duration {args.duration:g} must be >= 0 (seconds)")
     with BagSource(args.bag, distro=args.distro) as bag:
-        topics = replay_topics(values.policy, step, bag, namespace=args.namespace, reference=args.reference)
-        setup = executor_setup(values.executor, step.action_joints, bag)
+        try:
+            topics = replay_topics(
+                values.policy, step, bag, namespace=args.namespace, reference=args.reference
+            )
+            setup = executor_setup(values.executor, step.action_joints, bag, namespace=args.namespace)
+        except BagError:
+            raise
+        except ValueError as exc:  # cameras, joint names, limits, controller configuration
+            raise EvalError(str(exc)) from exc
         start = bag.start_ns + round(args.start * 1e9)
-        stop = start + round(args.duration * 1e9) if args.duration > 0 else None
+        if start >= bag.end_ns:
+            length = (bag.end_ns - bag.start_ns) / 1e9
+            raise EvalError(f"--start {args.start:g} s is past the end of the bag ({length:.2f} s long)")
+        stop = min(start + round(args.duration * 1e9), bag.end_ns) if args.duration > 0 else None
         trace = replay_policy(
             bag,
             step,

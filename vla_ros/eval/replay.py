@@ -18,6 +18,7 @@ on arrival); data carry their header stamps, as on the robot.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -139,11 +140,13 @@ def replay_policy(
         nonlocal wake
         wake = False
         trace.steps += 1
+        t0 = time.perf_counter_ns()
         result = step.run(now)
+        took = time.perf_counter_ns() - t0  # the whole step (assembly, conversion, model), as the node
         if not isinstance(result, ChunkResult):
             trace.no_chunk[result.reason] += 1
-            return now
-        ready = now + (result.infer_ns if latency_ns is None else latency_ns)
+            return now + (took if latency_ns is None else 0)
+        ready = now + (took if latency_ns is None else latency_ns)
         trace.chunks.append(ChunkRecord(now, ready, result))
         return ready
 
@@ -205,6 +208,7 @@ class ExecutorTrace:
     no_state: np.ndarray  # [T] bool: holding because the joint state was missing or stale
     fault_ticks: Counter  # fault cause -> ticks it was present
     rejected_chunks: Counter  # ChunkError cause -> chunks refused
+    rejected_states: Counter  # StateError cause -> joint states refused
     chunk_targets: list[tuple[int, int, np.ndarray]]  # accepted chunks: (start_ns, dt_ns, [H, J])
 
 
@@ -223,6 +227,7 @@ def replay_executor(
     no_state = np.zeros(times.size, dtype=bool)
     fault_ticks: Counter = Counter()
     rejected: Counter = Counter()
+    rejected_states: Counter = Counter()
     targets: list[tuple[int, int, np.ndarray]] = []
     k = 0
     for i, t in enumerate(times.tolist()):
@@ -233,7 +238,7 @@ def replay_executor(
                 try:
                     ctl.update_state(item.stamp_ns, item.names, item.positions)
                 except StateError as exc:
-                    rejected[f"state:{exc.cause}"] += 1
+                    rejected_states[exc.cause] += 1
                 continue
             r = item.result
             try:
@@ -251,8 +256,10 @@ def replay_executor(
                 continue
             targets.append((chunk.start_ns, chunk.dt_ns, np.asarray(chunk.actions, dtype=float)))
         cmd = ctl.tick(t)
-        if cmd is None:
+        if cmd is None:  # nothing known to hold yet (no joint state)
             no_state[i] = True
+            for f in ctl.last_faults:
+                fault_ticks[f.cause] += 1
             continue
         positions[i] = cmd.positions
         holding[i] = cmd.holding
@@ -268,6 +275,7 @@ def replay_executor(
         no_state=no_state,
         fault_ticks=fault_ticks,
         rejected_chunks=rejected,
+        rejected_states=rejected_states,
         chunk_targets=targets,
     )
 

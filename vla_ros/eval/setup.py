@@ -16,7 +16,7 @@ from typing import Any
 from vla_ros.control import executor_params as ep
 from vla_ros.control.controller import ControllerConfig
 from vla_ros.control.safety import JointLimits, arming_refusal
-from vla_ros.control.urdf import parse_urdf_limits
+from vla_ros.control.urdf import UrdfError, parse_urdf_limits
 from vla_ros.eval.bag import IMAGE_TYPES, JOINT_STATE_TYPE, STRING_TYPE, BagSource, resolve_topic
 from vla_ros.eval.replay import ReplayTopics
 from vla_ros.policy import (
@@ -69,6 +69,8 @@ def load_policy_step(values: Mapping[str, Any], card: str | Path, log: LogFn | N
     runtime = load_runtime(
         card, backend=backend, **runtime_options(backend, values["device"], values["threads"])
     )
+    if values["warmup"]:
+        runtime.warmup(values["warmup"])  # as the node does before subscribing: no cold first inferences
     io = runtime.card.io
     state_joints = resolve_joint_names("state_joints", values["state_joints"], runtime.card.state_joints)
     action_joints = resolve_joint_names("action_joints", values["action_joints"], runtime.card.action_joints)
@@ -101,7 +103,12 @@ def replay_topics(
     for cam, topic in resolved.items():
         bag.require(topic, IMAGE_TYPES, f"camera {cam!r}", param="policy_node cameras (name=topic)")
     joints = resolve_topic("joint_states", namespace)
-    bag.require(joints, (JOINT_STATE_TYPE,), "joint states", param="--namespace")
+    bag.require(
+        joints,
+        (JOINT_STATE_TYPE,),
+        "joint states (the replay reads <namespace>/joint_states)",
+        param="--namespace so that <namespace>/joint_states",
+    )
     instruction = resolve_topic("vla/instruction", namespace)
     ref = resolve_topic(reference, namespace) if reference else None
     if ref:
@@ -124,21 +131,32 @@ class ExecutorSetup:
 
 
 def executor_setup(
-    values: Mapping[str, Any], joint_names: tuple[str, ...], bag: BagSource | None = None
+    values: Mapping[str, Any],
+    joint_names: tuple[str, ...],
+    bag: BagSource | None = None,
+    namespace: str = "/",
 ) -> ExecutorSetup:
     """Controller configuration and limits as the executor node builds them.
 
-    URDF limits come from the ``robot_description`` parameter, or else from a recorded
-    ``/robot_description`` topic in ``bag``. Without any position/velocity limits the replay
+    URDF limits come from the ``robot_description`` parameter, or else from the last URDF recorded
+    on ``robot_description_topic`` (in ``namespace``; empty = none) in ``bag``; a URDF that cannot
+    be read is ignored, as the node ignores it. Without any position/velocity limits the replay
     runs unfiltered (the node would refuse to arm); ``note`` says so.
     """
     names = tuple(values["joint_names"]) or joint_names
     urdf = ep.urdf_limits(values)
     source = "parameters"
-    if not urdf and bag is not None and bag.optional("/robot_description", (STRING_TYPE,)):
-        for _, _, msg in bag.messages(["/robot_description"]):
-            urdf = parse_urdf_limits(msg.data)
-        source = "parameters + the bag's /robot_description"
+    topic = values["robot_description_topic"]
+    topic = resolve_topic(topic, namespace) if topic else ""
+    if not urdf and bag is not None and topic and bag.optional(topic, (STRING_TYPE,)):
+        text = ""
+        for _, _, msg in bag.messages([topic]):
+            text = msg.data
+        try:
+            urdf = parse_urdf_limits(text)
+            source = f"parameters + the bag's {topic}"
+        except UrdfError as exc:
+            source = f"parameters (the bag's {topic} was ignored: {exc})"
     limits = ep.joint_limits(values, names, urdf)
     note = f"limits from {source}: {ep.describe_limits(limits)}"
     if arming_refusal(limits, allow_unlimited=False):

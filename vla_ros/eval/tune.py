@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -81,7 +82,10 @@ def parse_grid(items: Sequence[str]) -> list[dict[str, Any]]:
             )
         if any(k == key for k, _ in axes):
             raise TuneError(f"--grid {key!r} is given twice; list all its values in one --grid")
-        axes.append((key, [yaml.safe_load(v.strip()) for v in values.split(",")]))
+        try:
+            axes.append((key, [yaml.safe_load(v.strip()) for v in values.split(",")]))
+        except yaml.YAMLError as exc:
+            raise TuneError(f"--grid {item!r}: a value is not valid YAML ({exc})") from None
     total = math.prod(len(v) for _, v in axes) if axes else 0
     if total > MAX_CANDIDATES:
         raise TuneError(f"the grid has {total} candidates (more than {MAX_CANDIDATES}); use fewer values")
@@ -128,13 +132,12 @@ def update_params_text(text: str, node: str, values: Mapping[str, Any]) -> str:
     while i < len(lines):
         m = re.match(r"^(\S[^#]*?):\s*(#.*)?$", lines[i])
         if m and section_node(m.group(1).strip().strip("'\"")) == node:
-            j = i + 1
-            while j < len(lines) and not re.match(r"^\s+ros__parameters:\s*(#.*)?$", lines[j]):
-                j += 1
-            end = j + 1
+            end = i + 1  # the section runs to the next top-level line
             while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#"):
                 end += 1
-            blocks.append((j, end))
+            params = [j for j in range(i + 1, end) if re.match(r"^\s+ros__parameters:\s*(#.*)?$", lines[j])]
+            if params:  # block style; a flow-style section is left alone (a new section follows)
+                blocks.append((params[0], end))
             i = end
         else:
             i += 1
@@ -173,6 +176,8 @@ def write_tuned(source: str | None, out: str, values: Mapping[str, Any], header:
     text = Path(source).read_text() if source else ""
     new = update_params_text(text, "executor_node", values)
     new = "".join(f"# {line}\n" for line in header.splitlines()) + new
+    final = Path(out)
+    out = str(final.with_name(final.name + ".tmp"))  # checked first, renamed only when right
     Path(out).write_text(new)
     got = node_section(out, "executor_node")
     wrong = {k: got.get(k) for k, v in values.items() if got.get(k) != v}
@@ -185,3 +190,4 @@ def write_tuned(source: str | None, out: str, values: Mapping[str, Any], header:
         for key in before:
             if section_node(key) != "executor_node" and before[key] != after.get(key):
                 raise TuneError(f"writing {out!r}: section {key!r} changed unexpectedly; please report this")
+    os.replace(out, final)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from vla_ros.control.executor_params import controller_config
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``vla-ros tune``; 0 on success, 2 on bad input."""
     try:
         candidates = parse_grid(args.grid) if args.grid else [check_candidate(c) for c in DEFAULT_CANDIDATES]
-        if args.write and args.params and str(args.write) == str(args.params):
+        if args.write and args.params and Path(args.write).resolve() == Path(args.params).resolve():
             raise TuneError(f"--write {args.write} would overwrite --params; write to a new file and compare")
         replayed = replay_bag(args)
     except (EvalError, BagError, TuneError) as exc:

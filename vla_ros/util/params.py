@@ -161,7 +161,13 @@ def read_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
                 f"parameter file {str(path)!r}: section {key!r} has no 'ros__parameters'; "
                 "use the standard layout  node_name: {ros__parameters: {...}}"
             )
-        sections[str(key)] = dict(body["ros__parameters"] or {})
+        params = body["ros__parameters"] or {}
+        if not isinstance(params, dict):
+            raise ParamsFileError(
+                f"parameter file {str(path)!r}: section {key!r} has 'ros__parameters' of type "
+                f"{type(params).__name__}; it must map parameter names to values"
+            )
+        sections[str(key)] = dict(params)
     return sections
 
 
