@@ -100,11 +100,7 @@ def test_worker_is_busy_for_the_latency_and_never_overlaps(sim_bag: Path) -> Non
 
 
 def test_rate_hz_steps_on_a_fixed_tick(sim_bag: Path) -> None:
-    values = load_values(None, {"rate_hz": 10.0})
-    step = load_policy_step(values.policy, BUNDLED_CARD)
-    with BagSource(sim_bag) as bag:
-        topics = replay_topics(values.policy, step, bag)
-        trace = replay_policy(bag, step, topics, latency_ns=5 * MS, rate_hz=10.0)
+    _, _, trace = _policy_pass(sim_bag, latency_ns=5 * MS, rate_hz=10.0)
     starts = np.array([c.started_ns for c in trace.chunks])
     assert np.all((starts - trace.start_ns) % (100 * MS) == 0)
     assert trace.steps == pytest.approx((trace.end_ns - trace.start_ns) / (100 * MS), abs=1)
@@ -161,11 +157,7 @@ def test_eval_imports_without_ros(tmp_path: Path) -> None:
 
 def test_rate_hz_overrun_runs_at_once_like_the_node_worker(sim_bag: Path) -> None:
     """150 ms inferences at 10 Hz: each run starts when the last ends (the node skips, never bursts)."""
-    values = load_values(None, {"rate_hz": 10.0})
-    step = load_policy_step(values.policy, BUNDLED_CARD)
-    with BagSource(sim_bag) as bag:
-        topics = replay_topics(values.policy, step, bag)
-        trace = replay_policy(bag, step, topics, latency_ns=150 * MS, rate_hz=10.0)
+    _, _, trace = _policy_pass(sim_bag, latency_ns=150 * MS, rate_hz=10.0)
     starts = np.array([c.started_ns for c in trace.chunks])
     gaps = np.diff(starts)
     within_episode = gaps[gaps < 1000 * MS]

@@ -9,7 +9,7 @@ the controller) takes as it takes rclpy messages. Bags recorded without message 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,8 +146,3 @@ class BagSource:
                     "definitions differ from --distro's"
                 ) from exc
             yield int(log_ns), conn.topic, msg
-
-
-def summarize(topics: Mapping[str, TopicInfo]) -> str:
-    """One line per topic, for error messages and the report."""
-    return "\n".join(f"  {t.name}  {t.msgtype}  {t.count} msgs" for t in topics.values())
