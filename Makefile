@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ENV := ./env.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup build lint format test test-fast demo bench clean distclean
+.PHONY: help setup build lint format test test-fast demo bench clean distclean lerobot-ref
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,10 @@ demo: setup  ## the embedded default: simulated robot + bundled policy through t
 
 bench: setup  ## run the benchmarks in benchmarks/ (tables on stdout)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(ENV) python $$b || exit 1; done
+
+lerobot-ref:  ## LeRobot 0.6.1 reference lane (Python 3.12 venv), then regenerate test/fixtures/lerobot
+	@bash scripts/setup_lerobot_ref.sh
+	.venv-lerobot/bin/python scripts/lerobot_goldens.py
 
 clean:  ## remove colcon build/install/log
 	rm -rf build install log
