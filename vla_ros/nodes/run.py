@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import sys
+import traceback
 from collections.abc import Callable
 
 import rclpy
+import rclpy.logging
+from rclpy._rclpy_pybind11 import RCLError
+from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import (
     Executor,
     ExternalShutdownException,
@@ -29,10 +36,89 @@ def spin_single_threaded(node: Node) -> None:
     executor.spin()
 
 
+def _node_label(make_node: Callable[..., Node]) -> str:
+    """``PolicyNode`` -> ``policy_node`` (the executable's name, for start-up error lines)."""
+    name = getattr(make_node, "__name__", "node")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+#: construction errors that are a configuration problem: one line, exit 1, no traceback
+STARTUP_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,  # ParamSpec checks, vla_ros ConfigError, a card that does not fit the parameters
+    ParameterException,  # rclpy: wrong type, out of the descriptor's range, read-only, ...
+    NameValidationException,  # a remapped node name or namespace that is not a valid ROS name
+)
+
+_FIX = "fix it in the parameter YAML or the launch arguments"
+#: rclpy's own wordings, rewritten as ``parameter name=value: reason``
+_RCLPY_WORDINGS = (
+    (
+        re.compile(
+            r"Invalid parameter value \((?P<value>.*?)\) for parameter\. "
+            r"Reason: (?P<reason>.*): (?P<name>[^:\s]+)$",
+            re.S,
+        ),
+        "parameter {name}={value}: {reason}; " + _FIX,
+    ),
+    (
+        re.compile(
+            r"Trying to set parameter '(?P<name>[^']*)' to '(?P<value>.*)' of type '(?P<got>\w+)', "
+            r"expecting type '(?P<want>\w+)': [^:\s]+$",
+            re.S,
+        ),
+        "parameter {name}={value!r} is a {got}; it must be a {want}; " + _FIX,
+    ),
+)
+
+
+def startup_message(exc: BaseException) -> str:
+    """One line for a configuration error raised while a node is built.
+
+    rclpy's wordings ("Invalid parameter value (v) for parameter. Reason: ...: name", "Trying to
+    set parameter 'name' to 'v' of type ...") become ``parameter name=v: reason; <fix>``; other
+    errors keep their own text (vla_ros errors already name the parameter, the value and the fix).
+    """
+    text = str(exc)
+    for pattern, template in _RCLPY_WORDINGS:
+        match = pattern.search(text)
+        if match:
+            text = text[: match.start()] + template.format(**match.groupdict())
+            break
+    return " ".join(text.split())  # one line
+
+
+def _destroy_half_built(exc: BaseException) -> None:
+    """Destroy the node(s) whose ``__init__`` raised ``exc``, so rclpy does not retry it.
+
+    rclpy's context keeps every node it created and calls ``destroy_node()`` on each at
+    shutdown; a node whose ``__init__`` failed half-way lacks what its own ``destroy_node``
+    stops (threads, events) and would raise a second traceback there. Its own teardown is tried
+    first, then rclpy's base teardown, then the node is untracked.
+    """
+    tb = exc.__traceback__
+    nodes: list[Node] = []
+    while tb is not None:
+        obj = tb.tb_frame.f_locals.get("self")
+        if isinstance(obj, Node) and all(obj is not n for n in nodes):
+            nodes.append(obj)
+        tb = tb.tb_next
+    for node in nodes:
+        for teardown in (type(node).destroy_node, Node.destroy_node):
+            try:
+                teardown(node)
+                break
+            except Exception:  # half-built: whatever is missing, try the next teardown
+                continue
+        with contextlib.suppress(Exception):
+            node.context.untrack_node(node)
+
+
 def run_node(
     make_node: Callable[[], Node],
     args: list[str] | None = None,
     spin: Callable[[Node], None] | None = None,
+    *,
+    name: str | None = None,
 ) -> int:
     """Init (with the Fast DDS large-data profile), build the node, spin, destroy, shut down.
 
@@ -40,14 +126,31 @@ def run_node(
     Ctrl-C or shutdown.
 
     ``spin(node)`` defaults to a MultiThreadedExecutor; a node with its own threading (the executor
-    node's real-time control thread) passes its own. A node that fails to build raises: a bad
-    configuration must stop the process with its message, not leave a half-built node running.
+    node's real-time control thread) passes its own. A node that fails to build stops the
+    process: a configuration error (:data:`STARTUP_ERRORS`: a bad parameter names itself and
+    its value) is one FATAL line and exit status 1, without a traceback; any other error prints
+    its traceback once and also returns 1. ``name`` labels those lines (default: the class name
+    in snake case). Returns 0 after a normal shutdown.
     """
+    label = name or _node_label(make_node)
     use_large_data_profile()  # before the first participant exists
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except RCLError as exc:  # unparsable --ros-args (rcl has logged its own line too)
+        print(f"[FATAL] [{label}]: cannot start: {startup_message(exc)}", file=sys.stderr)
+        return 1
     node = None
     try:
-        node = make_node()
+        try:
+            node = make_node()
+        except STARTUP_ERRORS as exc:
+            rclpy.logging.get_logger(label).fatal(f"cannot start: {startup_message(exc)}")
+            _destroy_half_built(exc)
+            return 1
+        except Exception as exc:
+            traceback.print_exc()
+            _destroy_half_built(exc)
+            return 1
         (spin or _default_spin)(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -58,4 +161,4 @@ def run_node(
     return 0
 
 
-__all__ = ["Executor", "run_node", "spin_single_threaded"]
+__all__ = ["STARTUP_ERRORS", "Executor", "run_node", "spin_single_threaded", "startup_message"]
