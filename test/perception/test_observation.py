@@ -148,11 +148,9 @@ def test_bad_joint_state_messages_raise_in_push() -> None:
     with pytest.raises(ObservationError, match="3 names but 2 positions") as err:
         a.push_joint_state(0, JOINTS, [1.0, 2.0])
     assert err.value.cause == "joint_states:length"
-    a.push_joint_state(0, ("a",), [1.0])
-    a.push_joint_state(0, ("b",), [1.0])
-    with pytest.raises(ObservationError, match="more than 2 different") as err:
-        a.push_joint_state(0, ("c",), [1.0])
-    assert err.value.cause == "joint_states:groups"
+    # a full group cache never locks a publisher out (test/perception/test_joint_state_faults.py)
+    assert a.push_joint_state(0, ("j1",), [1.0]) and a.push_joint_state(0, ("j2",), [1.0])
+    assert a.push_joint_state(0, ("j3",), [1.0])
     with pytest.raises(ValueError, match="unknown camera 'side'"):
         a.push_image("side", 0, "x")
 

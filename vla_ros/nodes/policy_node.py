@@ -170,7 +170,11 @@ class PolicyNode(Node):
         self.action_joints = resolve_joint_names("action_joints", self.p["action_joints"], card.action_joints)
         self.camera_topics = parse_cameras(self.p["cameras"], tuple(io.camera_names))
         assembler = make_assembler(
-            io, self.state_joints, self._limits(self.p), history_dt_s=self.p["obs_history_dt_s"]
+            io,
+            self.state_joints,
+            self._limits(self.p),
+            history_dt_s=self.p["obs_history_dt_s"],
+            liveness_clock=time.monotonic_ns,  # liveness on the steady clock: a stopped /clock trips it
         )
         policy = PolicyStep(
             self.runtime,

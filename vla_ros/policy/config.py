@@ -6,7 +6,7 @@ the command line. Every function raises ``ValueError`` naming the parameter, the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from vla_ros.perception import ObservationAssembler, StalenessLimits
@@ -83,13 +83,18 @@ def staleness_limits(image_s: float, state_s: float, future_s: float) -> Stalene
 
 
 def make_assembler(
-    io: Any, state_joints: Sequence[str], limits: StalenessLimits, history_dt_s: float = 0.0
+    io: Any,
+    state_joints: Sequence[str],
+    limits: StalenessLimits,
+    history_dt_s: float = 0.0,
+    liveness_clock: Callable[[], int] | None = None,
 ) -> ObservationAssembler:
     """The observation assembler for a card's ``io`` (an :class:`~vla_ros.spine.io.IOSpec`).
 
     ``state_joints`` are the robot's names for the card's state joints (see
     :func:`resolve_joint_names`). With ``io.obs_history > 1`` history frames are spaced
-    ``history_dt_s`` apart, or the card's ``dt`` when it is 0.
+    ``history_dt_s`` apart, or the card's ``dt`` when it is 0. ``liveness_clock``: a steady
+    integer-ns clock (the node's ``time.monotonic_ns``) for the arrival check; None offline.
     """
     history_dt = history_dt_s or io.dt
     return ObservationAssembler(
@@ -98,4 +103,5 @@ def make_assembler(
         limits=limits,
         history=io.obs_history,
         history_dt_ns=seconds_to_ns(history_dt) if io.obs_history > 1 else 0,
+        liveness_clock=liveness_clock,
     )

@@ -46,6 +46,12 @@ def _no_log(level: str, message: str) -> None:
 
 #: when a new observation triggers an inference (see :class:`PolicyStep`)
 INFER_ON = ("all_new", "any_new")
+#: a rejected joint_states message's fault clears after this long without another rejection
+#: (steady clock), on the next accepted message
+PUSH_FAULT_QUIET_NS = 2_000_000_000
+#: input fault kinds (the last part of a cause) counted as ``stale_observations``: inputs whose
+#: time is wrong (old, ahead, silent, unstamped, from another clock)
+STALE_KINDS = frozenset({"stale", "future", "silent", "unstamped", "clock"})
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,7 @@ class PolicyStep:
         self.stats = stats if stats is not None else PolicyStats()
         self.faults = faults if faults is not None else FaultLog()
         self._seq = 0
+        self._push_rejected: dict[str, int] = {}  # joint_states fault cause -> last rejection
 
     # ---- faults ------------------------------------------------------------------------------
 
@@ -175,14 +182,28 @@ class PolicyStep:
         self.fault(f"image:{camera}:{exc.cause.rsplit(':', 1)[-1]}", f"rejected image: {exc}")
 
     def push_joint_state(self, stamp_ns: int, names: Sequence[str], positions: Any) -> bool:
-        """Store a JointState's names and positions; False (and a fault) if rejected."""
+        """Store a JointState's names and positions; True when stored.
+
+        False without a fault when the message names none of the state joints; False with a
+        fault (logged once, counted in ``rejected_messages``) when it is malformed: names and
+        positions of different lengths, or a joint named twice. Such a fault clears ("recovered")
+        once messages have been accepted for :data:`PUSH_FAULT_QUIET_NS` without a rejection, so a
+        publisher alternating good and bad messages stays one episode.
+        """
         try:
-            self.assembler.push_joint_state(stamp_ns, names, positions)
+            stored = self.assembler.push_joint_state(stamp_ns, names, positions)
         except ObservationError as exc:
             self.stats.add("rejected_messages")
+            self._push_rejected[exc.cause] = time.monotonic_ns()
             self.fault(exc.cause, f"rejected joint_states: {exc}")
             return False
-        return True
+        if self._push_rejected:
+            now = time.monotonic_ns()
+            for cause, when in list(self._push_rejected.items()):
+                if now - when >= PUSH_FAULT_QUIET_NS:
+                    del self._push_rejected[cause]
+                    self.recover(cause)
+        return stored
 
     # ---- the step ----------------------------------------------------------------------------
 
@@ -267,7 +288,7 @@ class PolicyStep:
                 self.fault(cause, f"waiting: {err}", level="info")  # nothing arrived yet: not a fault
             else:
                 self.fault(cause, f"no chunk: {err}")
-        if any(":stale" in c or ":future" in c for c in causes):
+        if any(c.rsplit(":", 1)[-1] in STALE_KINDS for c in causes):
             self.stats.add("stale_observations")
         return NoChunk("rejected", tuple(sorted(causes)), str(rejected))
 
