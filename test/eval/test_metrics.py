@@ -30,15 +30,34 @@ def test_track_from_samples_orders_by_stamp_and_maps_names() -> None:
     samples = [
         StateSample(5, 200 * MS, ("b", "a"), np.array([20.0, 2.0])),
         StateSample(4, 100 * MS, ("a", "b", "c"), np.array([1.0, 10.0, 7.0])),
-        StateSample(6, 300 * MS, ("a",), np.array([3.0])),  # lacks b: skipped
+        StateSample(6, 300 * MS, ("a",), np.array([3.0])),  # only a: b keeps its latest value
     ]
     tr = Track.from_samples(samples, ("a", "b"))
-    np.testing.assert_array_equal(tr.times_ns, [100 * MS, 200 * MS])
-    np.testing.assert_allclose(tr.values, [[1, 10], [2, 20]])
+    np.testing.assert_array_equal(tr.times_ns, [100 * MS, 200 * MS, 300 * MS])
+    np.testing.assert_allclose(tr.values, [[1, 10], [2, 20], [3, 20]])
     with pytest.raises(
-        MetricsError, match=r"no reference message has all of the joints \['x'\].*has \['a', 'b', 'c'\]"
+        MetricsError, match=r"never gives the joints \['x'\] \(it has \['a', 'b', 'c'\]"
     ):
         Track.from_samples(samples, ("x",))
+
+
+def test_track_merges_a_joint_state_split_over_two_publishers() -> None:
+    """Arm (a, b) and gripper (g) in separate messages: latest value per joint, as the executor."""
+    samples = [
+        StateSample(0, 0 * MS, ("a", "b"), np.array([0.0, 0.0])),  # before any gripper value: no row
+        StateSample(1, 5 * MS, ("g",), np.array([0.5])),
+        StateSample(2, 10 * MS, ("a", "b"), np.array([1.0, -1.0])),
+        StateSample(3, 20 * MS, ("g",), np.array([0.7])),
+        StateSample(4, 20 * MS, ("a", "b"), np.array([2.0, -2.0])),  # same stamp: one row
+        StateSample(5, 30 * MS, ("g",), np.array([np.nan])),  # non-finite: skipped
+        StateSample(6, 40 * MS, ("a", "b"), np.array([4.0])),  # malformed: skipped
+    ]
+    tr = Track.from_samples(samples, ("g", "a", "b"))
+    np.testing.assert_array_equal(tr.times_ns, [5 * MS, 10 * MS, 20 * MS])
+    np.testing.assert_allclose(tr.values, [[0.5, 0.0, 0.0], [0.5, 1.0, -1.0], [0.7, 2.0, -2.0]])
+    np.testing.assert_allclose(tr.at(np.array([15 * MS])), [[0.6, 1.5, -1.5]])
+    with pytest.raises(MetricsError, match=r"every reference message naming the joints \['a'\] is malformed"):
+        Track.from_samples([samples[-1]], ("a",))
 
 
 def test_chunk_errors_compare_action_i_with_the_reference_at_t0_plus_i_dt() -> None:

@@ -35,31 +35,52 @@ class Track:
     def from_samples(
         cls, samples: Sequence[StateSample], names: Sequence[str], *, max_gap_ns: int = 250_000_000
     ) -> Track:
-        """The track of ``names`` from JointState samples (by header stamp).
+        """The track of ``names`` from JointState samples, merged per joint (by header stamp).
 
-        Samples lacking some of ``names`` are skipped; :class:`MetricsError` when none has all.
+        A joint state may be split over several messages (an arm driver and a gripper driver
+        publishing on one topic): as the executor's
+        :class:`~vla_ros.control.state.JointStateTracker`, each message updates the joints it
+        names (others are ignored) and a joint keeps its latest value until the next message
+        naming it. Messages are taken in stamp order; from the first stamp at which every joint
+        has a value, each distinct stamp gives one row (all messages of that stamp applied).
+        Malformed samples (fewer positions than names, non-finite values) are skipped.
+        :class:`MetricsError` when no stamp has all of ``names``.
         """
         names = tuple(names)
-        times, rows = [], []
-        for s in samples:
-            index = {n: i for i, n in enumerate(s.names)}
-            if all(n in index for n in names) and len(s.positions) >= len(s.names):
+        index = {n: i for i, n in enumerate(names)}
+        latest = np.full(len(names), np.nan)
+        times: list[int] = []
+        rows: list[np.ndarray] = []
+        for s in sorted(samples, key=lambda s: s.stamp_ns):  # stable: log order within a stamp
+            if len(s.positions) != len(s.names):
+                continue
+            pairs = [(index[n], float(v)) for n, v in zip(s.names, s.positions) if n in index]
+            if not pairs or not all(np.isfinite(v) for _, v in pairs):
+                continue
+            for i, v in pairs:
+                latest[i] = v
+            if np.isnan(latest).any():
+                continue
+            if times and times[-1] == s.stamp_ns:
+                rows[-1] = latest.copy()  # the same stamp: one row with every message applied
+            else:
                 times.append(s.stamp_ns)
-                rows.append([s.positions[index[n]] for n in names])
+                rows.append(latest.copy())
         if not rows:
             seen = sorted({n for s in samples for n in s.names})
+            missing = [n for n in names if n not in seen]
+            if not missing:
+                raise MetricsError(
+                    f"every reference message naming the joints {list(names)} is malformed (fewer "
+                    "positions than names) or non-finite; fix the publisher or choose another "
+                    "reference topic (--reference)"
+                )
             raise MetricsError(
-                f"no reference message has all of the joints {list(names)} (the reference topic "
-                f"has {seen}); choose a reference topic with these joints (--reference) or set "
-                "executor joint_names"
+                f"the reference topic never gives the joints {missing} (it has {seen}; merged per "
+                f"joint over all its messages); choose a reference topic with the joints {list(names)} "
+                "(--reference) or set executor joint_names"
             )
-        order = np.argsort(np.asarray(times, dtype=np.int64), kind="stable")
-        return cls(
-            names,
-            np.asarray(times, dtype=np.int64)[order],
-            np.asarray(rows, dtype=float)[order],
-            max_gap_ns,
-        )
+        return cls(names, np.asarray(times, dtype=np.int64), np.asarray(rows, dtype=float), max_gap_ns)
 
     def at(self, t_ns: np.ndarray) -> np.ndarray:
         """Values at times ``t_ns`` [M] -> [M, J]; NaN outside the track or inside a gap."""
