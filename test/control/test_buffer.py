@@ -47,12 +47,12 @@ def test_capacity_drops_oldest():
 
 def test_live_and_prune():
     b = ChunkBuffer()
-    b.add(_c(0, horizon=2, dt=10))  # covers [0, 20)
-    b.add(_c(15, horizon=2, dt=10))  # covers [15, 35)
+    b.add(_c(0, horizon=3, dt=10))  # covers [0, 20]: up to its last action, not past it
+    b.add(_c(15, horizon=2, dt=10))  # covers [15, 25]
     assert [c.stamp_ns for c in b.live(5)] == [0]
-    assert [c.stamp_ns for c in b.live(16)] == [0, 15]
-    assert b.prune(20) == 1
-    assert [c.stamp_ns for c in b.live(20)] == [15]
+    assert [c.stamp_ns for c in b.live(20)] == [0, 15]
+    assert b.prune(21) == 1
+    assert [c.stamp_ns for c in b.live(21)] == [15]
 
 
 def test_max_age_limits_liveness():

@@ -18,7 +18,8 @@ def test_flat_actions_are_row_major():
     c = _chunk([0, 1, 2, 3, 4, 5], horizon=3, action_dim=2)
     assert c.actions.shape == (3, 2)
     assert c.actions[1].tolist() == [2.0, 3.0]
-    assert c.end_ns == c.start_ns + 3 * c.dt_ns
+    assert c.end_ns == c.start_ns + 2 * c.dt_ns + 1  # covers up to its last action, inclusive
+    assert c.span_ns == 2 * c.dt_ns
 
 
 def test_sample_exact_at_points_and_linear_between():
@@ -31,13 +32,20 @@ def test_sample_exact_at_points_and_linear_between():
     np.testing.assert_allclose(q, [0.25, 12.5])
 
 
-def test_coverage_holds_last_action_one_dt_then_ends():
+def test_coverage_ends_at_the_last_action():
     c = _chunk([[0.0, 0.0], [1.0, 1.0]])
     assert c.sample(c.start_ns - 1) is None
     assert c.covers(c.start_ns)
-    np.testing.assert_array_equal(c.sample(c.start_ns + 19 * MS), [1.0, 1.0])
-    assert c.sample(c.start_ns + 20 * MS) is None
-    assert not c.covers(c.end_ns)
+    np.testing.assert_array_equal(c.sample(c.start_ns + 10 * MS), [1.0, 1.0])
+    assert c.covers(c.start_ns + 10 * MS)
+    assert c.sample(c.start_ns + 10 * MS + 1) is None  # nothing past the last action
+    assert not c.covers(c.end_ns) and c.end_ns == c.start_ns + 10 * MS + 1
+
+
+def test_one_action_chunk_is_held_for_one_dt():
+    c = _chunk([[0.5, 0.5]])
+    np.testing.assert_array_equal(c.sample(c.start_ns + 9 * MS), [0.5, 0.5])
+    assert c.sample(c.start_ns + 10 * MS) is None and c.end_ns == c.start_ns + 10 * MS
 
 
 def test_time_offset_shifts_start_not_stamp():

@@ -199,7 +199,7 @@ def test_flood_keeps_newest_and_reports():
     ctl = make("temporal_ensemble", max_chunks=4)
     faults = []
     for s in range(50):
-        _, f = ctl.add_chunk(stamp_ns=s, dt_ns=P, joint_names=NAMES, actions=[s, s] * 10)
+        _, f = ctl.add_chunk(stamp_ns=s, dt_ns=P, joint_names=NAMES, actions=[s, s] * 2)
         faults += f
     assert len(ctl.buffer) == 4 and [c.stamp_ns for c in ctl.buffer.chunks] == [46, 47, 48, 49]
     assert {f.cause for f in faults} == {"chunk_flood"}

@@ -209,3 +209,43 @@ def test_robot_description_topic_can_be_switched_off(ros):
 
     assert ros.wait_until(lambda: "/robot_description" in topics(on))
     assert "/robot_description" not in topics(off)
+
+
+def test_joint_outside_its_limits_refuses_to_arm_and_narrowing_under_it_is_refused(ros):
+    """Issue 12 item 1, through the real node: SO-101 limits +-1.745, j1 measured at -3.0."""
+    logs = ros.subscribe("/rosout", Log, qos=ROSOUT_QOS)
+    node = _executor(
+        ros,
+        "exec_outside",
+        armed_on_start=False,
+        position_lower=[-1.745],
+        position_upper=[1.745],
+        max_velocity=[10.0],
+        max_jump=[0.2],
+        control_rate_hz=50.0,
+        mode="latest",
+    )
+    rig = Rig(ros, node)
+    rig.send_state([-3.0, 0.0])
+    rig.send_chunk(np.tile([-3.0, 0.0], (300, 1)))
+    client = ros.helper.create_client(SetBool, f"/{node.get_name()}/arm")
+    assert client.wait_for_service(timeout_sec=5.0)
+    assert ros.wait_until(lambda: node.controller is not None and node.controller.state.seen_any)
+    res = _call(ros, client, True)
+    assert not res.success and not node.armed
+    assert "'j1' at -3 outside [-1.745, 1.745]" in res.message
+    assert ros.wait_until(lambda: len(_lines(logs, node, "~/arm(True): refusing to arm", Log.ERROR)) == 1)
+    assert rig.out.messages == []  # nothing reached the robot
+
+    # the joint is moved inside: arming works; narrowing the limit under the command is refused
+    rig.send_state([0.95, 0.0])
+    rig.send_chunk(np.tile([0.95, 0.0], (300, 1)), seq=1)
+    assert ros.wait_until(lambda: _call(ros, client, True).success)
+    rig.wait_positions(lambda q: np.allclose(q, [0.95, 0.0]))
+    bad = node.set_parameters([Parameter("position_upper", value=[0.2])])[0]
+    assert not bad.successful
+    assert "current command of joint 'j1' at 0.95 outside [-1.745, 0.2]" in bad.reason
+    assert node.controller.limits.upper.tolist() == [1.745, 1.745] and node.armed
+    rig.out.clear()
+    msgs = rig.out.wait_for(5)
+    assert all(m.position[0] == pytest.approx(0.95) for m in msgs)  # no jump to 0.2

@@ -1,8 +1,17 @@
 """Action chunks in executor form: validated, reordered to the controller's joints, time-indexed.
 
 Action ``i`` of a chunk whose first action is due at ``start_ns`` is the target for time
-``start_ns + i * dt_ns``. Between action points the chunk is linearly interpolated; the last
-action is held for one ``dt`` (so a chunk covers ``[start_ns, start_ns + horizon * dt_ns)``).
+``start_ns + i * dt_ns``. Between action points the chunk is linearly interpolated.
+
+**Past its last action a chunk contributes nothing**: a chunk of ``H >= 2`` actions covers the
+closed interval ``[start_ns, start_ns + (H - 1) * dt_ns]``. Holding the last action for one more
+``dt`` (as an earlier version did) made temporal ensembling of agreeing chunks lag and then step
+at every chunk end: the stale last action kept its (highest, oldest) weight while the newer
+chunks had already moved on. With one chunk per control step this changes nothing for ACT's
+online ensembling (Zhao et al. 2023, "Learning Fine-Grained Bimanual Manipulation with Low-Cost
+Hardware", the ``temporal_agg`` of their ``imitate_episodes.py``): chunk ``s`` predicts steps
+``s .. s + H - 1`` there too. A one-action chunk (``H = 1``) has no span to interpolate over; it
+is a zero-order hold for one ``dt``: it covers ``[start_ns, start_ns + dt_ns)``.
 All times are integer nanoseconds taken from message stamps.
 """
 
@@ -49,13 +58,19 @@ class Chunk:
     uid: int = field(default=0)
     #: number of action points (derived)
     horizon: int = field(init=False, repr=False, compare=False)
-    #: first time the chunk no longer covers, exclusive (derived)
+    #: first time the chunk no longer covers, exclusive (derived; see the module docstring)
     end_ns: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         horizon = int(self.actions.shape[0])
         object.__setattr__(self, "horizon", horizon)
-        object.__setattr__(self, "end_ns", self.start_ns + horizon * self.dt_ns)
+        end = self.start_ns + (horizon - 1) * self.dt_ns + 1 if horizon > 1 else self.start_ns + self.dt_ns
+        object.__setattr__(self, "end_ns", end)
+
+    @property
+    def span_ns(self) -> int:
+        """Length of time the chunk covers, ns (``(H - 1) * dt``; ``dt`` for one action)."""
+        return (self.horizon - 1) * self.dt_ns if self.horizon > 1 else self.dt_ns
 
     def covers(self, t_ns: int) -> bool:
         """Whether the chunk has a target for time ``t_ns``."""
@@ -70,10 +85,10 @@ class Chunk:
         if rel < 0:
             return None
         dt = self.dt_ns
+        if t_ns >= self.end_ns:
+            return None
         i0, rem = divmod(rel, dt)
         last = self.horizon - 1
-        if i0 > last:
-            return None
         actions = self.actions
         if rem == 0 or i0 == last:
             return actions[i0]

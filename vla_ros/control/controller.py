@@ -26,12 +26,26 @@ from vla_ros.control.chunk import (
     sample_stack,
 )
 from vla_ros.control.ensemble import MODES, blend_weight, temporal_ensemble
-from vla_ros.control.safety import JointLimits, SafetyFilter, check_speed_scale
+from vla_ros.control.safety import (
+    JointLimits,
+    LimitsError,
+    SafetyFilter,
+    check_speed_scale,
+    describe_outside,
+    outside_limits,
+)
 from vla_ros.control.state import JointStateTracker
 from vla_ros.util.faults import Fault
 
 #: chunks starting further than this ahead of the last tick are rejected (clock mismatch)
 DEFAULT_MAX_FUTURE_NS = 10_000_000_000
+#: the largest action spacing accepted by default (policies run at 1-100 Hz: dt 0.01-1 s)
+DEFAULT_MAX_CHUNK_DT_NS = 1_000_000_000
+#: the longest chunk (``(H - 1) * dt``) accepted by default; ACT 100 x 20 ms = 2 s, Diffusion
+#: Policy 16 x 0.1 s = 1.6 s, pi0 50 x 20 ms = 1 s
+DEFAULT_MAX_CHUNK_SPAN_NS = 10_000_000_000
+#: ``max_chunks: 0`` (auto) never holds more than this many chunks
+AUTO_MAX_CHUNKS_CAP = 4096
 
 
 class ConfigError(ValueError):
@@ -50,7 +64,11 @@ class ControllerConfig:
         blend_steps: ticks of cross-fade at a chunk switch in ``blend`` mode; >= 0.
         time_offset_ns: added to every chunk stamp (action 0 is due at stamp + offset).
         max_chunk_age_ns: a chunk is used only this long after its start (0 = whole horizon).
-        max_chunks: buffer capacity (flood protection).
+        max_chunks: buffer capacity (flood protection); 0 = auto: as many as overlap when one
+            chunk arrives per control period (``ceil(span / period) + 1``, see
+            :func:`chunks_needed`), at most :data:`AUTO_MAX_CHUNKS_CAP`.
+        max_chunk_dt_ns: chunks with a larger action spacing are rejected.
+        max_chunk_span_ns: chunks covering longer than this (``(H - 1) * dt``) are rejected.
         state_timeout_ns: joint state older than this holds the robot (0 = never stale).
         delta_state_tolerance_ns: how far a state stamp may be from a delta chunk's stamp.
         max_future_ns: chunks starting further ahead of the last tick are rejected.
@@ -66,7 +84,9 @@ class ControllerConfig:
     blend_steps: int = 5
     time_offset_ns: int = 0
     max_chunk_age_ns: int = 0
-    max_chunks: int = 32
+    max_chunks: int = 0
+    max_chunk_dt_ns: int = DEFAULT_MAX_CHUNK_DT_NS
+    max_chunk_span_ns: int = DEFAULT_MAX_CHUNK_SPAN_NS
     state_timeout_ns: int = 500_000_000
     delta_state_tolerance_ns: int = 50_000_000
     max_future_ns: int = DEFAULT_MAX_FUTURE_NS
@@ -96,8 +116,11 @@ class ControllerConfig:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.max_chunks < 1:
-            raise ConfigError(f"max_chunks must be >= 1, got {self.max_chunks}")
+        if self.max_chunks < 0:
+            raise ConfigError(f"max_chunks must be >= 0 (0 = auto), got {self.max_chunks}")
+        for name in ("max_chunk_dt_ns", "max_chunk_span_ns"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         check_speed_scale(self.speed_scale)
 
 
@@ -141,7 +164,7 @@ class ChunkController:
                 f"{list(config.joint_names)}; build JointLimits with the same joint_names"
             )
         self.config = config
-        self.buffer = ChunkBuffer(config.max_chunks, config.max_chunk_age_ns)
+        self.buffer = ChunkBuffer(config.max_chunks or AUTO_MAX_CHUNKS_CAP, config.max_chunk_age_ns)
         self.state = JointStateTracker(config.joint_names, config.state_timeout_ns)
         self.filter = SafetyFilter(limits, config.period_ns, config.speed_scale)
         self.armed = bool(armed)
@@ -160,12 +183,46 @@ class ChunkController:
         """The active joint limits."""
         return self.filter.limits
 
-    def set_limits(self, limits: JointLimits) -> None:
-        """Replace the limits (validated by the caller with :meth:`JointLimits.validate`)."""
+    def set_limits(self, limits: JointLimits, *, on_conflict: str = "refuse") -> str | None:
+        """Replace the limits; returns a message when the change disarmed the robot, else None.
+
+        Disarmed, the limits are always accepted (a previous command outside them is forgotten:
+        the filter restarts from the measured state on arming). Armed, a change that would put
+        the current command or the measured position outside the new range either raises
+        (``on_conflict="refuse"``: a live parameter change) or disarms (``"disarm"``: a URDF
+        arriving late, which cannot be refused). Nothing outside the limits is ever commanded.
+
+        Raises:
+            ConfigError: other joints than the controller's.
+            LimitsError: inconsistent limits, or a refused conflict (naming the joint, the value
+                and the new range).
+        """
         if tuple(limits.names) != self.config.joint_names:
             raise ConfigError(f"limits joints {list(limits.names)} != {list(self.config.joint_names)}")
+        if on_conflict not in ("refuse", "disarm"):
+            raise ConfigError(f"on_conflict must be 'refuse' or 'disarm', got {on_conflict!r}")
         limits.validate()
-        self.filter.limits = limits
+        problem = None
+        if self.armed:
+            cmd = self.filter.last_command
+            measured = None if self.last_tick_ns is None else self.state.current(self.last_tick_ns)
+            if cmd is not None and (out := outside_limits(limits, cmd)):
+                problem = describe_outside("the new limits would put the current command", out)
+            elif measured is not None and (out := outside_limits(limits, measured)):
+                problem = describe_outside("the new limits would put the measured position", out)
+        if problem is None:
+            if self.filter.last_command is not None and outside_limits(limits, self.filter.last_command):
+                self.filter.reset(None)  # disarmed: restart from the measured state on arming
+            self.filter.set_limits(limits)
+            return None
+        if on_conflict == "refuse":
+            raise LimitsError(
+                f"{problem}; refused while armed: move the joint inside the new range first, or disarm"
+            )
+        self.armed = False
+        self.filter.reset(None)
+        self.filter.set_limits(limits)
+        return f"{problem}; DISARMED (nothing outside the limits is commanded); re-arm inside the limits"
 
     def set_speed_scale(self, value: float) -> None:
         """Change the speed scale (validated, in (0, 1])."""
@@ -222,6 +279,21 @@ class ChunkController:
             policy_id=policy_id,
             seq=seq,
         )
+        if chunk.dt_ns > self.config.max_chunk_dt_ns:
+            raise ChunkError(
+                "chunk_span",
+                f"chunk seq {seq} from {policy_id or '?'} has dt {chunk.dt_ns / 1e9:g} s, more than "
+                f"max_chunk_dt {self.config.max_chunk_dt_ns / 1e9:g} s; rejected (check the card's dt "
+                "and the units of the chunk's dt, or raise max_chunk_dt_s)",
+            )
+        if chunk.span_ns > self.config.max_chunk_span_ns:
+            raise ChunkError(
+                "chunk_span",
+                f"chunk seq {seq} from {policy_id or '?'} covers {chunk.span_ns / 1e9:g} s (horizon "
+                f"{chunk.horizon} x dt {chunk.dt_ns / 1e9:g} s), more than max_chunk_span "
+                f"{self.config.max_chunk_span_ns / 1e9:g} s; rejected (check the card's horizon and dt, "
+                "or raise max_chunk_span_s)",
+            )
         chunk = reorder(chunk, self.config.joint_names)
         if action_mode == "delta":
             base = self.state.at(chunk.stamp_ns, self.config.delta_state_tolerance_ns)
@@ -251,16 +323,33 @@ class ChunkController:
                     f"chunk seq {seq} starts {(chunk.start_ns - self.last_tick_ns) / 1e9:.1f} s "
                     "ahead of the executor clock; check use_sim_time / clock sync; ignored",
                 )
+        needed = chunks_needed(chunk, self.config.period_ns)
+        if self.config.max_chunks == 0:
+            period = self.config.period_ns
+            needed_live = max([needed, *(chunks_needed(c, period) for c in self.buffer.chunks)])
+            self.buffer.max_chunks = min(needed_live, AUTO_MAX_CHUNKS_CAP)
         stored, dropped = self.buffer.add(chunk)
         faults = []
         if dropped:
-            faults.append(
-                Fault(
-                    cause="chunk_flood",
-                    message=f"chunk buffer full (max_chunks={self.config.max_chunks}); dropped "
-                    f"{len(dropped)} oldest chunk(s); the policy publishes faster than needed",
+            capacity = self.buffer.max_chunks
+            if needed > capacity:
+                faults.append(
+                    Fault(
+                        cause="chunk_buffer_small",
+                        message=f"a chunk of {chunk.horizon} actions x {chunk.dt_ns / 1e9:g} s overlaps "
+                        f"{needed} chunks when one arrives per control period, but max_chunks="
+                        f"{capacity}: the oldest (in temporal_ensemble the highest-weighted) "
+                        f"predictions are dropped; set max_chunks >= {needed} or 0 (auto)",
+                    )
                 )
-            )
+            else:
+                faults.append(
+                    Fault(
+                        cause="chunk_flood",
+                        message=f"chunk buffer full (max_chunks={capacity}); dropped {len(dropped)} "
+                        "oldest chunk(s); the policy publishes faster than the control rate needs",
+                    )
+                )
         return stored, faults
 
     def set_estop(self, active: bool) -> bool:
@@ -275,10 +364,18 @@ class ChunkController:
         """Arm (clears a latched e-stop if its input is released). Returns (ok, message)."""
         if self.estop_input:
             return False, "cannot arm: e-stop input is still active; release it first"
-        self.estop_latched = False
-        self.armed = True
+        if self.armed:  # re-arming must not reset the filter: the command would jump to the state
+            return True, "already armed"
         t = self.last_tick_ns if t_ns is None else t_ns
         measured = None if t is None else self.state.current(t)
+        if measured is not None and (out := outside_limits(self.limits, measured)):
+            return False, (
+                "refusing to arm: "
+                + describe_outside("measured position", out)
+                + "; move the joint inside its limits (or fix the limits / the joint calibration)"
+            )
+        self.estop_latched = False
+        self.armed = True
         self.filter.reset(measured)
         return True, "armed" + ("" if measured is not None else " (waiting for joint states)")
 
@@ -320,6 +417,18 @@ class ChunkController:
         if self.estop_latched:
             faults.append(Fault(cause="estop", message="e-stop latched; holding until re-armed"))
             return self._hold(t_ns, measured, faults)
+        if out := outside_limits(self.limits, measured):
+            was_armed, self.armed = self.armed, False
+            faults.append(
+                Fault(
+                    cause="state_outside_limits:" + ",".join(name for name, *_ in out),
+                    message=describe_outside("measured position", out)
+                    + ("; DISARMED" if was_armed else "; arming is refused")
+                    + ": nothing is commanded outside the limits; move the joint inside its limits "
+                    "(or fix the limits / the joint calibration), then arm",
+                )
+            )
+            return self._hold(t_ns, None, faults)
         live = self.buffer.live(t_ns)
         if not live:
             faults.append(
@@ -329,13 +438,16 @@ class ChunkController:
             return self._hold(t_ns, measured, faults)
         target = self._combine(live, t_ns, advance=True)
         res = self.filter.filter(target, measured)
+        if res is None:  # unreachable: a measured state outside the limits returned above
+            return self._hold(t_ns, None, faults)
         for reason in res.reasons:
             if reason in ("tracking_error", "nonfinite_target", "nonfinite_state"):
                 faults.append(
                     Fault(
                         cause=reason,
-                        message=f"safety filter: {reason.replace('_', ' ')} (measured state further than "
-                        "max_jump from the command, or bad target); holding at measured position"
+                        message="safety filter: tracking error (the measured state is further than "
+                        "max_jump from every command the velocity limit allows: blocked, moved by "
+                        "hand, or an outlier sample); holding the previous command"
                         if reason == "tracking_error"
                         else f"safety filter: {reason.replace('_', ' ')}; holding",
                     )
@@ -408,11 +520,20 @@ class ChunkController:
                 break
             target = self._combine(live, tj, advance=False)
             res = sim.filter(target, prev)
-            if res.held:
+            if res is None or res.held:
                 break
             prev = res.positions
             out.append((j * dt, res.positions))
         return tuple(out)
+
+
+def chunks_needed(chunk: Chunk, period_ns: int) -> int:
+    """How many chunks like ``chunk`` are live at once when one arrives per control period.
+
+    ``ceil(span / period) + 1`` with ``span = end - start`` (ns): the buffer size that keeps every
+    prediction temporal ensembling needs (ACT: ``H`` chunks for ``dt = period``).
+    """
+    return -(-chunk.span_ns // int(period_ns)) + 1
 
 
 def state_fault(missing: Sequence[str], seen_any: bool = True) -> Fault:

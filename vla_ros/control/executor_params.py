@@ -80,7 +80,25 @@ SPECS: tuple[ParamSpec, ...] = (
         "Use a chunk at most this long after its start (0: whole horizon) [s].",
         range=(0.0, 3600.0),
     ),
-    _spec("max_chunks", 32, "Chunk buffer capacity; beyond it the oldest are dropped.", range=(1, 10000)),
+    _spec(
+        "max_chunks",
+        0,
+        "Chunk buffer capacity; beyond it the oldest are dropped (0: auto, as many as overlap at "
+        "one chunk per control period: ceil(horizon x dt / period) + 1).",
+        range=(0, 10000),
+    ),
+    _spec(
+        "max_chunk_dt_s",
+        1.0,
+        "Chunks whose action spacing dt is larger are rejected [s].",
+        range=(0.001, 3600.0),
+    ),
+    _spec(
+        "max_chunk_span_s",
+        10.0,
+        "Chunks covering longer than this ((horizon - 1) x dt) are rejected [s].",
+        range=(0.001, 3600.0),
+    ),
     _spec(
         "state_timeout_s",
         0.5,
@@ -219,6 +237,8 @@ def controller_config(values: Mapping[str, Any], joint_names: tuple[str, ...]) -
         time_offset_ns=seconds_to_ns(values["time_offset_s"]),
         max_chunk_age_ns=seconds_to_ns(values["max_chunk_age_s"]),
         max_chunks=int(values["max_chunks"]),
+        max_chunk_dt_ns=seconds_to_ns(values["max_chunk_dt_s"]),
+        max_chunk_span_ns=seconds_to_ns(values["max_chunk_span_s"]),
         state_timeout_ns=seconds_to_ns(values["state_timeout_s"]),
         delta_state_tolerance_ns=seconds_to_ns(values["delta_state_tolerance_s"]),
         trajectory_points=int(traj),

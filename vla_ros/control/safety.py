@@ -1,17 +1,30 @@
 """The safety filter: position, velocity, acceleration and jump limits; NaN/Inf rejection; hold.
 
-Every command leaving :meth:`SafetyFilter.filter` satisfies, per joint:
+The rule every command leaving :meth:`SafetyFilter.filter` or :meth:`SafetyFilter.hold` obeys,
+per joint, whatever the chunks, the measured state or a live limit change say:
 
 * ``lower <= q <= upper`` (position limits, always);
-* ``|q - q_prev| <= v_max * speed_scale * dt`` (velocity, relative to the previous command);
-* ``|q - q_measured| <= max_jump`` (distance from the measured state);
+* ``|q - q_prev| <= v_max * speed_scale * dt`` (velocity, relative to the previous *command*,
+  never to the measured state: a lagging or outlier measurement cannot make the command jump);
+* ``|q - q_measured| <= max_jump`` where ``max_jump`` is set, for every command that moves;
 * acceleration ``|v - v_prev| <= a_max * speed_scale**2 * dt`` where that is compatible with the
-  constraints above (it is relaxed, and reported, when a position limit or hold forces a stop).
+  constraints above (it is relaxed, and reported as ``acceleration_relaxed``, when a position
+  limit or the jump bound forces a harder stop; a hold stops at once).
 
-When the box of the first three is empty (the robot is further than ``max_jump`` from the last
-command, e.g. it was blocked or moved by hand), the filter reports ``tracking_error`` and holds at
-the measured position (clipped to the position limits). Non-finite targets are rejected
+When these cannot all hold (the measured state is further than ``max_jump`` from every command
+the velocity limit allows: the robot was blocked, moved by hand, or one sample is an outlier),
+**nothing moves**: the filter reports ``tracking_error`` and holds the previous command. It never
+"catches up" to the measured position in one tick. Non-finite targets are rejected
 (``nonfinite_target``) and the previous command is held.
+
+The filter starts (after :meth:`SafetyFilter.reset` with no position, i.e. on arming) from the
+measured position **only when that position is inside the position limits**; a measured joint
+outside them yields no command at all (``None``): a clipped start would be a step of
+``|q_measured - limit|`` in one tick. The executor refuses to arm then, and disarms when an armed
+robot's measured state leaves the limits (:func:`state_outside_limits`). Invariant: the previous
+command is always inside the position limits, so the velocity box around it always intersects
+them; :meth:`SafetyFilter.set_limits` keeps it so (a change that would put the previous command
+outside the new range raises :class:`LimitsError`).
 """
 
 from __future__ import annotations
@@ -164,6 +177,25 @@ def arming_refusal(limits: JointLimits, allow_unlimited: bool = False) -> str | 
     )
 
 
+def outside_limits(limits: JointLimits, q: np.ndarray) -> list[tuple[str, float, float, float]]:
+    """Joints of ``q`` (``[n_joints]``, rad or m) outside ``[lower, upper]``: ``(name, value, lower, upper)``.
+
+    A non-finite value counts as outside.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    bad = ~((q >= limits.lower) & (q <= limits.upper))
+    return [
+        (limits.names[i], float(q[i]), float(limits.lower[i]), float(limits.upper[i]))
+        for i in np.flatnonzero(bad)
+    ]
+
+
+def describe_outside(what: str, outside: Sequence[tuple[str, float, float, float]]) -> str:
+    """One phrase naming each joint of :func:`outside_limits`, its value and its limits."""
+    parts = [f"{name!r} at {value:.4g} outside [{lo:.4g}, {hi:.4g}]" for name, value, lo, hi in outside]
+    return f"{what} of joint " + ", ".join(parts)
+
+
 @dataclass(frozen=True)
 class FilterResult:
     """Output of one filter step: the command, its velocity, and why it differs from the target."""
@@ -175,12 +207,15 @@ class FilterResult:
 
 
 class SafetyFilter:
-    """Stateful limit filter run once per control period.
+    """Stateful limit filter run once per control period (see the module docstring for the rule).
 
     Args:
         limits: the joint limits.
-        period_ns: control period (the ``dt`` of the velocity/acceleration limits).
+        period_ns: control period (the ``dt`` of the velocity/acceleration limits), ns.
         speed_scale: in ``(0, 1]``; scales velocity limits by it and acceleration by its square.
+
+    Raises:
+        LimitsError: ``period_ns <= 0`` or a speed scale outside ``(0, 1]``.
     """
 
     def __init__(self, limits: JointLimits, period_ns: int, speed_scale: float = 1.0) -> None:
@@ -190,6 +225,7 @@ class SafetyFilter:
         self.period_ns = int(period_ns)
         self.speed_scale = check_speed_scale(speed_scale)
         n = len(limits.names)
+        #: the previous command; None before the first one (then it starts from the measured state)
         self.last_command: np.ndarray | None = None
         self.last_velocity = np.zeros(n)
 
@@ -202,19 +238,46 @@ class SafetyFilter:
         return other
 
     def reset(self, position: np.ndarray | None = None) -> None:
-        """Forget the previous command (e.g. on arming); start from ``position`` at rest."""
-        self.last_command = None if position is None else self._clip_pos(position)
+        """Forget the previous command (e.g. on arming); start from ``position`` at rest.
+
+        Raises:
+            LimitsError: ``position`` is outside the position limits (naming the joint).
+        """
+        if position is not None:
+            position = np.asarray(position, dtype=np.float64).copy()
+            if outside := outside_limits(self.limits, position):
+                raise LimitsError(describe_outside("cannot start at the position", outside))
+        self.last_command = position
         self.last_velocity = np.zeros(len(self.limits.names))
 
-    def _clip_pos(self, q: np.ndarray) -> np.ndarray:
-        return np.clip(np.asarray(q, dtype=np.float64), self.limits.lower, self.limits.upper)
+    def set_limits(self, limits: JointLimits) -> None:
+        """Replace the limits, keeping the invariant that the previous command is inside them.
+
+        Raises:
+            LimitsError: the previous command is outside the new range (naming the joint, its
+                command and the new range); the old limits stay in force.
+        """
+        limits.validate()
+        if self.last_command is not None and (outside := outside_limits(limits, self.last_command)):
+            raise LimitsError(
+                describe_outside("the new limits would put the current command", outside)
+                + "; move the joint inside the new range first, or disarm before changing them"
+            )
+        self.limits = limits
 
     def hold(self, measured: np.ndarray | None, reason: str = "hold") -> FilterResult | None:
-        """Hold the last command, else the measured position (clipped); None if neither exists."""
+        """Hold the previous command, else the measured position; None if neither can be held.
+
+        The measured position is held only when it is finite and inside the position limits
+        (a clipped hold would step to the limit in one tick).
+        """
         if self.last_command is None:
-            if measured is None or not np.all(np.isfinite(measured)):
+            if measured is None:
                 return None
-            self.last_command = self._clip_pos(measured)
+            measured = np.asarray(measured, dtype=np.float64)
+            if outside_limits(self.limits, measured):
+                return None
+            self.last_command = measured.copy()
         self.last_velocity = np.zeros(len(self.limits.names))
         return FilterResult(
             positions=self.last_command.copy(),
@@ -223,8 +286,15 @@ class SafetyFilter:
             held=True,
         )
 
-    def filter(self, target: np.ndarray, measured: np.ndarray) -> FilterResult:
-        """Limit ``target`` given the measured position; updates the filter state."""
+    def filter(self, target: np.ndarray, measured: np.ndarray) -> FilterResult | None:
+        """Limit ``target`` (``[n_joints]``) given the measured position; updates the filter state.
+
+        Returns None when there is no previous command and the measured state is outside the
+        position limits (nothing may be commanded; the caller reports it).
+
+        Raises:
+            LimitsError: the measured state is non-finite and there is no command to hold.
+        """
         lim = self.limits
         target = np.asarray(target, dtype=np.float64)
         measured = np.asarray(measured, dtype=np.float64)
@@ -233,10 +303,12 @@ class SafetyFilter:
             if res is None:
                 raise LimitsError("measured state is non-finite and there is no command to hold")
             return res
+        if self.last_command is None and outside_limits(lim, measured):
+            return None
         if target.shape != lim.lower.shape or not np.all(np.isfinite(target)):
-            return self.hold(measured, "nonfinite_target")  # type: ignore[return-value]
+            return self.hold(measured, "nonfinite_target")
         dt = self.period_ns * 1e-9
-        prev = self.last_command if self.last_command is not None else self._clip_pos(measured)
+        prev = self.last_command if self.last_command is not None else measured
         pv = self.last_velocity
         vmax = lim.max_velocity * self.speed_scale
         amax = lim.max_acceleration * (self.speed_scale * self.speed_scale)
@@ -244,10 +316,8 @@ class SafetyFilter:
         lo = np.maximum(np.maximum(lim.lower, prev - step), measured - lim.max_jump)
         hi = np.minimum(np.minimum(lim.upper, prev + step), measured + lim.max_jump)
         if np.any(lo > hi):
-            self.last_command = None
-            res = self.hold(measured, "tracking_error")
-            assert res is not None
-            return res
+            self.last_command = prev.copy()
+            return self.hold(measured, "tracking_error")
         reasons: list[str] = []
         dv = amax * dt
         alo = prev + (pv - dv) * dt

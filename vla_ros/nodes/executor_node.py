@@ -65,7 +65,7 @@ from vla_ros.nodes.run import run_node
 from vla_ros.util.faults import Fault, FaultLog
 from vla_ros.util.ns import msg_to_ns, ns_to_stamp, seconds_to_ns
 
-ERROR_CAUSES = ("estop", "tracking_error", "clock_backwards", "nonfinite_state")
+ERROR_CAUSES = ("estop", "tracking_error", "clock_backwards", "nonfinite_state", "state_outside_limits")
 #: a fault cause that clears and stays away this long is logged again when it returns
 FAULT_RECUR_AFTER_NS = 1_000_000_000
 
@@ -312,6 +312,7 @@ class ExecutorNode(Node):
             )
             return
         refusal: str | None = None
+        disarmed: str | None = None
         limits: JointLimits | None = None
         with self._lock:  # decide and apply under the lock; log after releasing it
             ctl = self.controller
@@ -323,9 +324,13 @@ class ExecutorNode(Node):
                 else:
                     refusal = self._arming_refusal(limits) if ctl.armed else None
                 if refusal is None:
-                    ctl.set_limits(limits)
+                    # a URDF cannot be refused like a parameter: one that puts the armed robot's
+                    # command or state outside its limits disarms it
+                    disarmed = ctl.set_limits(limits, on_conflict="disarm")
             if refusal is None:
                 self._urdf = urdf
+        if disarmed is not None:
+            self.get_logger().error(f"URDF from {topic}: {disarmed}")
         if refusal is not None:
             self._fault(
                 Fault(
@@ -363,7 +368,7 @@ class ExecutorNode(Node):
                 ok, message = ctl.disarm()
         response.success, response.message = ok, message
         # one call site per severity (rclpy refuses to change a call site's severity)
-        if refusal is not None:
+        if not ok:
             self.get_logger().error(f"~/arm(True): {message}")
         else:
             self.get_logger().info(f"~/arm({request.data}): {message}")
