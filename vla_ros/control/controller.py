@@ -538,12 +538,15 @@ def chunks_needed(chunk: Chunk, period_ns: int) -> int:
 
 def state_fault(missing: Sequence[str], seen_any: bool = True) -> Fault:
     """The fault for joints without a fresh joint state (one cause per set of joints), or for
-    no joint state at all yet (``seen_any`` False)."""
+    no joint state at all yet (``seen_any`` False); the tracker's own diagnosis (silent driver,
+    unstamped messages, another clock: :class:`~vla_ros.control.state.MissingJoints`) when it has one."""
     if not seen_any:
         return Fault(
             cause="state_none",
             message="no joint_states received yet for the commanded joints; not commanding",
         )
+    if getattr(missing, "fault", None) is not None:
+        return missing.fault  # type: ignore[attr-defined]
     return Fault(
         cause="state_missing:" + ",".join(missing),
         message=f"joint_states lacks joint(s) {list(missing)} (none received within state_timeout); holding",

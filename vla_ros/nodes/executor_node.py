@@ -251,11 +251,15 @@ class ExecutorNode(Node):
             self.get_logger().warning(line)
 
     def _on_joint_state(self, msg: JointState) -> None:
+        """Merge a joint state; a rejected one (duplicate names, ...) is logged once and counted
+        (``fault.<cause>`` on /diagnostics). Liveness is judged on the steady clock."""
         ctl = self.controller
         if ctl is None:
             return
         try:
             with self._lock:
+                if ctl.state.liveness_clock is None:  # arrival times: a stopped /clock still trips it
+                    ctl.state.liveness_clock = time.monotonic_ns
                 ctl.update_state(msg_to_ns(msg.header.stamp), msg.name, msg.position)
         except StateError as exc:
             self._fault(Fault(cause=exc.cause, message=str(exc)))
