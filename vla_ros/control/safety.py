@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vla_ros.control.urdf import UrdfJointLimit
+from vla_ros.control.urdf import UrdfJointLimit, limits_hint, uncommandable
 
 
 class LimitsError(ValueError):
@@ -62,7 +62,8 @@ class JointLimits:
     """Per-joint limits in the controller's joint order; ``inf`` means unlimited.
 
     ``continuous`` names the joints the URDF declares ``continuous`` (no position limits by
-    design); see :meth:`missing`.
+    design); see :meth:`missing`. ``urdf`` is the URDF the limits were built with (None: none),
+    kept so :func:`arming_refusal` can say what it lacks.
     """
 
     names: tuple[str, ...]
@@ -72,6 +73,7 @@ class JointLimits:
     max_acceleration: np.ndarray
     max_jump: np.ndarray
     continuous: tuple[str, ...] = ()
+    urdf: Mapping[str, UrdfJointLimit] | None = None
 
     @classmethod
     def build(
@@ -106,6 +108,7 @@ class JointLimits:
             max_acceleration=inf.copy() if a is None else a,
             max_jump=inf.copy() if j is None else j,
             continuous=tuple(name for name in names if name in urdf and urdf[name].continuous),
+            urdf=urdf or None,
         )
         limits.validate()
         return limits
@@ -157,8 +160,11 @@ def arming_refusal(limits: JointLimits, allow_unlimited: bool = False) -> str | 
 
     Arming needs finite position limits (both sides) and a finite velocity limit on every joint,
     unless ``allow_unlimited`` (simulation/bench only): otherwise only ``max_jump`` bounds a
-    command and a bad chunk could drive a joint into its end stop at full speed.
+    command and a bad chunk could drive a joint into its end stop at full speed. A joint the URDF
+    declares mimic (it follows its leader) or fixed/floating/planar is refused even then.
     """
+    if (blocked := uncommandable(limits.names, limits.urdf)) is not None:
+        return f"refusing to arm: {blocked}"
     if allow_unlimited:
         return None
     position, velocity = limits.missing()
@@ -172,8 +178,8 @@ def arming_refusal(limits: JointLimits, allow_unlimited: bool = False) -> str | 
     return (
         "refusing to arm: "
         + "; ".join(parts)
-        + ", or give robot_description (a URDF whose <limit> tags have lower, upper and velocity); "
-        "allow_unlimited: true skips this check (simulation/bench only, never on a real robot)"
+        + limits_hint([n for n in limits.names if n in position or n in velocity], limits.urdf)
+        + "; allow_unlimited: true skips this check (simulation/bench only, never on a real robot)"
     )
 
 
