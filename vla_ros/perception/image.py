@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from vla_ros.perception.decode import damaged, imdecode
 from vla_ros.perception.errors import ImageFormatError
+from vla_ros.perception.image_header import DEFAULT_MAX_PIXELS, ImageHeader, check_compressed_size
 
 
 @dataclass(frozen=True)
@@ -171,9 +173,7 @@ def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
 
 
 def _depth_to_u8(depth_m: np.ndarray, depth_max_m: float) -> np.ndarray:
-    scaled = np.nan_to_num(
-        depth_m * np.float32(255.0 / depth_max_m), nan=0.0, posinf=0.0, neginf=0.0
-    )
+    scaled = np.nan_to_num(depth_m * np.float32(255.0 / depth_max_m), nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(scaled, 0.0, 255.0).astype(np.uint8)
 
 
@@ -226,55 +226,121 @@ def image_msg_to_rgb8(msg: Any, *, depth_max_m: float = 2.0, source: str = "imag
     return to_rgb8(pixels, msg.encoding, depth_max_m=depth_max_m, source=source)
 
 
-def decode_compressed(fmt: str, data: Any, *, source: str = "image") -> tuple[np.ndarray, str]:
-    """Decode a ``sensor_msgs/CompressedImage`` payload; returns ``(pixels, encoding)``.
+def compressed_payload(fmt: str, data: Any, *, source: str = "image") -> memoryview:
+    """The encoded image inside a ``CompressedImage``'s ``data``: all of it, or after the 12-byte
+    ``ConfigHeader`` of compressed_depth_image_transport ("compressedDepth" formats).
 
-    ``fmt`` is the message's ``format`` field as written by image_transport plugins:
-    ``"jpeg"``, ``"png"``, ``"rgb8; jpeg compressed bgr8"``, ``"16UC1; compressedDepth png"``,
-    ``"32FC1; compressedDepth"``. Colour images come back as ``bgr8``/``bgra8`` (OpenCV order),
-    grey ones as ``mono8``/``mono16`` (or the original 1-channel encoding named in ``fmt``).
+    Raises :class:`ImageFormatError` for a compressedDepth codec other than PNG (``rvl``).
     """
-    import cv2  # heavy import only when compressed images are used
-
-    buf = np.frombuffer(data, dtype=np.uint8)
-    original = fmt.split(";", 1)[0].strip() if ";" in fmt else ""
-    if "compresseddepth" in fmt.lower():
-        return _decode_compressed_depth(cv2, buf, original or "16UC1", fmt, source)
-    pixels = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-    if pixels is None:
+    view = memoryview(data).cast("B")
+    if "compresseddepth" not in fmt.lower():
+        return view
+    if "rvl" in fmt.lower():
         raise ImageFormatError(
-            f"{source}: could not decode {buf.size} bytes of CompressedImage format {fmt!r}; "
-            "expected a JPEG or PNG payload from image_transport",
+            f"{source}: CompressedImage format {fmt!r} (RVL depth codec) is not supported; set the "
+            "compressedDepth plugin's format to png",
             cause=f"{source}:compressed",
         )
-    if pixels.ndim == 3 and pixels.shape[2] == 3:
-        return pixels, "bgr8"
-    if pixels.ndim == 3 and pixels.shape[2] == 4:
-        return pixels, "bgra8"
-    if pixels.ndim == 2:
-        info = ENCODINGS.get(original)
-        if info is not None and info.channels == 1 and info.dtype == pixels.dtype:
-            return pixels, original
-        return pixels, "mono16" if pixels.dtype == np.uint16 else "mono8"
-    raise ImageFormatError(
-        f"{source}: CompressedImage {fmt!r} decoded to an unsupported array {pixels.shape} "
-        f"{pixels.dtype}; publish 8-bit colour or grey images",
+    return view[_DEPTH_HEADER:]
+
+
+def check_compressed(fmt: str, data: Any, max_pixels: int, *, source: str = "image") -> ImageHeader:
+    """O(header) check of a ``CompressedImage`` before anything is decoded (callback-cheap).
+
+    Reads the declared size from the payload's header (:mod:`vla_ros.perception.image_header`)
+    and raises :class:`ImageFormatError` for an unreadable header, a format whose header is not
+    read (cause ``...:compressed``) or more than ``max_pixels`` pixels (cause ``...:pixels``).
+    """
+    try:
+        return check_compressed_size(compressed_payload(fmt, data, source=source), max_pixels, source=source)
+    except ImageFormatError as exc:
+        if exc.cause.endswith(":pixels"):  # names camera, size and limit: complete as it is
+            raise
+        raise ImageFormatError(f"{exc} (CompressedImage format {fmt!r})", cause=exc.cause) from None
+
+
+def _decoder_error(source: str, fmt: str, size: int, messages: list[str], what: str) -> ImageFormatError:
+    said = f"; the decoder said: {' | '.join(messages)}" if messages else ""
+    return ImageFormatError(
+        f"{source}: {what} ({size} bytes of CompressedImage format {fmt!r}){said}",
         cause=f"{source}:compressed",
     )
 
 
-def _decode_compressed_depth(
-    cv2: Any, buf: np.ndarray, original: str, fmt: str, source: str
-) -> tuple[np.ndarray, str]:
-    # compressed_depth_image_transport: 12-byte ConfigHeader (int32 format, float32 depthQuantA,
-    # float32 depthQuantB) followed by a 16-bit PNG.
-    header = 12
-    pixels = cv2.imdecode(buf[header:], cv2.IMREAD_UNCHANGED) if buf.size > header else None
-    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 2:
+def _decoded_encoding(pixels: np.ndarray, fmt: str, original: str, source: str) -> str:
+    """The raw encoding a decoded array is in (OpenCV gives colour as BGR(A))."""
+    bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(pixels.dtype)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    info = ENCODINGS.get(original)
+    if channels == 1 and info is not None and info.channels == 1 and info.dtype == pixels.dtype:
+        return original  # e.g. 16UC1 depth or 32FC1 sent as PNG/TIFF: converted as the raw image
+    if bits is None or channels not in (1, 3, 4):
         raise ImageFormatError(
-            f"{source}: could not decode CompressedImage format {fmt!r} as compressedDepth "
-            "(12-byte header + 16-bit PNG)",
+            f"{source}: CompressedImage {fmt!r} decoded to {channels} channel(s) of {pixels.dtype}; "
+            "publish 8- or 16-bit grey, colour or colour+alpha images",
             cause=f"{source}:compressed",
+        )
+    if channels == 1:
+        return f"mono{bits}"
+    # image_transport writes "<enc>; <codec> compressed bgr8"; only old publishers encoded RGB
+    order = "rgb" if "compressed rgb" in fmt.lower() else "bgr"
+    return f"{order}{'a' if channels == 4 else ''}{bits}"
+
+
+def decode_compressed(
+    fmt: str,
+    data: Any,
+    *,
+    source: str = "image",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[np.ndarray, str]:
+    """Decode a ``sensor_msgs/CompressedImage`` payload; returns ``(pixels, encoding)``.
+
+    ``fmt`` is the message's ``format`` field as written by image_transport plugins:
+    ``"jpeg"``, ``"png"``, ``"rgb8; jpeg compressed bgr8"``, ``"16UC1; compressedDepth png"``,
+    ``"32FC1; compressedDepth"``. The result is what the raw message would have held in the
+    returned encoding: colour as ``bgr8``/``bgra8``/``bgr16``/``bgra16`` (``rgb...`` when the
+    format says "compressed rgb"), grey as the original one-channel encoding named in ``fmt``
+    (``16UC1`` depth, ...) or ``mono8``/``mono16``.
+
+    The declared size is checked against ``max_pixels`` before decoding (:func:`check_compressed`).
+    Raises :class:`ImageFormatError` for a bomb (cause ``...:pixels``), a format whose header is not
+    read, a payload the decoder rejects or reports as corrupt or truncated (its own words are in the
+    message; nothing is written to stderr), or an array no raw encoding describes.
+    """
+    header = check_compressed(fmt, data, max_pixels, source=source)
+    view = compressed_payload(fmt, data, source=source)
+    original = fmt.split(";", 1)[0].strip() if ";" in fmt else ""
+    if "compresseddepth" in fmt.lower():
+        if header.format != "PNG":
+            raise _decoder_error(
+                source, fmt, len(view), [], f"compressedDepth payload is {header.format}, not PNG"
+            )
+        return _decode_compressed_depth(np.frombuffer(data, dtype=np.uint8), original or "16UC1", fmt, source)
+    pixels, messages = imdecode(np.frombuffer(view, dtype=np.uint8))
+    if pixels is None:
+        raise _decoder_error(source, fmt, len(view), messages, f"could not decode the {header.format} image")
+    if damaged(messages):
+        raise _decoder_error(
+            source, fmt, len(view), messages, f"the {header.format} image is corrupt or truncated"
+        )
+    return pixels, _decoded_encoding(pixels, fmt, original, source)
+
+
+#: compressed_depth_image_transport's ConfigHeader: int32 format, float32 depthQuantA, depthQuantB
+_DEPTH_HEADER = 12
+
+
+def _decode_compressed_depth(buf: np.ndarray, original: str, fmt: str, source: str) -> tuple[np.ndarray, str]:
+    # compressed_depth_image_transport: 12-byte ConfigHeader followed by a 16-bit PNG.
+    pixels, messages = imdecode(buf[_DEPTH_HEADER:]) if buf.size > _DEPTH_HEADER else (None, [])
+    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 2 or damaged(messages):
+        raise _decoder_error(
+            source,
+            fmt,
+            int(buf.size),
+            messages,
+            "could not decode as compressedDepth (12-byte header + 16-bit PNG)",
         )
     if original == "16UC1":
         return pixels, "16UC1"
@@ -290,9 +356,30 @@ def _decode_compressed_depth(
     )
 
 
-def msg_to_rgb8(msg: Any, *, depth_max_m: float = 2.0, source: str = "image") -> np.ndarray:
-    """``sensor_msgs/Image`` or ``sensor_msgs/CompressedImage`` (duck-typed) -> RGB uint8."""
+def msg_to_rgb8(
+    msg: Any,
+    *,
+    depth_max_m: float = 2.0,
+    source: str = "image",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """``sensor_msgs/Image`` or ``sensor_msgs/CompressedImage`` (duck-typed) -> RGB uint8 ``[H, W, 3]``.
+
+    Compressed payloads are size-checked against ``max_pixels`` before decoding. Raises
+    :class:`ImageFormatError` for anything that does not give a ``uint8 [H, W, 3]`` array, so no
+    other array ever reaches a policy.
+    """
     if hasattr(msg, "format") and not hasattr(msg, "encoding"):
-        pixels, encoding = decode_compressed(msg.format, msg.data, source=source)
-        return to_rgb8(pixels, encoding, depth_max_m=depth_max_m, source=source)
-    return image_msg_to_rgb8(msg, depth_max_m=depth_max_m, source=source)
+        pixels, encoding = decode_compressed(msg.format, msg.data, source=source, max_pixels=max_pixels)
+        rgb = to_rgb8(pixels, encoding, depth_max_m=depth_max_m, source=source)
+        what = f"CompressedImage {msg.format!r} decoded as {encoding}"
+    else:
+        rgb = image_msg_to_rgb8(msg, depth_max_m=depth_max_m, source=source)
+        what = f"encoding {msg.encoding!r}"
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ImageFormatError(
+            f"{source}: {what} gave a {rgb.dtype} array of shape {rgb.shape}, not uint8 [H, W, 3]; "
+            f"publish one of {', '.join(RGB_CONVERTIBLE)}",
+            cause=f"{source}:encoding",
+        )
+    return rgb
