@@ -91,6 +91,8 @@ class ExecutorNode(Node):
             self._urdf = ep.urdf_limits(self.values)
         except UrdfError as exc:
             raise ConfigError(f"robot_description: {exc}") from None
+        for line in getattr(self._urdf, "warnings", ()):
+            self.get_logger().warning(f"robot_description: {line}")
         self.faults = FaultLog(
             repeat_interval_ns=seconds_to_ns(self.values["log_repeat_s"]),
             recur_after_ns=FAULT_RECUR_AFTER_NS,
@@ -315,6 +317,8 @@ class ExecutorNode(Node):
                 )
             )
             return
+        for line in urdf.warnings:
+            self.get_logger().warning(f"URDF on {topic}: {line}")
         refusal: str | None = None
         disarmed: str | None = None
         limits: JointLimits | None = None
