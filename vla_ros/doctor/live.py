@@ -93,6 +93,8 @@ class LiveObservation:
     window_s: float
     topics: dict[str, TopicSample] = field(default_factory=dict)
     clock_publishers: int = 0
+    clock_publisher_nodes: list[str] = field(default_factory=list)
+    clock_messages: int | None = None  # /clock messages received in the window (None: not counted)
     sim_time_nodes: list[str] = field(default_factory=list)
     nodes_queried: list[str] = field(default_factory=list)
     nodes: list[str] = field(default_factory=list)
@@ -316,15 +318,24 @@ def check_clock_offset(obs: LiveObservation) -> CheckResult:
 
 
 def check_sim_time(obs: LiveObservation) -> CheckResult:
-    """No node runs with ``use_sim_time`` while nobody publishes ``/clock``."""
+    """``use_sim_time`` and ``/clock`` agree: nodes on sim time have a ``/clock`` that ticks, and a
+    ``/clock`` is not published while no node uses sim time.
+
+    The last case WARNs: a simulator or ``ros2 bag play --clock`` then stamps sim time while every
+    node judges stamps against wall-clock time, so the nodes see stamps years away from their
+    clock (vla_ros nodes say "stamps are off the node clock").
+    """
     cid, title = "live.sim_time", "use_sim_time vs /clock"
     if obs.error:
         return result(cid, title, Status.SKIP, "graph not sampled")
     details = {
         "sim_time_nodes": obs.sim_time_nodes,
         "clock_publishers": obs.clock_publishers,
+        "clock_publisher_nodes": obs.clock_publisher_nodes,
+        "clock_messages": obs.clock_messages,
         "nodes_queried": obs.nodes_queried,
     }
+    by = f" by {', '.join(obs.clock_publisher_nodes)}" if obs.clock_publisher_nodes else ""
     if obs.sim_time_nodes and obs.clock_publishers == 0:
         return result(
             cid,
@@ -335,6 +346,17 @@ def check_sim_time(obs: LiveObservation) -> CheckResult:
             "start the simulator or `ros2 bag play --clock`, or set use_sim_time:=false",
             **details,
         )
+    if obs.sim_time_nodes and obs.clock_messages == 0:
+        return result(
+            cid,
+            title,
+            Status.FAIL,
+            f"/clock is published{by} but no message arrived in {obs.window_s:.1f} s: time stands "
+            f"still on {', '.join(obs.sim_time_nodes)} (a paused bag or simulator?)",
+            "resume the bag (space in `ros2 bag play`) or the simulator; vla_ros nodes hold "
+            "(their liveness runs on a steady clock)",
+            **details,
+        )
     if obs.sim_time_nodes:
         return result(
             cid,
@@ -343,13 +365,25 @@ def check_sim_time(obs: LiveObservation) -> CheckResult:
             f"{len(obs.sim_time_nodes)} node(s) on sim time, /clock published",
             **details,
         )
-    return result(
-        cid,
-        title,
-        Status.PASS,
-        "wall time" + (" (/clock published but unused)" if obs.clock_publishers else ""),
-        **details,
-    )
+    if obs.clock_publishers:
+        asked = (
+            f"none of the {len(obs.nodes_queried)} node(s) asked uses sim time"
+            if obs.nodes_queried
+            else "no node answered whether it uses sim time"
+        )
+        return result(
+            cid,
+            title,
+            Status.WARN,
+            f"/clock is published{by} but {asked}: messages stamped with that sim time look "
+            "far from the nodes' wall-clock time (policy and executor reject them as stamped "
+            "off the node clock)",
+            "set use_sim_time:=true on every node (drivers, robot_state_publisher, policy_node, "
+            "executor_node) when a simulator or `ros2 bag play --clock` drives time; otherwise "
+            "stop the /clock publisher",
+            **details,
+        )
+    return result(cid, title, Status.PASS, "wall time, no /clock", **details)
 
 
 def check_qos(obs: LiveObservation) -> CheckResult:

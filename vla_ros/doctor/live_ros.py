@@ -73,6 +73,8 @@ class LiveSampler:
         self._param_futures: dict[str, Any] = {}
         self._clients: list[Any] = []
         self._queried: set[str] = set()
+        self._clock_sub: Any = None
+        self.clock_messages = 0
         self.started = time.monotonic()
 
     # -- discovery ----------------------------------------------------------------------------
@@ -98,7 +100,18 @@ class LiveSampler:
                 self._subs[name] = None
                 continue
             self._subs[name] = self.node.create_subscription(cls, name, self._callback(sample), PROBE_QOS)
+        if self._clock_sub is None and "/clock" in graph:
+            self._subscribe_clock()
         self._query_params()
+
+    def _subscribe_clock(self) -> None:
+        """Count /clock messages: a /clock with publishers but no messages stands still."""
+        from rosgraph_msgs.msg import Clock
+
+        def count(_msg: Any) -> None:
+            self.clock_messages += 1
+
+        self._clock_sub = self.node.create_subscription(Clock, "/clock", count, PROBE_QOS)
 
     def _callback(self, sample: TopicSample) -> Any:
         clock = self.node.get_clock()
@@ -160,10 +173,13 @@ class LiveSampler:
                 vals = fut.result().values
                 if vals and vals[0].type == 1 and vals[0].bool_value:  # PARAMETER_BOOL
                     sim_nodes.append(full)
+        clock_pubs = [_qos_dict(i)["node"] for i in self.node.get_publishers_info_by_topic("/clock")]
         obs = LiveObservation(
             window_s=window,
             topics=self.samples,
             clock_publishers=self.node.count_publishers("/clock"),
+            clock_publisher_nodes=sorted(set(clock_pubs)),
+            clock_messages=self.clock_messages if self._clock_sub is not None else None,
             sim_time_nodes=sim_nodes,
             nodes_queried=sorted(self._queried),
             nodes=sorted(f"{ns.rstrip('/')}/{n}" for n, ns in self.node.get_node_names_and_namespaces()),
@@ -178,6 +194,9 @@ class LiveSampler:
                 self.node.destroy_subscription(sub)
         for c in self._clients:
             self.node.destroy_client(c)
+        if self._clock_sub is not None:
+            self.node.destroy_subscription(self._clock_sub)
+            self._clock_sub = None
         self._subs.clear()
         self._clients.clear()
 
