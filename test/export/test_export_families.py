@@ -22,6 +22,12 @@ def test_family_tiny_exports_with_parity(family, layout):
     assert card.layout == layout
     assert card.parity["max_abs_err"] <= 1e-4, card.parity
     assert card.parity["onnxruntime"]["ref_max_abs"] > 0  # a non-trivial output was compared
+    # the gate ran on the trace input and 3 random valid inputs; per graph max_abs and cosine
+    assert len(card.parity["onnxruntime"]["inputs"]) == 4
+    assert 0.99999 <= card.parity["cosine_min"] <= 1.0
+    graphs = card.parity["onnxruntime"]["graphs"]
+    assert set(graphs) == set(card.parity["onnxruntime"]["per_output"])
+    assert all(g["max_abs"] <= 1e-4 and g["cosine"] >= 0.99999 for g in graphs.values()), graphs
     if layout == "split":
         assert card.export["split"]["num_steps"] >= 1
         assert {"onnx_prefix", "onnx_step"} <= set(card.files)

@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 from vla_ros.export import PolicyCard, export_policy, onnx_export
+from vla_ros.export.parity import TRACE_LABEL
 from vla_ros.runtime import Observation, load_runtime
 from vla_ros.runtime.errors import ExportError, ParityError
 
@@ -42,7 +43,11 @@ def test_int8_card_names_both_graphs_and_records_how(act_int8: PolicyCard) -> No
     assert p["precision"] == "int8" and p["bound"] == onnx_export.PARITY_BOUNDS["int8"]
     assert 0 < p["max_abs_err"] <= p["bound"]  # int8 is approximate, within the stated bound
     assert p["onnxruntime_fp32"]["max_abs_err"] <= 1e-4  # the fp32 graph is still exact
-    assert p["onnxruntime"]["inputs"].startswith("example_inputs + 7 held-out")
+    # the trace input and 7 random valid inputs the synthetic calibration (seeds 1..16) never saw
+    assert p["onnxruntime"]["inputs"] == [TRACE_LABEL] + [
+        f"random seed {s} (batch 1)" for s in range(10_001, 10_008)
+    ]
+    assert 0.9 < p["cosine_min"] == p["onnxruntime"]["graphs"]["actions"]["cosine"] < 1.0
 
 
 def test_int8_and_fp32_graphs_of_one_card_agree_within_the_bound(act_int8: PolicyCard) -> None:

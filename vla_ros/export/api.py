@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
-import math
 import platform
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,8 +21,9 @@ from vla_ros.export.onnx_export import (
     default_layout,
     export_onnx,
     model_layouts,
-    onnx_parity,
 )
+from vla_ros.export.parity import RANDOM_SEEDS, input_sets
+from vla_ros.export.parity import gate as parity_gate
 from vla_ros.export.progress import Progress
 from vla_ros.runtime.errors import (
     CardError,
@@ -245,16 +245,16 @@ def export_policy(
     ``model_or_yaml`` is a family YAML path (or a name under ``config/models``), a config dict,
     a checkpoint path, or an already-built module (then pass ``model_config`` so the torch
     backend can rebuild it). Writes ``model.safetensors`` and the layout's ONNX graph(s),
-    checks them with ``onnx.checker``, runs the ONNX Runtime vs torch parity gate (raises
+    checks them with ``onnx.checker``, runs the ONNX Runtime vs torch parity gate on the trace
+    input and seeded random valid inputs (:mod:`vla_ros.export.parity`; raises
     :class:`ParityError` above the bound), builds TensorRT engine(s) when ``"tensorrt"`` is in
     ``backends``, and writes ``card.yaml`` last. ``precision="int8"`` also writes int8 ONNX
     graphs for CPUs (calibrated on the ``calibration`` .npz, else on ``calibration_samples``
     synthetic inputs; :mod:`vla_ros.export.quantize`) and gates them against torch fp32 with
-    ``PARITY_BOUNDS["int8"]``.
+    ``PARITY_BOUNDS["int8"]`` on the same kind of inputs. A failed export removes what it wrote
+    (no card is left in ``out_dir``).
     """
     import torch
-
-    from vla_ros.spine.weights import save_weights
 
     wanted = parse_backends(backends)
     if precision not in PARITY_BOUNDS:
@@ -287,7 +287,6 @@ def export_policy(
     progress = progress or Progress(enabled=False)
     progress.total = 5 + (1 if "tensorrt" in wanted else 0) + (2 if precision == "int8" else 0)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
     with progress.step("build model"):
         prov: dict[str, Any] = {}
@@ -354,7 +353,54 @@ def export_policy(
             from vla_ros.export.quantize import read_calibration
 
             read_calibration(calibration, io)
+    card.provenance = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "export_command": export_command
+        or _default_command(model_or_yaml, checkpoint, out, wanted, precision, layout),
+        **prov,
+    }
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
     _remove_old_card(out)
+    before = set(out.iterdir())
+    try:
+        _write_card(card, model, wanted, progress, calibration, calibration_samples, trt_options or {})
+    except BaseException:
+        _remove_partial(out, card, before, created)
+        raise
+    return card
+
+
+def _remove_partial(out: Path, card: PolicyCard, before: set[Path], created: bool) -> None:
+    """After a failed export: delete what it wrote (no card.yaml was written), and ``out`` when
+    the export created it and it is empty again."""
+    written = {out / rel for rel in card.files.values()}
+    written |= {p for p in out.iterdir() if p not in before and p.is_file()}
+    for p in written:
+        p.unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):
+            out.rmdir()
+
+
+def _write_card(
+    card: PolicyCard,
+    model: Any,
+    wanted: list[str],
+    progress: Progress,
+    calibration: str | Path | None,
+    calibration_samples: int,
+    trt_options: Mapping[str, Any],
+) -> None:
+    """The writing half of :func:`export_policy` into ``card.root``, with the settings in
+    ``card.export``: weights, ONNX, parity gates, engines, card.yaml last."""
+    from vla_ros.spine.weights import save_weights
+
+    out = Path(card.root)  # type: ignore[arg-type]
+    layout, precision, opset = card.layout, card.precision, int(card.export["opset"])
+    exporter, dynamic_batch = str(card.export["exporter"]), bool(card.export["dynamic_batch"])
 
     with progress.step("write weights (model.safetensors)"):
         save_weights(model, out / "model.safetensors")
@@ -370,32 +416,34 @@ def export_policy(
         if res["dual"] is not None:
             card.export["dual"] = res["dual"]
 
-    with progress.step("parity: onnxruntime vs torch on example_inputs"):
-        report = onnx_parity(model, out, res["files"], res["split"], PARITY_BOUNDS["fp32"], dual=res["dual"])
-        card.parity = {"max_abs_err": report["max_abs_err"], "bound": report["bound"], "onnxruntime": report}
-        progress.note(f"max |ort - torch| = {report['max_abs_err']:.2e} (bound {report['bound']:g})")
+    sets = input_sets(None, card.io, dynamic_batch)
+    with progress.step(f"parity: onnxruntime vs torch on {len(sets)} inputs (trace input + random)"):
+        bound = PARITY_BOUNDS["fp32"]
+        report = parity_gate(model, out, res["files"], res["split"], res["dual"], bound, sets)
+        card.parity = {
+            "max_abs_err": report["max_abs_err"],
+            "cosine_min": report["cosine_min"],
+            "bound": bound,
+            "onnxruntime": report,
+        }
+        progress.note(
+            f"max |ort - torch| = {report['max_abs_err']:.2e} (bound {bound:g}), "
+            f"cosine >= {report['cosine_min']:.6f}"
+        )
 
     if precision == "int8":
         _quantize_int8(card, model, res, calibration, calibration_samples, progress)
 
-    card.provenance = {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(),
-        "platform": platform.platform(),
-        "export_command": export_command
-        or _default_command(model_or_yaml, checkpoint, out, wanted, precision, layout),
-        **prov,
-    }
     if "tensorrt" in wanted:
         with progress.step(f"TensorRT engine ({precision})"):
-            add_tensorrt_engines(card, precision, trt_options or {}, progress=progress)
+            add_tensorrt_engines(card, precision, trt_options, progress=progress)
 
     with progress.step("write card.yaml"):
         card.save()
-    return card
 
 
-#: inputs the int8 gate compares on (example_inputs + held-out synthetic ones)
+#: inputs the int8 gate compares on at batch 1 (the trace input + random ones the synthetic
+#: calibration never saw; one more at batch 3 when the batch axis is dynamic)
 INT8_GATE_SAMPLES = 8
 
 
@@ -412,51 +460,45 @@ def _quantize_int8(
 
     with progress.step(f"quantize int8 (calibration: {calibration or f'{samples} synthetic samples'})"):
         card.export["quantization"] = quantize_card(card, calibration, samples)
-    with progress.step(f"parity: onnxruntime int8 vs torch fp32 ({INT8_GATE_SAMPLES} inputs)"):
-        import torch
-
+    sets = input_sets(
+        None,
+        card.io,
+        bool(card.export.get("dynamic_batch")),
+        seeds=tuple(RANDOM_SEEDS[0] + k for k in range(INT8_GATE_SAMPLES - 1)),
+    )
+    with progress.step(f"parity: onnxruntime int8 vs torch fp32 ({len(sets)} inputs)"):
         int8_files = {role: card.files[role] for role in res["files"]}
         bound = PARITY_BOUNDS["int8"]
-        reports = []
-        for k in range(INT8_GATE_SAMPLES):
-            # example_inputs, then inputs drawn like the synthetic calibration's but unseen by it
-            held_out = None
-            if k:
-                feeds = card_parity_feeds(card, seed=10_000 + k)
-                held_out = {n: torch.from_numpy(v) for n, v in feeds.items()}
-            reports.append(
-                onnx_parity(
-                    model,
-                    card.root,
-                    int8_files,
-                    res["split"],
-                    math.inf,
-                    dual=res["dual"],
-                    gate="actions",
-                    inputs=held_out,
-                )
-            )
-        report = max(reports, key=lambda r: r["max_abs_err"])
-        worst = report["max_abs_err"]
-        if not worst <= bound:
-            raise ParityError(
-                f"int8 parity failed: max |onnxruntime int8 - torch fp32| = {worst:.3g} > {bound:g} "
-                f"(normalized action units, worst of {INT8_GATE_SAMPLES} inputs; per output "
-                f"{report['per_output']}). The int8 graphs approximate this model too coarsely: "
+        report = parity_gate(
+            model,
+            card.root,  # type: ignore[arg-type]
+            int8_files,
+            res["split"],
+            res["dual"],
+            bound,
+            sets,
+            gated="actions",
+            what="int8",
+            compared="onnxruntime int8 - torch fp32",
+            hint=(
+                "Figures in normalized action units: the int8 graphs approximate this model too coarsely; "
                 "calibrate on real observations (--calibration obs.npz), or export --precision "
                 "fp32. Families whose outputs are discrete tokens or long samplers amplify int8 "
                 "error most"
-            )
-        report["bound"] = bound
-        report["inputs"] = f"example_inputs + {INT8_GATE_SAMPLES - 1} held-out card_parity_feeds"
+            ),
+        )
         card.parity = {
-            "max_abs_err": worst,
+            "max_abs_err": report["max_abs_err"],
+            "cosine_min": report["cosine_min"],
             "bound": bound,
             "precision": "int8",
             "onnxruntime": report,
             "onnxruntime_fp32": card.parity["onnxruntime"],
         }
-        progress.note(f"max |ort int8 - torch fp32| = {worst:.2e} (bound {bound:g})")
+        progress.note(
+            f"max |ort int8 - torch fp32| = {report['max_abs_err']:.2e} (bound {bound:g}), "
+            f"cosine >= {report['cosine_min']:.6f}"
+        )
 
 
 def _default_command(src: Any, ckpt: Any, out: Path, backends: list[str], precision: str, layout: str) -> str:

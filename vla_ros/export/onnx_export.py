@@ -421,6 +421,30 @@ def _ort_session(path: Path, threads: int = 0) -> Any:
     return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
 
 
+def _session(cache: dict[str, Any] | None, path: Path) -> Any:
+    """``_ort_session(path)``, created once per ``cache`` (a gate runs several inputs)."""
+    if cache is None:
+        return _ort_session(path)
+    if str(path) not in cache:
+        cache[str(path)] = _ort_session(path)
+    return cache[str(path)]
+
+
+def _run(sess: Any, outputs: list[str], feeds: dict[str, np.ndarray], graph: str, label: str) -> list[Any]:
+    """``sess.run`` on the feeds it takes; an onnxruntime failure is a :class:`ParityError`."""
+    names = [i.name for i in sess.get_inputs()]
+    try:
+        return list(sess.run(outputs, {n: feeds[n] for n in names}))
+    except Exception as e:  # onnxruntime raises its own error types (Fail, InvalidArgument, ...)
+        shapes = {n: tuple(feeds[n].shape) for n in names}
+        raise ParityError(
+            f"ONNX parity failed: onnxruntime cannot run graph {graph} on input {label} (shapes "
+            f"{shapes}): {type(e).__name__}: {str(e)[:400]}. A shape was baked in while tracing "
+            "(with --dynamic-batch: the batch size); compute shapes from tensors, or drop "
+            "--dynamic-batch"
+        ) from e
+
+
 def _np(t: Any) -> np.ndarray:
     return t.detach().float().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
 
@@ -442,23 +466,23 @@ def _dual_parity(
     obs: dict[str, Any],
     feeds: dict[str, np.ndarray],
     ref: Any,
-) -> dict[str, float]:
+    sessions: dict[str, Any] | None,
+    label: str,
+) -> dict[str, list[tuple[Any, Any]]]:
     torch = _torch()
-    slow = _ort_session(out_dir / files["onnx_slow"])
-    fast = _ort_session(out_dir / files["onnx_fast"])
+    slow = _session(sessions, out_dir / files["onnx_slow"])
+    fast = _session(sessions, out_dir / files["onnx_fast"])
     keys = list(dual["slow_outputs"])
-    latent = dict(zip(keys, slow.run(keys, {i.name: feeds[i.name] for i in slow.get_inputs()})))
+    latent = dict(zip(keys, _run(slow, keys, feeds, files["onnx_slow"], label)))
     t_latent = model.export_slow(obs)
-    errs = {"slow": max(_err(latent[k], t_latent[k]) for k in keys)}
+    pairs = {"slow": [(latent[k], t_latent[k]) for k in keys]}
     t_feeds = {**feeds, **{k: _np(t_latent[k]) for k in keys}}
-    fnames = [i.name for i in fast.get_inputs()]
-    (f_out,) = fast.run(["actions"], {n: t_feeds[n] for n in fnames})
+    (f_out,) = _run(fast, ["actions"], t_feeds, files["onnx_fast"], label)
     with torch.no_grad():
-        errs["fast"] = _err(f_out, model.export_fast(t_latent, obs))
-    chained = {**feeds, **latent}
-    (actions,) = fast.run(["actions"], {n: chained[n] for n in fnames})
-    errs["actions"] = _err(actions, ref)
-    return errs
+        pairs["fast"] = [(f_out, model.export_fast(t_latent, obs))]
+    (actions,) = _run(fast, ["actions"], {**feeds, **latent}, files["onnx_fast"], label)
+    pairs["actions"] = [(actions, ref)]
+    return pairs
 
 
 def onnx_parity(
@@ -470,69 +494,88 @@ def onnx_parity(
     dual: dict[str, Any] | None = None,
     gate: str = "all",
     inputs: dict[str, Any] | None = None,
+    sessions: dict[str, Any] | None = None,
+    input_label: str | None = None,
 ) -> dict[str, Any]:
-    """Run ONNX Runtime vs torch on ``example_inputs``; raise :class:`ParityError` above ``bound``.
+    """Run ONNX Runtime vs torch on one input; raise :class:`ParityError` above ``bound``.
 
+    The input is ``example_inputs(1)`` (the trace input), or ``inputs`` (torch tensors keyed by
+    ``io.input_names``, any batch size the graphs take); ``input_label`` names it in errors.
+    The export gates run this on several inputs: :func:`vla_ros.export.parity.gate`.
     ``gate="all"`` bounds every compared output (intermediate features included: an exact
     export must reproduce them all); ``gate="actions"`` bounds only the end-to-end actions and
     reports the rest (int8 graphs, whose internal features are approximate by design).
-    ``inputs`` (torch tensors keyed by ``io.input_names``) replaces ``example_inputs``.
+    Reports ``per_output`` max abs differences and ``per_output_cosine`` (lowest per sample).
 
     Split layouts are compared graph by graph (prefix features, step 0) and end to end: the
     runtime's prefix + step loop on ONNX Runtime against torch ``predict_action``. Dual layouts
     compare the slow graph (latent vs ``export_slow``), the fast graph fed torch's latent (vs
-    ``export_fast``) and both chained on ONNX Runtime (vs ``predict_action``).
+    ``export_fast``) and both chained on ONNX Runtime (vs ``predict_action``). ``sessions`` is a
+    cache of ONNX Runtime sessions by path (reused across inputs). Raises :class:`ExportError`
+    when torch itself fails on the input.
     """
+    from vla_ros.export.parity import cosine, worst_cosine
+
     torch = _torch()
     model.eval()
+    label = input_label or ("example_inputs(batch_size=1)" if inputs is None else "the given inputs")
     inputs = dict(inputs) if inputs is not None else parity_inputs(model)
     feeds = {k: _np(v) if v.is_floating_point() else v.cpu().numpy() for k, v in inputs.items()}
-    errs: dict[str, float] = {}
+    # per compared output, the (onnxruntime, torch) pairs (one per prefix feature, else one)
+    pairs: dict[str, list[tuple[Any, Any]]] = {}
     with torch.no_grad():
         obs = {k: v for k, v in inputs.items() if k != "noise"}
-        ref = model.predict_action(obs, noise=inputs.get("noise"))
+        try:
+            ref = model.predict_action(obs, noise=inputs.get("noise"))
+        except Exception as e:  # any model error: say which input it was
+            raise ExportError(
+                f"torch {type(model).__name__}.predict_action fails on parity input {label}: "
+                f"{type(e).__name__}: {str(e)[:400]}. The model must take every input in its valid "
+                "range (images in [0, 1], normalized state, tokens from its tokenizer, any noise)"
+            ) from e
         if dual is not None:
-            errs.update(_dual_parity(model, out_dir, files, dual, obs, feeds, ref))
+            pairs.update(_dual_parity(model, out_dir, files, dual, obs, feeds, ref, sessions, label))
         elif split is None:
-            sess = _ort_session(out_dir / files["onnx"])
-            names = [i.name for i in sess.get_inputs()]
-            (out,) = sess.run(["actions"], {n: feeds[n] for n in names})
-            errs["actions"] = _err(out, ref)
+            sess = _session(sessions, out_dir / files["onnx"])
+            (out,) = _run(sess, ["actions"], feeds, files["onnx"], label)
+            pairs["actions"] = [(out, ref)]
         else:
-            sp = _ort_session(out_dir / files["onnx_prefix"])
-            ss = _ort_session(out_dir / files["onnx_step"])
-            pnames = [i.name for i in sp.get_inputs()]
+            sp = _session(sessions, out_dir / files["onnx_prefix"])
+            ss = _session(sessions, out_dir / files["onnx_step"])
             gnames, keys = split["prefix_outputs"], split["prefix_keys"]
-            pout = dict(zip(gnames, sp.run(gnames, {n: feeds[n] for n in pnames})))
+            pout = dict(zip(gnames, _run(sp, gnames, feeds, files["onnx_prefix"], label)))
             tprefix = model.export_prefix(obs)
-            errs["prefix"] = max((_err(pout[g], tprefix[k]) for g, k in zip(gnames, keys)), default=0.0)
-            x = feeds.get("noise", np.zeros((1, *model.io_spec().output_shape), np.float32))
-            snames = [i.name for i in ss.get_inputs()]
+            pairs["prefix"] = [(pout[g], tprefix[k]) for g, k in zip(gnames, keys)]
+            batch = int(feeds["state"].shape[0])
+            x = feeds.get("noise", np.zeros((batch, *model.io_spec().output_shape), np.float32))
             t_x = torch.from_numpy(x)
             for i in range(int(split["num_steps"])):
                 sf = {**pout, "x": x, "step_index": np.array(i, dtype=np.int64)}
-                x_next = ss.run(["x_next"], {n: sf[n] for n in snames})[0]
+                (x_next,) = _run(ss, ["x_next"], sf, files["onnx_step"], label)
                 if i == 0:
                     t_step = model.export_step(tprefix, t_x, torch.tensor(0, dtype=torch.int64))
-                    errs["step0"] = _err(x_next, t_step)
+                    pairs["step0"] = [(x_next, t_step)]
                 x = x_next
-            errs["actions"] = _err(x, ref)
-    worst = max(errs.values()) if gate == "all" else errs["actions"]
+            pairs["actions"] = [(x, ref)]
+    errs = {k: max((_err(a, b) for a, b in ps), default=0.0) for k, ps in pairs.items()}
+    cos = {k: worst_cosine(cosine(_np(a), _np(b)) for a, b in ps) for k, ps in pairs.items()}
+    worst_err = max(errs.values()) if gate == "all" else errs["actions"]
     report = {
         "reference": "torch predict_action (cpu, fp32)",
         "checked": "onnxruntime CPUExecutionProvider",
-        "inputs": "example_inputs(batch_size=1)",
-        "max_abs_err": worst,
+        "inputs": label,
+        "max_abs_err": worst_err,
         "bound": bound,
         "gate": gate,
         "per_output": errs,
+        "per_output_cosine": cos,
         "ref_max_abs": float(np.max(np.abs(_np(ref)))),
     }
-    if not worst <= bound:
+    if not worst_err <= bound:
         raise ParityError(
-            f"ONNX parity failed: max |onnxruntime - torch| = {worst:.3g} > {bound:g} "
-            f"(per output {errs}). The graph does not reproduce the model: a Python-side value "
-            "was baked in while tracing (e.g. int(step_index)), or an op is exported wrongly; "
-            "try --exporter dynamo or --layout monolithic"
+            f"ONNX parity failed on input {label}: max |onnxruntime - torch| = {worst_err:.3g} > "
+            f"{bound:g} (per output {errs}). The graph does not reproduce the model: a Python-side "
+            "value was baked in while tracing (e.g. int(step_index)), or an op is exported "
+            "wrongly; try --exporter dynamo or --layout monolithic"
         )
     return report

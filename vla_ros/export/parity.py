@@ -1,0 +1,246 @@
+"""Parity inputs and figures shared by the export gates (ONNX fp32, int8).
+
+A graph traced on one input reproduces the model on that input even when tracing baked in a
+branch taken on data (``if x.sum() > 0``), a value read with ``.item()``/``int()``, or the batch
+size. So the gates compare on the trace input *and* on seeded random inputs drawn in each
+input's valid range (:func:`random_inputs`) at batch 1, plus one at batch
+:data:`DYNAMIC_BATCH_CHECK` when the graphs' batch axis is dynamic. Per compared output
+(one per graph, and the end-to-end actions) the gate records the largest absolute difference
+(bounded) and the lowest cosine similarity, each the worst over the inputs, with the input that
+gave it. :func:`gate` raises :class:`ParityError` naming the graph, the input, the figure and the
+bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vla_ros.runtime.errors import ParityError
+from vla_ros.spine.io import IOSpec
+
+#: seeds of the random parity inputs at batch 1 (kept apart from the int8 calibration's 1..N)
+RANDOM_SEEDS = (10_001, 10_002, 10_003)
+#: batch size checked as well when the ONNX batch axis is dynamic
+DYNAMIC_BATCH_CHECK = 3
+#: label of the input the graphs were traced on
+TRACE_LABEL = "trace input (example_inputs, batch 1)"
+# characters of random instructions: ASCII letters and digits, and a few multi-byte UTF-8 ones
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789éüßø→"
+#: per-graph outputs first, end to end last: a failure names the most specific graph
+_ORDER = ("prefix", "step0", "slow", "fast", "actions")
+
+
+def random_instruction(rng: np.random.Generator, max_len: int) -> str:
+    """1 to ``max(1, max_len // 3)`` words of 1-8 random characters (a few multi-byte)."""
+    n_words = int(rng.integers(1, max(1, max_len // 3) + 1))
+    words = ["".join(rng.choice(list(_ALPHABET), size=int(rng.integers(1, 9)))) for _ in range(n_words)]
+    return " ".join(words)
+
+
+def random_inputs(io: IOSpec, seed: int, batch_size: int = 1) -> dict[str, np.ndarray]:
+    """Seeded model inputs in each input's valid range, keyed by ``io.input_names``.
+
+    ``images`` float32 uniform in [0, 1]; ``state`` and ``noise`` float32 N(0, 1) (state is
+    normalized); ``tokens`` int64 ``[B, text_max_len]`` from random instructions of random
+    length through the card's own tokenizer, so ids are in its vocabulary and the padding
+    (the text mask) is what the runtime produces.
+    """
+    from vla_ros.spine.components.text import get_tokenizer
+
+    rng = np.random.default_rng(seed)
+    shapes = io.input_shapes(batch_size)
+    out: dict[str, np.ndarray] = {}
+    for name in io.input_names:
+        if name == "images":
+            out[name] = rng.random(shapes[name], dtype=np.float32)
+        elif name == "tokens":
+            tok = get_tokenizer(io.tokenizer)
+            texts = [random_instruction(rng, io.text_max_len) for _ in range(batch_size)]
+            out[name] = np.asarray([tok.encode(t, io.text_max_len) for t in texts], dtype=np.int64)
+        else:
+            out[name] = rng.standard_normal(shapes[name], dtype=np.float32)
+    return out
+
+
+def input_sets(
+    trace: Mapping[str, Any] | None,
+    io: IOSpec,
+    dynamic_batch: bool,
+    seeds: Sequence[int] = RANDOM_SEEDS,
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """``(label, torch inputs)`` for a gate: the trace input (``None``: ``onnx_parity``'s own),
+    one random input per seed at batch 1, and one at :data:`DYNAMIC_BATCH_CHECK` when dynamic."""
+    import torch
+
+    def torch_inputs(seed: int, batch: int) -> dict[str, Any]:
+        return {k: torch.from_numpy(v) for k, v in random_inputs(io, seed, batch).items()}
+
+    out: list[tuple[str, dict[str, Any] | None]] = [(TRACE_LABEL, dict(trace) if trace else None)]
+    out += [(f"random seed {s} (batch 1)", torch_inputs(s, 1)) for s in seeds]
+    if dynamic_batch:
+        s = seeds[-1] + 1
+        out.append((f"random seed {s} (batch {DYNAMIC_BATCH_CHECK})", torch_inputs(s, DYNAMIC_BATCH_CHECK)))
+    return out
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of ``a`` and ``b`` per batch sample (first axis), the lowest.
+
+    1.0 when both samples are all zero, 0.0 when only one is, NaN when either is not finite.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return float("nan")
+    rows = a.shape[0] if a.ndim >= 2 else 1
+    a, b = a.reshape(rows, -1), b.reshape(rows, -1)
+    worst = 1.0
+    for x, y in zip(a, b):
+        nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
+        if nx == 0.0 and ny == 0.0:
+            c = 1.0
+        elif nx == 0.0 or ny == 0.0:
+            c = 0.0
+        else:
+            c = float(np.clip(np.dot(x, y) / (nx * ny), -1.0, 1.0))
+        worst = min(worst, c)
+    return worst
+
+
+def worst_cosine(values: Iterable[float]) -> float:
+    """The lowest cosine of ``values`` (NaN, from a non-finite output, is the worst); 1.0 if none."""
+    vals = list(values)
+    return float("nan") if any(math.isnan(v) for v in vals) else min(vals, default=1.0)
+
+
+def graph_names(files: Mapping[str, str], split: Any, dual: Any) -> dict[str, str]:
+    """Human name of the graph(s) behind each compared output."""
+    if dual is not None:
+        s, f = files["onnx_slow"], files["onnx_fast"]
+        return {"slow": s, "fast": f, "actions": f"{s} -> {f} (end to end)"}
+    if split is not None:
+        p, s = files["onnx_prefix"], files["onnx_step"]
+        return {"prefix": p, "step0": f"{s} (step 0)", "actions": f"{p} + {s} loop (end to end)"}
+    return {"actions": files["onnx"]}
+
+
+def gate(
+    model: Any,
+    out_dir: Path,
+    files: Mapping[str, str],
+    split: Mapping[str, Any] | None,
+    dual: Mapping[str, Any] | None,
+    bound: float,
+    inputs: Sequence[tuple[str, dict[str, Any] | None]],
+    gated: str = "all",
+    what: str = "ONNX",
+    hint: str | None = None,
+    compared: str = "onnxruntime - torch",
+) -> dict[str, Any]:
+    """ONNX Runtime vs torch on every input of ``inputs``; the worst figures per output.
+
+    ``gated="all"`` bounds every compared output, ``"actions"`` the end-to-end actions only
+    (the others are reported). Returns the report stored in ``card.parity["onnxruntime"]``:
+    ``max_abs_err`` and ``cosine_min`` over the gated outputs, and per output (``graphs``) the
+    graph, ``max_abs``, ``cosine`` and ``worst_input``. Raises :class:`ParityError` above
+    ``bound`` naming the graph, the input, the figure and the bound (``hint``: what to do;
+    default: the likely cause, from whether the trace input passes).
+    """
+    from vla_ros.export.onnx_export import onnx_parity
+
+    sessions: dict[str, Any] = {}
+    names = graph_names(files, split, dual)
+    per: dict[str, dict[str, Any]] = {}
+    by_input: dict[str, dict[str, float]] = {}
+    ref_max = 0.0
+    for label, feeds in inputs:
+        rep = onnx_parity(
+            model,
+            out_dir,
+            dict(files),
+            dict(split) if split is not None else None,
+            math.inf,
+            dual=dict(dual) if dual is not None else None,
+            gate=gated,
+            inputs=feeds,
+            sessions=sessions,
+            input_label=label,
+        )
+        by_input[label] = rep["per_output"]
+        ref_max = max(ref_max, rep["ref_max_abs"])
+        for out, err in rep["per_output"].items():
+            cos = rep["per_output_cosine"][out]
+            g = per.setdefault(
+                out, {"graph": names.get(out, out), "max_abs": -1.0, "cosine": 1.0, "worst_input": label}
+            )
+            if not err <= g["max_abs"]:  # NaN/inf count as worse
+                g["max_abs"], g["worst_input"] = err, label
+            g["cosine"] = worst_cosine((g["cosine"], cos))
+    outs = [o for o in (*_ORDER, *per) if o in per]
+    outs = list(dict.fromkeys(outs))
+    bounded = outs if gated == "all" else ["actions"]
+    worst = max(per[o]["max_abs"] for o in bounded)
+    cos_min = worst_cosine(per[o]["cosine"] for o in bounded)
+    report = {
+        "reference": "torch predict_action (cpu, fp32)",
+        "checked": "onnxruntime CPUExecutionProvider",
+        "inputs": [label for label, _ in inputs],
+        "gate": gated,
+        "bound": bound,
+        "max_abs_err": worst,
+        "cosine_min": cos_min,
+        "per_output": {o: per[o]["max_abs"] for o in outs},
+        "graphs": {o: per[o] for o in outs},
+        "ref_max_abs": ref_max,
+    }
+    for o in bounded:
+        if not per[o]["max_abs"] <= bound:
+            raise ParityError(_failure(what, compared, o, per[o], bound, by_input, len(inputs), hint))
+    return report
+
+
+def _failure(
+    what: str,
+    compared: str,
+    out: str,
+    fig: Mapping[str, Any],
+    bound: float,
+    by_input: Mapping[str, Mapping[str, float]],
+    n: int,
+    hint: str | None,
+) -> str:
+    label = fig["worst_input"]
+    trace_err = by_input.get(TRACE_LABEL, {}).get(out, math.inf)
+    failed = [lb for lb, errs in by_input.items() if not errs.get(out, math.inf) <= bound]
+    if hint is None:
+        at_batch_1 = all("(batch 1)" in lb for lb in failed if lb != TRACE_LABEL)
+        if trace_err <= bound and at_batch_1:
+            hint = (
+                f"The graph matches torch on the trace input ({trace_err:.2g}) but not on "
+                f"{len(failed)} of {n - 1} other valid inputs: tracing baked in a branch taken on "
+                "data (Python `if` on a tensor value) or a value read with .item()/int()/float(). "
+                "Write the branch with torch.where (or torch.cond with --exporter dynamo)"
+            )
+        elif trace_err <= bound:
+            hint = (
+                f"The graph matches torch on the trace input ({trace_err:.2g}) but not at another "
+                "batch size: tracing baked in the batch size (e.g. int(x.shape[0])). Compute "
+                "shapes from tensors (x.shape[0] without int(), reshape(-1, ...)), or drop "
+                "--dynamic-batch"
+            )
+        else:
+            hint = (
+                "The graph does not reproduce the model: a Python-side value was baked in while "
+                "tracing (e.g. int(step_index)), or an op is exported wrongly; try --exporter "
+                "dynamo or --layout monolithic"
+            )
+    return (
+        f"{what} parity failed: graph {fig['graph']} (output {out!r}) on input {label}: "
+        f"max |{compared}| = {fig['max_abs']:.3g} > {bound:g} (cosine "
+        f"{fig['cosine']:.6f}; fails on {failed}). {hint}"
+    )
