@@ -10,6 +10,10 @@ the causes present this tick). Rules, identical for every node:
   line ("... (repeated N more times)") is logged at most once per interval, otherwise never;
 * a cause that clears and comes back is logged again, unless it was gone for less than
   ``recur_after_ns`` (a flap: it continues the same episode);
+* with ``settle_ns`` set, a cause (of those starting with one of ``settle_prefixes``) only clears
+  once its last occurrence is ``settle_ns`` old: a clear asked for earlier is ignored, so a source
+  alternating good and bad messages stays in one episode (one line when it starts, one
+  "recovered" line when it has been good for ``settle_ns``), never two lines per message;
 * every occurrence is counted per cause for diagnostics (:meth:`snapshot`, :meth:`total`).
 
 All methods are thread-safe: subscription callbacks and a control thread report concurrently.
@@ -46,15 +50,29 @@ class FaultLog:
             (the default) logs an active cause only once.
         recur_after_ns: how long a cleared cause must stay away before its return is logged anew
             (0: any return is logged).
+        settle_ns: how long after its last occurrence a cause may clear (0: at once); the
+            episode of a flapping cause ends only after ``settle_ns`` without it.
+        settle_prefixes: the causes ``settle_ns`` applies to (default: all).
     """
 
-    def __init__(self, repeat_interval_ns: int | None = None, recur_after_ns: int = 0) -> None:
+    def __init__(
+        self,
+        repeat_interval_ns: int | None = None,
+        recur_after_ns: int = 0,
+        settle_ns: int = 0,
+        settle_prefixes: tuple[str, ...] = ("",),
+    ) -> None:
         if repeat_interval_ns is not None and repeat_interval_ns < 0:
             raise ValueError(f"repeat_interval_ns must be >= 0 or None, got {repeat_interval_ns}")
         if recur_after_ns < 0:
             raise ValueError(f"recur_after_ns must be >= 0, got {recur_after_ns}")
         self.repeat_interval_ns = repeat_interval_ns
+        if settle_ns < 0:
+            raise ValueError(f"settle_ns must be >= 0, got {settle_ns}")
         self.recur_after_ns = int(recur_after_ns)
+        self.settle_ns = int(settle_ns)
+        self.settle_prefixes = tuple(settle_prefixes)
+        self._last_seen: dict[str, int] = {}  # cause -> time of its latest occurrence
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._active: dict[str, Fault] = {}
@@ -68,6 +86,7 @@ class FaultLog:
         now = time.monotonic_ns() if now_ns is None else int(now_ns)
         with self._lock:
             self._counts[cause] += 1
+            self._last_seen[cause] = now
             cleared = self._cleared_at.pop(cause, None)
             fault = self._active.get(cause)
             if fault is None and (cleared is None or now - cleared >= self.recur_after_ns):
@@ -92,7 +111,10 @@ class FaultLog:
 
     # ------------------------------------------------------------------ clearing
     def clear(self, cause: str, now_ns: int | None = None) -> bool:
-        """Mark ``cause`` as resolved; True if it was active (the caller logs "recovered")."""
+        """Mark ``cause`` as resolved; True if it cleared now (the caller logs "recovered").
+
+        False when it was not active, or is still settling (see ``settle_ns``).
+        """
         now = time.monotonic_ns() if now_ns is None else int(now_ns)
         with self._lock:
             return self._clear(cause, now)
@@ -100,15 +122,14 @@ class FaultLog:
     def clear_except(self, prefix: str, keep: Iterable[str] = (), now_ns: int | None = None) -> list[str]:
         """Clear every active cause starting with ``prefix`` except those in ``keep``.
 
-        Returns the cleared causes (callers log "recovered" once for each).
+        Returns the causes that cleared now (callers log "recovered" once for each); causes still
+        settling stay active and are not returned.
         """
         keep = set(keep)
         now = time.monotonic_ns() if now_ns is None else int(now_ns)
         with self._lock:
-            gone = [c for c in self._active if c.startswith(prefix) and c not in keep]
-            for cause in gone:
-                self._clear(cause, now)
-        return gone
+            candidates = [c for c in self._active if c.startswith(prefix) and c not in keep]
+            return [cause for cause in candidates if self._clear(cause, now)]
 
     def settle(self, present: Iterable[str], now_ns: int | None = None) -> list[str]:
         """Clear every active cause not in ``present`` (call once per control tick with its faults).
@@ -118,8 +139,12 @@ class FaultLog:
         return self.clear_except("", keep=present, now_ns=now_ns)
 
     def _clear(self, cause: str, now: int) -> bool:
-        if self._active.pop(cause, None) is None:
+        if cause not in self._active:
             return False
+        settling = self.settle_ns and cause.startswith(self.settle_prefixes)
+        if settling and now - self._last_seen.get(cause, now) < self.settle_ns:
+            return False  # still settling: the episode goes on
+        del self._active[cause]
         self._cleared_at[cause] = now
         return True
 
