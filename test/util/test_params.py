@@ -72,7 +72,10 @@ def test_sections_merge_in_order_and_file_errors(tmp_path: Path) -> None:
         "/robot1/executor_node:\n  ros__parameters:\n    blend_steps: 7\n"
         "policy_node:\n  ros__parameters: {}\n"
     )
-    assert node_section(f, "executor_node") == {"mode": "latest", "blend_steps": 7}
+    # as rcl applies them: /robot1/executor_node reaches only the node in /robot1
+    assert node_section(f, "executor_node") == {"mode": "latest", "blend_steps": 3}
+    assert node_section(f, "executor_node", "/robot1") == {"mode": "latest", "blend_steps": 7}
+    assert node_section(f, "executor_node", "robot2") == {"mode": "latest", "blend_steps": 3}
     assert node_section(f, "policy_node") == {} and node_section(f, "sim_node") == {}
     with pytest.raises(ParamsFileError, match=r"does not exist; pass a YAML such as config/vla\.yaml"):
         read_params_file(tmp_path / "missing.yaml")

@@ -3,11 +3,13 @@
 The ``policy_node`` and ``executor_node`` sections are validated against the nodes' own
 parameter tables (:mod:`vla_ros.policy.params`, :mod:`vla_ros.control.executor_params`), and the
 policy step, the controller configuration and the joint limits are built by the same functions
-the nodes call. Relative topic names resolve in ``namespace`` as the nodes' would.
+the nodes call. Relative topic names resolve in ``namespace`` as the nodes' would, and the YAML's
+sections apply exactly as rcl applies them to the nodes in that namespace.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,14 @@ from vla_ros.policy import (
 )
 from vla_ros.policy.params import PARAMS as POLICY_PARAMS
 from vla_ros.policy.step import LogFn
-from vla_ros.util.params import node_section, resolve
+from vla_ros.util.param_files import (
+    ParamsFileError,
+    fully_qualified_name,
+    merged_params,
+    mismatch_warning,
+    read_params,
+)
+from vla_ros.util.params import resolve
 
 
 @dataclass(frozen=True)
@@ -44,20 +53,36 @@ def load_values(
     params_file: str | Path | None,
     policy_overrides: Mapping[str, Any] | None = None,
     executor_overrides: Mapping[str, Any] | None = None,
+    namespace: str = "/",
 ) -> NodeValues:
-    """Both nodes' values: defaults, then the YAML's sections, then the overrides; all validated."""
+    """Both nodes' values: defaults, then the YAML's sections, then the overrides; all validated.
+
+    A section applies exactly when rcl would apply it to ``<namespace>/policy_node`` or
+    ``<namespace>/executor_node`` (:func:`vla_ros.util.param_files.key_matches`): a file keyed
+    ``executor_node:`` does not reach ``/arm/executor_node``. Raises ``ValueError``
+    (:class:`~vla_ros.util.param_files.ParamsFileError` for the file) when the file is unreadable,
+    when none of its sections reaches either node (the robot would run on defaults), or for a
+    key or value the node would reject. One node without a section is noted on stderr.
+    """
     policy: dict[str, Any] = {}
     executor: dict[str, Any] = {}
+    fqns = {n: fully_qualified_name(n, namespace) for n in ("policy_node", "executor_node")}
     source = "defaults"
     if params_file:
         source = str(params_file)
-        policy = node_section(params_file, "policy_node")
-        executor = node_section(params_file, "executor_node")
+        pf = read_params(params_file)
+        policy = merged_params([pf], fqns["policy_node"])
+        executor = merged_params([pf], fqns["executor_node"])
+        missing = [mismatch_warning([pf], fqn) for fqn in fqns.values()]
+        if all(missing):
+            raise ParamsFileError(f"--params {params_file}: {missing[1]}")
+        for note in filter(None, missing):
+            print(f"vla-ros: --params {params_file}: {note}", file=sys.stderr)
     policy.update(policy_overrides or {})
     executor.update(executor_overrides or {})
     return NodeValues(
-        policy=resolve(POLICY_PARAMS, policy, source=f"{source} [policy_node]"),
-        executor=resolve(ep.SPECS, executor, source=f"{source} [executor_node]"),
+        policy=resolve(POLICY_PARAMS, policy, source=f"{source} [{fqns['policy_node']}]"),
+        executor=resolve(ep.SPECS, executor, source=f"{source} [{fqns['executor_node']}]"),
     )
 
 

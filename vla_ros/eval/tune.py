@@ -18,7 +18,17 @@ from typing import Any
 import yaml
 
 from vla_ros.control import executor_params as ep
-from vla_ros.util.params import node_section, read_params_file, section_node
+from vla_ros.util.param_files import (
+    ParamsFile,
+    fully_qualified_name,
+    key_matches,
+    key_problem,
+    merged_params,
+    parse_sections,
+    read_params,
+    read_text,
+)
+from vla_ros.util.params import node_section
 
 #: executor parameters a sweep may change (the rest are wiring, safety or diagnostics)
 TUNABLE = (
@@ -120,18 +130,25 @@ def _yaml_value(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
-def update_params_text(text: str, node: str, values: Mapping[str, Any]) -> str:
-    """``text`` (a parameter YAML) with ``values`` set in every ``node`` section, comments kept.
+def update_params_text(text: str, node: str, values: Mapping[str, Any], namespace: str = "/") -> str:
+    """``text`` (a parameter YAML) with ``values`` where node ``<namespace>/<node>`` reads them.
 
-    A key already in a section is replaced in place (its trailing comment stays); a missing key
-    is added under the first section's ``ros__parameters:``. Without a section, one is appended.
+    A key already in a block-style section that rcl applies to the node is replaced in place (its
+    trailing comment stays); a missing key is added under the first such section's
+    ``ros__parameters:``. Sections of other nodes and namespaces are never touched. Whatever
+    still does not reach the node (no applicable section; a flow-style or namespace-nested one
+    that sets the key later in rcl's order) goes into a new section appended at the end, keyed
+    ``/**/<node>`` in the root namespace and ``<namespace>/<node>`` otherwise, under a key the
+    file does not use yet, so that rcl applies it last.
     """
+    fqn = fully_qualified_name(node, namespace)
     lines = text.splitlines()
-    blocks: list[tuple[int, int]] = []  # (ros__parameters line, end) per section of node
+    blocks: list[tuple[int, int]] = []  # (ros__parameters line, end) per section that applies
     i = 0
     while i < len(lines):
         m = re.match(r"^(\S[^#]*?):\s*(#.*)?$", lines[i])
-        if m and section_node(m.group(1).strip().strip("'\"")) == node:
+        key = m.group(1).strip().strip("'\"") if m else ""
+        if m and not key_problem(key) and key_matches(key, fqn):
             end = i + 1  # the section runs to the next top-level line
             while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#"):
                 end += 1
@@ -141,10 +158,6 @@ def update_params_text(text: str, node: str, values: Mapping[str, Any]) -> str:
             i = end
         else:
             i += 1
-    if not blocks:
-        body = "".join(f"    {k}: {_yaml_value(v)}\n" for k, v in values.items())
-        sep = "" if not text or text.endswith("\n") else "\n"
-        return f"{text}{sep}\n/**/{node}:\n  ros__parameters:\n{body}"
     missing = dict(values)
     for start, end in blocks:
         for k in range(start + 1, min(end, len(lines))):
@@ -153,7 +166,7 @@ def update_params_text(text: str, node: str, values: Mapping[str, Any]) -> str:
                 indent, key, _, _, comment = m.groups()
                 lines[k] = f"{indent}{key}: {_yaml_value(values[key])}{comment or ''}"
                 missing.pop(key, None)
-    if missing:
+    if missing and blocks:
         start, end = blocks[0]
         indent = "    "
         for k in range(start + 1, min(end, len(lines))):
@@ -161,33 +174,59 @@ def update_params_text(text: str, node: str, values: Mapping[str, Any]) -> str:
             if m and not lines[k].lstrip().startswith("#"):
                 indent = m.group(1)
                 break
-        new = [f"{indent}{k}: {_yaml_value(v)}" for k, v in missing.items()]
-        lines[start + 1 : start + 1] = new
-    return "\n".join(lines) + "\n"
+        lines[start + 1 : start + 1] = [f"{indent}{k}: {_yaml_value(v)}" for k, v in missing.items()]
+    out = "\n".join(lines) + "\n" if lines else ""
+    late = _not_reaching(out, fqn, values)
+    if not late:
+        return out
+    body = "".join(f"    {k}: {_yaml_value(v)}\n" for k, v in late.items())
+    sep = "" if not out or out.endswith("\n") else "\n"
+    preferred = f"/**/{node}" if fqn == f"/{node}" else fqn
+    for key in dict.fromkeys((preferred, fqn, fqn[1:], f"/**{fqn}")):
+        # rcl merges a repeated key into its first place: keep the first key that still wins
+        candidate = f"{out}{sep}\n{key}:\n  ros__parameters:\n{body}"
+        if not _not_reaching(candidate, fqn, values):
+            return candidate
+    raise TuneError(f"cannot place {sorted(late)} where {fqn} reads them; edit the YAML by hand")
 
 
-def write_tuned(source: str | None, out: str, values: Mapping[str, Any], header: str) -> None:
-    """Write ``source`` (a parameter YAML, or nothing) with ``values`` in its executor_node section.
+def _not_reaching(text: str, fqn: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``values`` that node ``fqn`` would not get from ``text``."""
+    got = merged_params([ParamsFile("", parse_sections(text, "the rewritten YAML"))], fqn)
+    return {k: v for k, v in values.items() if k not in got or got[k] != v}
 
-    The result is re-read and checked: every other section unchanged, the new values in place.
+
+def write_tuned(
+    source: str | None, out: str, values: Mapping[str, Any], header: str, namespace: str = "/"
+) -> None:
+    """Write ``source`` (a parameter YAML, or nothing) with ``values`` where ``<namespace>/executor_node``
+    reads them (:func:`update_params_text`).
+
+    The result is re-read and checked: the node gets the new values, every section that does not
+    apply to it is unchanged. Raises :class:`TuneError` (or ``ParamsFileError`` for an
+    unreadable ``source``).
     """
     from pathlib import Path
 
-    text = Path(source).read_text() if source else ""
-    new = update_params_text(text, "executor_node", values)
+    text = read_text(source) if source else ""
+    new = update_params_text(text, "executor_node", values, namespace)
     new = "".join(f"# {line}\n" for line in header.splitlines()) + new
     final = Path(out)
     out = str(final.with_name(final.name + ".tmp"))  # checked first, renamed only when right
     Path(out).write_text(new)
-    got = node_section(out, "executor_node")
+    fqn = fully_qualified_name("executor_node", namespace)
+    got = node_section(out, "executor_node", namespace)
     wrong = {k: got.get(k) for k, v in values.items() if got.get(k) != v}
     if wrong:
         raise TuneError(
             f"writing {out!r}: the tuned values did not land as expected ({wrong}); please report this"
         )
     if source:
-        before, after = read_params_file(source), read_params_file(out)
-        for key in before:
-            if section_node(key) != "executor_node" and before[key] != after.get(key):
-                raise TuneError(f"writing {out!r}: section {key!r} changed unexpectedly; please report this")
+        before, after = read_params(source), read_params(out)
+        after_by_key = {s.key: s.params for s in after.sections}
+        for section in before.sections:
+            if not section.matches(fqn) and section.params != after_by_key.get(section.key):
+                raise TuneError(
+                    f"writing {out!r}: section {section.key!r} changed unexpectedly; please report this"
+                )
     os.replace(out, final)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vla_ros.util.dds import use_large_data_profile
-from vla_ros.util.params import ParamsFileError, read_params_file, section_node
+from vla_ros.util.param_files import ParamsFileError, fully_qualified_name, names_node, read_params
 
 #: node name -> (module, class); construction order (the sim robot first, the doctor last)
 NODES: dict[str, tuple[str, str]] = {
@@ -35,15 +35,20 @@ class BringupError(RuntimeError):
     """The parameter file or a node could not be brought up; the message says how to fix it."""
 
 
-def yaml_sections(params_file: str | Path) -> set[str]:
-    """Node names that have a section in a ROS 2 parameter YAML (``/**/x``, ``/ns/x``, ``x``).
+def yaml_sections(params_file: str | Path, namespace: str = "/") -> set[str]:
+    """Node names (of :data:`NODES`) that have a section naming them which rcl applies to them in
+    ``namespace`` (``/**/x`` anywhere, ``/ns/x`` in ``/ns``, ``x`` in ``/``; not ``/**``).
 
-    Raises :class:`BringupError` when the file is missing or is not a parameter file.
+    The file is read checked (size before parsing, UTF-8, no aliases, depth; see
+    :func:`vla_ros.util.param_files.read_params`). Raises :class:`BringupError` when the file is
+    missing, too large or not a parameter file.
     """
     try:
-        return {section_node(key) for key in read_params_file(params_file)}
+        pf = read_params(params_file)
     except ParamsFileError as exc:
         raise BringupError(str(exc)) from exc
+    fqns = {name: fully_qualified_name(name, namespace) for name in NODES}
+    return {name for name, fqn in fqns.items() if any(names_node(s, fqn) for s in pf.sections)}
 
 
 def select_nodes(sections: set[str], *, doctor: bool = True, sim: bool | None = None) -> list[str]:
@@ -130,21 +135,27 @@ def run(args: argparse.Namespace) -> int:
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
     try:
-        names = select_nodes(yaml_sections(args.params_file), doctor=not args.no_doctor, sim=args.sim)
+        sections = yaml_sections(args.params_file, args.namespace or "/")
+        names = select_nodes(sections, doctor=not args.no_doctor, sim=args.sim)
     except BringupError as exc:
         print(f"vla-ros bringup: {exc}", file=sys.stderr)
         return 1
     context = Context()
     use_large_data_profile()
-    rclpy.init(
-        context=context,
-        args=ros_arguments(
-            Path(args.params_file).resolve(),
-            namespace=args.namespace,
-            use_sim_time=args.use_sim_time,
-            log_level=args.log_level,
-        ),
-    )
+    try:
+        rclpy.init(
+            context=context,
+            args=ros_arguments(
+                Path(args.params_file).resolve(),
+                namespace=args.namespace,
+                use_sim_time=args.use_sim_time,
+                log_level=args.log_level,
+            ),
+        )
+    except Exception as exc:  # rcl refused the arguments (a file rcl reads differently, a bad namespace)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"vla-ros bringup: ROS refused {args.params_file} / --namespace: {reason}", file=sys.stderr)
+        return 1
     nodes: list[Any] = []
     executor = None
     try:

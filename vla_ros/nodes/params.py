@@ -4,6 +4,11 @@ A node lists its parameters as :class:`ParamSpec` values and calls :func:`declar
 which declares them all, checks ``choices`` and ``range``, and returns ``{name: value}``. Values come from the
 YAML in ``config/`` (``--params-file``), launch overrides or ``parameter_overrides``.
 
+Before declaring, :func:`declare_parameters` calls :func:`warn_params_files`: a parameter file
+given to the node whose sections do not reach it (keyed ``executor_node:`` while the node runs
+as ``/arm/executor_node``), or a section naming the node with keys it does not declare
+(``blend_coef``), is one WARN line each at start-up instead of silently kept defaults.
+
 >>> SPECS = (
 ...     ParamSpec("rate_hz", 0.0, "Inference rate in Hz; 0 = as fast as possible",
 ...               range=(0.0, 1000.0)),
@@ -16,6 +21,8 @@ YAML in ``config/`` (``--params-file``), launch overrides or ``parameter_overrid
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,6 +35,14 @@ from rcl_interfaces.msg import (
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from vla_ros.util.param_files import (
+    ParamsFile,
+    ParamsFileError,
+    mismatch_warning,
+    params_file_args,
+    read_params,
+    unknown_key_warnings,
+)
 from vla_ros.util.params import ParamSpec
 
 _TYPES: dict[str, Parameter.Type] = {
@@ -41,7 +56,16 @@ _TYPES: dict[str, Parameter.Type] = {
     "string_array": Parameter.Type.STRING_ARRAY,
 }
 
-__all__ = ["ParamSpec", "declare_parameters", "declared_names", "describe", "descriptor", "rclpy_type"]
+__all__ = [
+    "ParamSpec",
+    "declare_parameters",
+    "declared_names",
+    "describe",
+    "descriptor",
+    "params_files",
+    "rclpy_type",
+    "warn_params_files",
+]
 
 
 def rclpy_type(spec: ParamSpec) -> Parameter.Type:
@@ -78,8 +102,10 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
 
     Raises ``ValueError`` for a value outside ``choices`` or ``range`` (rclpy itself rejects
     wrong types and out-of-range values, naming the parameter). Later runtime changes
-    (``ros2 param set``) are checked the same way.
+    (``ros2 param set``) are checked the same way. Parameter files that do not reach the node,
+    and unknown keys in its sections, are warned about first (:func:`warn_params_files`).
     """
+    warn_params_files(node, specs)
     values: dict[str, Any] = {}
     for spec in specs:
         default = spec.default
@@ -126,3 +152,116 @@ def describe(specs: Iterable[ParamSpec]) -> str:
             extra += f" one of {', '.join(s.choices)}"
         rows.append(f"| `{s.name}` | `{s.default!r}` | {s.description}{extra} |")
     return "\n".join(rows)
+
+
+# --- which parameter files rcl gives a node, and what they say about it ----------------------
+
+
+class _Allocator(ctypes.Structure):
+    """``rcutils_allocator_t``."""
+
+    _fields_ = (
+        ("allocate", ctypes.c_void_p),
+        ("deallocate", ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)),
+        ("reallocate", ctypes.c_void_p),
+        ("zero_allocate", ctypes.c_void_p),
+        ("state", ctypes.c_void_p),
+    )
+
+
+class _NodeOptions(ctypes.Structure):
+    """The head of ``rcl_node_options_t`` (rcl, Humble and later): allocator, use_global_arguments,
+    arguments (an ``rcl_arguments_t``: one pointer)."""
+
+    _fields_ = (
+        ("allocator", _Allocator),
+        ("use_global_arguments", ctypes.c_bool),
+        ("arguments", ctypes.c_void_p),
+    )
+
+
+def _rcl_param_files(arguments: int) -> list[str]:
+    """``rcl_arguments_get_param_files`` of the ``rcl_arguments_t`` at address ``arguments``."""
+    rcl = ctypes.CDLL("librcl.so")
+    rcutils = ctypes.CDLL("librcutils.so")
+    count_fn = rcl.rcl_arguments_get_param_files_count
+    count_fn.argtypes, count_fn.restype = [ctypes.c_void_p], ctypes.c_int
+    count = count_fn(arguments)
+    if count <= 0:
+        return []
+    get_alloc = rcutils.rcutils_get_default_allocator
+    get_alloc.argtypes, get_alloc.restype = [], _Allocator
+    alloc = get_alloc()
+    out = ctypes.POINTER(ctypes.c_char_p)()
+    get = rcl.rcl_arguments_get_param_files
+    get.argtypes = [ctypes.c_void_p, _Allocator, ctypes.POINTER(ctypes.POINTER(ctypes.c_char_p))]
+    get.restype = ctypes.c_int
+    if get(arguments, alloc, ctypes.byref(out)) != 0:
+        raise OSError("rcl_arguments_get_param_files failed")
+    raw = ctypes.cast(out, ctypes.POINTER(ctypes.c_void_p))
+    files = []
+    for i in range(count):
+        files.append(ctypes.string_at(raw[i]).decode("utf-8", "replace"))
+        alloc.deallocate(raw[i], alloc.state)
+    alloc.deallocate(ctypes.cast(out, ctypes.c_void_p), alloc.state)
+    return files
+
+
+def params_files(node: Node) -> list[str]:
+    """The ``--params-file`` paths rcl applies to ``node``, in rcl's order.
+
+    Read from rcl itself: the context's global arguments (``rclpy.init(args=...)``, the process
+    command line under ``ros2 run``/launch) when the node uses them, then the node's own
+    ``cli_args``. Where rcl cannot be asked (no ``librcl.so`` on the library path), the
+    ``--ros-args`` of ``sys.argv`` are read instead.
+    """
+    try:
+        files: list[str] = []
+        opts_addr = _rcl_node_options(node)
+        opts = _NodeOptions.from_address(opts_addr)
+        if opts.use_global_arguments:
+            files += _rcl_param_files(node.context.handle.pointer)  # rcl_context_t starts with it
+        files += _rcl_param_files(opts_addr + _NodeOptions.arguments.offset)
+        return files
+    except (OSError, AttributeError):
+        return params_file_args(sys.argv)
+
+
+def _rcl_node_options(node: Node) -> int:
+    rcl = ctypes.CDLL("librcl.so")
+    fn = rcl.rcl_node_get_options
+    fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_void_p
+    addr = fn(node.handle.pointer)
+    if not addr:
+        raise OSError("rcl_node_get_options returned NULL")
+    return int(addr)
+
+
+def warn_params_files(node: Node, specs: Sequence[ParamSpec] = ()) -> list[str]:
+    """Log (WARN, one line per cause) what the node's parameter files fail to tell it; returns the lines.
+
+    * files were given and no section applies to the node's fully qualified name (with each
+      file's keys and the key to use);
+    * a section naming the node holds keys that are neither in ``specs`` nor declared on the
+      node (with ``difflib`` suggestions);
+    * a file that cannot be read here (too large, not UTF-8, ...): its problem.
+
+    Never raises: rcl has already accepted the files, and a warning must not stop a node.
+    """
+    files: list[ParamsFile] = []
+    lines: list[str] = []
+    for path in params_files(node):
+        try:
+            files.append(read_params(path))
+        except ParamsFileError as exc:
+            lines.append(f"cannot check parameter file {path}: {exc}")
+    fqn = node.get_fully_qualified_name()
+    if files:
+        mismatch = mismatch_warning(files, fqn)
+        if mismatch:
+            lines.append(mismatch)
+        known = {s.name for s in specs} | set(declared_names(node))
+        lines += unknown_key_warnings(files, fqn, known)
+    for line in lines:
+        node.get_logger().warning(line)
+    return lines

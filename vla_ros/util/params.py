@@ -15,7 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from vla_ros.util.param_files import (
+    ParamsFileError,
+    fully_qualified_name,
+    merged_params,
+    read_params,
+    section_node,
+)
+
+__all__ = [
+    "TYPES",
+    "ParamSpec",
+    "ParamsFileError",
+    "node_section",
+    "read_params_file",
+    "resolve",
+    "section_node",
+]
 
 #: parameter type names, as ``rclpy.Parameter.Type`` names them (lower case)
 TYPES = (
@@ -30,10 +46,6 @@ TYPES = (
 )
 
 _FIX = "fix it in the parameter YAML, the launch arguments or `ros2 param set`"
-
-
-class ParamsFileError(ValueError):
-    """A parameter YAML is missing, unreadable, or has no usable section; the message says the fix."""
 
 
 @dataclass(frozen=True)
@@ -136,56 +148,23 @@ def _scalar(name: str, kind: str, value: Any) -> Any:
 
 
 def read_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
-    """A ROS 2 parameter YAML as ``{section key: ros__parameters}``.
+    """A ROS 2 parameter YAML as ``{section key: parameters}``, read as rcl reads it.
 
-    Raises :class:`ParamsFileError` when the file is missing, is not YAML, or a section lacks
-    ``ros__parameters``.
+    Checked before parsing (size, UTF-8, aliases, depth; see
+    :func:`vla_ros.util.param_files.read_params`). Raises :class:`ParamsFileError` when the file
+    is missing, too large, not YAML or not a parameter file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ParamsFileError(
-            f"parameter file {str(path)!r} does not exist; pass a YAML such as config/vla.yaml"
-        )
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ParamsFileError(f"parameter file {str(path)!r} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ParamsFileError(
-            f"parameter file {str(path)!r} must map node names to 'ros__parameters' sections"
-        )
-    sections: dict[str, dict[str, Any]] = {}
-    for key, body in data.items():
-        if not isinstance(body, dict) or "ros__parameters" not in body:
-            raise ParamsFileError(
-                f"parameter file {str(path)!r}: section {key!r} has no 'ros__parameters'; "
-                "use the standard layout  node_name: {ros__parameters: {...}}"
-            )
-        params = body["ros__parameters"] or {}
-        if not isinstance(params, dict):
-            raise ParamsFileError(
-                f"parameter file {str(path)!r}: section {key!r} has 'ros__parameters' of type "
-                f"{type(params).__name__}; it must map parameter names to values"
-            )
-        sections[str(key)] = dict(params)
-    return sections
+    return {s.key: dict(s.params) for s in read_params(path).sections}
 
 
-def section_node(key: str) -> str:
-    """The node name a section key applies to: ``/**/policy_node``, ``/ns/policy_node`` -> ``policy_node``."""
-    return key.rstrip("/").rsplit("/", 1)[-1]
+def node_section(path: str | Path, node: str, namespace: str = "/") -> dict[str, Any]:
+    """The parameters a parameter YAML gives node ``node`` running in ``namespace``.
 
-
-def node_section(path: str | Path, node: str) -> dict[str, Any]:
-    """The parameters a parameter YAML gives node ``node`` ({} when it has no section for it).
-
-    Sections are merged in file order (``/**/node`` then ``/ns/node`` as ROS applies them).
+    Exactly the sections rclpy applies to the node's fully qualified name, merged in rcl's
+    order (:func:`vla_ros.util.param_files.merged_params`); ``{}`` when none applies. Raises
+    :class:`ParamsFileError` as :func:`read_params_file`.
     """
-    merged: dict[str, Any] = {}
-    for key, params in read_params_file(path).items():
-        if section_node(key) == node:
-            merged.update(params)
-    return merged
+    return merged_params([read_params(path)], fully_qualified_name(node, namespace))
 
 
 def resolve(specs: Sequence[ParamSpec], given: Mapping[str, Any], *, source: str) -> dict[str, Any]:
