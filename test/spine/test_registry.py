@@ -60,8 +60,22 @@ def test_unknown_name_lists_entries_and_suggests() -> None:
 
 
 def test_list_with_glob_pattern() -> None:
-    assert VLAS.list() == ["act", "diffusion", "flow_matching", "hierarchical", "regression", "tokens"]
-    assert VLAS.list("*i*") == ["diffusion", "flow_matching", "hierarchical", "regression"]
+    assert VLAS.list() == [
+        "act",
+        "diffusion",
+        "flow_matching",
+        "hierarchical",
+        "lerobot_diffusion",
+        "regression",
+        "tokens",
+    ]
+    assert VLAS.list("*i*") == [
+        "diffusion",
+        "flow_matching",
+        "hierarchical",
+        "lerobot_diffusion",
+        "regression",
+    ]
     assert VISION_BACKBONES.list("Vi*") == ["ViT"]
 
 

@@ -5,6 +5,7 @@ from vla_ros.spine.families import (  # noqa: F401  (imported for registration)
     diffusion,
     flow_matching,
     hierarchical,
+    lerobot_diffusion,
     lerobot_act,
     regression,
     tokens,
