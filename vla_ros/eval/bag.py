@@ -260,6 +260,7 @@ def _store_from_definition(msgtype: str, msgdef: Any) -> Any:
     store.register(types)
     if msgtype not in store.fielddefs:
         raise ValueError(f"the definition does not define {msgtype}")
+    store.get_msgdef(msgtype)  # builds the decoder: fails on a field of an undefined type
     return store
 
 

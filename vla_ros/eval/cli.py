@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,7 @@ class Replayed:
     reference: Track
     executor: ExecutorSetup
     card: Path
+    bag_notes: list[str] = field(default_factory=list)  # repairs made reading the bag, messages skipped
 
 
 def replay_bag(args: argparse.Namespace, log: Any = None) -> Replayed:
@@ -144,6 +146,7 @@ def replay_bag(args: argparse.Namespace, log: Any = None) -> Replayed:
             args.params,
             parse_assignments(args.policy_param, "-p"),
             parse_assignments(args.executor_param, "-e"),
+            namespace=args.namespace,
         )
     except ValueError as exc:
         raise EvalError(str(exc)) from exc
@@ -190,11 +193,15 @@ def replay_bag(args: argparse.Namespace, log: Any = None) -> Replayed:
             start_ns=start,
             stop_ns=stop,
         )
+        notes = list(bag.notes)
+        notes += [f"skipped {n} messages on {t}: {bag.decode_errors[t]}" for t, n in bag.undecodable.items()]
+    for note in notes:
+        print(f"vla-ros: bag note: {note}", file=sys.stderr)
     try:
         reference = Track.from_samples(trace.reference, setup.config.joint_names)
     except MetricsError as exc:
         raise EvalError(str(exc)) from exc
-    return Replayed(values, trace, reference, setup, card)
+    return Replayed(values, trace, reference, setup, card, notes)
 
 
 def run_executor(replayed: Replayed, setup: ExecutorSetup | None = None) -> tuple[ExecutorTrace, dict]:
@@ -204,8 +211,53 @@ def run_executor(replayed: Replayed, setup: ExecutorSetup | None = None) -> tupl
     return ex, compute_metrics(replayed.policy, ex, replayed.reference)
 
 
+def _seconds(t_ns: float) -> str:
+    return f"{t_ns / 1e9:.3f} s"
+
+
+def nothing_evaluated(replayed: Replayed, ex: ExecutorTrace, metrics: dict) -> str | None:
+    """Why the replay evaluated nothing, or None when it did.
+
+    Nothing is evaluated when the policy produced no chunk, the executor accepted none, or
+    neither a chunk action nor a command could be compared with the reference (every figure
+    would be n/a).
+    """
+    p = replayed.policy
+    if not p.chunks:
+        if not p.steps:
+            return (
+                "the policy never ran: no camera image or joint state arrived in the replayed window "
+                f"({dict(p.messages) or 'no message on the replayed topics'})"
+            )
+        causes = ", ".join(f"{k} x{n}" for k, n in p.no_chunk.most_common())
+        return (
+            f"the policy produced no chunk in {p.steps} steps ({causes}); the [policy] lines say why "
+            "(stale or unstamped inputs, missing joints, images that do not convert)"
+        )
+    if not ex.chunk_targets:
+        causes = ", ".join(f"{k} x{n}" for k, n in ex.rejected_chunks.most_common()) or "none delivered"
+        return f"the executor accepted none of the {len(p.chunks)} chunks ({causes})"
+    if math.isnan(metrics["chunks"]["mae"]) and math.isnan(metrics["commands"]["mae"]):
+        if not ex.times_ns.size:
+            return "no control tick fell between the first joint state and the end of the replayed window"
+        if ex.no_state.all():
+            states = dict(ex.rejected_states) or "none rejected"
+            return (
+                "the executor never had a complete, fresh joint state for "
+                f"{list(ex.joint_names)} (rejected states: {states}), so no command was computed"
+            )
+        ref = replayed.reference
+        return (
+            "no chunk action or command could be compared with the reference: its stamps span "
+            f"{_seconds(ref.times_ns[0])}..{_seconds(ref.times_ns[-1])}, the commands "
+            f"{_seconds(ex.times_ns[0])}..{_seconds(ex.times_ns[-1])} (bag log time); the reference "
+            "must be stamped on the recording's clock"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``vla-ros eval``; 0 on success, 2 on bad input."""
+    """Run ``vla-ros eval``; 0 on success, 1 when nothing could be evaluated, 2 on bad input."""
     from vla_ros.eval.report import plot, summary
 
     def log(level: str, message: str) -> None:
@@ -221,10 +273,15 @@ def run(args: argparse.Namespace) -> int:
     metrics["card"] = str(replayed.card)
     metrics["bag"] = str(args.bag)
     metrics["limits"] = replayed.executor.note
+    metrics["bag_notes"] = list(replayed.bag_notes)
+    failure = nothing_evaluated(replayed, ex, metrics)
+    metrics["evaluated"] = failure is None
+    if failure:
+        metrics["error"] = failure
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(metrics, indent=2))
-    if args.plot:
+    if args.plot and not failure:
         try:
             plot(ex, replayed.reference, metrics, args.plot)
         except ImportError as exc:
@@ -232,9 +289,12 @@ def run(args: argparse.Namespace) -> int:
             return 2
     if args.json:
         print(json.dumps(metrics, indent=2))
-        return 0
-    print(summary(metrics, f"vla-ros eval: {args.bag} with {replayed.card.name}"))
-    print(f"  {replayed.executor.note}")
-    if args.plot:
-        print(f"  plot: {args.plot}")
+    else:
+        print(summary(metrics, f"vla-ros eval: {args.bag} with {replayed.card.name}"))
+        print(f"  {replayed.executor.note}")
+        if args.plot and not failure:
+            print(f"  plot: {args.plot}")
+    if failure:
+        print(f"vla-ros eval: nothing could be evaluated: {failure}", file=sys.stderr)
+        return 1
     return 0

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from vla_ros.control.executor_params import controller_config
 from vla_ros.eval.bag import BagError
-from vla_ros.eval.cli import EvalError, add_common_arguments, replay_bag, run_executor
+from vla_ros.eval.cli import EvalError, add_common_arguments, nothing_evaluated, replay_bag, run_executor
 from vla_ros.eval.setup import ExecutorSetup
 from vla_ros.eval.tune import (
     DEFAULT_CANDIDATES,
@@ -61,7 +62,8 @@ def _label(candidate: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``vla-ros tune``; 0 on success, 2 on bad input."""
+    """Run ``vla-ros tune``; 0 on success, 1 when nothing could be evaluated (nothing written),
+    2 on bad input."""
     try:
         candidates = parse_grid(args.grid) if args.grid else [check_candidate(c) for c in DEFAULT_CANDIDATES]
         if args.write and args.params and Path(args.write).resolve() == Path(args.params).resolve():
@@ -71,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"vla-ros tune: {exc}", file=sys.stderr)
         return 2
     base_setup = replayed.executor
-    _, baseline = run_executor(replayed)
+    base_ex, baseline = run_executor(replayed)
+    failure = nothing_evaluated(replayed, base_ex, baseline)
+    if failure:
+        print(f"vla-ros tune: nothing could be evaluated, nothing written: {failure}", file=sys.stderr)
+        return 1
     rows = [{"params": {}, "metrics": baseline, "baseline": True}]
     names = base_setup.config.joint_names
     for candidate in candidates:
@@ -83,14 +89,23 @@ def run(args: argparse.Namespace) -> int:
         row["score"] = score(row["metrics"], baseline, args.objective, args.smooth_weight)
     rows.sort(key=lambda r: r["score"])
     best = rows[0]
-    if args.write:
+    failure = None
+    if math.isinf(best["score"]):
+        failure = (
+            f"every one of the {len(rows)} settings scored inf on objective {args.objective!r} (no "
+            "command could be compared with the reference, or the baseline's error or jerk is 0 or n/a "
+            "for 'balanced'); nothing written"
+        )
+    elif args.write:
         current = {k: replayed.values.executor[k] for k in best["params"]}
         header = (
             f"tuned by `vla-ros tune` on {args.bag} (objective {args.objective}); "
             f"changed executor_node: {best['params'] or 'nothing'} (was {current or '-'})"
         )
         try:
-            write_tuned(str(args.params) if args.params else None, args.write, best["params"], header)
+            write_tuned(
+                str(args.params) if args.params else None, args.write, best["params"], header, args.namespace
+            )
         except (TuneError, OSError) as exc:
             print(f"vla-ros tune: {exc}", file=sys.stderr)
             return 2
@@ -104,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
             }
             for r in rows
         ]
-        print(json.dumps({"objective": args.objective, "candidates": out, "written": args.write}, indent=2))
+        written = None if failure else args.write
+        print(json.dumps({"objective": args.objective, "candidates": out, "written": written}, indent=2))
+        if failure:
+            print(f"vla-ros tune: {failure}", file=sys.stderr)
+            return 1
         return 0
     print(
         f"vla-ros tune: {len(rows)} executor settings on {args.bag} with {replayed.card.name} "
@@ -122,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     base_rank = next(i for i, r in enumerate(rows, 1) if r["baseline"])
     if base_rank > args.top:
         print(f"  (baseline ranks {base_rank} of {len(rows)})")
+    if failure:
+        print(f"vla-ros tune: {failure}", file=sys.stderr)
+        return 1
     if args.write:
         print(f"wrote {args.write} with executor_node {best['params'] or '(unchanged)'}")
     return 0
