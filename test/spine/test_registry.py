@@ -65,6 +65,7 @@ def test_list_with_glob_pattern() -> None:
         "diffusion",
         "flow_matching",
         "hierarchical",
+        "lerobot_act",
         "lerobot_diffusion",
         "regression",
         "tokens",
