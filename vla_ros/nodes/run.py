@@ -21,6 +21,7 @@ from rclpy.executors import (
 from rclpy.node import Node
 
 from vla_ros.util.dds import use_large_data_profile
+from vla_ros.util.param_files import params_files_problem
 
 
 def _default_spin(node: Node) -> None:
@@ -133,6 +134,10 @@ def run_node(
     in snake case). Returns 0 after a normal shutdown.
     """
     label = name or _node_label(make_node)
+    problem = params_files_problem(sys.argv if args is None else args)
+    if problem:  # --params-file checked before rcl parses it (size limit, aliases, ...)
+        print(f"[FATAL] [{label}]: cannot start: {problem}", file=sys.stderr)
+        return 1
     use_large_data_profile()  # before the first participant exists
     try:
         rclpy.init(args=args)

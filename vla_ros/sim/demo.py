@@ -28,6 +28,7 @@ import yaml
 from vla_ros.sim.render import DEFAULT_TARGET
 from vla_ros.sim.task import fingertip
 from vla_ros.util.dds import use_large_data_profile
+from vla_ros.util.param_files import ParamsFileError, read_params
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the vla_ros package folder
 BUNDLED_CARD = Path(__file__).resolve().parent / "bundled" / "sim_reach_act"
@@ -77,7 +78,10 @@ def prepare_params(params_file: Path, card: str | None, out_dir: Path) -> tuple[
     if not params_file.is_file():
         raise DemoError(f"parameter file {str(params_file)!r} does not exist; pass --params config/demo.yaml")
     try:
+        read_params(params_file)  # checked as rcl reads it: size first, UTF-8, aliases, depth
         data = yaml.safe_load(params_file.read_text())
+    except ParamsFileError as exc:
+        raise DemoError(str(exc)) from None
     except yaml.YAMLError as exc:
         raise DemoError(f"parameter file {str(params_file)!r} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

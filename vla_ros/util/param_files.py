@@ -449,6 +449,20 @@ def params_file_args(argv: Sequence[str]) -> list[str]:
     return files
 
 
+def params_files_problem(argv: Sequence[str]) -> str | None:
+    """The first problem of the ``--params-file`` files in ``argv`` (:func:`read_params`), or None.
+
+    Node executables call this before ``rclpy.init``, so a file too large or one rcl would
+    refuse ends the process with one line instead of a stall or a traceback.
+    """
+    for path in params_file_args(argv):
+        try:
+            read_params(path)
+        except ParamsFileError as exc:
+            return str(exc)
+    return None
+
+
 # --- warnings ---------------------------------------------------------------------------------
 
 
