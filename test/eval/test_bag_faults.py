@@ -279,3 +279,34 @@ def test_zstd_compressed_storage_file(small_bag: Path, tmp_path: Path) -> None:
     db.unlink()
     (bag / "metadata.yaml").unlink()
     assert _all(bag) == _all(small_bag)
+
+
+def test_ros1_bag_and_relative_replay_topics(tmp_path: Path) -> None:
+    """A ROS 1 .bag reads through the same per-topic definitions; replay topics are made absolute."""
+    from rosbags.rosbag1 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    from vla_ros.eval.replay import ReplayTopics
+
+    ts = get_typestore(Stores.ROS1_NOETIC)
+    T = ts.types
+    path = tmp_path / "r1.bag"
+    with Writer(path) as w:
+        c = w.add_connection("/joint_states", "sensor_msgs/msg/JointState", typestore=ts)
+        for i in range(4):
+            header = T["std_msgs/msg/Header"](
+                seq=i, stamp=T["builtin_interfaces/msg/Time"](sec=1, nanosec=i), frame_id=""
+            )
+            msg = T["sensor_msgs/msg/JointState"](
+                header=header,
+                name=["a"],
+                position=np.array([i / 2]),
+                velocity=np.zeros(0),
+                effort=np.zeros(0),
+            )
+            w.write(c, 10**9 + i, ts.serialize_ros1(msg, c.msgtype))
+    with BagSource(path) as bag:
+        got = [(t, topic, float(m.position[0]), _stamp(m)) for t, topic, m in bag.messages(["joint_states"])]
+    assert got == [(10**9 + i, "/joint_states", i / 2, 10**9 + i) for i in range(4)]
+    rel = ReplayTopics(cameras={"front": "camera/front"}, joint_states="joint_states", reference="AAA")
+    assert rel.canonical() == ReplayTopics({"front": "/camera/front"}, "/joint_states", None, "/AAA")

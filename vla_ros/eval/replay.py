@@ -29,7 +29,7 @@ from vla_ros.control.chunk import ChunkError
 from vla_ros.control.controller import ChunkController, ControllerConfig
 from vla_ros.control.safety import JointLimits
 from vla_ros.control.state import StateError
-from vla_ros.eval.bag import BagSource
+from vla_ros.eval.bag import BagSource, canonical_topic
 from vla_ros.perception.observation import stamp_to_ns
 from vla_ros.policy.step import ChunkResult, PolicyStep
 
@@ -47,6 +47,15 @@ class ReplayTopics:
     def reference_topic(self) -> str:
         """The reference JointState topic (``joint_states`` unless set)."""
         return self.reference or self.joint_states
+
+    def canonical(self) -> ReplayTopics:
+        """The same topics fully qualified (``joint_states`` -> ``/joint_states``), as the bag yields them."""
+        return ReplayTopics(
+            cameras={cam: canonical_topic(t) for cam, t in self.cameras.items()},
+            joint_states=canonical_topic(self.joint_states),
+            instruction=canonical_topic(self.instruction) if self.instruction else None,
+            reference=canonical_topic(self.reference) if self.reference else None,
+        )
 
     def all(self) -> list[str]:
         """Every topic the replay reads."""
@@ -115,6 +124,7 @@ def replay_policy(
 
     ``start_ns``/``stop_ns`` are bag log times (None: the whole bag).
     """
+    topics = topics.canonical()  # the bag yields fully qualified names
     cam_by_topic: dict[str, list[str]] = {}
     for cam, topic in topics.cameras.items():
         cam_by_topic.setdefault(topic, []).append(cam)
