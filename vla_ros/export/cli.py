@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="YAML/JSON with normalization {state: {mean, std}, action: {mean, std}}, "
         "state_joints, action_joints, delta_to_absolute (default: identity stats, joint_i names)",
     )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="LeRobot checkpoint folders: the dataset's frame rate, sets the card's dt [30]",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17) [17]")
     parser.add_argument(
         "--exporter",
@@ -108,7 +114,7 @@ def read_stats_file(path: str | Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export; exit code 0 on success, 1 on a reported error."""
+    """Export; exit code 0 on success, 2 on bad input (a LeRobot folder), 1 on other errors."""
     from vla_ros.export.api import (
         add_engines_to_card,
         classify_sources,
@@ -124,6 +130,40 @@ def run(args: argparse.Namespace) -> int:
         "hardware_compatibility": args.trt_hardware_compat,
     }
     command = "vla-ros export " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    from vla_ros.export.sources import SourceError, export_lerobot, is_foreign_folder
+
+    try:
+        if len(args.model) == 1 and is_foreign_folder(args.model[0]):
+            if not args.out:
+                raise SourceError("--out DIR is required: the card folder to write")
+            if args.stats:
+                raise SourceError(
+                    "--stats does not apply to a LeRobot folder: its statistics are in the folder"
+                )
+            card = export_lerobot(
+                args.model[0],
+                args.out,
+                fps=args.fps,
+                name=args.name,
+                backends=parse_backends(args.backends),
+                precision=args.precision,
+                layout=args.layout,
+                opset=args.opset,
+                exporter=args.exporter,
+                dynamic_batch=args.dynamic_batch,
+                trt_options=trt_options,
+                progress=progress,
+                export_command=command,
+                calibration=args.calibration,
+                calibration_samples=args.calibration_samples,
+            )
+            return _report(card)
+    except SourceError as e:
+        print(f"vla-ros export: error: {e}", file=sys.stderr)
+        return 2
+    except VlaRosError as e:
+        print(f"vla-ros export: error: {e}", file=sys.stderr)
+        return 1
     try:
         config, ckpt, card_dir = classify_sources(args.model)
         backends = parse_backends(args.backends)
@@ -163,6 +203,10 @@ def run(args: argparse.Namespace) -> int:
     except VlaRosError as e:
         print(f"vla-ros export: error: {e}", file=sys.stderr)
         return 1
+    return _report(card)
+
+
+def _report(card: Any) -> int:
     files = ", ".join(sorted(card.files.values()))
     print(f"wrote {card.root}/card.yaml ({card.policy_id}; {files})")
     print(f"parity: max_abs_err {card.parity.get('max_abs_err', float('nan')):.2e}")
