@@ -157,7 +157,7 @@ def test_assembler_messages_arriving_already_stale_are_a_clock_error() -> None:
 
 
 def test_tracker_stamps_an_hour_off_are_a_clock_fault() -> None:
-    for stamp, where in ((T - HOUR, "3600.0 s behind"), (T + HOUR, "3600.0 s ahead")):
+    for stamp, where in ((T - HOUR, "3600.0 s behind"), (T + HOUR, "3600.0 s ahead of")):
         tr = JointStateTracker(("j1", "j2"), timeout_ns=500 * MS)
         tr.update(stamp, ("j1", "j2"), [1.0, 2.0])
         assert tr.current(T) is None  # an hour ahead is not "fresh for an hour"

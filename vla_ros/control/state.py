@@ -231,9 +231,9 @@ class JointStateTracker:
                 advice = clock_advice(stamp, t_ns)
             return Fault(
                 cause="state_clock",
-                message=f"joint_states stamps for joint(s) {joints} are {describe_offset(stamp, t_ns)} "
-                f"the executor clock{also}; the driver's clock and the executor's differ: {advice}; "
-                "holding",
+                message=f"joint_states stamps for joint(s) {joints} are "
+                f"{describe_offset(stamp, t_ns, 'the executor clock')}{also}; the driver's clock and "
+                f"the executor's differ: {advice}; holding",
             )
         return None
 

@@ -33,6 +33,7 @@ import numpy as np
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -48,6 +49,7 @@ from vla_ros.perception import (
     ObservationAssembler,
     StalenessLimits,
     ns_to_stamp,
+    seconds_to_ns,
     stamp_to_ns,
 )
 from vla_ros.perception.cdr import read_image_message
@@ -113,7 +115,9 @@ class PolicyNode(Node):
         self._retry_timer = None
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(self.p["diagnostics_period_s"], self._publish_diagnostics)
+        # a steady timer: /diagnostics keeps reporting (e.g. a stopped /clock) when sim time stands still
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(self.p["diagnostics_period_s"], self._publish_diagnostics, clock=steady)
         if runtime is not None:
             self._activate(runtime)
         elif not self._try_load():
@@ -159,7 +163,7 @@ class PolicyNode(Node):
 
     def _activate(self, runtime: Any) -> None:
         """Everything that depends on the card: joints, cameras, subscriptions, the worker."""
-        for name in ("instruction", "rate_hz", "depth_max_m", *_DYNAMIC_STALENESS):
+        for name in ("instruction", "rate_hz", "depth_max_m", "max_image_pixels", *_DYNAMIC_STALENESS):
             self.p[name] = self.get_parameter(name).value  # changed while waiting for the card
         self.runtime = runtime
         card = self.runtime.card
@@ -184,6 +188,9 @@ class PolicyNode(Node):
             depth_max_m=self.p["depth_max_m"],
             log=self._log,
             infer_on=self.p["infer_on"],
+            max_image_pixels=self.p["max_image_pixels"],
+            # camera faults: one episode while a camera flaps, "recovered" once it settled
+            faults=FaultLog(settle_ns=seconds_to_ns(self.p["fault_settle_s"]), settle_prefixes=("image:",)),
         )
         self._period_s = 1.0 / self.p["rate_hz"] if self.p["rate_hz"] > 0 else 0.0
         dt_sec, dt_nsec = ns_to_stamp(policy.dt_ns)
@@ -271,6 +278,8 @@ class PolicyNode(Node):
             self._period_s = 1.0 / rate if rate > 0 else 0.0
         if "depth_max_m" in values:
             self.policy.depth_max_m = float(values["depth_max_m"])
+        if "max_image_pixels" in values:
+            self.policy.max_image_pixels = int(values["max_image_pixels"])
         if any(k in values for k in _DYNAMIC_STALENESS):
             merged = {k: values.get(k, self.get_parameter(k).value) for k in _DYNAMIC_STALENESS}
             self.policy.assembler.limits = self._limits(merged)

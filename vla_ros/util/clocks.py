@@ -50,10 +50,12 @@ def describe_time(ns: int) -> str:
     return f"{ns / NS_PER_S:.1f} s (a simulation/bag clock or time since boot)"
 
 
-def describe_offset(stamp_ns: int, now_ns: int) -> str:
-    """``"3600.0 s behind"`` / ``"2.5 s ahead"``: where ``stamp_ns`` lies from ``now_ns``."""
+def describe_offset(stamp_ns: int, now_ns: int, clock: str = "") -> str:
+    """Where ``stamp_ns`` lies from ``now_ns``: ``"3600.0 s behind"`` / ``"2.5 s ahead"``, or with
+    ``clock`` named ``"3600.0 s behind the node clock"`` / ``"2.5 s ahead of the node clock"``."""
     age = int(now_ns) - int(stamp_ns)
-    return f"{abs(age) / NS_PER_S:.1f} s {'behind' if age >= 0 else 'ahead'}"
+    where = "behind" if age >= 0 else "ahead of" if clock else "ahead"
+    return f"{abs(age) / NS_PER_S:.1f} s {where}" + (f" {clock}" if clock else "")
 
 
 def clock_advice(stamp_ns: int, now_ns: int) -> str:
