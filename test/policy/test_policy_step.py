@@ -214,7 +214,9 @@ def test_malformed_image_rejected_at_push(runtime) -> None:
 def test_bad_compressed_image_fails_conversion_once_then_recovers(runtime, reference) -> None:
     step, logs = make_step(runtime)
     rgb = frames(8)
-    assert step.push_image("top", T0, compressed(T0, "rgb8; png compressed bgr8", b"not a png"))
+    # a PNG cut short: its header passes the size check at push time, its decoding fails
+    truncated = cv2.imencode(".png", np.ascontiguousarray(rgb["top"][..., ::-1]))[1].tobytes()[:60]
+    assert step.push_image("top", T0, compressed(T0, "rgb8; png compressed bgr8", truncated))
     step.push_image("wrist", T0, image(T0, rgb["wrist"]))
     step.push_joint_state(T0, ("j1", "j2", "j3"), (1.0, 2.0, 3.0))
     result = step.run(T0 + MS)

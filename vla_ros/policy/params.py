@@ -93,6 +93,21 @@ PARAMS: tuple[ParamSpec, ...] = (
         range=(0.01, 100.0),
     ),
     ParamSpec(
+        "max_image_pixels",
+        50_000_000,
+        "Compressed images whose header declares more pixels (width x height) are rejected before "
+        "decoding (decompression bombs)",
+        range=(1, 1 << 30),
+    ),
+    ParamSpec(
+        "fault_settle_s",
+        1.0,
+        "A camera's image fault ends (one 'recovered' line) only after this long without it, so a "
+        "camera alternating good and bad frames logs one line per episode, not per frame",
+        read_only=True,
+        range=(0.0, 60.0),
+    ),
+    ParamSpec(
         "image_qos", "sensor_data", "QoS of the camera subscriptions", read_only=True, choices=QOS_CHOICES
     ),
     ParamSpec(

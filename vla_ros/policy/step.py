@@ -30,6 +30,8 @@ from vla_ros.perception import (
     check_image_fields,
     msg_to_rgb8,
 )
+from vla_ros.perception.image import check_compressed
+from vla_ros.perception.image_header import DEFAULT_MAX_PIXELS
 from vla_ros.policy.stats import PolicyStats
 from vla_ros.runtime.errors import NonFiniteOutputError
 from vla_ros.runtime.observation import Observation
@@ -113,6 +115,7 @@ class PolicyStep:
         stats: PolicyStats | None = None,
         faults: FaultLog | None = None,
         infer_on: str = "all_new",
+        max_image_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         if infer_on not in INFER_ON:
             raise ValueError(f"infer_on={infer_on!r} is not one of {INFER_ON}")
@@ -136,6 +139,8 @@ class PolicyStep:
         self.action_mode: str = "absolute" if converted else io.action_mode
         self.instruction = instruction
         self.depth_max_m = depth_max_m
+        #: compressed images declaring more pixels are rejected before decoding (bombs)
+        self.max_image_pixels = int(max_image_pixels)
         self.log: LogFn = log if log is not None else _no_log
         self.stats = stats if stats is not None else PolicyStats()
         self.faults = faults if faults is not None else FaultLog()
@@ -163,17 +168,23 @@ class PolicyStep:
     def push_image(self, camera: str, stamp_ns: int, msg: Any) -> bool:
         """Store an Image or CompressedImage for ``camera``; False (and a fault) if rejected.
 
-        A raw Image's header fields are checked here in O(1); pixels are converted in :meth:`run`.
+        A raw Image's header fields, a compressed one's declared size (against
+        ``max_image_pixels``) are checked here in O(1); pixels are converted in :meth:`run`. An
+        accepted frame ends the camera's push-time faults (once settled: see ``FaultLog``).
         """
-        if not (hasattr(msg, "format") and not hasattr(msg, "encoding")):  # raw, not compressed
-            try:
-                check_image_fields(
-                    msg.encoding, msg.height, msg.width, msg.step, len(msg.data), source=f"camera {camera!r}"
-                )
-            except ImageFormatError as exc:
-                self.reject_image(camera, exc)
-                return False
+        source = f"camera {camera!r}"
+        try:
+            if hasattr(msg, "format") and not hasattr(msg, "encoding"):  # compressed
+                check_compressed(msg.format, msg.data, self.max_image_pixels, source=source)
+            else:
+                fields = (msg.encoding, msg.height, msg.width, msg.step, len(msg.data))
+                check_image_fields(*fields, source=source)
+        except ImageFormatError as exc:
+            self.reject_image(camera, exc)
+            return False
         self.assembler.push_image(camera, stamp_ns, msg)
+        for gone in self.faults.clear_except(f"image:{camera}:", keep=(f"image:{camera}:convert",)):
+            self.log("info", f"recovered: {gone}")
         return True
 
     def reject_image(self, camera: str, exc: ImageFormatError) -> None:
@@ -223,7 +234,12 @@ class PolicyStep:
             cause = f"image:{camera}:convert"
             try:
                 frames = [
-                    msg_to_rgb8(e.item, depth_max_m=self.depth_max_m, source=f"camera {camera!r}")
+                    msg_to_rgb8(
+                        e.item,
+                        depth_max_m=self.depth_max_m,
+                        source=f"camera {camera!r}",
+                        max_pixels=self.max_image_pixels,
+                    )
                     for e in entries
                 ]
             except ImageFormatError as exc:

@@ -1,0 +1,88 @@
+"""policy_node camera faults on real topics: one line per episode, cleared by good frames, bombs refused."""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+from test_policy_node import Rig  # noqa: E402
+from test_policy_support import image_msg, make_card  # noqa: E402
+
+H, W = 48, 64
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_card(tmp_path_factory.mktemp("card") / "camera_faults", nan_gate=False)
+
+
+def _bad_step(stamp_ns: int):
+    msg = image_msg(stamp_ns, np.zeros((H, W, 3), np.uint8))
+    msg.step = W  # shorter than one row of rgb8 pixels
+    msg.data = msg.data[: W * H]
+    return msg
+
+
+def test_flapping_camera_logs_one_line_per_episode_and_recovers_once(ros, card: Path) -> None:
+    rig = Rig(ros, card, fault_settle_s=0.5)
+    good = np.full((H, W, 3), 90, np.uint8)
+    for _ in range(20):  # every other wrist frame bad, 50 Hz: one episode
+        now = rig.now_ns()
+        rig.pubs["wrist"].publish(image_msg(now, good))
+        rig.pubs["wrist"].publish(_bad_step(now))
+        rig.publish(now, {"top": image_msg(now, good)})
+        time.sleep(0.02)
+    assert ros.wait_until(lambda: rig.node.faults.snapshot().get("image:wrist:step", 0) == 20, 5.0)
+    assert "image:wrist:step" in rig.node.faults.active()
+    assert rig.status_where(lambda st: any(kv.key == "fault:image:wrist:step" for kv in st.values))
+    deadline = time.monotonic() + 1.5  # then only good frames, for longer than fault_settle_s
+    while time.monotonic() < deadline:
+        now = rig.now_ns()
+        rig.publish(now, {"wrist": image_msg(now, good), "top": image_msg(now, good)})
+        time.sleep(0.02)
+    assert ros.wait_until(lambda: rig.node_logs("recovered: image:wrist:step"), 5.0)
+    rejected = rig.node_logs("rejected image", "camera 'wrist'")
+    assert len(rejected) == 1, rejected
+    assert "step=64 is shorter than one row of 64 rgb8 pixels (192 bytes)" in rejected[0]
+    assert len(rig.node_logs("recovered: image:wrist:step")) == 1
+    assert "image:wrist:step" not in rig.node.faults.active()
+    status = rig.status_where(lambda st: not any(kv.key.startswith("fault:image:") for kv in st.values))
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    assert status.level == DiagnosticStatus.OK and status.message.startswith("ok:"), status.message
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(bytes(1 + 3 * width) * 64)  # the first rows; the header is what counts
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_compressed_bomb_is_refused_with_one_line_naming_camera_size_and_limit(ros, card: Path) -> None:
+    from sensor_msgs.msg import CompressedImage
+
+    rig = Rig(ros, card, cameras=["wrist=camera/wrist/image_raw/compressed"])
+    bomb = _bomb_png(32000, 32000)
+    for _ in range(5):
+        msg = CompressedImage(format="rgb8; png compressed bgr8", data=bomb)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(rig.now_ns(), 1_000_000_000)
+        rig.pubs["wrist"].publish(msg)
+    assert ros.wait_until(lambda: rig.node.faults.snapshot().get("image:wrist:pixels", 0) == 5, 5.0)
+    assert ros.wait_until(lambda: rig.node_logs("32000x32000"), 5.0)
+    (line,) = rig.node_logs("32000x32000")
+    assert line == (
+        "rejected image: camera 'wrist': compressed PNG image is 32000x32000 (1024.0 MP), over the "
+        "max_image_pixels limit of 50000000 (50.0 MP); not decoded. Publish smaller images or raise "
+        "max_image_pixels"
+    )
+    assert rig.node.assembler.counters()["camera:wrist"]["received"] == 0  # never buffered
