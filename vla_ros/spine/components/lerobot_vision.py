@@ -193,6 +193,21 @@ def center_crop_box(size: tuple[int, int], crop: tuple[int, int]) -> tuple[int, 
     return round((size[0] - crop[0]) / 2.0), round((size[1] - crop[1]) / 2.0)
 
 
+def resize_matrix(size_in: int, size_out: int) -> Tensor:
+    """``[size_out, size_in]`` matrix of a 1-D antialiased bilinear resize (half-pixel centers).
+
+    Torch's ``interpolate(mode="bilinear", antialias=True, align_corners=False)`` (what
+    torchvision's tensor ``Resize`` runs) is separable and linear, so resizing ``[.., H, W]`` is
+    ``R_h @ x @ R_w.T`` with these matrices (read off by resizing the identity): plain MatMuls in
+    an ONNX graph, where the antialiased op has no opset-17 form. Equal up to float rounding.
+    """
+    with torch.device("cpu"):
+        # 3 columns, not 1: torch's antialiased kernel mishandles a width-1 input
+        eye = torch.eye(size_in).reshape(size_in, 1, size_in, 1).repeat(1, 1, 1, 3)
+        out = F.interpolate(eye, size=(size_out, 3), mode="bilinear", align_corners=False, antialias=True)
+    return out[:, 0, :, 0].t().contiguous()
+
+
 @VISION_BACKBONES.register()
 class DiffusionRgbEncoder(nn.Module):
     """One camera's image ``[B, 3, H, W]`` (already normalized) -> feature ``[B, 2 * num_kp]``.
@@ -228,6 +243,10 @@ class DiffusionRgbEncoder(nn.Module):
                     "choose a crop no larger than the (resized) image"
                 )
             hw = self.crop_shape
+        resize = self.resize_shape is not None and self.resize_shape != self.image_size
+        for name, axis in (("resize_h", 0), ("resize_w", 1)):
+            mat = resize_matrix(self.image_size[axis], self.resize_shape[axis]) if resize else None
+            self.register_buffer(name, mat, persistent=False)
         self.backbone = TorchvisionResNetTrunk(resnet_spec(vision_backbone), use_group_norm, in_channels)
         fh, fw = hw
         for _ in range(5):  # conv1 and max-pool (stride 2, pad so ceil), then 3 strided stages
@@ -239,11 +258,17 @@ class DiffusionRgbEncoder(nn.Module):
         self.out_dim = self.feature_dim
 
     def preprocess(self, x: Tensor) -> Tensor:
-        """Resize (if configured) then center crop (if configured): LeRobot's eval path."""
-        if self.resize_shape is not None and tuple(x.shape[-2:]) != self.resize_shape:
-            x = F.interpolate(x, size=self.resize_shape, mode="bilinear", align_corners=False, antialias=True)
+        """Resize (if configured) then center crop (if configured): LeRobot's eval path.
+
+        Sizes come from the configuration (the input is ``image_size``), so the crop box is a
+        constant in an exported graph.
+        """
+        hw = self.image_size
+        if self.resize_h is not None and self.resize_w is not None:
+            x = torch.matmul(torch.matmul(self.resize_h, x), self.resize_w.t())
+            hw = self.resize_shape
         if self.crop_shape is not None:
-            top, left = center_crop_box((x.shape[-2], x.shape[-1]), self.crop_shape)
+            top, left = center_crop_box(hw, self.crop_shape)
             x = x[..., top : top + self.crop_shape[0], left : left + self.crop_shape[1]]
         return x
 

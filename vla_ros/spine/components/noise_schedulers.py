@@ -40,7 +40,11 @@ def make_betas(
     beta_start: float = 1e-4,
     beta_end: float = 0.02,
 ) -> Tensor:
-    """float32 ``[T]`` betas of a diffusers ``beta_schedule`` (formulas in the module docstring)."""
+    """float32 ``[T]`` betas of a diffusers ``beta_schedule`` (formulas in the module docstring).
+
+    Always on the CPU (tables are computed once, then move with the model), also inside a
+    ``torch.device("meta")`` context.
+    """
     t = int(num_train_timesteps)
     if beta_schedule == "squaredcos_cap_v2":
 
@@ -51,9 +55,9 @@ def make_betas(
             [min(1 - f((i + 1) / t) / f(i / t), 0.999) for i in range(t)], dtype=torch.float32
         )
     if beta_schedule == "linear":
-        return torch.linspace(beta_start, beta_end, t, dtype=torch.float32)
+        return torch.linspace(beta_start, beta_end, t, dtype=torch.float32, device="cpu")
     if beta_schedule == "scaled_linear":
-        return torch.linspace(beta_start**0.5, beta_end**0.5, t, dtype=torch.float32) ** 2
+        return torch.linspace(beta_start**0.5, beta_end**0.5, t, dtype=torch.float32, device="cpu") ** 2
     raise ValueError(f"beta_schedule {beta_schedule!r} is not supported; use one of {BETA_SCHEDULES}")
 
 
@@ -82,7 +86,7 @@ def leading_timesteps(num_train_timesteps: int, num_inference_steps: int) -> Ten
             f"num_inference_steps={k} must be between 1 and num_train_timesteps={t}; "
             "lower num_inference_steps"
         )
-    return torch.arange(k - 1, -1, -1, dtype=torch.int64) * (t // k)
+    return torch.arange(k - 1, -1, -1, dtype=torch.int64, device="cpu") * (t // k)
 
 
 def sampler_tables(
@@ -93,12 +97,27 @@ def sampler_tables(
     beta_start: float = 1e-4,
     beta_end: float = 0.02,
 ) -> SamplerTables:
-    """The step tables of ``sampler`` (``"DDIM"`` or ``"DDPM"``); errors name the bad value."""
+    """The step tables of ``sampler`` (``"DDIM"`` or ``"DDPM"``); errors name the bad value.
+
+    Computed on the CPU (also inside a ``torch.device("meta")`` context).
+    """
+    with torch.device("cpu"):
+        return _tables(sampler, num_train_timesteps, num_inference_steps, beta_schedule, beta_start, beta_end)
+
+
+def _tables(
+    sampler: str,
+    num_train_timesteps: int,
+    num_inference_steps: int,
+    beta_schedule: str,
+    beta_start: float,
+    beta_end: float,
+) -> SamplerTables:
     if sampler not in SAMPLERS:
         raise ValueError(f"noise_scheduler_type {sampler!r} is not supported; use one of {SAMPLERS}")
     ab = torch.cumprod(1.0 - make_betas(num_train_timesteps, beta_schedule, beta_start, beta_end), dim=0)
     ts = leading_timesteps(num_train_timesteps, num_inference_steps)
-    one = torch.tensor(1.0)
+    one = torch.tensor(1.0, device="cpu")
     cols: dict[str, list[Tensor]] = {k: [] for k in ("sqrt_a", "sqrt_1ma", "x0", "x", "eps", "sigma")}
     for k, t in enumerate(ts.tolist()):
         a = ab[t]
@@ -110,16 +129,16 @@ def sampler_tables(
         cols["sqrt_1ma"].append((1 - a) ** 0.5)
         if sampler == "DDIM":
             cols["x0"].append(a_prev**0.5)
-            cols["x"].append(torch.tensor(0.0))
+            cols["x"].append(torch.tensor(0.0, device="cpu"))
             cols["eps"].append((1 - a_prev) ** 0.5)
-            cols["sigma"].append(torch.tensor(0.0))
+            cols["sigma"].append(torch.tensor(0.0, device="cpu"))
         else:
             beta_t = 1 - a / a_prev
             cols["x0"].append((a_prev**0.5 * beta_t) / (1 - a))
             cols["x"].append((a / a_prev) ** 0.5 * (1 - a_prev) / (1 - a))
-            cols["eps"].append(torch.tensor(0.0))
+            cols["eps"].append(torch.tensor(0.0, device="cpu"))
             var = torch.clamp((1 - a_prev) / (1 - a) * beta_t, min=1e-20)
-            cols["sigma"].append(var**0.5 if t > 0 else torch.tensor(0.0))
+            cols["sigma"].append(var**0.5 if t > 0 else torch.tensor(0.0, device="cpu"))
     st = {k: torch.stack(v).float() for k, v in cols.items()}
     return SamplerTables(ts, st["sqrt_a"], st["sqrt_1ma"], st["x0"], st["x"], st["eps"], st["sigma"])
 
