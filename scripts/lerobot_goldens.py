@@ -103,6 +103,14 @@ CASES: dict[str, dict] = {
         "norm": {"VISUAL": "IDENTITY", "STATE": "QUANTILES", "ACTION": "QUANTILE10"},
         "act": {"n_encoder_layers": 1, "n_decoder_layers": 3, "use_vae": True, "pre_norm": False},
     },
+    # the simulated arm's cameras and 6 joints (end-to-end node and eval tests)
+    "act_sim_arm": {
+        "cameras": {"front": (48, 64), "wrist": (48, 64)},
+        "state_dim": 6,
+        "action_dim": 6,
+        "norm": {"VISUAL": "MEAN_STD", "STATE": "MEAN_STD", "ACTION": "MEAN_STD"},
+        "act": {"n_encoder_layers": 1, "n_decoder_layers": 1, "use_vae": True, "pre_norm": False},
+    },
 }
 LEGACY_CASE = "act_legacy_v03"  # pre-0.4 layout written from act_1cam_meanstd's weights
 LEGACY_FROM = "act_1cam_meanstd"
