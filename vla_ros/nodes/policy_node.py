@@ -189,8 +189,10 @@ class PolicyNode(Node):
             log=self._log,
             infer_on=self.p["infer_on"],
             max_image_pixels=self.p["max_image_pixels"],
-            # camera faults: one episode while a camera flaps, "recovered" once it settled
-            faults=FaultLog(settle_ns=seconds_to_ns(self.p["fault_settle_s"]), settle_prefixes=("image:",)),
+            # camera and joint_states faults: one episode while a source flaps, "recovered" once settled
+            faults=FaultLog(
+                settle_ns=seconds_to_ns(self.p["fault_settle_s"]), settle_prefixes=("image:", "joint_states:")
+            ),
         )
         self._period_s = 1.0 / self.p["rate_hz"] if self.p["rate_hz"] > 0 else 0.0
         dt_sec, dt_nsec = ns_to_stamp(policy.dt_ns)

@@ -48,9 +48,6 @@ def _no_log(level: str, message: str) -> None:
 
 #: when a new observation triggers an inference (see :class:`PolicyStep`)
 INFER_ON = ("all_new", "any_new")
-#: a rejected joint_states message's fault clears after this long without another rejection
-#: (steady clock), on the next accepted message
-PUSH_FAULT_QUIET_NS = 2_000_000_000
 #: input fault kinds (the last part of a cause) counted as ``stale_observations``: inputs whose
 #: time is wrong (old, ahead, silent, unstamped, from another clock)
 STALE_KINDS = frozenset({"stale", "future", "silent", "unstamped", "clock"})
@@ -145,7 +142,7 @@ class PolicyStep:
         self.stats = stats if stats is not None else PolicyStats()
         self.faults = faults if faults is not None else FaultLog()
         self._seq = 0
-        self._push_rejected: dict[str, int] = {}  # joint_states fault cause -> last rejection
+        self._state_push_faults: set[str] = set()  # joint_states causes raised at push time
 
     # ---- faults ------------------------------------------------------------------------------
 
@@ -197,23 +194,21 @@ class PolicyStep:
 
         False without a fault when the message names none of the state joints; False with a
         fault (logged once, counted in ``rejected_messages``) when it is malformed: names and
-        positions of different lengths, or a joint named twice. Such a fault clears ("recovered")
-        once messages have been accepted for :data:`PUSH_FAULT_QUIET_NS` without a rejection, so a
-        publisher alternating good and bad messages stays one episode.
+        positions of different lengths, or a joint named twice. An accepted message ends those
+        faults (once settled, see ``FaultLog``: a publisher alternating good and bad messages is
+        one episode).
         """
         try:
             stored = self.assembler.push_joint_state(stamp_ns, names, positions)
         except ObservationError as exc:
             self.stats.add("rejected_messages")
-            self._push_rejected[exc.cause] = time.monotonic_ns()
+            self._state_push_faults.add(exc.cause)
             self.fault(exc.cause, f"rejected joint_states: {exc}")
             return False
-        if self._push_rejected:
-            now = time.monotonic_ns()
-            for cause, when in list(self._push_rejected.items()):
-                if now - when >= PUSH_FAULT_QUIET_NS:
-                    del self._push_rejected[cause]
-                    self.recover(cause)
+        if self._state_push_faults:
+            for gone in self.faults.clear_except("joint_states:"):
+                self._state_push_faults.discard(gone)
+                self.log("info", f"recovered: {gone}")
         return stored
 
     # ---- the step ----------------------------------------------------------------------------
