@@ -232,3 +232,26 @@ def test_every_armed_command_obeys_the_rule(case):
             prev = q.copy()
             robot = robot + 0.5 * (q - robot)  # the robot follows part of the way
             history.append(robot.copy())
+
+
+def test_a_persistent_tracking_error_disarms_and_an_outlier_only_holds():
+    lim = JointLimits.build(["a"], lower=[-2.0], upper=[2.0], max_velocity=[1.0], max_jump=[0.3])
+    ctl = _controller(["a"], 10 * MS, lim, tracking_error_timeout_ns=100 * MS)
+    ctl.update_state(0, ["a"], [0.0])
+    ctl.add_chunk(stamp_ns=0, dt_ns=100 * MS, joint_names=["a"], actions=[0.0] * 30)
+    assert ctl.arm(0)[0]
+    ctl.update_state(10 * MS, ["a"], [1.0])  # one outlier sample
+    assert ctl.tick(10 * MS).holding and ctl.armed
+    ctl.update_state(20 * MS, ["a"], [0.0])
+    assert not ctl.tick(20 * MS).holding and ctl.armed
+    for k in range(3, 20):  # the arm is pushed away and stays there
+        ctl.update_state(k * 10 * MS, ["a"], [1.0])
+        cmd = ctl.tick(k * 10 * MS)
+        assert cmd.positions[0] == 0.0  # nothing moves
+        if k < 13:
+            assert ctl.armed, k
+    assert not ctl.armed
+    causes = [f.cause for f in ctl.tick(200 * MS).faults]
+    assert "tracking_error" in causes
+    ok, _ = ctl.arm(200 * MS)  # re-arming starts from where the robot is
+    assert ok and ctl.tick(210 * MS).positions[0] == pytest.approx(1.0 - 0.01)

@@ -69,6 +69,9 @@ class ControllerConfig:
             :func:`chunks_needed`), at most :data:`AUTO_MAX_CHUNKS_CAP`.
         max_chunk_dt_ns: chunks with a larger action spacing are rejected.
         max_chunk_span_ns: chunks covering longer than this (``(H - 1) * dt``) are rejected.
+        tracking_error_timeout_ns: a tracking error (the robot further than ``max_jump`` from
+            every allowed command) lasting this long while armed disarms; shorter ones (an
+            outlier sample) only hold the previous command.
         state_timeout_ns: joint state older than this holds the robot (0 = never stale).
         delta_state_tolerance_ns: how far a state stamp may be from a delta chunk's stamp.
         max_future_ns: chunks starting further ahead of the last tick are rejected.
@@ -87,6 +90,7 @@ class ControllerConfig:
     max_chunks: int = 0
     max_chunk_dt_ns: int = DEFAULT_MAX_CHUNK_DT_NS
     max_chunk_span_ns: int = DEFAULT_MAX_CHUNK_SPAN_NS
+    tracking_error_timeout_ns: int = 200_000_000
     state_timeout_ns: int = 500_000_000
     delta_state_tolerance_ns: int = 50_000_000
     max_future_ns: int = DEFAULT_MAX_FUTURE_NS
@@ -113,6 +117,7 @@ class ControllerConfig:
             "trajectory_points",
             "trajectory_dt_ns",
             "delta_state_tolerance_ns",
+            "tracking_error_timeout_ns",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -176,6 +181,7 @@ class ChunkController:
         self._blend_current: int | None = None
         self._blend_from: int | None = None
         self._blend_step = 0
+        self._tracking_since_ns: int | None = None
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -440,6 +446,20 @@ class ChunkController:
         res = self.filter.filter(target, measured)
         if res is None:  # unreachable: a measured state outside the limits returned above
             return self._hold(t_ns, None, faults)
+        if "tracking_error" not in res.reasons:
+            self._tracking_since_ns = None
+        elif self._tracking_since_ns is None:
+            self._tracking_since_ns = t_ns
+        elif self.armed and t_ns - self._tracking_since_ns >= self.config.tracking_error_timeout_ns:
+            self.armed = False
+            faults.append(
+                Fault(
+                    cause="tracking_error_disarm",
+                    message=f"the robot has been further than max_jump from the command for "
+                    f"{(t_ns - self._tracking_since_ns) / 1e9:.3f} s (blocked, moved by hand, or "
+                    "reset): DISARMED; re-arm to continue from the measured position",
+                )
+            )
         for reason in res.reasons:
             if reason in ("tracking_error", "nonfinite_target", "nonfinite_state"):
                 faults.append(

@@ -88,6 +88,13 @@ SPECS: tuple[ParamSpec, ...] = (
         range=(0, 10000),
     ),
     _spec(
+        "tracking_error_timeout_s",
+        0.2,
+        "A tracking error (robot further than max_jump from every allowed command) lasting this "
+        "long while armed disarms; shorter ones only hold the previous command [s].",
+        range=(0.0, 60.0),
+    ),
+    _spec(
         "max_chunk_dt_s",
         1.0,
         "Chunks whose action spacing dt is larger are rejected [s].",
@@ -239,6 +246,7 @@ def controller_config(values: Mapping[str, Any], joint_names: tuple[str, ...]) -
         max_chunks=int(values["max_chunks"]),
         max_chunk_dt_ns=seconds_to_ns(values["max_chunk_dt_s"]),
         max_chunk_span_ns=seconds_to_ns(values["max_chunk_span_s"]),
+        tracking_error_timeout_ns=seconds_to_ns(values["tracking_error_timeout_s"]),
         state_timeout_ns=seconds_to_ns(values["state_timeout_s"]),
         delta_state_tolerance_ns=seconds_to_ns(values["delta_state_tolerance_s"]),
         trajectory_points=int(traj),

@@ -265,6 +265,10 @@ def replay_executor(
                 rejected[exc.cause] += 1
                 continue
             targets.append((chunk.start_ns, chunk.dt_ns, np.asarray(chunk.actions, dtype=float)))
+        if armed and not ctl.armed and ctl.arm(t)[0]:
+            # the safety filter disarmed (the recording never follows the replayed commands, and
+            # episodes reset the robot): the emulated operator re-arms, from the measured state
+            fault_ticks["rearmed"] += 1
         cmd = ctl.tick(t)
         if cmd is None:  # nothing known to hold yet (no joint state)
             no_state[i] = True

@@ -65,7 +65,14 @@ from vla_ros.nodes.run import run_node
 from vla_ros.util.faults import Fault, FaultLog
 from vla_ros.util.ns import msg_to_ns, ns_to_stamp, seconds_to_ns
 
-ERROR_CAUSES = ("estop", "tracking_error", "clock_backwards", "nonfinite_state", "state_outside_limits")
+ERROR_CAUSES = (
+    "estop",
+    "tracking_error",
+    "tracking_error_disarm",
+    "clock_backwards",
+    "nonfinite_state",
+    "state_outside_limits",
+)
 #: a fault cause that clears and stays away this long is logged again when it returns
 FAULT_RECUR_AFTER_NS = 1_000_000_000
 
