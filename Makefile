@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ENV := ./env.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup build lint format test test-fast demo bench clean distclean lerobot-ref
+.PHONY: help setup setup-jazzy build lint format test test-jazzy test-fast demo bench clean distclean lerobot-ref
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,8 +21,17 @@ format: setup  ## ruff format + autofix
 	$(ENV) ruff check --fix .
 	$(ENV) ruff format .
 
-test: setup lint  ## setup, lint, then every test (unit + real-ROS integration)
+test: setup lint  ## setup, lint, every test on ROS 2 Kilted, then the ROS tests again on ROS 2 Jazzy
+	@echo "== ROS 2 Kilted lane: every test (unit + real-ROS integration)"
 	VLA_ROS_REQUIRE_ROS=1 $(ENV) python -m pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-jazzy
+
+setup-jazzy:  ## the Jazzy lane alone: .venv-jazzy + install-jazzy/ (same as make setup ROS=jazzy)
+	@ROS=jazzy bash scripts/setup.sh
+
+test-jazzy: setup-jazzy  ## the real-ROS tests on ROS 2 Jazzy (rclpy 7.1), the LTS most robots run
+	@echo "== ROS 2 Jazzy lane: the real-ROS tests (-m ros)"
+	VLA_ROS_DISTRO=jazzy VLA_ROS_REQUIRE_ROS=1 $(ENV) python -m pytest -m ros $(PYTEST_ARGS)
 
 test-fast: setup  ## tests not marked slow
 	VLA_ROS_REQUIRE_ROS=1 $(ENV) python -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -37,8 +46,8 @@ lerobot-ref:  ## LeRobot 0.6.1 reference lane (Python 3.12 venv), then regenerat
 	@bash scripts/setup_lerobot_ref.sh
 	.venv-lerobot/bin/python scripts/lerobot_goldens.py
 
-clean:  ## remove colcon build/install/log
-	rm -rf build install log
+clean:  ## remove colcon build/install/log (both lanes)
+	rm -rf build install log build-jazzy install-jazzy log-jazzy
 
 distclean: clean  ## also remove the venv
-	rm -rf .venv
+	rm -rf .venv .venv-jazzy

@@ -4,10 +4,17 @@
 #   ./env.sh python -c "from vla_ros.msg import ActionChunk; import rclpy"
 #   ./env.sh vla-ros doctor
 #   ./env.sh bash          # an interactive shell in the environment
+#   VLA_ROS_DISTRO=jazzy ./env.sh CMD   # the Jazzy lane (make setup ROS=jazzy): .venv-jazzy, install-jazzy/
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-VENV=${VLA_ROS_VENV:-$ROOT/.venv}
-if [ ! -x "$VENV/bin/python" ] || [ ! -f "$ROOT/install/setup.bash" ]; then
-  echo "env.sh: the environment is not set up ($VENV or $ROOT/install missing); run 'make setup' first" >&2
+case "${VLA_ROS_DISTRO:-kilted}" in
+  kilted) _suffix="" ;;
+  jazzy) _suffix="-jazzy" ;;
+  *) echo "env.sh: VLA_ROS_DISTRO=$VLA_ROS_DISTRO has no lane here; use kilted (default) or jazzy" >&2; exit 2 ;;
+esac
+VENV=${VLA_ROS_VENV:-$ROOT/.venv$_suffix}
+export VLA_ROS_INSTALL=$ROOT/install$_suffix
+if [ ! -x "$VENV/bin/python" ] || [ ! -f "$VLA_ROS_INSTALL/setup.bash" ]; then
+  echo "env.sh: the environment is not set up ($VENV or $VLA_ROS_INSTALL missing); run 'make setup${_suffix:+ ROS=jazzy}' first" >&2
   exit 1
 fi
 if [ $# -eq 0 ]; then

@@ -3,16 +3,27 @@
 #
 #   - A ROS 2 distro is sourced (ROS_DISTRO set and rclpy importable): use it. A venv is made with
 #     --system-site-packages for the project's Python dependencies only; colcon is the distro's.
-#   - Otherwise: a venv with pinned ROS 2 Kilted wheels from PyPI (CPython 3.11 only), the project's
+#   - Otherwise: a venv with pinned ROS 2 wheels from PyPI (CPython 3.11 only), the project's
 #     pinned Python dependencies, the wheels' baked CMake paths repaired, then `colcon build`.
+#     ROS=kilted (default): .venv, build/, install/. ROS=jazzy: .venv-jazzy, build-jazzy/,
+#     install-jazzy/ (the second lane of `make test`; ./env.sh runs in it with VLA_ROS_DISTRO=jazzy).
 #
 # A second run with nothing changed skips pip (a stamp file holds the hash of the requirement files)
 # and leaves colcon to its own incremental build.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV=${VLA_ROS_VENV:-$ROOT/.venv}
 cd "$ROOT"
+WHEELS_DISTRO=${ROS:-${VLA_ROS_DISTRO:-kilted}}
+case "$WHEELS_DISTRO" in
+  kilted) SUFFIX="" ;;
+  jazzy) SUFFIX="-jazzy" ;;
+  *) printf '[setup] ERROR: ROS=%s is not a wheels lane here\n[setup]   fix: use ROS=kilted (default) or ROS=jazzy\n' "$WHEELS_DISTRO" >&2; exit 1 ;;
+esac
+VENV=${VLA_ROS_VENV:-$ROOT/.venv$SUFFIX}
+BUILD_BASE=$ROOT/build$SUFFIX
+INSTALL_BASE=$ROOT/install$SUFFIX
+LOG_BASE=$ROOT/log$SUFFIX
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$1" >&2; [ $# -gt 1 ] && printf '[setup]   fix: %s\n' "$2" >&2; exit 1; }
@@ -65,14 +76,18 @@ fi
 VPY=$VENV/bin/python
 
 reqs=(requirements/python.txt)
-[ "$mode" = wheels ] && reqs+=(requirements/ros-kilted-wheels.txt)
+constraints=requirements/constraints.txt
+if [ "$mode" = wheels ]; then
+  reqs+=("requirements/ros-$WHEELS_DISTRO-wheels.txt")
+  [ "$WHEELS_DISTRO" = kilted ] || constraints=requirements/constraints-$WHEELS_DISTRO.txt
+fi
 stamp=$VENV/.vla_ros_requirements.sha256
-want=$(cat "${reqs[@]}" requirements/constraints.txt | sha256sum | cut -d' ' -f1)-$mode
+want=$(cat "${reqs[@]}" "$constraints" | sha256sum | cut -d' ' -f1)-$mode
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing pinned requirements (${reqs[*]})"
   args=()
   for r in "${reqs[@]}"; do args+=(-r "$r"); done
-  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet "${args[@]}" -c requirements/constraints.txt
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet "${args[@]}" -c "$constraints"
   echo "$want" > "$stamp"
 else
   say "requirements up to date"
@@ -88,14 +103,15 @@ fi
 
 # ---- colcon build -----------------------------------------------------------------------------
 # shellcheck source=scripts/ros_env.sh
+[ "$mode" = wheels ] && echo "$WHEELS_DISTRO" > "$VENV/.vla_ros_distro"
 source "$ROOT/scripts/ros_env.sh" "$ROOT" "$VENV" nobuild
 colcon_cmd=(colcon)
 [ "$mode" = wheels ] && colcon_cmd=("$VENV/bin/colcon")
 say "colcon build"
-"${colcon_cmd[@]}" --log-base "$ROOT/log" build --base-paths "$ROOT" --build-base "$ROOT/build" \
-  --install-base "$ROOT/install" --packages-select vla_ros \
+"${colcon_cmd[@]}" --log-base "$LOG_BASE" build --base-paths "$ROOT" --build-base "$BUILD_BASE" \
+  --install-base "$INSTALL_BASE" --packages-select vla_ros \
   --event-handlers console_direct- console_cohesion- summary+ status- \
   --cmake-args "${cmake_args[@]}"
-[ -d "$ROOT/install/vla_ros/lib/vla_ros" ] || die "colcon build did not produce install/vla_ros/lib/vla_ros" \
-  "read log/latest_build/vla_ros/stdout_stderr.log"
+[ -d "$INSTALL_BASE/vla_ros/lib/vla_ros" ] || die "colcon build did not produce $INSTALL_BASE/vla_ros/lib/vla_ros" \
+  "read $LOG_BASE/latest_build/vla_ros/stdout_stderr.log"
 say "done: run commands in the environment with ./env.sh CMD"

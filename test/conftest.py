@@ -42,6 +42,19 @@ def _ros_problem() -> str | None:
 ROS_PROBLEM = _ros_problem()
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """Name the ROS 2 lane in the header: make test runs the ROS tests on Kilted and on Jazzy."""
+    if ROS_PROBLEM is not None:
+        return f"ROS 2: none ({ROS_PROBLEM})"
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        rclpy_version = version("ros-rclpy")
+    except PackageNotFoundError:
+        rclpy_version = "from the sourced distro"
+    return f"ROS 2 distro: {os.environ.get('ROS_DISTRO', '?')} (rclpy {rclpy_version})"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if ROS_PROBLEM and os.environ.get("VLA_ROS_REQUIRE_ROS") == "1":
         raise pytest.UsageError(f"VLA_ROS_REQUIRE_ROS=1 but real-ROS tests cannot run: {ROS_PROBLEM}")

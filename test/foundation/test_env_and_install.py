@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+#: the colcon install of the lane under test (install/ for Kilted, install-jazzy/ for Jazzy; env.sh sets it)
+INSTALL = Path(os.environ.get("VLA_ROS_INSTALL", ROOT / "install"))
 NODES = ("policy_node", "executor_node", "doctor_node", "sim_node")
 
 
@@ -30,11 +32,11 @@ def test_env_sh_imports_messages_and_rclpy_from_anywhere(tmp_path):
 
 @pytest.mark.ros
 def test_install_layout():
-    libdir = ROOT / "install" / "vla_ros" / "lib" / "vla_ros"
+    libdir = INSTALL / "vla_ros" / "lib" / "vla_ros"
     for name in (*NODES, "vla-ros"):
         exe = libdir / name
         assert exe.is_file() and os.access(exe, os.X_OK), f"{exe} missing or not executable"
-    share = ROOT / "install" / "vla_ros" / "share"
+    share = INSTALL / "vla_ros" / "share"
     assert (share / "ament_index" / "resource_index" / "packages" / "vla_ros").is_file()
     assert (share / "vla_ros" / "package.xml").is_file()
     assert (share / "vla_ros" / "msg" / "ActionChunk.msg").is_file()
@@ -80,5 +82,5 @@ def test_installed_package_finds_model_configs_by_name(tmp_path):
     proc = _env_sh("python", "-c", code, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     module_file, config = proc.stdout.split()
-    assert "/install/" in module_file  # the colcon-installed copy, not the checkout
+    assert module_file.startswith(f"{INSTALL}/")  # the colcon-installed copy, not the checkout
     assert config.endswith("share/vla_ros/config/models/act_tiny.yaml")
