@@ -49,7 +49,7 @@ from vla_ros.spine.components.noise_schedulers import (
 from vla_ros.spine.components.unet1d import LeRobotConditionalUnet1d  # noqa: F401  (registers)
 from vla_ros.spine.families.common import action_weights, masked_loss, require_actions
 from vla_ros.spine.registry import VISION_BACKBONES, VLAS
-from vla_ros.spine.weights import load_weights
+from vla_ros.spine.weights import WeightLoadError, load_weights
 
 #: seconds between actions when the caller gives none (LeRobot's config has no rate; 10 Hz is
 #: the rate of its Diffusion Policy datasets, PushT)
@@ -454,8 +454,8 @@ def build_lerobot_diffusion(
 
     Image normalization (LeRobot's mode for VISUAL features, per camera) goes into the model's
     config; state and action normalization stay with the card (``ckpt.normalizer``). Raises
-    :class:`LeRobotCheckpointError` for a config the spine cannot express and
-    :class:`~vla_ros.spine.weights.WeightLoadError` naming missing / unexpected / mis-shaped keys.
+    :class:`LeRobotCheckpointError` for a config the spine cannot express and for weights that do
+    not fit it (naming the missing / unexpected / mis-shaped keys).
     """
     from vla_ros.spine.build import build_vla  # here: vla_ros.spine.build imports the families
 
@@ -479,5 +479,10 @@ def build_lerobot_diffusion(
         model = build_vla(cfg)
     except (ValueError, TypeError) as e:
         raise LeRobotCheckpointError(f"{ckpt.path / 'config.json'}: {e}") from e
-    load_weights(model, ckpt.state_dict, name_mapping=model.name_mapping(), strict=True)
+    try:
+        load_weights(model, ckpt.state_dict, name_mapping=model.name_mapping(), strict=True)
+    except WeightLoadError as e:
+        raise LeRobotCheckpointError(
+            f"{ckpt.path}: config.json does not describe model.safetensors: {e}"
+        ) from e
     return model.eval()
