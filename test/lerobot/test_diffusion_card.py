@@ -30,7 +30,7 @@ def cards(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 # (torch, diffusion_bn_sample) is left out: the torch runtime misses it by 1.2e-4 (ORT and the
-# model called directly are within 1e-7); open, see the Diffusion notes in docs/lerobot.md
+# model called directly are within 1e-7): an open item, not yet explained
 @pytest.mark.parametrize(
     ("case", "backend"),
     [
