@@ -181,3 +181,43 @@ def test_int8_gate_uses_the_same_inputs_and_batch_3(tmp_path):
     # the fp32 graphs passed their own gate first, on the trace input, 3 random ones and batch 3
     assert card.parity["onnxruntime_fp32"]["inputs"][-1].endswith("(batch 3)")
     assert card.parity["onnxruntime_fp32"]["max_abs_err"] <= PARITY_BOUNDS["fp32"]
+
+
+def test_backend_gate_figures_over_the_inputs():
+    """The TensorRT gate's comparison (``compare_runs``), run here between two CPU runtimes."""
+    from export_testlib import exported_card
+
+    from vla_ros.export.api import card_parity_feeds
+    from vla_ros.export.parity import compare_runs
+    from vla_ros.runtime import load_runtime
+
+    card = PolicyCard.load(exported_card("act_tiny"))
+    ref = load_runtime(card, "onnxruntime").run_model
+    got = load_runtime(card, "torch").run_model
+    inputs = [("fixed", card_parity_feeds(card))]
+    inputs += [(f"seed {s}", random_inputs(card.io, s)) for s in RANDOM_SEEDS]
+    fig = compare_runs(ref, got, inputs)
+    assert list(fig["per_input"]) == [label for label, _ in inputs]
+    assert fig["max_abs"] <= PARITY_BOUNDS["fp32"] and fig["cosine"] >= 0.99999
+    # a runtime that halves the actions: the figures are the true ones, the worst input named
+    half = compare_runs(ref, lambda f: 0.5 * ref(f), inputs)
+    peaks = {label: 0.5 * float(np.max(np.abs(ref(f)))) for label, f in inputs}
+    assert half["max_abs"] == pytest.approx(max(peaks.values()), rel=1e-6)
+    assert half["worst_input"] == max(peaks, key=peaks.get)
+    assert half["cosine"] == pytest.approx(1.0)  # same direction
+    assert compare_runs(ref, lambda f: -ref(f), inputs)["cosine"] == pytest.approx(-1.0)
+
+
+def test_dynamic_batch_follows_a_kv_cache_batch_axis(tmp_path):
+    """flow_matching's prefix KV cache is [layers, B, heads, L, d]: its batch axis is 1."""
+    import onnx
+
+    card = export_policy("flow_matching_tiny", tmp_path, layout="split", dynamic_batch=True)
+    assert card.parity["onnxruntime"]["inputs"][-1].endswith("(batch 3)")
+    assert card.parity["max_abs_err"] <= PARITY_BOUNDS["fp32"]
+    step = onnx.load(str(card.path("onnx_step")))
+    dims = {
+        i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in step.graph.input
+    }
+    assert dims["prefix_k"][1] == "batch" and dims["prefix_k"][0] == 2  # 2 layers, batch dynamic
+    assert dims["x"][0] == "batch" and dims["step_index"] == []

@@ -22,7 +22,7 @@ from vla_ros.export.onnx_export import (
     export_onnx,
     model_layouts,
 )
-from vla_ros.export.parity import RANDOM_SEEDS, input_sets
+from vla_ros.export.parity import RANDOM_SEEDS, compare_runs, input_sets, random_inputs
 from vla_ros.export.parity import gate as parity_gate
 from vla_ros.export.progress import Progress
 from vla_ros.runtime.errors import (
@@ -530,8 +530,10 @@ def add_tensorrt_engines(
 ) -> None:
     """Build the card's TensorRT engine(s) from its ONNX graph(s) and gate them on parity.
 
-    The reference is ONNX Runtime (CPU, fp32) on :func:`card_parity_feeds`; it matched torch
-    within 1e-4 at export. Records ``export.tensorrt`` (TensorRT version, compute capability,
+    The reference is ONNX Runtime (CPU, fp32) on :func:`card_parity_feeds` and the export's
+    random valid inputs (:func:`vla_ros.export.parity.random_inputs`); it matched torch within
+    1e-4 at export. Raises :class:`ParityError` naming the engine(s), the input, the figure and
+    the bound. Records ``export.tensorrt`` (TensorRT version, compute capability,
     flags) and ``parity.tensorrt``. Works on a card loaded from disk (``vla-ros export CARD``).
     """
     from vla_ros.export.tensorrt import build_engine
@@ -580,24 +582,32 @@ def add_tensorrt_engines(
     card.provenance["tensorrt"] = {
         k: record.get(k) for k in ("tensorrt_version", "compute_capability", "gpu_name")
     }
-    feeds = card_parity_feeds(card)
-    ref = OnnxRuntimeBackend(card, providers="cpu").run_model(dict(feeds))
-    got = TensorRTBackend(card).run_model(dict(feeds))
-    err = float(np.max(np.abs(got - ref))) if np.all(np.isfinite(got)) else float("inf")
-    bound = PARITY_BOUNDS[precision]
+    # the card's fixed feeds and the random valid inputs of the export gate
+    inputs = [("card_parity_feeds(0)", card_parity_feeds(card))]
+    inputs += [(f"random seed {s} (batch 1)", random_inputs(card.io, s)) for s in RANDOM_SEEDS]
+    ref_rt, got_rt = OnnxRuntimeBackend(card, providers="cpu"), TensorRTBackend(card)
+    fig = compare_runs(ref_rt.run_model, got_rt.run_model, inputs)
+    err, bound = fig["max_abs"], PARITY_BOUNDS[precision]
+    engines = ", ".join(card.files[r] for r in pairs.values() if r in card.files)
     card.parity["tensorrt"] = {
         "max_abs_err": err,
+        "cosine_min": fig["cosine"],
         "bound": bound,
         "precision": precision,
         "reference": "onnxruntime CPU fp32",
-        "inputs": "card_parity_feeds(0)",
+        "engines": engines,
+        "inputs": [label for label, _ in inputs],
+        "worst_input": fig["worst_input"],
     }
     if progress:
-        progress.note(f"max |tensorrt - onnxruntime| = {err:.2e} (bound {bound:g})")
+        progress.note(
+            f"max |tensorrt - onnxruntime| = {err:.2e} (bound {bound:g}), cosine >= {fig['cosine']:.6f}"
+        )
     if not err <= bound:
         raise ParityError(
-            f"TensorRT {precision} parity failed: max |tensorrt - onnxruntime| = {err:.3g} > "
-            f"{bound:g}; try --precision fp32 (or fp16 instead of bf16)"
+            f"TensorRT {precision} parity failed: engine(s) {engines} on input {fig['worst_input']}: "
+            f"max |tensorrt - onnxruntime| = {err:.3g} > {bound:g} (cosine {fig['cosine']:.6f}); "
+            "try --precision fp32 (or fp16 instead of bf16)"
         )
 
 

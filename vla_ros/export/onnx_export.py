@@ -192,13 +192,17 @@ def _export_graph(
     opset: int,
     exporter: str,
     dynamic_batch: bool,
+    batch_axes: dict[str, int | None] | None = None,
 ) -> None:
+    """``torch.onnx.export`` of one graph; with ``dynamic_batch`` the batch axis of every input
+    and output (axis 0, or ``batch_axes[name]``; None: none) is dynamic."""
     torch = _torch()
     if exporter not in EXPORTERS:
         raise ExportError(f"exporter {exporter!r} is not one of {EXPORTERS}")
     dynamic_axes = None
     if dynamic_batch:
-        dynamic_axes = {n: {0: "batch"} for n in input_names + output_names if n != "step_index"}
+        axes = {n: (batch_axes or {}).get(n, 0) for n in input_names + output_names if n != "step_index"}
+        dynamic_axes = {n: {a: "batch"} for n, a in axes.items() if a is not None}
     sink = _io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
@@ -302,6 +306,7 @@ def export_onnx(
                     f"export_prefix keys {keys} map to duplicate graph names {gnames}; "
                     "rename the features so that 'k' and 'prefix_k' are not both used"
                 )
+            axes = _prefix_batch_axes(model, obs, prefix, gnames) if dynamic_batch else None
             path_p = out_dir / "prefix.onnx"
             _export_graph(
                 _Prefix(model, obs_names, keys),
@@ -312,6 +317,7 @@ def export_onnx(
                 opset,
                 exporter,
                 dynamic_batch,
+                axes,
             )
             x0 = inputs.get("noise", torch.zeros((1, *io.output_shape)))
             idx = torch.tensor(0, dtype=torch.int64)
@@ -325,6 +331,7 @@ def export_onnx(
                 opset,
                 exporter,
                 dynamic_batch,
+                axes,
             )
             files["onnx_prefix"], files["onnx_step"] = path_p.name, path_s.name
             split = {
@@ -343,6 +350,27 @@ def export_onnx(
         check_onnx(out_dir / f)
     opset_used = onnx_opset(out_dir / next(iter(files.values())))
     return {"files": files, "split": split, "dual": dual, "opset": opset_used}
+
+
+def _prefix_batch_axes(
+    model: Any, obs: dict[str, Any], prefix: dict[str, Any], gnames: list[str]
+) -> dict[str, int | None]:
+    """The batch axis of each prefix feature (a KV cache ``[layers, B, ...]`` has it on axis 1):
+    the axis that grows from ``export_prefix`` at batch 1 to batch 2; None for a feature that
+    does not depend on the batch. Raises :class:`ExportError` when that is ambiguous."""
+    two = {n: v for n, v in model.example_inputs(batch_size=2).items() if n in obs}
+    p2 = model.export_prefix(two)
+    out: dict[str, int | None] = {}
+    for g, (k, v) in zip(gnames, prefix.items()):
+        grown = [i for i, (a, b) in enumerate(zip(v.shape, p2[k].shape)) if a != b]
+        if len(grown) > 1 or v.ndim != p2[k].ndim:
+            raise ExportError(
+                f"export_prefix feature {k!r} has shape {tuple(v.shape)} at batch 1 and "
+                f"{tuple(p2[k].shape)} at batch 2: no single batch axis for --dynamic-batch; "
+                "export without --dynamic-batch"
+            )
+        out[g] = grown[0] if grown else None
+    return out
 
 
 def _export_dual(

@@ -14,7 +14,7 @@ bound.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,35 @@ def worst_cosine(values: Iterable[float]) -> float:
     """The lowest cosine of ``values`` (NaN, from a non-finite output, is the worst); 1.0 if none."""
     vals = list(values)
     return float("nan") if any(math.isnan(v) for v in vals) else min(vals, default=1.0)
+
+
+def compare_runs(
+    ref: Callable[[dict[str, np.ndarray]], np.ndarray],
+    got: Callable[[dict[str, np.ndarray]], np.ndarray],
+    inputs: Sequence[tuple[str, dict[str, np.ndarray]]],
+) -> dict[str, Any]:
+    """Two runtimes' outputs on each of ``inputs`` (``(label, feeds)``), for gates between
+    backends (TensorRT vs ONNX Runtime): ``max_abs`` (worst, inf when not finite), ``cosine``
+    (lowest), ``worst_input`` (label), ``per_input`` (max_abs by label)."""
+    per_input: dict[str, float] = {}
+    cos: list[float] = []
+    for label, feeds in inputs:
+        a = np.asarray(got(dict(feeds)), dtype=np.float64)
+        b = np.asarray(ref(dict(feeds)), dtype=np.float64)
+        if a.shape != b.shape:
+            raise ParityError(f"shape mismatch in parity on input {label}: {a.shape} vs {b.shape}")
+        finite = np.all(np.isfinite(a)) and np.all(np.isfinite(b))
+        per_input[label] = (
+            float(np.max(np.abs(a - b))) if finite and a.size else (0.0 if finite else math.inf)
+        )
+        cos.append(cosine(a, b))
+    worst = max(per_input, key=lambda lb: per_input[lb])
+    return {
+        "max_abs": per_input[worst],
+        "cosine": worst_cosine(cos),
+        "worst_input": worst,
+        "per_input": per_input,
+    }
 
 
 def graph_names(files: Mapping[str, str], split: Any, dual: Any) -> dict[str, str]:
