@@ -199,7 +199,7 @@ def check_card_timing(
     card = loaded.card
     if card is None:
         return result(cid, title, Status.SKIP, NOT_LOADED)
-    horizon, dt = card.io.horizon, card.io.dt
+    horizon, dt = card.io.chunk_shape[0], card.io.dt  # the published chunk (action_window)
     if latency_s is None:
         found = card_latency_s(card)
         if found:

@@ -129,7 +129,7 @@ class PolicyStep:
                 f"action_joints has {len(self.action_joints)} names {list(self.action_joints)} but "
                 f"the card's actions have {io.action_dim} values; give one name per action value"
             )
-        self.output_shape = (int(io.horizon), int(io.action_dim))
+        self.output_shape = tuple(int(v) for v in io.chunk_shape)
         self.dt_ns = seconds_to_ns(io.dt)
         # the runtime adds the state to delta actions when the card says so: those are absolute now
         converted = io.action_mode == "delta" and bool(card.postprocess.get("delta_to_absolute"))

@@ -102,9 +102,10 @@ class PolicyRuntime(ABC):
         return self._card
 
     def infer(self, obs: Observation, noise: np.ndarray | None = None) -> np.ndarray:
-        """Actions float32 ``[horizon, action_dim]`` in raw units and the card's joint order.
+        """The action chunk, float32 ``card.io.chunk_shape`` (``[horizon, action_dim]`` unless the
+        card has an ``action_window``), in raw units and the card's joint order.
 
-        ``noise`` (``[horizon, action_dim]``) fixes the sampler's initial sample for families
+        ``noise`` (``card.io.output_shape``) fixes the sampler's initial sample for families
         that need one; when omitted it is drawn from this runtime's seeded generator.
         """
         t0 = time.perf_counter()
@@ -123,6 +124,9 @@ class PolicyRuntime(ABC):
             ) from e
         t2 = time.perf_counter()
         out = self.post(actions, obs.state)
+        start, stop = self._card.io.action_window
+        if (start, stop) != (0, self._card.io.horizon):
+            out = out[start:stop]
         t3 = time.perf_counter()
         for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
             self._times[stage].append(dt)

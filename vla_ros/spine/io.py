@@ -67,7 +67,12 @@ class IOSpec:
         h, w = self.image_size
         shapes: dict[str, tuple[int, ...]] = {
             "images": (
-                batch_size, self.obs_history, len(self.camera_names), self.image_channels, h, w,
+                batch_size,
+                self.obs_history,
+                len(self.camera_names),
+                self.image_channels,
+                h,
+                w,
             ),
             "state": (batch_size, self.obs_history, self.state_dim),
         }
@@ -79,8 +84,40 @@ class IOSpec:
 
     @property
     def output_shape(self) -> tuple[int, int]:
-        """Per-sample action chunk shape ``(horizon, action_dim)``."""
+        """Per-sample shape ``(horizon, action_dim)`` of what the model computes (the sampled
+        horizon; the noise has this shape too)."""
         return (self.horizon, self.action_dim)
+
+    @property
+    def action_window(self) -> tuple[int, int]:
+        """``[start, stop)`` rows of the model output that form the published action chunk.
+
+        The whole horizon, unless ``extra["action_window"]`` says otherwise: LeRobot's Diffusion
+        Policy samples ``horizon`` actions starting at the oldest observation step and executes
+        rows ``[n_obs_steps - 1, n_obs_steps - 1 + n_action_steps)`` (lerobot 0.6.1,
+        ``DiffusionModel.generate_actions``); row ``start`` is the action for the observation's
+        time, so it becomes action 0 of the chunk.
+
+        Raises:
+            ValueError: a window outside ``[0, horizon]`` or empty.
+        """
+        window = self.extra.get("action_window")
+        if window is None:
+            return (0, self.horizon)
+        start, stop = (int(v) for v in window)
+        if not 0 <= start < stop <= self.horizon:
+            raise ValueError(
+                f"IOSpec.extra['action_window']={list(window)} is not a non-empty range inside the "
+                f"horizon [0, {self.horizon}]; re-export the card"
+            )
+        return (start, stop)
+
+    @property
+    def chunk_shape(self) -> tuple[int, int]:
+        """Shape ``(chunk horizon, action_dim)`` of the published action chunk (see
+        :attr:`action_window`)."""
+        start, stop = self.action_window
+        return (stop - start, self.action_dim)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (lists, not tuples) for YAML."""
