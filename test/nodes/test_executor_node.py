@@ -439,3 +439,13 @@ def test_destroy_stops_the_control_thread(ros):
     assert thread is not None and thread.is_alive()
     ros.remove_node(node)
     assert not thread.is_alive()
+
+
+def test_diagnostics_keep_coming_when_the_sim_clock_stands_still(ros):
+    """use_sim_time with no /clock (or one that stopped): control stands, /diagnostics does not."""
+    diag = ros.subscribe("/diagnostics", DiagnosticArray)
+    node = make_executor(ros, "exec_still_clock", use_sim_time=True, diagnostics_period_s=0.1)
+    assert node.get_clock().now().nanoseconds == 0  # no /clock message ever arrived
+    assert ros.wait_until(
+        lambda: sum(1 for m in diag.messages for s in m.status if s.name.startswith("exec_still_clock")) >= 3
+    )

@@ -40,6 +40,7 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import (
     Executor,
     MultiThreadedExecutor,
@@ -158,10 +159,12 @@ class ExecutorNode(Node):
             if self.values["timer"] == "thread":
                 self.get_logger().info("use_sim_time: control runs on a ROS timer, not a thread")
             self._timer = self.create_timer(period, self._on_tick, callback_group=cb_timer)
+        # /diagnostics on a steady clock: a /clock that stops (use_sim_time) must not silence it
         self._diag_timer = self.create_timer(
             float(self.values["diagnostics_period_s"]),
             self._publish_diagnostics,
             callback_group=cb_io,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
         )
         self.get_logger().info(
             f"executor ready: {self.values['control_rate_hz']:g} Hz, mode "
