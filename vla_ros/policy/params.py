@@ -102,8 +102,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "fault_settle_s",
         1.0,
-        "A camera's image fault ends (one 'recovered' line) only after this long without it, so a "
-        "camera alternating good and bad frames logs one line per episode, not per frame",
+        "A camera's image fault or a joint_states fault ends (one 'recovered' line) only after this "
+        "long without it, so an input alternating good and bad messages logs one line per episode, "
+        "not per message",
         read_only=True,
         range=(0.0, 60.0),
     ),
