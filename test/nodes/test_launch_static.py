@@ -3,12 +3,17 @@
 The launch file is parsed with ``ast``: every Node's executable must exist in
 ``install/vla_ros/lib/vla_ros``, every parameter file it passes must exist (source and installed
 copy), and every key in those files must be a parameter that the real node declares (the nodes
-are constructed, with the YAML applied through ``--params-file`` as launch does).
+are constructed, with the YAML applied through ``--params-file`` as launch does). The
+``robot:=NAME`` argument is evaluated for every NAME: it must pick config/robots/NAME.yaml for the
+three nodes and remap the executor's output to a topic of the kind that file's output_type
+publishes; ``card:=`` must reach policy_node and doctor_node (substitutions and conditions are
+evaluated here as launch evaluates them).
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,12 @@ NODE_CLASSES = {
 }
 # start-up work that is irrelevant to which parameters exist
 FAST_OVERRIDES = {"doctor_node": {"gpu": False, "live_s": 0.0, "period_s": 0.0}}
+SHARE = "@vla_ros_share"  # FindPackageShare("vla_ros") in evaluated text
+# executor output_type -> (the executor's output topic, the suffix of a controller topic taking it)
+OUTPUT_TOPICS = {
+    "float64_multi_array": ("commands", "/commands"),
+    "joint_trajectory": ("joint_trajectory", "/joint_trajectory"),
+}
 
 
 def _call_name(node: ast.AST) -> str | None:
@@ -52,7 +63,7 @@ class LaunchModel:
             n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
         )
         self.assigned: dict[str, ast.AST] = {}
-        for stmt in ast.walk(fn):
+        for stmt in [*tree.body, *ast.walk(fn)]:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
                 target = stmt.targets[0]
                 if isinstance(target, ast.Name):
@@ -88,7 +99,55 @@ class LaunchModel:
             assert _call_name(parts[0]) == "FindPackageShare"
             assert self.const(parts[0].args[0]) == "vla_ros"
             return ("share", "/".join(self.const(p) for p in parts[1:]))
+        if name == "PythonExpression":
+            return _share_path(self.text(node, {}))
         raise AssertionError(f"cannot evaluate {ast.dump(node)} statically")
+
+    def text(self, node: ast.AST, args: dict[str, str]) -> str:
+        """What a substitution performs to with launch arguments ``args`` (others: defaults)."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.Name):
+            return self.text(self.assigned[node.id], args)
+        if isinstance(node, ast.List | ast.Tuple):
+            return "".join(self.text(e, args) for e in node.elts)
+        name = _call_name(node)
+        if name == "LaunchConfiguration":
+            arg = self.const(node.args[0])
+            return args[arg] if arg in args else self.text(_kw(self.arguments[arg], "default_value"), args)
+        if name == "FindPackageShare":
+            assert self.const(node.args[0]) == "vla_ros"
+            return SHARE
+        if name == "PathJoinSubstitution":
+            return "/".join(self.text(p, args) for p in node.args[0].elts)
+        if name == "PythonExpression":  # launch: str(eval(expression)), math names only
+            return str(eval(self.text(node.args[0], args), {}, vars(math)))
+        if name == "ParameterValue":
+            return self.text(node.args[0], args)
+        if name == "repr":
+            return repr(ast.literal_eval(self.assigned[node.args[0].id]))
+        raise AssertionError(f"cannot evaluate {ast.dump(node)} statically")
+
+    def active_nodes(self, args: dict[str, str]) -> list[ast.Call]:
+        """The Node actions whose condition holds with launch arguments ``args``."""
+        active = []
+        for node in self.nodes:
+            cond = _kw(node, "condition")
+            if cond is not None:
+                value = self.text(cond.args[0], args).lower() in ("true", "1")
+                if _call_name(cond) == "UnlessCondition":
+                    value = not value
+                else:
+                    assert _call_name(cond) == "IfCondition", ast.dump(cond)
+                if not value:
+                    continue
+            active.append(node)
+        return active
+
+
+def _share_path(text: str) -> tuple[str, str]:
+    assert text.startswith(SHARE + "/"), f"{text!r} is not in the vla_ros share folder"
+    return ("share", text[len(SHARE) + 1 :])
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +259,79 @@ def test_every_yaml_key_is_a_declared_parameter(launch: LaunchModel, repo_root: 
             assert inline <= declared, f"launch passes undeclared {inline - declared}"
             checked.append(node_name)
     assert {"policy_node", "executor_node"} <= set(checked), checked
+
+
+def _evaluated(launch: LaunchModel, node: ast.Call, args: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """A Node's (parameter files as share-relative paths, inline parameters) under ``args``."""
+    files, inline = [], {}
+    for item in _kw(node, "parameters").elts:
+        item = launch.assigned.get(item.id, item) if isinstance(item, ast.Name) else item
+        if isinstance(item, ast.Dict):
+            inline.update({launch.const(k): launch.text(v, args) for k, v in zip(item.keys, item.values)})
+        else:
+            files.append(_share_path(launch.text(item, args))[1])
+    return files, inline
+
+
+def _launched(launch: LaunchModel, args: dict[str, str]) -> dict[str, ast.Call]:
+    active = launch.active_nodes(args)
+    names = [launch.const(_kw(n, "name")) for n in active]
+    assert len(names) == len(set(names)), f"{args}: a node is launched twice: {names}"
+    return dict(zip(names, active))
+
+
+def _remaps(launch: LaunchModel, node: ast.Call, args: dict[str, str]) -> dict[str, str]:
+    rules = _kw(node, "remappings")
+    return (
+        {}
+        if rules is None
+        else {launch.text(a, args): launch.text(b, args) for a, b in (r.elts for r in rules.elts)}
+    )
+
+
+def test_robot_argument_picks_the_robot_file_and_its_controller_topic(
+    launch: LaunchModel, repo_root: Path
+) -> None:
+    robots = ast.literal_eval(launch.assigned["ROBOT_COMMAND_TOPICS"])
+    files = {p.stem for p in (repo_root / "config" / "robots").glob("*.yaml")}
+    assert set(robots) == files == {"so101", "aloha", "fr3", "ur5e"}
+    choices = _kw(launch.arguments["robot"], "choices").elts
+    assert launch.const(choices[0]) == "" and isinstance(choices[1], ast.Starred)
+    assert launch.text(_kw(launch.arguments["robot"], "default_value"), {}) == ""
+    # config/ is installed recursively, so config/robots/ reaches the share folder with `make setup`
+    cmake = (repo_root / "CMakeLists.txt").read_text()
+    assert "foreach(dir launch config)" in cmake and "install(DIRECTORY ${dir} DESTINATION share" in cmake
+
+    for robot, topic in robots.items():
+        rel = f"config/robots/{robot}.yaml"
+        executor = yaml.safe_load((repo_root / rel).read_text())["/**/executor_node"]["ros__parameters"]
+        output, suffix = OUTPUT_TOPICS[executor["output_type"]]
+        assert topic.endswith(suffix), f"{robot}: {topic} does not take {executor['output_type']}"
+        for card in ("", "/cards/act_so101"):
+            args = {"robot": robot, "card": card}
+            nodes = _launched(launch, args)
+            assert set(nodes) == {"policy_node", "executor_node", "doctor_node"}, (args, set(nodes))
+            for name, node in nodes.items():
+                files, inline = _evaluated(launch, node, args)
+                assert files == [rel], (args, name, files)
+                want = {"card": card} if card and name != "executor_node" else {}
+                assert {k: v for k, v in inline.items() if k != "use_sim_time"} == want, (args, name)
+            assert _remaps(launch, nodes["executor_node"], args)[output] == topic
+        # command_topic:= overrides the robot's controller topic
+        args = {"robot": robot, "command_topic": "/arm/commands"}
+        assert _remaps(launch, _launched(launch, args)["executor_node"], args)[output] == "/arm/commands"
+
+
+def test_without_robot_the_params_file_applies_unremapped(launch: LaunchModel) -> None:
+    for args in ({}, {"params_file": "@vla_ros_share/config/demo.yaml", "card": "/c"}):
+        nodes = _launched(launch, args)
+        assert set(nodes) == {"policy_node", "executor_node", "doctor_node"}
+        expected = "config/demo.yaml" if args else "config/vla.yaml"
+        for name, node in nodes.items():
+            files, inline = _evaluated(launch, node, args)
+            assert files == [expected], (name, files)
+            card = None if name == "executor_node" else args.get("card")
+            assert inline.get("card") == card, (name, inline)
+        remaps = _remaps(launch, nodes["executor_node"], args)
+        assert remaps == {"commands": "commands", "joint_trajectory": "joint_trajectory"}
+    assert "doctor_node" not in _launched(launch, {"doctor": "false", "card": "/c"})
