@@ -196,3 +196,16 @@ def test_robot_file_loads_into_the_nodes_and_arms_within_its_limits(ros, cards, 
     assert res.success and executor.armed, res.message
     assert _call(ros, client, False).success
     ros.helper.destroy_timer(state.timer)
+
+
+@pytest.mark.parametrize("path", ROBOT_FILES, ids=[p.stem for p in ROBOT_FILES])
+def test_eval_reads_the_robot_file_with_the_same_values(path: Path) -> None:
+    """`vla-ros eval BAG --params config/robots/NAME.yaml` replays with exactly the file's values."""
+    from vla_ros.eval.setup import load_values
+
+    data = yaml.safe_load(path.read_text())
+    values = load_values(path)
+    for section, got in (("/**/policy_node", values.policy), ("/**/executor_node", values.executor)):
+        for key, expected in data[section]["ros__parameters"].items():
+            value = list(got[key]) if isinstance(got[key], list | tuple) else got[key]
+            assert value == expected, f"{path.name} {section} {key}: eval has {value!r}"
