@@ -110,7 +110,7 @@ def test_executor_pass_uses_the_executor_parameters(sim_bag: Path) -> None:
     values, step, trace = _policy_pass(sim_bag, latency_ns=10 * MS)
     setup = executor_setup(values.executor, step.action_joints)
     assert "would refuse to arm" in setup.note  # vla.yaml defaults ship without limits
-    ex = replay_executor(trace, setup.config, setup.limits)
+    ex = replay_executor(trace, setup.core())
     assert ex.times_ns.size == pytest.approx(
         (trace.end_ns - trace.states[0].log_ns) / setup.config.period_ns, abs=1
     )
@@ -125,7 +125,7 @@ def test_executor_pass_uses_the_executor_parameters(sim_bag: Path) -> None:
     )
     s2 = executor_setup(slow.executor, step.action_joints)
     assert "would refuse" not in s2.note and "v<=0.1" in s2.note
-    ex2 = replay_executor(trace, s2.config, s2.limits)
+    ex2 = replay_executor(trace, s2.core())
     assert ex2.period_ns == 20 * MS
     v = np.abs(np.diff(ex2.positions, axis=0)) / 0.02
     assert np.nanmax(v) <= 0.1 + 1e-9  # the same safety filter limits every command

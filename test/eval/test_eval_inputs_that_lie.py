@@ -66,6 +66,6 @@ def test_eval_names_the_lie(sim_bag: Path, tmp_path: Path, stamp, policy_cause, 
     said = [m for m in lines if policy_text in m]
     assert len(said) == 1 and "publisher running" not in said[0]  # once per episode of the lie
     setup = executor_setup(values.executor, step.action_joints)
-    ex = replay_executor(trace, setup.config, setup.limits)
+    ex = replay_executor(trace, setup.core())
     assert ex.fault_ticks[executor_cause] > 0
     assert not [c for c in ex.fault_ticks if c.startswith("state_missing")]

@@ -35,9 +35,7 @@ def test_track_from_samples_orders_by_stamp_and_maps_names() -> None:
     tr = Track.from_samples(samples, ("a", "b"))
     np.testing.assert_array_equal(tr.times_ns, [100 * MS, 200 * MS, 300 * MS])
     np.testing.assert_allclose(tr.values, [[1, 10], [2, 20], [3, 20]])
-    with pytest.raises(
-        MetricsError, match=r"never gives the joints \['x'\] \(it has \['a', 'b', 'c'\]"
-    ):
+    with pytest.raises(MetricsError, match=r"never gives the joints \['x'\] \(it has \['a', 'b', 'c'\]"):
         Track.from_samples(samples, ("x",))
 
 

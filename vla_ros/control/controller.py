@@ -203,19 +203,9 @@ class ChunkController:
             LimitsError: inconsistent limits, or a refused conflict (naming the joint, the value
                 and the new range).
         """
-        if tuple(limits.names) != self.config.joint_names:
-            raise ConfigError(f"limits joints {list(limits.names)} != {list(self.config.joint_names)}")
         if on_conflict not in ("refuse", "disarm"):
             raise ConfigError(f"on_conflict must be 'refuse' or 'disarm', got {on_conflict!r}")
-        limits.validate()
-        problem = None
-        if self.armed:
-            cmd = self.filter.last_command
-            measured = None if self.last_tick_ns is None else self.state.current(self.last_tick_ns)
-            if cmd is not None and (out := outside_limits(limits, cmd)):
-                problem = describe_outside("the new limits would put the current command", out)
-            elif measured is not None and (out := outside_limits(limits, measured)):
-                problem = describe_outside("the new limits would put the measured position", out)
+        problem = self.limits_conflict(limits)
         if problem is None:
             if self.filter.last_command is not None and outside_limits(limits, self.filter.last_command):
                 self.filter.reset(None)  # disarmed: restart from the measured state on arming
@@ -229,6 +219,28 @@ class ChunkController:
         self.filter.reset(None)
         self.filter.set_limits(limits)
         return f"{problem}; DISARMED (nothing outside the limits is commanded); re-arm inside the limits"
+
+    def limits_conflict(self, limits: JointLimits) -> str | None:
+        """Why ``limits`` cannot replace the active ones while armed, or None (checks only).
+
+        Armed, the current command and the measured position must be inside the new range.
+
+        Raises:
+            ConfigError: other joints than the controller's.
+            LimitsError: inconsistent limits.
+        """
+        if tuple(limits.names) != self.config.joint_names:
+            raise ConfigError(f"limits joints {list(limits.names)} != {list(self.config.joint_names)}")
+        limits.validate()
+        if not self.armed:
+            return None
+        cmd = self.filter.last_command
+        measured = None if self.last_tick_ns is None else self.state.current(self.last_tick_ns)
+        if cmd is not None and (out := outside_limits(limits, cmd)):
+            return describe_outside("the new limits would put the current command", out)
+        if measured is not None and (out := outside_limits(limits, measured)):
+            return describe_outside("the new limits would put the measured position", out)
+        return None
 
     def set_speed_scale(self, value: float) -> None:
         """Change the speed scale (validated, in (0, 1])."""

@@ -207,7 +207,7 @@ def replay_bag(args: argparse.Namespace, log: Any = None) -> Replayed:
 def run_executor(replayed: Replayed, setup: ExecutorSetup | None = None) -> tuple[ExecutorTrace, dict]:
     """The executor pass and the metrics for ``setup`` (default: the YAML's)."""
     setup = setup or replayed.executor
-    ex = replay_executor(replayed.policy, setup.config, setup.limits)
+    ex = replay_executor(replayed.policy, setup.core())
     return ex, compute_metrics(replayed.policy, ex, replayed.reference)
 
 

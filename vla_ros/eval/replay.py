@@ -8,7 +8,7 @@ Two passes, so that a parameter sweep pays for the model once:
    it is idle and new data has arrived (``rate_hz`` 0), or on a fixed tick (``rate_hz`` > 0). Each
    inference keeps the worker busy for its latency (measured here, or fixed by the caller), and
    its chunk reaches the executor when it ends. The result is a :class:`PolicyTrace`.
-2. :func:`replay_executor` plays that trace into a :class:`~vla_ros.control.controller.ChunkController`
+2. :func:`replay_executor` plays that trace into an :class:`~vla_ros.executor.core.ExecutorCore`
    (the executor node's whole tick): joint states at their log times, chunks when ready, a tick
    every control period. The result is an :class:`ExecutorTrace` of every command.
 
@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vla_ros.control.chunk import ChunkError
-from vla_ros.control.controller import ChunkController, ControllerConfig
-from vla_ros.control.safety import JointLimits
 from vla_ros.control.state import StateError
 from vla_ros.eval.bag import BagSource, canonical_topic
+from vla_ros.executor.core import ExecutorCore
 from vla_ros.perception.observation import stamp_to_ns
 from vla_ros.policy.step import ChunkResult, PolicyStep
 
@@ -222,11 +221,13 @@ class ExecutorTrace:
     chunk_targets: list[tuple[int, int, np.ndarray]]  # accepted chunks: (start_ns, dt_ns, [H, J])
 
 
-def replay_executor(
-    trace: PolicyTrace, config: ControllerConfig, limits: JointLimits, *, armed: bool = True
-) -> ExecutorTrace:
-    """Tick a fresh controller over ``trace`` (states at log time, chunks when ready)."""
-    ctl = ChunkController(config, limits, armed=armed)
+def replay_executor(trace: PolicyTrace, core: ExecutorCore, *, armed: bool = True) -> ExecutorTrace:
+    """Tick ``core`` (a fresh :class:`~vla_ros.executor.core.ExecutorCore`, the node's own logic;
+    see ``ExecutorSetup.core``) over ``trace``: states at log time, chunks when ready."""
+    ctl = core.controller
+    if ctl is None:
+        raise ValueError("replay_executor needs a core with its joints adopted (ExecutorSetup.core())")
+    config = ctl.config
     events = _events(trace.states, trace.chunks)
     period = config.period_ns
     first = trace.states[0].log_ns if trace.states else trace.start_ns
@@ -246,13 +247,13 @@ def replay_executor(
             k += 1
             if kind == 0:
                 try:
-                    ctl.update_state(item.stamp_ns, item.names, item.positions)
+                    core.update_state(item.stamp_ns, item.names, item.positions)
                 except StateError as exc:
                     rejected_states[exc.cause] += 1
                 continue
             r = item.result
             try:
-                chunk, _ = ctl.add_chunk(
+                chunk, _ = core.add_chunk(
                     stamp_ns=r.stamp_ns,
                     dt_ns=r.dt_ns,
                     joint_names=r.joint_names,
@@ -265,14 +266,15 @@ def replay_executor(
                 rejected[exc.cause] += 1
                 continue
             targets.append((chunk.start_ns, chunk.dt_ns, np.asarray(chunk.actions, dtype=float)))
-        if armed and not ctl.armed and ctl.arm(t)[0]:
+        if armed and not core.armed and core.arm(t)[0]:
             # the safety filter disarmed (the recording never follows the replayed commands, and
             # episodes reset the robot): the emulated operator re-arms, from the measured state
             fault_ticks["rearmed"] += 1
-        cmd = ctl.tick(t)
+        tick = core.tick(t)
+        cmd = tick.command
         if cmd is None:  # nothing known to hold yet (no joint state)
             no_state[i] = True
-            for f in ctl.last_faults:
+            for f in tick.faults:
                 fault_ticks[f.cause] += 1
             continue
         positions[i] = cmd.positions

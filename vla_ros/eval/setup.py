@@ -9,6 +9,7 @@ sections apply exactly as rcl applies them to the nodes in that namespace.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from vla_ros.control.safety import JointLimits, arming_refusal
 from vla_ros.control.urdf import UrdfError, parse_urdf_limits
 from vla_ros.eval.bag import IMAGE_TYPES, JOINT_STATE_TYPE, STRING_TYPE, BagSource, resolve_topic
 from vla_ros.eval.replay import ReplayTopics
+from vla_ros.executor.core import ExecutorCore
 from vla_ros.policy import (
     PolicyStep,
     make_assembler,
@@ -148,11 +150,39 @@ def replay_topics(
 
 @dataclass(frozen=True)
 class ExecutorSetup:
-    """The executor's controller configuration and limits, and how the limits were found."""
+    """The executor's parameters, joints and URDF limits, and how the limits were found.
 
-    config: ControllerConfig
-    limits: JointLimits
+    :meth:`core` builds the same :class:`~vla_ros.executor.core.ExecutorCore` the node runs.
+    """
+
+    values: Mapping[str, Any]
+    joint_names: tuple[str, ...]
+    urdf: Mapping[str, Any]
     note: str
+
+    @property
+    def config(self) -> ControllerConfig:
+        """The controller configuration these parameters give."""
+        return ep.controller_config(self.values, self.joint_names)
+
+    @property
+    def limits(self) -> JointLimits:
+        """The limits the node would merge from these parameters and the URDF."""
+        return ep.joint_limits(self.values, self.joint_names, self.urdf)
+
+    def with_values(self, values: Mapping[str, Any]) -> ExecutorSetup:
+        """The same joints and URDF with other parameter values (a tuning candidate)."""
+        return dataclasses.replace(self, values=dict(values))
+
+    def core(self, armed: bool = True) -> ExecutorCore:
+        """A fresh executor core for the replay, armed from the start when ``armed``.
+
+        The node refuses to arm without complete limits; the replay arms anyway and applies the
+        limits that are set (``allow_unlimited``), as :attr:`note` says.
+        """
+        core = ExecutorCore({**self.values, "allow_unlimited": True, "armed_on_start": armed}, urdf=self.urdf)
+        core.adopt(self.joint_names)
+        return core
 
 
 def executor_setup(
@@ -191,4 +221,5 @@ def executor_setup(
             f"for {velocity or 'no joint'}: the executor node would refuse to arm; the replay applies "
             "only the limits that are set (max_jump, ...)"
         )
-    return ExecutorSetup(ep.controller_config(values, names), limits, note)
+    ep.controller_config(values, names)  # raises ConfigError naming a bad parameter, now
+    return ExecutorSetup(dict(values), names, urdf, note)

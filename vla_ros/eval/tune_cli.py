@@ -18,10 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vla_ros.control.executor_params import controller_config
 from vla_ros.eval.bag import BagError
 from vla_ros.eval.cli import EvalError, add_common_arguments, nothing_evaluated, replay_bag, run_executor
-from vla_ros.eval.setup import ExecutorSetup
 from vla_ros.eval.tune import (
     DEFAULT_CANDIDATES,
     OBJECTIVES,
@@ -79,10 +77,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"vla-ros tune: nothing could be evaluated, nothing written: {failure}", file=sys.stderr)
         return 1
     rows = [{"params": {}, "metrics": baseline, "baseline": True}]
-    names = base_setup.config.joint_names
     for candidate in candidates:
         values = {**replayed.values.executor, **candidate}
-        setup = ExecutorSetup(controller_config(values, names), base_setup.limits, base_setup.note)
+        setup = base_setup.with_values(values)
         _, metrics = run_executor(replayed, setup)
         rows.append({"params": candidate, "metrics": metrics, "baseline": False})
     for row in rows:

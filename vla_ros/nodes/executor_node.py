@@ -57,9 +57,9 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from vla_ros.control import executor_params as ep
 from vla_ros.control.chunk import ChunkError
 from vla_ros.control.controller import ChunkController, Command, ConfigError
-from vla_ros.control.safety import JointLimits, LimitsError, arming_refusal
 from vla_ros.control.state import StateError
-from vla_ros.control.urdf import UrdfError, parse_urdf_limits
+from vla_ros.executor.core import ExecutorCore, Report
+from vla_ros.executor.health import executor_health
 from vla_ros.msg import ActionChunk
 from vla_ros.nodes.params import declare_parameters
 from vla_ros.nodes.run import run_node
@@ -90,25 +90,23 @@ class ExecutorNode(Node):
         **kwargs: Any,
     ) -> None:
         super().__init__(node_name, context=context, parameter_overrides=parameter_overrides, **kwargs)
-        self._lock = threading.Lock()
+        # set before anything can raise: rclpy destroys a half-built node at shutdown
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         try:
-            self.values: dict[str, Any] = declare_parameters(self, ep.SPECS)
+            values: dict[str, Any] = declare_parameters(self, ep.SPECS)
         except (ValueError, rclpy.exceptions.InvalidParameterValueException) as exc:
             raise ConfigError(f"{node_name} parameters invalid: {exc}") from None
-        try:
-            self._urdf = ep.urdf_limits(self.values)
-        except UrdfError as exc:
-            raise ConfigError(f"robot_description: {exc}") from None
-        for line in getattr(self._urdf, "warnings", ()):
+        self.core = ExecutorCore(values)
+        for line in getattr(self.core.urdf, "warnings", ()):
             self.get_logger().warning(f"robot_description: {line}")
         self.faults = FaultLog(
             repeat_interval_ns=seconds_to_ns(self.values["log_repeat_s"]),
             recur_after_ns=FAULT_RECUR_AFTER_NS,
         )
-        self.controller: ChunkController | None = None
         names = tuple(self.values["joint_names"] or ())
         if names:
-            self._build_controller(names)
+            self._log(self.core.adopt(names))
         self.dry_run = bool(self.values["dry_run"])
         self.tick_times_ns: deque[int] = deque(maxlen=100_000)  # monotonic, for jitter stats
         self.tick_durations_ns: deque[int] = deque(maxlen=100_000)
@@ -149,8 +147,6 @@ class ExecutorNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         period = 1.0 / float(self.values["control_rate_hz"])
         self._timer = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self.overruns = 0
         sim_time = bool(self.get_parameter("use_sim_time").value)
         if self.values["timer"] == "thread" and not sim_time:
@@ -174,84 +170,39 @@ class ExecutorNode(Node):
         )
 
     # ------------------------------------------------------------------ parameters
-    def _build_controller(self, names: tuple[str, ...]) -> None:
-        try:
-            cfg = ep.controller_config(self.values, names)
-            limits = ep.joint_limits(self.values, names, self._urdf)
-        except (ConfigError, LimitsError) as exc:
-            raise ConfigError(f"executor_node: {exc}") from None
-        armed = bool(self.values["armed_on_start"])
-        refusal = self._arming_refusal(limits)
-        self.get_logger().info(f"joints {list(names)}; limits {ep.describe_limits(limits)}")
-        if refusal is not None and armed:
-            armed = False
-            self.get_logger().error(f"armed_on_start ignored, starting DISARMED: {refusal}")
-        elif refusal is not None:
-            self.get_logger().warning(f"~/arm will be refused until the limits are complete: {refusal}")
-        elif any(limits.missing()):
-            position, velocity = limits.missing()
-            self.get_logger().warning(
-                f"allow_unlimited: true: armable without position limits for {position} and velocity "
-                f"limits for {velocity}; only for simulation/bench, never on a real robot"
-            )
-        self.controller = ChunkController(cfg, limits, armed=armed)
+    @property
+    def values(self) -> dict[str, Any]:
+        """The parameter values in force (the core's)."""
+        return self.core.values
 
-    def _arming_refusal(self, limits: JointLimits, values: dict[str, Any] | None = None) -> str | None:
-        """Why the robot must not be armed with ``limits`` (None: it may); see module docstring."""
-        values = self.values if values is None else values
-        return arming_refusal(limits, allow_unlimited=bool(values["allow_unlimited"]))
+    @property
+    def controller(self) -> ChunkController | None:
+        """The chunk controller (None until the joint names are known)."""
+        return self.core.controller
+
+    @property
+    def armed(self) -> bool:
+        """Whether commands go to the command topic."""
+        return self.core.armed
+
+    def _log(self, reports: list[Report]) -> None:
+        for r in reports:  # one call site per severity (rclpy fixes a call site's severity)
+            if r.level == "error":
+                self.get_logger().error(r.text)
+            elif r.level == "warning":
+                self.get_logger().warning(r.text)
+            else:
+                self.get_logger().info(r.text)
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        new = dict(self.values)
-        for p in params:
-            spec = ep.SPEC_BY_NAME.get(p.name)
-            if spec is None:
-                continue  # e.g. use_sim_time: rclpy handles it
-            if spec.read_only:
-                return SetParametersResult(
-                    successful=False,
-                    reason=f"{p.name} cannot change while running; restart the executor",
-                )
-            value = list(p.value) if spec.is_array and p.value is not None else p.value
-            if (msg := ep.check_value(spec, value)) is not None:
-                return SetParametersResult(successful=False, reason=msg)
-            new[p.name] = value
-        with self._lock:
-            ctl = self.controller
-            if ctl is not None:
-                try:
-                    limits = ep.joint_limits(new, ctl.config.joint_names, self._urdf)
-                except LimitsError as exc:
-                    return SetParametersResult(successful=False, reason=str(exc))
-                refusal = self._arming_refusal(limits, new)
-                if ctl.armed and refusal is not None:
-                    return SetParametersResult(
-                        successful=False,
-                        reason=f"the executor is armed; these limits are incomplete ({refusal}); "
-                        "disarm first or give finite limits",
-                    )
-                try:
-                    ctl.set_speed_scale(new["speed_scale"])
-                    ctl.set_ensemble_coefficient(new["ensemble_coefficient"])
-                    ctl.set_blend_steps(new["blend_steps"])
-                    ctl.set_limits(limits)
-                except (LimitsError, ConfigError) as exc:
-                    # restore what may have been applied before the failure
-                    ctl.set_speed_scale(self.values["speed_scale"])
-                    ctl.set_ensemble_coefficient(self.values["ensemble_coefficient"])
-                    ctl.set_blend_steps(self.values["blend_steps"])
-                    return SetParametersResult(successful=False, reason=str(exc))
-            self.values = new
+        result = self.core.apply_params({p.name: p.value for p in params})
+        if not result.accepted:
+            return SetParametersResult(successful=False, reason=result.reason)
         changed = ", ".join(f"{p.name}={p.value}" for p in params)
         self.get_logger().info(f"parameters changed: {changed}")
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ inputs
-    @property
-    def armed(self) -> bool:
-        """Whether commands go to the command topic."""
-        return self.controller is not None and self.controller.armed
-
     def _fault(self, fault: Fault) -> None:
         line = self.faults.report(fault.cause, fault.message, time.monotonic_ns())
         if line is None:
@@ -269,10 +220,10 @@ class ExecutorNode(Node):
         if ctl is None:
             return
         try:
-            with self._lock:
+            with self.core.lock:
                 if ctl.state.liveness_clock is None:  # arrival times: a stopped /clock still trips it
                     ctl.state.liveness_clock = time.monotonic_ns
-                ctl.update_state(msg_to_ns(msg.header.stamp), msg.name, msg.position)
+                self.core.update_state(msg_to_ns(msg.header.stamp), msg.name, msg.position)
         except StateError as exc:
             self._fault(Fault(cause=exc.cause, message=str(exc)))
 
@@ -282,28 +233,25 @@ class ExecutorNode(Node):
             if not names:
                 self._fault(Fault(cause="chunk_joints", message="chunk has no joint_names; ignored"))
                 return
-            with self._lock:
+            with self.core.lock:
                 if self.controller is None:
                     try:
-                        self._build_controller(names)
+                        self._log(self.core.adopt(names))
                     except ConfigError as exc:
                         self._fault(Fault(cause="config", message=f"cannot adopt chunk joints: {exc}"))
                         return
-        ctl = self.controller
-        assert ctl is not None
         try:
-            with self._lock:
-                _, faults = ctl.add_chunk(
-                    stamp_ns=msg_to_ns(msg.header.stamp),
-                    dt_ns=msg_to_ns(msg.dt),
-                    joint_names=names,
-                    actions=msg.actions,
-                    action_mode=msg.action_mode or "absolute",
-                    horizon=msg.horizon,
-                    action_dim=msg.action_dim,
-                    policy_id=msg.policy_id,
-                    seq=msg.seq,
-                )
+            _, faults = self.core.add_chunk(
+                stamp_ns=msg_to_ns(msg.header.stamp),
+                dt_ns=msg_to_ns(msg.dt),
+                joint_names=names,
+                actions=msg.actions,
+                action_mode=msg.action_mode or "absolute",
+                horizon=msg.horizon,
+                action_dim=msg.action_dim,
+                policy_id=msg.policy_id,
+                seq=msg.seq,
+            )
         except ChunkError as exc:
             self._fault(Fault(cause=exc.cause, message=f"rejected chunk: {exc}"))
             return
@@ -311,83 +259,28 @@ class ExecutorNode(Node):
             self._fault(f)
 
     def _on_robot_description(self, msg: String) -> None:
-        """A URDF from the topic: its limits replace the previous URDF's (parameters still win).
-
-        A URDF that cannot be read, or that would leave an armed robot without complete limits,
-        is ignored with one warning and the limits in force stay.
-        """
-        topic = self.values["robot_description_topic"]
-        try:
-            urdf = parse_urdf_limits(msg.data)
-        except UrdfError as exc:
-            self._fault(
-                Fault(
-                    cause="robot_description:urdf",
-                    message=f"ignored URDF on {topic}: {exc}; publish the expanded URDF (run xacro)",
-                )
-            )
-            return
-        for line in urdf.warnings:
-            self.get_logger().warning(f"URDF on {topic}: {line}")
-        refusal: str | None = None
-        disarmed: str | None = None
-        limits: JointLimits | None = None
-        with self._lock:  # decide and apply under the lock; log after releasing it
-            ctl = self.controller
-            if ctl is not None:
-                try:
-                    limits = ep.joint_limits(self.values, ctl.config.joint_names, urdf)
-                except LimitsError as exc:
-                    refusal = str(exc)
-                else:
-                    refusal = self._arming_refusal(limits) if ctl.armed else None
-                if refusal is None:
-                    # a URDF cannot be refused like a parameter: one that puts the armed robot's
-                    # command or state outside its limits disarms it
-                    disarmed = ctl.set_limits(limits, on_conflict="disarm")
-            if refusal is None:
-                self._urdf = urdf
-        if disarmed is not None:
-            self.get_logger().error(f"URDF from {topic}: {disarmed}")
-        if refusal is not None:
-            self._fault(
-                Fault(
-                    cause="robot_description:limits",
-                    message=f"ignored URDF on {topic}, the limits in force stay: {refusal}; fix the "
-                    "URDF's <limit> tags, or disarm (~/arm false) before publishing it",
-                )
-            )
-            return
-        applied = f"; limits {ep.describe_limits(limits)}" if limits is not None else ""
-        self.get_logger().info(f"URDF from {topic}: {len(urdf)} joints with limits {sorted(urdf)}{applied}")
+        """A URDF from the topic (see :meth:`ExecutorCore.apply_urdf`); an ignored one is one
+        warning per episode, the rest is logged as the core reports it."""
+        reports = self.core.apply_urdf(msg.data, self.values["robot_description_topic"])
+        for r in reports:
+            if r.cause:
+                self._fault(Fault(cause=r.cause, message=r.text))
+            else:
+                self._log([r])
 
     def _on_estop(self, msg: Bool) -> None:
-        ctl = self.controller
-        if ctl is None:
-            return
-        with self._lock:
-            was = ctl.estop_latched
-            ctl.set_estop(bool(msg.data))
-        if msg.data and not was:
+        if self.core.set_estop(bool(msg.data)):
             self._fault(Fault(cause="estop", message="e-stop received: holding and disarmed until re-armed"))
 
     def _on_arm(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        ctl = self.controller
-        if ctl is None:
-            response.success, response.message = False, "no joint_names yet (no chunk received)"
-            return response
-        with self._lock:
-            refusal = self._arming_refusal(ctl.limits) if request.data else None
-            if refusal is not None:
-                ok, message = False, refusal
-            elif request.data:
-                ok, message = ctl.arm(self.get_clock().now().nanoseconds)
-            else:
-                ok, message = ctl.disarm()
+        if request.data:
+            ok, message = self.core.arm(self.get_clock().now().nanoseconds)
+        else:
+            ok, message = self.core.disarm()
         response.success, response.message = ok, message
         # one call site per severity (rclpy refuses to change a call site's severity)
         if not ok:
-            self.get_logger().error(f"~/arm(True): {message}")
+            self.get_logger().error(f"~/arm({request.data}): {message}")
         else:
             self.get_logger().info(f"~/arm({request.data}): {message}")
         return response
@@ -451,23 +344,19 @@ class ExecutorNode(Node):
             self.tick_durations_ns.append(time.monotonic_ns() - start)
 
     def _tick(self) -> None:
-        ctl = self.controller
-        if ctl is None:
+        if self.controller is None:
             return
-        now_ns = self.get_clock().now().nanoseconds
-        with self._lock:
-            cmd = ctl.tick(now_ns)
-            faults = ctl.last_faults  # for None too: why nothing is commanded
-            armed = ctl.armed
-        for f in faults:
+        res = self.core.tick(self.get_clock().now().nanoseconds)
+        for f in res.faults:  # for a None command too: why nothing is commanded
             self._fault(f)
-        self.faults.settle({f.cause for f in faults}, time.monotonic_ns())
+        self.faults.settle({f.cause for f in res.faults}, time.monotonic_ns())
+        cmd = res.command
         if cmd is None:
             return
         self.last_command = cmd
         if self.dry_run or self.values["publish_preview"]:
             self._preview_pub.publish(self._joint_state(cmd))
-        if armed and not self.dry_run:
+        if res.armed and not self.dry_run:
             self._out_pub.publish(self._output(cmd))
             self.published += 1
 
@@ -497,41 +386,17 @@ class ExecutorNode(Node):
         return msg
 
     def _publish_diagnostics(self) -> None:
-        ctl = self.controller
+        health = executor_health(
+            self.core,
+            self.last_command,
+            dry_run=self.dry_run,
+            published=self.published,
+            faults=self.faults.snapshot(),
+        )
         status = DiagnosticStatus(name=f"{self.get_name()}: executor", hardware_id="vla_ros")
-        cmd = self.last_command
-        refusal = None
-        estop_latched = False
-        buffered = 0
-        limits_state = "unknown (no joint names yet)"
-        if ctl is not None:
-            with self._lock:
-                refusal = self._arming_refusal(ctl.limits)
-                estop_latched = ctl.estop_latched
-                buffered = len(ctl.buffer)
-                missing = any(ctl.limits.missing())
-            limits_state = "incomplete" if refusal else "unlimited (allow_unlimited)" if missing else "ok"
-        if ctl is None:
-            status.level, status.message = DiagnosticStatus.WARN, "waiting for joint names"
-        elif refusal is not None:
-            status.level, status.message = DiagnosticStatus.ERROR, refusal
-        elif estop_latched:
-            status.level, status.message = DiagnosticStatus.ERROR, "e-stop latched"
-        elif cmd is None or cmd.holding:
-            reason = ", ".join(f.cause for f in cmd.faults) if cmd is not None else "no state"
-            status.level, status.message = DiagnosticStatus.WARN, f"holding ({reason})"
-        else:
-            status.level, status.message = DiagnosticStatus.OK, "running"
-        values = {
-            "armed": str(self.armed),
-            "dry_run": str(self.dry_run),
-            "live_chunks": str(0 if cmd is None else cmd.n_live),
-            "buffered_chunks": str(buffered),
-            "limits": limits_state,
-            "published": str(self.published),
-        }
-        values.update({f"fault.{k}": str(v) for k, v in sorted(self.faults.snapshot().items())})
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        status.level = bytes([health.level])
+        status.message = health.message
+        status.values = [KeyValue(key=k, value=v) for k, v in health.values.items()]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(msg)
