@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("vla_ros.runtime.bench_cli", "benchmark a policy card on each backend"),
     "eval": ("vla_ros.eval.cli", "replay a rosbag through the policy and executor"),
     "tune": ("vla_ros.eval.tune_cli", "sweep executor parameters on a rosbag, write YAML"),
+    "bag2lerobot": ("vla_ros.dataset.cli", "convert a rosbag2 recording into a LeRobot dataset"),
     "bringup": ("vla_ros.nodes.bringup", "run policy + executor (+ doctor, sim) in one process"),
     "demo": ("vla_ros.sim.demo", "run the embedded default: sim robot + bundled policy"),
 }
