@@ -221,3 +221,38 @@ def test_dynamic_batch_follows_a_kv_cache_batch_axis(tmp_path):
     }
     assert dims["prefix_k"][1] == "batch" and dims["prefix_k"][0] == 2  # 2 layers, batch dynamic
     assert dims["x"][0] == "batch" and dims["step_index"] == []
+
+
+class NaNBelowZero(TinyPolicy):
+    """NaN actions where state[0] < 0, as a model may give on some valid inputs; finite on its
+    trace input (state >= 0)."""
+
+    def example_inputs(self, batch_size: int = 1) -> dict[str, torch.Tensor]:
+        out = super().example_inputs(batch_size)
+        out["state"] = out["state"].abs()
+        return out
+
+    def predict_action(self, obs, noise=None):
+        return super().predict_action(obs, noise) + 0.0 * torch.sqrt(obs["state"][:, -1, :1, None])
+
+
+def test_nan_where_torch_gives_nan_is_parity_not_a_failure(tmp_path):
+    torch.manual_seed(0)
+    card = export_policy(NaNBelowZero(), tmp_path, layout="monolithic")
+    rep = card.parity["onnxruntime"]
+    negative = [s for s in RANDOM_SEEDS if random_inputs(card.io, s)["state"][0, -1, 0] < 0]
+    assert negative  # the seeds do reach the NaN region
+    assert rep["ref_nonfinite_inputs"] == [f"random seed {s} (batch 1)" for s in negative]
+    assert card.parity["max_abs_err"] <= PARITY_BOUNDS["fp32"]
+
+
+def test_max_abs_and_cosine_over_finite_values():
+    from vla_ros.export.parity import max_abs
+
+    nan, inf = float("nan"), float("inf")
+    assert max_abs(np.array([nan, 1.0, inf]), np.array([nan, 1.5, inf])) == 0.5
+    assert max_abs(np.array([nan, 1.0]), np.array([0.0, 1.0])) == inf  # NaN only in the graph
+    assert max_abs(np.array([inf]), np.array([-inf])) == inf
+    assert max_abs(np.array([nan]), np.array([nan])) == 0.0
+    assert cosine(np.array([[nan, 1.0, 0.0]]), np.array([[nan, 1.0, 0.0]])) == 1.0
+    assert np.isnan(cosine(np.array([[nan, 1.0]]), np.array([[1.0, 1.0]])))

@@ -481,9 +481,9 @@ def _err(a: Any, b: Any) -> float:
     a, b = _np(a), _np(b)
     if a.shape != b.shape:
         raise ParityError(f"shape mismatch in parity: onnxruntime {a.shape} vs torch {b.shape}")
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        return float("inf")
-    return float(np.max(np.abs(a - b))) if a.size else 0.0
+    from vla_ros.export.parity import max_abs
+
+    return max_abs(a, b)
 
 
 def _dual_parity(
@@ -533,7 +533,10 @@ def onnx_parity(
     ``gate="all"`` bounds every compared output (intermediate features included: an exact
     export must reproduce them all); ``gate="actions"`` bounds only the end-to-end actions and
     reports the rest (int8 graphs, whose internal features are approximate by design).
-    Reports ``per_output`` max abs differences and ``per_output_cosine`` (lowest per sample).
+    Reports ``per_output`` max abs differences and ``per_output_cosine`` (lowest per sample),
+    over finite values: where torch's output is NaN/inf the graph must give the same (else the
+    difference is inf); on the trace input torch's actions must be finite (else
+    :class:`ParityError`).
 
     Split layouts are compared graph by graph (prefix features, step 0) and end to end: the
     runtime's prefix + step loop on ONNX Runtime against torch ``predict_action``. Dual layouts
@@ -546,7 +549,8 @@ def onnx_parity(
 
     torch = _torch()
     model.eval()
-    label = input_label or ("example_inputs(batch_size=1)" if inputs is None else "the given inputs")
+    trace = inputs is None
+    label = input_label or ("example_inputs(batch_size=1)" if trace else "the given inputs")
     inputs = dict(inputs) if inputs is not None else parity_inputs(model)
     feeds = {k: _np(v) if v.is_floating_point() else v.cpu().numpy() for k, v in inputs.items()}
     # per compared output, the (onnxruntime, torch) pairs (one per prefix feature, else one)
@@ -561,6 +565,13 @@ def onnx_parity(
                 f"{type(e).__name__}: {str(e)[:400]}. The model must take every input in its valid "
                 "range (images in [0, 1], normalized state, tokens from its tokenizer, any noise)"
             ) from e
+        ref_np = _np(ref)
+        ref_finite = bool(np.all(np.isfinite(ref_np)))
+        if trace and not ref_finite:
+            raise ParityError(
+                f"torch {type(model).__name__}.predict_action gives non-finite actions (nan/inf) on "
+                f"its own example input {label}: the model is broken there, parity cannot be judged"
+            )
         if dual is not None:
             pairs.update(_dual_parity(model, out_dir, files, dual, obs, feeds, ref, sessions, label))
         elif split is None:
@@ -597,7 +608,8 @@ def onnx_parity(
         "gate": gate,
         "per_output": errs,
         "per_output_cosine": cos,
-        "ref_max_abs": float(np.max(np.abs(_np(ref)))),
+        "ref_max_abs": float(np.max(np.abs(ref_np[np.isfinite(ref_np)]), initial=0.0)),
+        "ref_finite": ref_finite,
     }
     if not worst_err <= bound:
         raise ParityError(

@@ -88,15 +88,37 @@ def input_sets(
     return out
 
 
+def same_nonfinite(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` have NaN at the same places and the same infinities."""
+    return bool(
+        np.array_equal(np.isnan(a), np.isnan(b))
+        and np.array_equal(np.where(np.isinf(a), a, 0), np.where(np.isinf(b), b, 0))
+    )
+
+
+def max_abs(a: np.ndarray, b: np.ndarray) -> float:
+    """``max |a - b|`` over the finite elements; inf when the non-finite ones differ (a graph
+    that gives NaN where the model does not, or the reverse); 0.0 when nothing is finite."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if not same_nonfinite(a, b):
+        return float("inf")
+    fin = np.isfinite(a)
+    return float(np.max(np.abs(a[fin] - b[fin]))) if fin.any() else 0.0
+
+
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of ``a`` and ``b`` per batch sample (first axis), the lowest.
 
-    1.0 when both samples are all zero, 0.0 when only one is, NaN when either is not finite.
+    Over the finite elements (non-finite ones must match, as in :func:`max_abs`, else NaN);
+    1.0 when both samples are all zero, 0.0 when only one is.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+    if not same_nonfinite(a, b):
         return float("nan")
+    fin = np.isfinite(a)
+    a, b = np.where(fin, a, 0.0), np.where(fin, b, 0.0)
     rows = a.shape[0] if a.ndim >= 2 else 1
     a, b = a.reshape(rows, -1), b.reshape(rows, -1)
     worst = 1.0
@@ -124,8 +146,9 @@ def compare_runs(
     inputs: Sequence[tuple[str, dict[str, np.ndarray]]],
 ) -> dict[str, Any]:
     """Two runtimes' outputs on each of ``inputs`` (``(label, feeds)``), for gates between
-    backends (TensorRT vs ONNX Runtime): ``max_abs`` (worst, inf when not finite), ``cosine``
-    (lowest), ``worst_input`` (label), ``per_input`` (max_abs by label)."""
+    backends (TensorRT vs ONNX Runtime): ``max_abs`` (worst, see :func:`max_abs`), ``cosine``
+    (lowest), ``worst_input`` (label), ``per_input`` (max_abs by label). The first input's
+    reference output must be finite (else :class:`ParityError`)."""
     per_input: dict[str, float] = {}
     cos: list[float] = []
     for label, feeds in inputs:
@@ -133,10 +156,12 @@ def compare_runs(
         b = np.asarray(ref(dict(feeds)), dtype=np.float64)
         if a.shape != b.shape:
             raise ParityError(f"shape mismatch in parity on input {label}: {a.shape} vs {b.shape}")
-        finite = np.all(np.isfinite(a)) and np.all(np.isfinite(b))
-        per_input[label] = (
-            float(np.max(np.abs(a - b))) if finite and a.size else (0.0 if finite else math.inf)
-        )
+        if label == inputs[0][0] and not np.all(np.isfinite(b)):
+            raise ParityError(
+                f"the reference output is not finite (nan/inf) on input {label}: the model is "
+                "broken there, parity cannot be judged"
+            )
+        per_input[label] = max_abs(a, b)
         cos.append(cosine(a, b))
     worst = max(per_input, key=lambda lb: per_input[lb])
     return {
@@ -174,11 +199,13 @@ def gate(
     """ONNX Runtime vs torch on every input of ``inputs``; the worst figures per output.
 
     ``gated="all"`` bounds every compared output, ``"actions"`` the end-to-end actions only
-    (the others are reported). Returns the report stored in ``card.parity["onnxruntime"]``:
-    ``max_abs_err`` and ``cosine_min`` over the gated outputs, and per output (``graphs``) the
-    graph, ``max_abs``, ``cosine`` and ``worst_input``. Raises :class:`ParityError` above
-    ``bound`` naming the graph, the input, the figure and the bound (``hint``: what to do;
-    default: the likely cause, from whether the trace input passes).
+    (the others are reported). Figures are over finite values: where torch gives NaN/inf on a
+    random input the graph must give the same (listed in ``ref_nonfinite_inputs``; the runtime's
+    NaN gate handles them), elsewhere a mismatch is inf. Returns the report stored in
+    ``card.parity["onnxruntime"]``: ``max_abs_err`` and ``cosine_min`` over the gated outputs,
+    and per output (``graphs``) the graph, ``max_abs``, ``cosine`` and ``worst_input``. Raises
+    :class:`ParityError` above ``bound`` naming the graph, the input, the figure and the bound
+    (``hint``: what to do; default: the likely cause, from whether the trace input passes).
     """
     from vla_ros.export.onnx_export import onnx_parity
 
@@ -187,6 +214,7 @@ def gate(
     per: dict[str, dict[str, Any]] = {}
     by_input: dict[str, dict[str, float]] = {}
     ref_max = 0.0
+    nonfinite: list[str] = []  # inputs on which torch itself gives NaN/inf (the graph matched it)
     for label, feeds in inputs:
         rep = onnx_parity(
             model,
@@ -202,6 +230,8 @@ def gate(
         )
         by_input[label] = rep["per_output"]
         ref_max = max(ref_max, rep["ref_max_abs"])
+        if not rep["ref_finite"]:
+            nonfinite.append(label)
         for out, err in rep["per_output"].items():
             cos = rep["per_output_cosine"][out]
             g = per.setdefault(
@@ -226,6 +256,7 @@ def gate(
         "per_output": {o: per[o]["max_abs"] for o in outs},
         "graphs": {o: per[o] for o in outs},
         "ref_max_abs": ref_max,
+        "ref_nonfinite_inputs": nonfinite,
     }
     for o in bounded:
         if not per[o]["max_abs"] <= bound:
