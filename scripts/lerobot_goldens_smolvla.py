@@ -432,9 +432,7 @@ def full_size_keys(out: Path, tmp: Path) -> None:
     }
     inputs["observation.state"] = PolicyFeature(type=FeatureType.STATE, shape=(6,))
     outputs = {"action": PolicyFeature(type=FeatureType.ACTION, shape=(6,))}
-    cfg = SmolVLAConfig(
-        input_features=inputs, output_features=outputs, vlm_model_name=str(vlm), device="cpu"
-    )
+    cfg = SmolVLAConfig(input_features=inputs, output_features=outputs, vlm_model_name=str(vlm), device="cpu")
     with torch.device("meta"):
         policy = SmolVLAPolicy(cfg)
     keys = {k: list(v.shape) for k, v in policy.state_dict().items()}

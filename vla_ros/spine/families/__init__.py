@@ -5,8 +5,9 @@ from vla_ros.spine.families import (  # noqa: F401  (imported for registration)
     diffusion,
     flow_matching,
     hierarchical,
-    lerobot_diffusion,
     lerobot_act,
+    lerobot_diffusion,
+    lerobot_smolvla,
     regression,
     tokens,
 )

@@ -1,0 +1,212 @@
+"""The spine's LeRobot SmolVLA against LeRobot's own outputs (torch, whole path, fixed noise),
+its tokenizer against LeRobot's preprocessor, and its full-size keys against smolvla_base's."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from lerobot_fixtures import BOUND, FIXTURES, folder, golden
+from safetensors.torch import load_file, save_file
+
+from vla_ros.spine.checkpoints import (
+    LeRobotCheckpoint,
+    LeRobotCheckpointError,
+    LeRobotFeature,
+    build_lerobot_policy,
+    read_lerobot_folder,
+)
+from vla_ros.spine.components.smolvla_text import TokenizerNotFoundError, find_tokenizer_file
+from vla_ros.spine.families.lerobot_smolvla import (
+    NAME_MAPPING,
+    UNUSED_PREFIXES,
+    resize_with_pad,
+    smolvla_model_config,
+)
+from vla_ros.spine.weights import map_name
+
+CASES = ("smolvla_2cam", "smolvla_1cam_empty")
+
+
+def tasks(case: str) -> list[str]:
+    return json.loads((FIXTURES / case / "provenance.json").read_text())["tasks"]
+
+
+def obs_of(ckpt: LeRobotCheckpoint, model: torch.nn.Module, inputs: dict, case: str) -> dict:
+    """Raw observation (uint8 HWC images, raw state, task strings) -> the spine's inputs."""
+    cams = [f"observation.images.{c}" for c in model.io.camera_names]
+    images = torch.stack([inputs[f].permute(0, 3, 1, 2).to(torch.float32) / 255.0 for f in cams], dim=1)
+    state = ckpt.normalizer("observation.state").normalize(inputs["observation.state"])
+    return {"images": images[:, None], "state": state[:, None], "tokens": model.tokenize(tasks(case))}
+
+
+@pytest.fixture(scope="module", params=CASES)
+def loaded(request: pytest.FixtureRequest) -> tuple[str, LeRobotCheckpoint, torch.nn.Module]:
+    ckpt = read_lerobot_folder(folder(request.param))
+    return request.param, ckpt, build_lerobot_policy(ckpt)
+
+
+def test_torch_whole_path_matches_lerobot(loaded) -> None:
+    case, ckpt, model = loaded
+    inputs, outputs = golden(case)
+    with torch.no_grad():
+        normalized = model.predict_action(obs_of(ckpt, model, inputs, case), noise=inputs["noise"])
+    got = ckpt.normalizer("action").unnormalize(normalized)
+    assert got.shape == outputs["action"].shape
+    assert (got - outputs["action"]).abs().max().item() <= BOUND
+    assert (normalized - outputs["action.normalized"]).abs().max().item() <= BOUND
+    # the golden actions vary over the chunk and between samples (a constant would not)
+    assert outputs["action"].std(dim=1).min().item() > 1e-2
+    assert (outputs["action"][0] - outputs["action"][1]).abs().max().item() > 1e-2
+
+
+def test_split_layout_equals_predict_and_noise_matters(loaded) -> None:
+    case, ckpt, model = loaded
+    inputs, _ = golden(case)
+    obs = obs_of(ckpt, model, inputs, case)
+    with torch.no_grad():
+        prefix = model.export_prefix(obs)
+        x = inputs["noise"]
+        for i in range(model.num_export_steps):
+            x = model.export_step(prefix, x, torch.tensor(i))
+        whole = model.predict_action(obs, noise=inputs["noise"])
+        other = model.predict_action(obs, noise=torch.zeros_like(inputs["noise"]))
+    assert torch.equal(x[..., : model.io.action_dim], whole)
+    assert prefix["prefix_k"].shape[0] == model.llm_backbone.depth
+    assert (other - whole).abs().max().item() > 1e-2  # the padded noise dims are inputs too
+
+
+def test_tokens_match_lerobot_preprocessor(loaded, caplog: pytest.LogCaptureFixture) -> None:
+    case, _, model = loaded
+    _, outputs = golden(case)
+    model._tokenizer = None  # a fresh tokenizer: its truncation note is logged once
+    with caplog.at_level(logging.WARNING):
+        got = model.tokenize(tasks(case))
+        model.tokenize(tasks(case))
+    assert torch.equal(got, outputs["tokens"])
+    assert (got[:, 0] == 1).all()  # the tokenizer file's BOS post-processor ran, as in LeRobot
+    notes = [r for r in caplog.records if "longer than the tokenizer limit" in r.getMessage()]
+    assert len(notes) == (1 if case == "smolvla_1cam_empty" else 0)  # once per tokenizer
+
+
+def test_resize_with_pad_keeps_aspect_and_pads_left_top() -> None:
+    img = torch.rand(1, 3, 48, 64)
+    out = resize_with_pad(img, 512, 512)
+    assert out.shape == (1, 3, 512, 512)
+    assert out[:, :, :128].abs().max().item() == 0.0  # 512 * (1 - 48/64) rows on top
+    assert out[:, :, 128:].min().item() >= 0.0 and out[:, :, 128:].std().item() > 0.1
+    tall = resize_with_pad(torch.ones(1, 3, 72, 40), 512, 512)
+    w = int(40 / (72 / 512))
+    assert tall[..., : 512 - w].abs().max().item() == 0.0 and tall[..., 512 - w :].min().item() == 1.0
+
+
+def test_spine_slots_and_io(loaded) -> None:
+    case, _, model = loaded
+    assert model.present_slots() == ["vision_backbone", "llm_backbone", "projector", "vla_head"]
+    io = model.io_spec()
+    assert io.extra["noise_dim"] == 32 and io.extra["export_layout"] == "split"
+    if case == "smolvla_1cam_empty":
+        assert io.camera_names == ("front",)  # the empty-camera slot is not a card camera
+        assert io.extra["lerobot"]["empty_cameras"] == 1
+        assert (io.text_max_len, io.horizon, io.action_dim, io.state_dim) == (8, 8, 4, 5)
+
+
+def test_full_size_key_list_matches_lerobot() -> None:
+    """Every weight of LeRobot's default-size SmolVLA (smolvla_base's layout; names and shapes on
+    the meta device), the VLM's unused LM head aside."""
+    data = json.loads((FIXTURES / "smolvla_full_keys.json").read_text())
+    cfg = data["config"]
+    feats = {k: LeRobotFeature(v["type"], tuple(v["shape"])) for k, v in cfg["input_features"].items()}
+    ckpt = LeRobotCheckpoint(
+        path=Path("/nonexistent/smolvla_base"),
+        policy_type="smolvla",
+        config=cfg,
+        state_dict={},
+        stats={},
+        norm_map=dict(cfg["normalization_mapping"]),
+        input_features=feats,
+        output_features={
+            "action": LeRobotFeature("ACTION", tuple(cfg["output_features"]["action"]["shape"]))
+        },
+    )
+    from vla_ros.spine.build import build_vla
+
+    model_cfg = smolvla_model_config(ckpt)
+    assert model_cfg["lerobot"]["vlm_config"] == "built-in SmolVLM2-500M numbers"
+    with torch.device("meta"):
+        model = build_vla(model_cfg)
+    ours = {map_name(k, list(NAME_MAPPING.items())): list(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: v for k, v in data["keys"].items() if not k.startswith(UNUSED_PREFIXES)}
+    assert ours == theirs
+    assert sum(torch.Size(s).numel() for s in data["keys"].values()) > 440e6  # smolvla_base's 450 M
+    assert any(k.startswith(UNUSED_PREFIXES) for k in data["keys"])  # what the spine drops exists
+
+
+def _copy(case: str, tmp_path: Path) -> Path:
+    dst = tmp_path / case
+    shutil.copytree(folder(case), dst)
+    return dst
+
+
+def test_weight_mismatch_names_the_keys(tmp_path: Path) -> None:
+    d = _copy("smolvla_1cam_empty", tmp_path)
+    sd = load_file(str(d / "model.safetensors"))
+    sd.pop("model.vlm_with_expert.lm_expert.layers.1.self_attn.k_proj.weight")
+    sd["model.state_proj.weight"] = torch.zeros(64, 30)
+    save_file(sd, str(d / "model.safetensors"))
+    with pytest.raises(LeRobotCheckpointError) as err:
+        build_lerobot_policy(read_lerobot_folder(d))
+    msg = str(err.value)
+    assert "lm_expert.layers.1.self_attn.k_proj.weight" in msg
+    assert "state_proj.weight model(64, 32) vs checkpoint(64, 30)" in msg
+
+
+def test_missing_tokenizer_says_where_it_looked(tmp_path: Path) -> None:
+    with pytest.raises(TokenizerNotFoundError) as err:
+        find_tokenizer_file("SomeOrg/NoSuchVLM", near=tmp_path)
+    msg = str(err.value)
+    assert "SomeOrg/NoSuchVLM" in msg and "models--SomeOrg--NoSuchVLM" in msg
+    d = _copy("smolvla_2cam", tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["vlm_model_name"] = str(FIXTURES / "smolvla_vlm_tiny")  # the VLM config is found ...
+    (d / "config.json").write_text(json.dumps(cfg))
+    pre = json.loads((d / "policy_preprocessor.json").read_text())
+    for step in pre["steps"]:
+        if step["registry_name"] == "tokenizer_processor":
+            step["config"]["tokenizer_name"] = "SomeOrg/NoSuchVLM"  # ... but not the tokenizer
+    (d / "policy_preprocessor.json").write_text(json.dumps(pre))
+    model = build_lerobot_policy(read_lerobot_folder(d))
+    with pytest.raises(TokenizerNotFoundError, match="tokenizer"):
+        model.tokenize("pick up the cube")
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda c: c.update(adapt_to_pi_aloha=True), "adapt_to_pi_aloha"),
+        (lambda c: c.update(attention_mode="self_attn"), "attention_mode"),
+        (lambda c: c.update(vlm_model_name="SomeOrg/NoSuchVLM"), "models--SomeOrg--NoSuchVLM"),
+        (lambda c: c["input_features"].pop("observation.state"), "no 'observation.state' input"),
+        (lambda c: c.update(num_vlm_layers=2), r"unexpected 36 .*lm_expert.layers.2"),
+    ],
+)
+def test_options_and_configs_vla_ros_refuses(tmp_path: Path, edit, match: str) -> None:
+    d = _copy("smolvla_2cam", tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["vlm_model_name"] = str(FIXTURES / "smolvla_vlm_tiny")
+    edit(cfg)
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(LeRobotCheckpointError, match=match):
+        build_lerobot_policy(read_lerobot_folder(d))
+
+
+def test_noise_of_the_action_dim_is_refused(loaded) -> None:
+    case, ckpt, model = loaded
+    inputs, _ = golden(case)
+    obs = obs_of(ckpt, model, inputs, case)
+    with pytest.raises(ValueError, match="max_action_dim=32"):
+        model.predict_action(obs, noise=inputs["noise"][..., : model.io.action_dim])
