@@ -14,6 +14,8 @@ images (its resize pads to the square input size), so patch masks are not suppor
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -150,7 +152,8 @@ class PixelShuffleConnector(nn.Module):
         """``[B, g*g, C]`` -> ``[B, (g/s)^2, C s^2]`` (transformers' order, reshapes only)."""
         b, seq, c = x.shape
         s = self.scale_factor
-        g = round(seq**0.5)
+        seq = int(seq)
+        g = math.isqrt(seq)
         if g * g != seq or g % s:
             raise ValueError(f"pixel shuffle x{s} needs a square grid divisible by {s}; got {seq} tokens")
         x = x.reshape(b, g, g // s, c * s)

@@ -268,6 +268,13 @@ class LeRobotSmolVLA(BaseVLA):
             )
         return noise
 
+    def example_inputs(self, batch_size: int = 1, seed: int = 0) -> dict[str, Tensor]:
+        """Valid inputs for export/parity; ``noise`` has LeRobot's ``[B, chunk, max_action_dim]``."""
+        out = super().example_inputs(batch_size, seed)
+        g = torch.Generator().manual_seed(seed + 1)
+        out["noise"] = torch.randn(batch_size, self.io.horizon, self.max_action_dim, generator=g)
+        return out
+
     def run_split(self, obs: Mapping[str, Tensor], noise: Tensor | None = None) -> Tensor:
         """The split layout's runtime loop; actions ``[B, chunk, action_dim]`` (truncated)."""
         prefix = self.export_prefix(obs)
