@@ -416,7 +416,7 @@ def _write_card(
         if res["dual"] is not None:
             card.export["dual"] = res["dual"]
 
-    sets = input_sets(None, card.io, dynamic_batch)
+    sets = input_sets(card.io, dynamic_batch)
     with progress.step(f"parity: onnxruntime vs torch on {len(sets)} inputs (trace input + random)"):
         bound = PARITY_BOUNDS["fp32"]
         report = parity_gate(model, out, res["files"], res["split"], res["dual"], bound, sets)
@@ -461,7 +461,6 @@ def _quantize_int8(
     with progress.step(f"quantize int8 (calibration: {calibration or f'{samples} synthetic samples'})"):
         card.export["quantization"] = quantize_card(card, calibration, samples)
     sets = input_sets(
-        None,
         card.io,
         bool(card.export.get("dynamic_batch")),
         seeds=tuple(RANDOM_SEEDS[0] + k for k in range(INT8_GATE_SAMPLES - 1)),

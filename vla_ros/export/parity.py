@@ -1,4 +1,4 @@
-"""Parity inputs and figures shared by the export gates (ONNX fp32, int8).
+"""Parity inputs and figures shared by the export gates (ONNX fp32, int8, TensorRT).
 
 A graph traced on one input reproduces the model on that input even when tracing baked in a
 branch taken on data (``if x.sum() > 0``), a value read with ``.item()``/``int()``, or the batch
@@ -68,19 +68,19 @@ def random_inputs(io: IOSpec, seed: int, batch_size: int = 1) -> dict[str, np.nd
 
 
 def input_sets(
-    trace: Mapping[str, Any] | None,
     io: IOSpec,
     dynamic_batch: bool,
     seeds: Sequence[int] = RANDOM_SEEDS,
 ) -> list[tuple[str, dict[str, Any] | None]]:
-    """``(label, torch inputs)`` for a gate: the trace input (``None``: ``onnx_parity``'s own),
-    one random input per seed at batch 1, and one at :data:`DYNAMIC_BATCH_CHECK` when dynamic."""
+    """``(label, torch inputs)`` for a gate: the trace input (``None``: ``onnx_parity`` builds
+    it from ``example_inputs``), one random input per seed at batch 1, and one at
+    :data:`DYNAMIC_BATCH_CHECK` when dynamic."""
     import torch
 
     def torch_inputs(seed: int, batch: int) -> dict[str, Any]:
         return {k: torch.from_numpy(v) for k, v in random_inputs(io, seed, batch).items()}
 
-    out: list[tuple[str, dict[str, Any] | None]] = [(TRACE_LABEL, dict(trace) if trace else None)]
+    out: list[tuple[str, dict[str, Any] | None]] = [(TRACE_LABEL, None)]
     out += [(f"random seed {s} (batch 1)", torch_inputs(s, 1)) for s in seeds]
     if dynamic_batch:
         s = seeds[-1] + 1
