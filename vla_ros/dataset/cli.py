@@ -140,6 +140,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"  missing: {line}", file=err)
     if not result.report:
         print("  no frame missing", file=err)
+    else:
+        print(
+            "  frames are missing where a stream has no sample within the tolerance: check --fps (a rate "
+            "every camera keeps), --tolerance-s and the recording",
+            file=err,
+        )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     return 0
