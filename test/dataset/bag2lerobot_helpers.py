@@ -44,13 +44,14 @@ def write_arm_bag(
     camera_topic: str = "/camera/front/image_raw",
     start_s: int = 100,
     camera_clock_offset_s: int = 0,
+    recording: dict[int, bool] | None = None,
 ) -> Path:
     """A 10 fps camera, 100 Hz joint states and 100 Hz JointState commands, stamped exactly.
 
     Joint ``j`` measures ``0.1 * j + 0.001 * tick``; its command is that plus 0.5. Camera frame
     ``k`` (stamp ``start + k * 100 ms``, plus ``camera_clock_offset_s``: a camera on another
     clock) is filled with the value ``10 * k`` in every channel (plus a row gradient); frames in
-    ``drop_camera`` are not recorded.
+    ``drop_camera`` are not recorded. ``recording``: tick -> std_msgs/Bool on ``/recording``.
     """
     from rosbags.rosbag2 import Writer
     from rosbags.typesys import Stores, get_typestore
@@ -79,12 +80,15 @@ def write_arm_bag(
         )
         cmd = w.add_connection("/vla/joint_command", "sensor_msgs/msg/JointState", typestore=ts)
         text = w.add_connection("/vla/instruction", "std_msgs/msg/String", typestore=ts)
+        flag = w.add_connection("/recording", "std_msgs/msg/Bool", typestore=ts)
         w.write(
             text, start - 1, ts.serialize_cdr(T["std_msgs/msg/String"](data="stack the cubes"), text.msgtype)
         )
         for tick in range((frames - 1) * 10 + 1):
             t = start + tick * NS // 100
             measured = np.array([0.1 * j + 0.001 * tick for j in range(len(JOINTS))])
+            if tick in (recording or {}):
+                w.write(flag, t, ts.serialize_cdr(T["std_msgs/msg/Bool"](data=recording[tick]), flag.msgtype))
             if joint_states:
                 w.write(js, t + 1000, ts.serialize_cdr(joint_msg(t, measured), js.msgtype))
             if command:

@@ -140,6 +140,16 @@ def test_episodes_from_a_list_of_times(tmp_path: Path) -> None:
     assert json.loads((out / "meta/info.json").read_text())["total_tasks"] == 1
 
 
+def test_episodes_from_a_bool_topic(tmp_path: Path) -> None:
+    bag = write_arm_bag(tmp_path / "bag", frames=12, recording={0: True, 45: False, 60: True})
+    out = tmp_path / "ds"
+    args = ["bag2lerobot", str(bag), "--params", str(params(tmp_path)), "--out", str(out)]
+    assert main([*args, "--episode-topic", "recording"]) == 0
+    frames = read_data_files(out)
+    assert list(frames["episode_index"]) == [0] * 5 + [1] * 6  # recording off from 0.45 s to 0.6 s
+    np.testing.assert_array_equal(frames["observation.images.front"][5], camera_pixels(6))
+
+
 def _fails(tmp_path: Path, capsys: pytest.CaptureFixture[str], bag: Path, out: Path, *extra: str) -> str:
     before = sorted(p.name for p in out.parent.iterdir())
     rc = main(["bag2lerobot", str(bag), "--out", str(out), *extra])
