@@ -76,3 +76,23 @@ def test_stats_are_exact() -> None:
     np.testing.assert_allclose(img["mean"].ravel(), px.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(img["std"].ravel(), px.std(axis=0), rtol=1e-12)
     assert img["max"].shape == (3, 1, 1) and img["count"].tolist() == [4]
+
+
+def test_data_files_roll_over_at_the_size_limit(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    from vla_ros.dataset.lerobot_v3 import DataWriter, EpisodeFrames, make_features
+
+    writer = DataWriter(tmp_path, make_features(["a"], ["a"], {"c": (1, 1)}), fps=5, file_size_mb=1e-4)
+    where = [
+        writer.write(
+            i, EpisodeFrames(np.full((3, 1), i, np.float32), np.zeros((3, 1)), {"c": [b"x" * 40] * 3}, 0)
+        )
+        for i in range(3)
+    ]
+    writer.close()
+    assert where == [(0, 0), (0, 1), (0, 2)]  # 105-byte limit: one episode per file
+    tables = [pq.read_table(tmp_path / f"data/chunk-000/file-{f:03d}.parquet") for f in range(3)]
+    assert [t.column("index").to_pylist() for t in tables] == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert tables[2].column("observation.state").to_pylist() == [2.0] * 3  # shape (1,): a plain value
+    assert tables[1].column("timestamp").to_pylist() == pytest.approx([0.0, 0.2, 0.4])

@@ -113,9 +113,10 @@ def convert(opts: Options) -> Result:
             wp = plan_window(
                 i, w, rec, tmap, fps=fps, tol_ns=tol_ns, on_gap=opts.on_gap, min_frames=opts.min_frames
             )
-            task = _task(opts, values.policy, rec, w, i)
-            for ep in wp.episodes:
-                ep.task = task
+            if wp.episodes:
+                task = _task(opts, values.policy, rec, w, i)
+                for ep in wp.episodes:
+                    ep.task = task
             planned += wp.episodes
             report += wp.report
         if not planned:

@@ -83,10 +83,17 @@ class EpisodeFrames:
 class DataWriter:
     """Writes episodes into ``data/chunk-CCC/file-FFF.parquet``, one row group per episode."""
 
-    def __init__(self, root: Path, features: dict[str, dict[str, Any]], fps: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        features: dict[str, dict[str, Any]],
+        fps: int,
+        file_size_mb: float = DATA_FILES_SIZE_IN_MB,
+    ) -> None:
         import pyarrow as pa
 
         self.root, self.features, self.fps = root, features, fps
+        self.file_bytes = int(file_size_mb * 1024**2)
         self.schema = pa.schema([(k, _arrow_type(ft)) for k, ft in features.items()]).with_metadata(
             {"huggingface": json.dumps({"info": {"features": _hf_features(features)}})}
         )
@@ -102,7 +109,7 @@ class DataWriter:
 
         n = len(ep)
         size = int(ep.state.nbytes + ep.action.nbytes) + sum(len(b) for v in ep.images.values() for b in v)
-        if self._writer is not None and self._bytes + size > DATA_FILES_SIZE_IN_MB * 1024**2:
+        if self._writer is not None and self._bytes + size > self.file_bytes:
             self._writer.close()
             self._writer, self._bytes = None, 0
             self.file += 1
@@ -114,8 +121,8 @@ class DataWriter:
             self._writer = pq.ParquetWriter(str(path), self.schema, compression="snappy")
         frame = np.arange(n, dtype=np.int64)
         columns: dict[str, Any] = {
-            "observation.state": _fixed_list(ep.state),
-            "action": _fixed_list(ep.action),
+            "observation.state": _vector(ep.state, self.features["observation.state"]),
+            "action": _vector(ep.action, self.features["action"]),
         }
         for cam, pngs in ep.images.items():
             names = [f"frame-{i:06d}.png" for i in range(n)]
@@ -232,11 +239,14 @@ _PANDAS_TASKS = {
 }
 
 
-def _fixed_list(values: np.ndarray) -> Any:
-    """``[N, D]`` float32 -> an Arrow ``fixed_size_list<float>[D]`` array."""
+def _vector(values: np.ndarray, ft: dict[str, Any]) -> Any:
+    """``[N, D]`` float32 -> an Arrow ``fixed_size_list<float>[D]`` array, or a float array when
+    the feature's shape is ``[1]`` (LeRobot stores shape-(1,) features as plain values)."""
     import pyarrow as pa
 
     v = np.ascontiguousarray(values, np.float32)
+    if ft["shape"] == [1]:
+        return pa.array(v.reshape(-1))
     return pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), v.shape[1])
 
 
