@@ -74,7 +74,7 @@ def test_split_layout_calibrates_the_step_graph_inside_the_loop(tmp_path: Path) 
     assert card.parity["onnxruntime"]["gate"] == "actions"
     assert card.parity["max_abs_err"] == per["actions"] <= onnx_export.PARITY_BOUNDS["int8"]
     actions = load_runtime(card.root, backend="onnxruntime").infer(_observation(card, 0))
-    assert actions.shape == card.io.output_shape and np.isfinite(actions).all()
+    assert actions.shape == card.io.chunk_shape and np.isfinite(actions).all()
 
 
 def test_calibration_from_observations(tmp_path: Path, act_int8: PolicyCard) -> None:

@@ -52,7 +52,7 @@ def test_all_backends_agree(family, layout):
         assert isinstance(rt, PolicyRuntime)
         assert rt.card.policy_id == card.policy_id
         a = rt.infer(obs, noise=noise)
-        assert a.shape == card.io.output_shape and a.dtype == np.float32
+        assert a.shape == card.io.chunk_shape and a.dtype == np.float32
         assert np.all(np.isfinite(a))
         results[f"{name}{opts}"] = a
     ref = results.pop("onnxruntime{}")
@@ -101,7 +101,7 @@ def test_provider_fallback_is_logged(caplog):
         rt = load_runtime(card, "ort", providers="cuda,cpu")
     assert "falling back" in caplog.text and "CUDAExecutionProvider" in caplog.text
     assert rt.info()["provider_fallback_from"] == ["CUDAExecutionProvider"]
-    assert rt.infer(synthetic_observation(card)).shape == card.io.output_shape
+    assert rt.infer(synthetic_observation(card)).shape == card.io.chunk_shape
 
 
 def test_unavailable_backends_say_why():
