@@ -39,7 +39,7 @@ def write_arm_bag(
     *,
     frames: int = 12,
     drop_camera: tuple[int, ...] = (),
-    command: bool = True,
+    command: str | None = "joint_state",
     joint_states: bool = True,
     camera_topic: str = "/camera/front/image_raw",
     start_s: int = 100,
@@ -51,7 +51,10 @@ def write_arm_bag(
     Joint ``j`` measures ``0.1 * j + 0.001 * tick``; its command is that plus 0.5. Camera frame
     ``k`` (stamp ``start + k * 100 ms``, plus ``camera_clock_offset_s``: a camera on another
     clock) is filled with the value ``10 * k`` in every channel (plus a row gradient); frames in
-    ``drop_camera`` are not recorded. ``recording``: tick -> std_msgs/Bool on ``/recording``.
+    ``drop_camera`` are not recorded. ``command``: the executor's output_type the commands are
+    recorded as (``joint_state`` on vla/joint_command, ``float64_multi_array`` on commands,
+    ``joint_trajectory`` on joint_trajectory with a header stamp of 0: "start now"), or None.
+    ``recording``: tick -> std_msgs/Bool on ``/recording``.
     """
     from rosbags.rosbag2 import Writer
     from rosbags.typesys import Stores, get_typestore
@@ -78,7 +81,8 @@ def write_arm_bag(
             if joint_states
             else None
         )
-        cmd = w.add_connection("/vla/joint_command", "sensor_msgs/msg/JointState", typestore=ts)
+        cmd_topic, cmd_type = COMMANDS[command or "joint_state"]
+        cmd = w.add_connection(cmd_topic, cmd_type, typestore=ts)
         text = w.add_connection("/vla/instruction", "std_msgs/msg/String", typestore=ts)
         flag = w.add_connection("/recording", "std_msgs/msg/Bool", typestore=ts)
         w.write(
@@ -92,7 +96,7 @@ def write_arm_bag(
             if joint_states:
                 w.write(js, t + 1000, ts.serialize_cdr(joint_msg(t, measured), js.msgtype))
             if command:
-                w.write(cmd, t + 2000, ts.serialize_cdr(joint_msg(t, measured + 0.5), cmd.msgtype))
+                w.write(cmd, t + 2000, ts.serialize_cdr(command_msg(T, command, t, measured + 0.5), cmd_type))
             if tick % 10 == 0 and tick // 10 not in drop_camera:
                 pixels = camera_pixels(tick // 10)
                 img = T["sensor_msgs/msg/Image"](
@@ -106,6 +110,41 @@ def write_arm_bag(
                 )
                 w.write(cam, t + 3000, ts.serialize_cdr(img, cam.msgtype))
     return path
+
+
+COMMANDS = {
+    "joint_state": ("/vla/joint_command", "sensor_msgs/msg/JointState"),
+    "float64_multi_array": ("/commands", "std_msgs/msg/Float64MultiArray"),
+    "joint_trajectory": ("/joint_trajectory", "trajectory_msgs/msg/JointTrajectory"),
+}
+
+
+def command_msg(T: Any, kind: str, t: int, values: np.ndarray) -> Any:
+    """One command message of the executor's ``output_type`` ``kind`` for time ``t``."""
+    zero = T["builtin_interfaces/msg/Time"](sec=0, nanosec=0)
+    if kind == "float64_multi_array":
+        layout = T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0)
+        return T["std_msgs/msg/Float64MultiArray"](layout=layout, data=values)
+    if kind == "joint_trajectory":
+        empty = np.zeros(0, np.float64)
+        point = T["trajectory_msgs/msg/JointTrajectoryPoint"](
+            positions=values,
+            velocities=empty,
+            accelerations=empty,
+            effort=empty,
+            time_from_start=T["builtin_interfaces/msg/Duration"](sec=0, nanosec=0),
+        )
+        header = T["std_msgs/msg/Header"](stamp=zero, frame_id="")
+        return T["trajectory_msgs/msg/JointTrajectory"](
+            header=header, joint_names=list(JOINTS), points=[point]
+        )
+    empty = np.zeros(0, np.float64)
+    header = T["std_msgs/msg/Header"](
+        stamp=T["builtin_interfaces/msg/Time"](sec=t // NS, nanosec=t % NS), frame_id="base"
+    )
+    return T["sensor_msgs/msg/JointState"](
+        header=header, name=list(JOINTS), position=values, velocity=empty, effort=empty
+    )
 
 
 def camera_pixels(k: int) -> np.ndarray:

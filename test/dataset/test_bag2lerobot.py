@@ -129,6 +129,23 @@ def test_command_topic_is_the_action_and_a_missing_frame_splits_the_episode(
     assert json.loads((out / "meta/info.json").read_text())["features"]["action"]["names"] == list(JOINTS)
 
 
+@pytest.mark.parametrize("output_type", ["float64_multi_array", "joint_trajectory"])
+def test_executor_output_types_are_the_action(tmp_path: Path, output_type: str) -> None:
+    bag = write_arm_bag(tmp_path / "bag", frames=4, command=output_type)
+    yaml = params(tmp_path)
+    yaml.write_text(
+        yaml.read_text() + f"    output_type: {output_type}\n    joint_names: [{', '.join(JOINTS)}]\n"
+    )
+    out = tmp_path / "ds"
+    assert (
+        main(["bag2lerobot", str(bag), "--params", str(yaml), "--out", str(out), "--action", "command"]) == 0
+    )
+    frames = read_data_files(out)
+    ticks = np.array([0, 10, 20, 30])  # these commands have no stamp: their log time (+2 us) stands in
+    measured = np.stack([0.1 * j + 0.001 * ticks for j in range(len(JOINTS))], axis=1)
+    np.testing.assert_array_equal(frames["action"], (measured + 0.5).astype(np.float32))
+
+
 def test_episodes_from_a_list_of_times(tmp_path: Path) -> None:
     bag = write_arm_bag(tmp_path / "bag", frames=12)
     out = tmp_path / "ds"
