@@ -227,3 +227,15 @@ def test_camera_stamped_on_another_clock_is_named(tmp_path: Path, capsys: pytest
     err = _fails(tmp_path, capsys, bag, tmp_path / "ds", "--params", str(params(tmp_path)), "--fps", "10")
     assert "the streams' header stamps do not overlap" in err and "are they on one clock?" in err
     assert f"camera 'front': {100 - 3600:.3f}.." in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [("--fps", "0", "--fps 0 must be >= 1"), ("--gap-s", "0", "--gap-s 0.0 must be > 0")],
+)
+def test_bad_options_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, says: str
+) -> None:
+    bag = write_arm_bag(tmp_path / "bag", frames=3)
+    err = _fails(tmp_path, capsys, bag, tmp_path / "ds", "--params", str(params(tmp_path)), option, value)
+    assert says in err

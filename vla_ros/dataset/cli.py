@@ -101,8 +101,18 @@ def run(args: argparse.Namespace) -> int:
     """Convert; 0 written, 2 bad input (the reason on stderr, nothing written)."""
     from vla_ros.dataset.convert import Options, convert
 
-    if args.fps is not None and args.fps < 1:
-        print(f"vla-ros bag2lerobot: --fps {args.fps} must be >= 1", file=sys.stderr)
+    bad = [
+        f"{name} {value} must be {rule}"
+        for name, value, ok, rule in (
+            ("--fps", args.fps, args.fps is None or args.fps >= 1, ">= 1"),
+            ("--tolerance-s", args.tolerance_s, args.tolerance_s is None or args.tolerance_s >= 0, ">= 0"),
+            ("--gap-s", args.gap_s, args.gap_s > 0, "> 0"),
+            ("--min-frames", args.min_frames, args.min_frames >= 1, ">= 1"),
+        )
+        if not ok
+    ]
+    if bad:
+        print(f"vla-ros bag2lerobot: {'; '.join(bad)}", file=sys.stderr)
         return 2
     opts = Options(
         bag=args.bag,

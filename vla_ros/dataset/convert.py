@@ -134,6 +134,10 @@ def convert(opts: Options) -> Result:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     notes = list(tmap.notes) + [f"{n} {why} (skipped)" for why, n in rec.skipped.items()] + list(bag.notes)
+    notes += [
+        f"{n} messages on {topic} cannot be decoded and are not in the dataset: {bag.decode_errors[topic]}"
+        for topic, n in bag.undecodable.items()
+    ]
     topics = {
         "cameras": tmap.cameras,
         "joint_states": tmap.joint_states,
