@@ -197,8 +197,12 @@ class LeRobotSmolVLA(BaseVLA):
     def tokenize(self, instructions: str | list[str]) -> Tensor:
         """Tasks -> ``int64 [B, tokenizer_max_length]`` as LeRobot's preprocessor (see
         :class:`~vla_ros.spine.components.smolvla_text.SmolVLATokenizer`); ``FileNotFoundError``
-        when the model has no tokenizer file."""
+        when a model built from a checkpoint has no tokenizer file. A model built from a spine
+        config (random weights, no checkpoint, no ``smolvla:`` tokenizer in its IO spec)
+        tokenizes with the IO spec's tokenizer like every spine family."""
         if self._tokenizer is None:
+            if not self.tokenizer_file and not self.io.tokenizer.startswith("smolvla:"):
+                return super().tokenize(instructions)
             if not self.tokenizer_file or not Path(self.tokenizer_file).is_file():
                 raise TokenizerNotFoundError(
                     f"SmolVLA tokenizer file {self.tokenizer_file!r} does not exist; pass the VLM's "
@@ -249,7 +253,8 @@ class LeRobotSmolVLA(BaseVLA):
 
     def export_step(self, prefix: Mapping[str, Tensor], x: Tensor, step_index: int | Tensor) -> Tensor:
         """Euler step ``i``: ``x + dt * v(x, t_i)``, ``t_i = 1 + i dt``, ``dt = -1 / num_steps``."""
-        t = self.times[step_tensor(step_index, x)].reshape(1).expand(x.shape[0])
+        # index_select, not times[i]: indexing with a 0-d tensor syncs (.item()) on CUDA/meta
+        t = self.times.index_select(0, step_tensor(step_index, x).reshape(1)).expand(x.shape[0])
         return x + (-1.0 / self.num_steps) * self.velocity(prefix, x, t)
 
     def get_noise(self, obs: Mapping[str, Tensor], noise: Tensor | None) -> Tensor:
