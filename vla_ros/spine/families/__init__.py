@@ -7,6 +7,7 @@ from vla_ros.spine.families import (  # noqa: F401  (imported for registration)
     hierarchical,
     lerobot_act,
     lerobot_diffusion,
+    lerobot_pi0_checkpoint,
     lerobot_smolvla,
     regression,
     tokens,

@@ -1,0 +1,251 @@
+"""The spine's LeRobot pi0 / pi0.5 against LeRobot's own outputs (torch, whole path, fixed noise),
+their tokens against LeRobot's preprocessor, their loading rules, and bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from lerobot_fixtures import BOUND, FIXTURES, folder, golden
+from safetensors.torch import load_file, save_file
+
+from vla_ros.spine.checkpoints import (
+    LeRobotCheckpoint,
+    LeRobotCheckpointError,
+    build_lerobot_policy,
+    read_lerobot_folder,
+)
+from vla_ros.spine.components.pi_text import pi05_prompt, state_bins
+from vla_ros.spine.components.smolvla_text import TokenizerNotFoundError
+from vla_ros.spine.families.lerobot_pi0 import resize_with_pad_centered
+
+TOKENIZER = FIXTURES / "google" / "paligemma-3b-pt-224" / "tokenizer.json"
+CASES = ("pi0_2cam", "pi0_1cam_empty", "pi05_2cam", "pi05_1cam_trunc")
+
+
+def provenance(case: str) -> dict:
+    return json.loads((FIXTURES / case / "provenance.json").read_text())
+
+
+def obs_of(ckpt: LeRobotCheckpoint, model: torch.nn.Module, inputs: dict, case: str) -> dict:
+    """Raw observation (uint8 HWC images, raw state, task strings) -> the spine's inputs."""
+    cams = [f"observation.images.{c}" for c in model.io.camera_names]
+    images = torch.stack([inputs[f].permute(0, 3, 1, 2).to(torch.float32) / 255.0 for f in cams], dim=1)
+    state = ckpt.normalizer("observation.state").normalize(inputs["observation.state"])
+    tasks = provenance(case)["tasks"]
+    tokens = model.tokenize(tasks, state) if ckpt.policy_type == "pi05" else model.tokenize(tasks)
+    return {"images": images[:, None], "state": state[:, None], "tokens": tokens}
+
+
+@pytest.fixture(scope="module", params=CASES)
+def loaded(request: pytest.FixtureRequest) -> tuple[str, LeRobotCheckpoint, torch.nn.Module]:
+    ckpt = read_lerobot_folder(folder(request.param))
+    return request.param, ckpt, build_lerobot_policy(ckpt)
+
+
+def test_torch_whole_path_matches_lerobot(loaded) -> None:
+    case, ckpt, model = loaded
+    inputs, outputs = golden(case)
+    with torch.no_grad():
+        normalized = model.predict_action(obs_of(ckpt, model, inputs, case), noise=inputs["noise"])
+    got = ckpt.normalizer("action").unnormalize(normalized)
+    assert got.shape == outputs["action"].shape
+    assert (got - outputs["action"]).abs().max().item() <= BOUND
+    assert (normalized - outputs["action.normalized"]).abs().max().item() <= BOUND
+    # the golden actions vary over the chunk and between samples (a constant would not)
+    assert outputs["action"].std(dim=1).min().item() > 1e-2
+    assert (outputs["action"][0] - outputs["action"][1]).abs().max().item() > 1e-2
+
+
+def test_split_layout_equals_predict_and_inputs_matter(loaded) -> None:
+    case, ckpt, model = loaded
+    inputs, _ = golden(case)
+    obs = obs_of(ckpt, model, inputs, case)
+    with torch.no_grad():
+        prefix = model.export_prefix(obs)
+        x = inputs["noise"]
+        for i in range(model.num_export_steps):
+            x = model.export_step(prefix, x, torch.tensor(i))
+        whole = model.predict_action(obs, noise=inputs["noise"])
+        other = model.predict_action(obs, noise=torch.zeros_like(inputs["noise"]))
+        moved = model.predict_action({**obs, "state": obs["state"] + 2.0}, noise=inputs["noise"])
+    assert torch.equal(x[..., : model.io.action_dim], whole)
+    assert prefix["prefix_k"].shape[0] == model.llm_backbone.depth
+    assert (other - whole).abs().max().item() > 1e-2  # the padded noise dims are inputs too
+    # pi0 reads the state tensor (the expert's state token); pi0.5 only through the prompt
+    assert ("prefix_state" in prefix) == (ckpt.policy_type == "pi0")
+    if ckpt.policy_type == "pi0":
+        assert (moved - whole).abs().max().item() > 1e-3
+    else:
+        assert torch.equal(moved, whole)
+
+
+def test_tokens_match_lerobot_preprocessor(loaded, caplog: pytest.LogCaptureFixture) -> None:
+    case, ckpt, model = loaded
+    inputs, outputs = golden(case)
+    model._tokenizer = None  # a fresh tokenizer: its truncation note is logged once per task
+    with caplog.at_level(logging.WARNING):
+        got = obs_of(ckpt, model, inputs, case)["tokens"]
+        obs_of(ckpt, model, inputs, case)
+    assert torch.equal(got, outputs["tokens"])
+    assert (got[:, 0] == 2).all()  # Gemma's <bos>, added by the tokenizer file's post-processor
+    notes = [r for r in caplog.records if "longer than the tokenizer limit" in r.getMessage()]
+    expected = {"pi0_1cam_empty": 1, "pi05_1cam_trunc": 2}.get(case, 0)  # once per long task
+    assert len(notes) == expected
+
+
+def test_pi05_prompt_and_state_bins_as_lerobot() -> None:
+    """LeRobot's prompts (recorded by the goldens script) from the normalized state."""
+    for case in ("pi05_2cam", "pi05_1cam_trunc"):
+        ckpt = read_lerobot_folder(folder(case))
+        inputs, _ = golden(case)
+        state = ckpt.normalizer("observation.state").normalize(inputs["observation.state"])
+        bins = state_bins(state)
+        prov = provenance(case)
+        got = [pi05_prompt(t, b) for t, b in zip(prov["tasks"], bins.tolist(), strict=True)]
+        assert got == [p[0] for p in prov["prompts"]]
+    # the edges: below -1 -> -1, -1 -> 0, just under 1 - 2/256 -> 254, 1 and above -> 255
+    edge = torch.tensor([[-1.5, -1.0, 0.0, 1.0 - 2.0 / 256 - 1e-6, 1.0, 3.0]])
+    assert state_bins(edge).tolist() == [[-1, 0, 128, 254, 255, 255]]
+    assert pi05_prompt(" pick_up\nthe cube ", [3, -1]) == "Task: pick up the cube, State: 3 -1;\nAction: "
+
+
+def test_resize_with_pad_centred() -> None:
+    img = torch.rand(1, 3, 60, 80)
+    out = resize_with_pad_centered(img, 224, 224)
+    assert out.shape == (1, 3, 224, 224)
+    assert out[:, :, :28].abs().max().item() == 0.0 and out[:, :, 196:].abs().max().item() == 0.0
+    assert out[:, :, 28:196].min().item() >= 0.0 and out[:, :, 28:196].std().item() > 0.1
+    tall = resize_with_pad_centered(torch.ones(1, 3, 72, 40), 224, 224)
+    h, w = int(72 / (72 / 224)), int(40 / (72 / 224))  # 223 x 124: LeRobot's int() truncation
+    left = (224 - w) // 2
+    assert tall[..., :left].abs().max().item() == 0.0 and tall[..., left + w :].abs().max().item() == 0.0
+    assert tall[..., :h, left : left + w].min().item() == 1.0 and tall[..., h:, :].abs().max().item() == 0.0
+
+
+def test_spine_slots_and_io(loaded) -> None:
+    case, ckpt, model = loaded
+    assert model.present_slots() == ["vision_backbone", "llm_backbone", "projector", "vla_head"]
+    io = model.io_spec()
+    assert io.extra["noise_dim"] == 32 and io.extra["export_layout"] == "split"
+    assert io.extra["family"] == ("lerobot_pi0" if ckpt.policy_type == "pi0" else "lerobot_pi05")
+    if case == "pi0_1cam_empty":
+        assert io.camera_names == ("front",)  # the empty-camera slot is not a card camera
+        assert io.extra["lerobot"]["empty_cameras"] == 1
+        assert (io.text_max_len, io.horizon, io.action_dim, io.state_dim) == (6, 6, 5, 7)
+        assert io.extra["num_steps"] == 2
+    if case == "pi05_2cam":
+        assert io.extra["lerobot"]["normalization"] == {
+            "observation.state": "QUANTILES",
+            "action": "QUANTILES",
+        }
+
+
+def _copy(case: str, tmp_path: Path) -> Path:
+    dst = tmp_path / case
+    shutil.copytree(folder(case), dst)
+    return dst
+
+
+def _predict(d: Path, case: str) -> torch.Tensor:
+    ckpt = read_lerobot_folder(d)
+    model = build_lerobot_policy(ckpt)
+    model.tokenizer_file = str(TOKENIZER)  # the copy is not under test/fixtures/lerobot
+    inputs, _ = golden(case)
+    with torch.no_grad():
+        return model.predict_action(obs_of(ckpt, model, inputs, case), noise=inputs["noise"])
+
+
+@pytest.mark.parametrize("case", ["pi0_1cam_empty", "pi05_1cam_trunc"])
+def test_openpi_key_names_and_tied_lm_head_load_as_lerobot(case: str, tmp_path: Path) -> None:
+    """openpi-style names (no ``model.``; pi0 ``time_mlp_*``, pi0.5 ``action_time_mlp_*`` and a stray
+    ``state_proj``) and a checkpoint whose embed_tokens lives only in the tied lm_head."""
+    d = _copy(case, tmp_path)
+    sd = load_file(str(d / "model.safetensors"))
+    embed = "model.paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight"
+    sd["model.paligemma_with_expert.paligemma.lm_head.weight"] = sd.pop(embed)
+    renamed = {}
+    for k, v in sd.items():
+        k = k[len("model.") :]
+        if case.startswith("pi0_") and k.startswith("action_time_mlp_"):
+            k = k[len("action_") :]
+        elif case.startswith("pi05") and k.startswith("time_mlp_"):
+            k = "action_" + k
+        renamed[k] = v
+    if case.startswith("pi05"):
+        renamed["state_proj.weight"] = torch.zeros(3, 32)  # LeRobot skips it for pi0.5
+    assert any(k.startswith(("time_mlp_", "action_time_mlp_")) for k in renamed)
+    save_file(renamed, str(d / "model.safetensors"))
+    _, outputs = golden(case)
+    got = _predict(d, case)
+    assert (got - outputs["action.normalized"]).abs().max().item() <= BOUND
+
+
+def test_weight_mismatch_names_the_keys(tmp_path: Path) -> None:
+    d = _copy("pi0_2cam", tmp_path)
+    sd = load_file(str(d / "model.safetensors"))
+    sd.pop("model.paligemma_with_expert.gemma_expert.model.layers.1.self_attn.k_proj.weight")
+    sd["model.state_proj.weight"] = torch.zeros(48, 30)
+    save_file(sd, str(d / "model.safetensors"))
+    with pytest.raises(LeRobotCheckpointError) as err:
+        build_lerobot_policy(read_lerobot_folder(d))
+    msg = str(err.value)
+    assert "gemma_expert.model.layers.1.self_attn.k_proj.weight" in msg
+    assert "state_proj.weight model(48, 32) vs checkpoint(48, 30)" in msg
+
+
+def _edit_config(d: Path, edit) -> None:
+    cfg = json.loads((d / "config.json").read_text())
+    edit(cfg)
+    (d / "config.json").write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda c: c.update(paligemma_variant="gemma_7b"), r"paligemma_variant 'gemma_7b' is not a variant"),
+        (lambda c: c.update(action_expert_variant="gemma_tiny_expert_gqa"), "share one KV cache"),
+        (lambda c: c.update(use_relative_actions=True), "use_relative_actions"),
+        (lambda c: c.update(image_resolution=[224, 256]), "not square"),
+        (lambda c: c["input_features"].pop("observation.state"), "no 'observation.state' input"),
+        (lambda c: c.update(max_state_dim=16), r"state_proj.weight model\(48, 16\)"),
+    ],
+)
+def test_options_and_configs_vla_ros_refuses(tmp_path: Path, edit, match: str) -> None:
+    d = _copy("pi0_2cam", tmp_path)
+    if "gqa" in str(edit.__code__.co_consts):
+        variants = json.loads(
+            (FIXTURES / "pi05_2cam" / "pretrained_model" / "gemma_variants.json").read_text()
+        )
+        mine = json.loads((d / "gemma_variants.json").read_text())
+        mine["variants"].update(variants["variants"])
+        (d / "gemma_variants.json").write_text(json.dumps(mine))
+    _edit_config(d, edit)
+    with pytest.raises(LeRobotCheckpointError, match=match):
+        build_lerobot_policy(read_lerobot_folder(d))
+
+
+def test_missing_tokenizer_says_where_it_looked(tmp_path: Path) -> None:
+    d = _copy("pi0_2cam", tmp_path)  # outside test/fixtures: google/paligemma-3b-pt-224 is not near
+    model = build_lerobot_policy(read_lerobot_folder(d))
+    assert "models--google--paligemma-3b-pt-224" in model.io_spec().extra["lerobot"]["tokenizer_missing"]
+    with pytest.raises(TokenizerNotFoundError, match="paligemma-3b-pt-224"):
+        model.tokenize("pick up the cube")
+
+
+def test_pi05_tokenize_needs_the_state_and_noise_shape_is_checked() -> None:
+    case = "pi05_2cam"
+    ckpt = read_lerobot_folder(folder(case))
+    model = build_lerobot_policy(ckpt)
+    with pytest.raises(ValueError, match="discretized state"):
+        model.tokenize("pick up the cube")
+    with pytest.raises(ValueError, match="one normalized state row per task"):
+        model.tokenize(["a", "b"], torch.zeros(3, 6))
+    inputs, _ = golden(case)
+    obs = obs_of(ckpt, model, inputs, case)
+    with pytest.raises(ValueError, match="max_action_dim=32"):
+        model.predict_action(obs, noise=inputs["noise"][..., : model.io.action_dim])

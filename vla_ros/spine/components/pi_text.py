@@ -1,0 +1,118 @@
+"""pi0 / pi0.5 prompts and their tokenizer (PaliGemma's ``tokenizer.json`` via ``tokenizers``).
+
+pi0 (LeRobot 0.6.1 ``Pi0NewLineProcessor`` + ``TokenizerProcessorStep``): the task with a trailing
+newline, as SmolVLA's (:class:`~vla_ros.spine.components.smolvla_text.SmolVLATokenizer`).
+
+pi0.5 (``Pi05PrepareStateTokenizerProcessorStep``, after openpi's ``PaligemmaTokenizer``): the
+prompt ``"Task: {task}, State: {bins};\\nAction: "`` where ``task`` is stripped with ``_`` and
+newlines replaced by spaces, and ``bins`` are the normalized (unpadded) state's values cut into
+256 bins over [-1, 1]: ``digitize(x, linspace(-1, 1, 257)[:-1]) - 1``, so values below -1 give
+``-1`` and values at or above ``1 - 2/256`` give ``255``; no newline is appended.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+LOG = logging.getLogger(__name__)
+PAD = -1
+#: distinct tasks remembered for the once-per-task truncation note (then the memory restarts)
+WARNED_MAX = 256
+
+N_STATE_BINS = 256
+
+
+def state_bins(state: Tensor) -> Tensor:
+    """Normalized state ``[B, D]`` -> int64 bins ``[B, D]`` in ``-1 .. 255`` (numpy ``digitize``
+    semantics, computed in float64 as numpy does for a float32 array against float64 edges)."""
+    edges = torch.linspace(-1.0, 1.0, N_STATE_BINS + 1, dtype=torch.float64)[:-1]
+    return torch.bucketize(state.detach().to(torch.float64).cpu(), edges, right=True) - 1
+
+
+def pi05_prompt(task: str, bins: Sequence[int]) -> str:
+    """pi0.5's prompt for one task and its state bins."""
+    if not isinstance(task, str):
+        raise TypeError(f"a pi0.5 task must be a str, got {type(task).__name__}")
+    cleaned = task.strip().replace("_", " ").replace("\n", " ")
+    return f"Task: {cleaned}, State: {' '.join(str(int(b)) for b in bins)};\nAction: "
+
+
+class PromptTokenizer:
+    """Ready-made prompts -> ``int64 [B, max_length]`` ids from a ``tokenizer.json`` (the file's own
+    normalizer and post-processor, truncated to ``max_length`` on the side its
+    ``tokenizer_config.json`` names, right-padded with ``-1``), as LeRobot's
+    ``TokenizerProcessorStep``; no newline is added.
+
+    A prompt cut to ``max_length`` is logged once per task (``key``), not per prompt: pi0.5's
+    prompts change with the state every observation. Raises ``ValueError`` for a file that is
+    not a tokenizers JSON file and ``TypeError`` for a prompt that is not a ``str``.
+    """
+
+    def __init__(self, path: str | Path, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        if max_length < 1:
+            raise ValueError(f"tokenizer max_length must be >= 1, got {max_length}")
+        self.path, self.max_length = Path(path), int(max_length)
+        try:
+            self._full = Tokenizer.from_file(str(self.path))
+        except Exception as e:  # the tokenizers library raises its own Exception type
+            raise ValueError(f"{self.path} is not a tokenizers JSON file ({str(e)[:200]})") from e
+        side = "right"
+        cfg = self.path.with_name("tokenizer_config.json")
+        if cfg.is_file():
+            side = str(json.loads(cfg.read_text()).get("truncation_side", "right"))
+        self._full.no_truncation()
+        self._full.no_padding()
+        self._cut = Tokenizer.from_str(self._full.to_str())
+        self._cut.enable_truncation(self.max_length, direction=side)
+        self._warned: set[str] = set()
+
+    def ids(self, prompt: str, key: str | None = None) -> list[int]:
+        """The ids of one prompt, truncated to ``max_length`` (special tokens of the post-processor
+        kept, as the fast tokenizer's truncation does), without padding."""
+        if not isinstance(prompt, str):
+            raise TypeError(f"a prompt must be a str, got {type(prompt).__name__}")
+        ids = list(self._full.encode(prompt).ids)
+        if len(ids) <= self.max_length:
+            return ids
+        key = prompt if key is None else key
+        if key not in self._warned:
+            if len(self._warned) >= WARNED_MAX:
+                self._warned.clear()
+            self._warned.add(key)
+            LOG.warning(
+                "pi0.5 prompt for %r is %d tokens, longer than the tokenizer limit of %d; cut to %d as "
+                "LeRobot does (the rest, state values included, never reaches the policy)",
+                key[:80],
+                len(ids),
+                self.max_length,
+                self.max_length,
+            )
+        return list(self._cut.encode(prompt).ids)
+
+    def __call__(self, prompts: Sequence[str], keys: Sequence[str] | None = None) -> Tensor:
+        keys = list(prompts) if keys is None else list(keys)
+        rows = [self.ids(p, k) for p, k in zip(prompts, keys, strict=True)]
+        return torch.tensor([r + [PAD] * (self.max_length - len(r)) for r in rows], dtype=torch.long)
+
+
+def pi05_tokens(tokenizer: PromptTokenizer, tasks: str | Sequence[str], state: Tensor) -> Tensor:
+    """Tasks and normalized state ``[B, D]`` -> ids ``[B, max_length]``; ``ValueError`` when the
+    counts differ."""
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    if state.ndim != 2 or state.shape[0] != len(tasks):
+        raise ValueError(
+            f"pi0.5 needs one normalized state row per task: {len(tasks)} tasks, state {tuple(state.shape)}"
+        )
+    bins = state_bins(state).tolist()
+    return tokenizer([pi05_prompt(t, b) for t, b in zip(tasks, bins, strict=True)], keys=tasks)
+
+
+__all__ = ["N_STATE_BINS", "PromptTokenizer", "pi05_prompt", "pi05_tokens", "state_bins"]

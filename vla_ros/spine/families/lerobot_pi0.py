@@ -1,0 +1,289 @@
+"""LeRobot's pi0 and pi0.5, weight-compatible, decomposed onto the spine's slots (inference only).
+
+Follows ``lerobot/policies/pi0/`` and ``pi05/`` of LeRobot 0.6.1 (openpi's ``PI0Pytorch``)::
+
+    vision_backbone  SiglipVisionTower   [B*N, 3, 224, 224] in [-1, 1] -> [B*N, 256, 1152] (fp32)
+    projector        PaliGemmaProjector  Linear -> [B*N, 256, 2048] (not scaled)
+    llm_backbone     GemmaPrefix         Gemma 2B over the prefix [images, language] -> KV cache
+    vla_head         Pi0Expert / Pi05Expert   Gemma 300M action expert: velocity of the flow
+
+Preprocessing as LeRobot's ``_preprocess_images``: each camera resized keeping its aspect ratio
+to fit ``image_resolution`` (bilinear, align_corners False), clamped to [0, 1], zero-padded
+**centred** (openpi's ``resize_with_pad_torch``; SmolVLA pads left/top), scaled to [-1, 1].
+LeRobot's empty-camera slots (-1 images, mask 0) are masked out of every attention and take no
+position, so vla_ros does not compute them. The prefix is bidirectional; positions are the
+running count of valid tokens minus one; language embeddings are scaled by ``sqrt(width)``.
+
+pi0: the state (normalized, zero-padded to ``max_state_dim``) is the expert's first token; the
+split layout hands it to the step graph as ``prefix_state``. pi0.5: the state is in the prompt
+(:mod:`~vla_ros.spine.components.pi_text`), so :meth:`LeRobotPi05.tokenize` needs the normalized
+state; time conditions the expert through AdaRMS. Both: ``num_steps`` Euler steps from ``t = 1``
+to ``0`` (``x <- x + dt v``, ``dt = -1 / num_steps``) from noise ``[B, chunk, max_action_dim]``,
+truncated to the action dimension.
+
+Inputs: ``images [B, 1, N, 3, H, W]`` in [0, 1], ``state [B, 1, D]`` normalized (pi0: MEAN_STD,
+pi0.5: QUANTILES by default), ``tokens [B, tokenizer_max_length]`` (``-1`` = padding),
+``noise [B, chunk, max_action_dim]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from vla_ros.spine.base_vla import BaseVLA, step_tensor
+from vla_ros.spine.components import gemma, paligemma, pi_expert  # noqa: F401  (registers the slots)
+from vla_ros.spine.components.pi_text import PromptTokenizer, pi05_tokens
+from vla_ros.spine.components.smolvla_text import SmolVLATokenizer, TokenizerNotFoundError
+from vla_ros.spine.registry import VLAS
+
+
+def resize_with_pad_centered(images: Tensor, height: int, width: int) -> Tensor:
+    """openpi's ``resize_with_pad_torch`` for float images: ``[B, C, h, w]`` in [0, 1] ->
+    ``[B, C, height, width]``: scaled by ``1 / max(w / width, h / height)`` (sizes truncated to
+    int), bilinear (align_corners False, no antialias), clamped to [0, 1], zero-padded with the
+    odd pixel at the bottom / right."""
+    h, w = images.shape[-2:]
+    ratio = max(w / width, h / height)
+    rh, rw = int(h / ratio), int(w / ratio)
+    out = F.interpolate(images, size=(rh, rw), mode="bilinear", align_corners=False).clamp(0.0, 1.0)
+    top, left = (height - rh) // 2, (width - rw) // 2
+    return F.pad(out, (left, width - rw - left, top, height - rh - top), value=0.0)
+
+
+@VLAS.register(name="lerobot_pi0")
+class LeRobotPi0(BaseVLA):
+    """LeRobot pi0 on the spine; see the module docstring."""
+
+    FAMILY = "lerobot_pi0"
+    REQUIRED_SLOTS = ("vision_backbone", "projector", "llm_backbone", "vla_head")
+    OPTIONAL_SLOTS = ()
+    NEEDS_NOISE = True
+    USES_TEXT = True
+    EXPORT_LAYOUT = "split"
+    HEAD_TYPE = "Pi0Expert"
+
+    def __init__(
+        self,
+        io: Mapping[str, Any],
+        *,
+        resize: tuple[int, int] = (224, 224),
+        num_steps: int = 10,
+        max_state_dim: int = 32,
+        max_action_dim: int = 32,
+        tokenizer_file: str | None = None,
+        lerobot: Mapping[str, Any] | None = None,
+        freeze: Any = None,
+        export_layout: str | None = None,
+        **slots: Any,
+    ) -> None:
+        super().__init__(io, freeze=freeze, export_layout=export_layout, **slots)
+        name = type(self).__name__
+        if self.io.obs_history != 1:
+            raise ValueError(
+                f"{name} uses the newest observation only (n_obs_steps 1); set io.obs_history: 1"
+            )
+        if num_steps < 1:
+            raise ValueError(f"{name} num_steps must be >= 1, got {num_steps}")
+        for what, have, cap in (
+            ("state", self.io.state_dim, max_state_dim),
+            ("action", self.io.action_dim, max_action_dim),
+        ):
+            if have > cap:
+                raise ValueError(
+                    f"{what} dim {have} > max_{what}_dim {cap}; {name} pads to, never beyond, it"
+                )
+        self.resize = (int(resize[0]), int(resize[1]))
+        self.num_steps, self.max_state_dim, self.max_action_dim = (
+            int(num_steps),
+            max_state_dim,
+            max_action_dim,
+        )
+        self.tokenizer_file = tokenizer_file
+        self.lerobot = dict(lerobot or {})
+        self._tokenizer: SmolVLATokenizer | PromptTokenizer | None = None
+        self.build_slots()
+        llm, head = self.llm_backbone, self.vla_head
+        if (head.depth, head.kv_heads, head.head_dim) != (llm.depth, llm.kv_heads, llm.head_dim):
+            raise ValueError(
+                f"{name}: the action expert (depth {head.depth}, kv_heads {head.kv_heads}, head_dim "
+                f"{head.head_dim}) must match the Gemma it reads "
+                f"({llm.depth}, {llm.kv_heads}, {llm.head_dim})"
+            )
+        dt = -1.0 / self.num_steps
+        times = torch.tensor([1.0 + i * dt for i in range(self.num_steps)], dtype=torch.float32)
+        self.register_buffer("times", times, persistent=False)
+
+    def slot_defaults(self, slot: str) -> dict[str, Any]:
+        if slot == "projector":
+            return {"in_dim": self.vision_backbone.out_dim, "out_dim": self.llm_backbone.dim}
+        if slot == "vla_head":
+            llm = self.llm_backbone
+            return {
+                "num_layers": llm.depth,
+                "heads": llm.heads,
+                "kv_heads": llm.kv_heads,
+                "head_dim": llm.head_dim,
+                "max_action_dim": self.max_action_dim,
+                "max_state_dim": self.max_state_dim,
+                "chunk_size": self.io.horizon,
+            }
+        return {}
+
+    @property
+    def num_export_steps(self) -> int:
+        return self.num_steps
+
+    def io_extra(self) -> dict[str, Any]:
+        return {"num_steps": self.num_steps, "noise_dim": self.max_action_dim, "lerobot": dict(self.lerobot)}
+
+    # ------------------------------------------------------------------ text
+    def _tokenizer_path(self) -> str:
+        """The tokenizer file; ``TokenizerNotFoundError`` naming it when it does not exist."""
+        if not self.tokenizer_file or not Path(self.tokenizer_file).is_file():
+            raise TokenizerNotFoundError(
+                f"{type(self).__name__} tokenizer file {self.tokenizer_file!r} does not exist; pass "
+                "PaliGemma's tokenizer.json (google/paligemma-3b-pt-224; vla-ros export --tokenizer PATH)"
+            )
+        return str(self.tokenizer_file)
+
+    def tokenize(self, instructions: str | list[str]) -> Tensor:
+        """Tasks -> ``int64 [B, tokenizer_max_length]``: newline-terminated, truncated, ``-1``
+        padded (LeRobot's pi0 preprocessor); ``TokenizerNotFoundError`` without a tokenizer file."""
+        if not isinstance(self._tokenizer, SmolVLATokenizer):
+            self._tokenizer = SmolVLATokenizer(self._tokenizer_path(), self.io.text_max_len)
+        return self._tokenizer(instructions)
+
+    # ------------------------------------------------------------------ prefix
+    def preprocess_images(self, images: Tensor) -> Tensor:
+        """``[B, N, 3, H, W]`` in [0, 1] -> ``[B * N, 3, S, S]`` in [-1, 1] (resize, pad, scale)."""
+        x = images.flatten(0, 1)
+        x = resize_with_pad_centered(x, *self.resize)  # LeRobot resizes even at the same size
+        return x * 2.0 - 1.0
+
+    def embed_prefix(self, obs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Prefix embeddings ``[B, P, dim]`` (images, then language) and valid mask ``[B, P]``."""
+        images = obs["images"][:, -1]
+        b, n = images.shape[:2]
+        llm = self.llm_backbone
+        img = self.projector(self.vision_backbone(self.preprocess_images(images)))
+        img = img.reshape(b, n * img.shape[1], img.shape[2]).to(llm.embed_tokens.weight.dtype)
+        tokens = obs["tokens"]
+        embeds = torch.cat([img, llm.embed(tokens)], dim=1)
+        ones = torch.ones(b, img.shape[1], dtype=torch.bool, device=img.device)
+        return embeds, torch.cat([ones, tokens >= 0], dim=1)
+
+    def padded_state(self, obs: Mapping[str, Tensor]) -> Tensor:
+        """The newest normalized state zero-padded to ``[B, max_state_dim]``."""
+        return F.pad(obs["state"][:, -1], (0, self.max_state_dim - self.io.state_dim))
+
+    def export_prefix(self, obs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        embeds, mask = self.embed_prefix(obs)
+        att = mask[:, None, :] & mask[:, :, None]
+        positions = torch.cumsum(mask.to(torch.long), dim=1) - 1
+        k, v = self.llm_backbone(embeds, positions, att)
+        return {
+            "prefix_k": k,
+            "prefix_v": v,
+            "prefix_mask": mask.to(k.dtype),
+            "prefix_state": self.padded_state(obs),
+        }
+
+    # ------------------------------------------------------------------ steps
+    def velocity(self, prefix: Mapping[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
+        """The expert's velocity ``[B, chunk, max_action_dim]`` at ``x`` and time ``t [B]``."""
+        k, v, m = prefix["prefix_k"], prefix["prefix_v"], prefix["prefix_mask"] > 0.5
+        return self.vla_head(k, v, m, prefix["prefix_state"], x, t)
+
+    def export_step(self, prefix: Mapping[str, Tensor], x: Tensor, step_index: int | Tensor) -> Tensor:
+        """Euler step ``i``: ``x + dt * v(x, t_i)``, ``t_i = 1 + i dt``, ``dt = -1 / num_steps``."""
+        t = self.times[step_tensor(step_index, x)].reshape(1).expand(x.shape[0])
+        return x + (-1.0 / self.num_steps) * self.velocity(prefix, x, t)
+
+    def get_noise(self, obs: Mapping[str, Tensor], noise: Tensor | None) -> Tensor:
+        """Initial sample ``[B, chunk, max_action_dim]`` (LeRobot's shape): ``noise``,
+        ``obs["noise"]`` or fresh Gaussian; another shape raises ``ValueError`` naming both."""
+        if noise is None:
+            noise = obs.get("noise")
+        state = obs["state"]
+        shape = (state.shape[0], self.io.horizon, self.max_action_dim)
+        if noise is None:
+            return torch.randn(shape, dtype=state.dtype, device=state.device)
+        if tuple(noise.shape) != shape:
+            raise ValueError(
+                f"{type(self).__name__} noise has shape {tuple(noise.shape)}; expected {shape} "
+                f"(chunk, max_action_dim={self.max_action_dim}: the padded dimensions are sampled too)"
+            )
+        return noise
+
+    def example_inputs(self, batch_size: int = 1, seed: int = 0) -> dict[str, Tensor]:
+        """Valid inputs for export/parity; ``noise`` has LeRobot's ``[B, chunk, max_action_dim]``."""
+        out = super().example_inputs(batch_size, seed)
+        g = torch.Generator().manual_seed(seed + 1)
+        out["noise"] = torch.randn(batch_size, self.io.horizon, self.max_action_dim, generator=g)
+        return out
+
+    def run_split(self, obs: Mapping[str, Tensor], noise: Tensor | None = None) -> Tensor:
+        """The split layout's runtime loop; actions ``[B, chunk, action_dim]`` (truncated)."""
+        prefix = self.export_prefix(obs)
+        x = self.get_noise(obs, noise)
+        for i in range(self.num_steps):
+            x = self.export_step(prefix, x, i)
+        return x[..., : self.io.action_dim]
+
+    def predict_action(self, obs: Mapping[str, Tensor], noise: Tensor | None = None) -> Tensor:
+        """Normalized actions ``[B, chunk, action_dim]``; deterministic given ``noise``."""
+        self.check_obs(obs)
+        return self.run_split(obs, noise)
+
+    def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Training is LeRobot's job; vla_ros runs pi0 / pi0.5 for inference only."""
+        raise NotImplementedError(f"{self.FAMILY} is inference-only: fine-tune it in LeRobot")
+
+
+@VLAS.register(name="lerobot_pi05")
+class LeRobotPi05(LeRobotPi0):
+    """LeRobot pi0.5 on the spine: the state in the prompt, AdaRMS time conditioning."""
+
+    FAMILY = "lerobot_pi05"
+    HEAD_TYPE = "Pi05Expert"
+
+    def tokenize(self, instructions: str | Sequence[str], state: Tensor | None = None) -> Tensor:
+        """Tasks + normalized state ``[B, state_dim]`` (or ``[B, 1, state_dim]``) -> the ids of
+        pi0.5's prompts ``[B, tokenizer_max_length]``; ``ValueError`` without the state (the
+        prompt carries it: tokenize once per observation)."""
+        if state is None:
+            raise ValueError(
+                "pi0.5's prompt carries the discretized state: call tokenize(tasks, state) with the "
+                f"normalized state [B, {self.io.state_dim}] of the same observation"
+            )
+        state = state[:, -1] if state.ndim == 3 else state
+        if not isinstance(self._tokenizer, PromptTokenizer):
+            self._tokenizer = PromptTokenizer(self._tokenizer_path(), self.io.text_max_len)
+        return pi05_tokens(self._tokenizer, instructions, state)
+
+    def example_inputs(self, batch_size: int = 1, seed: int = 0) -> dict[str, Tensor]:
+        """Valid inputs whose tokens carry the example state, as pi0.5's preprocessor makes them."""
+        g = torch.Generator().manual_seed(seed)
+        shapes = self.io.input_shapes(batch_size)
+        images = torch.rand(shapes["images"], generator=g)
+        state = torch.randn(shapes["state"], generator=g).clamp(-1.0, 1.0)
+        texts = ["pick up the red cube", "open the top drawer", "stack the blocks"]
+        tokens = self.tokenize([texts[i % len(texts)] for i in range(batch_size)], state)
+        g2 = torch.Generator().manual_seed(seed + 1)
+        noise = torch.randn(batch_size, self.io.horizon, self.max_action_dim, generator=g2)
+        out = {"images": images, "state": state, "tokens": tokens, "noise": noise}
+        return {k: out[k] for k in self.io.input_names}
+
+    def export_prefix(self, obs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        out = super().export_prefix(obs)
+        out.pop("prefix_state")  # pi0.5 reads the state from the prompt only
+        return out
+
+    def velocity(self, prefix: Mapping[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
+        return self.vla_head(prefix["prefix_k"], prefix["prefix_v"], prefix["prefix_mask"] > 0.5, x, t)

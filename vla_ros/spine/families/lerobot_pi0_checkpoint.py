@@ -1,0 +1,310 @@
+"""LeRobot pi0 / pi0.5 checkpoint folders -> the spine models of :mod:`.lerobot_pi0`.
+
+Architecture from the config's variant names with LeRobot 0.6.1's numbers (``get_gemma_config``:
+:data:`GEMMA_VARIANTS`; the SigLIP so400m tower it hard-codes: :data:`SIGLIP_SO400M`; PaliGemma's
+vocabulary 257152). A reduced model with variant names LeRobot does not ship describes them in
+``gemma_variants.json`` next to config.json (``{"variants": {name: {width, depth, mlp_dim,
+num_heads, num_kv_heads, head_dim}}, "vision": {...}, "vocab_size": N}``; written by
+``scripts/lerobot_goldens_pi0.py``); another unknown name is a :class:`LeRobotCheckpointError`.
+
+Weights as LeRobot's ``_fix_pytorch_state_dict_keys`` + ``from_pretrained`` load them
+(:func:`lerobot_weights`): openpi-style keys without the ``model.`` prefix get it; pi0 renames
+``time_mlp_*`` to ``action_time_mlp_*``, pi0.5 the reverse and drops ``state_proj``; pi0.5 drops
+plain expert norm weights (AdaRMS has none); PaliGemma's ``lm_head`` fills ``embed_tokens`` when
+the checkpoint has no ``embed_tokens`` (tied weights); both ``lm_head``s are then dropped (never
+used at inference). Everything else loads strictly through :data:`NAME_MAPPING`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from vla_ros.spine.checkpoints.lerobot import (
+    LeRobotCheckpoint,
+    LeRobotCheckpointError,
+    register_lerobot_builder,
+)
+from vla_ros.spine.components.smolvla_text import TokenizerNotFoundError, find_tokenizer_file
+from vla_ros.spine.families.lerobot_pi0 import LeRobotPi0
+
+PALI = "model.paligemma_with_expert.paligemma"
+EXPERT = "model.paligemma_with_expert.gemma_expert"
+#: spine model prefix -> LeRobot checkpoint prefix (first match wins; see spine/weights.py)
+NAME_MAPPING: dict[str, str] = {
+    "vision_backbone": f"{PALI}.model.vision_tower.vision_model",
+    "projector": f"{PALI}.model.multi_modal_projector",
+    "llm_backbone": f"{PALI}.model.language_model",
+    "vla_head.gemma_expert": f"{EXPERT}.model",
+    "vla_head": "model",
+}
+EMBED_KEY = f"{PALI}.model.language_model.embed_tokens.weight"
+LM_HEAD_KEY = f"{PALI}.lm_head.weight"
+#: keys never used at inference, dropped by name after the lm_head -> embed_tokens tie
+UNUSED_PREFIXES = (f"{PALI}.lm_head.", f"{EXPERT}.lm_head.")
+VARIANTS_FILE = "gemma_variants.json"
+TOKENIZER_NAME = "google/paligemma-3b-pt-224"
+PALIGEMMA_VOCAB = 257_152
+#: LeRobot 0.6.1 ``get_gemma_config`` (openpi's ``gemma.get_config``)
+GEMMA_VARIANTS: dict[str, dict[str, int]] = {
+    "gemma_300m": {
+        "width": 1024,
+        "depth": 18,
+        "mlp_dim": 4096,
+        "num_heads": 8,
+        "num_kv_heads": 1,
+        "head_dim": 256,
+    },
+    "gemma_2b": {
+        "width": 2048,
+        "depth": 18,
+        "mlp_dim": 16_384,
+        "num_heads": 8,
+        "num_kv_heads": 1,
+        "head_dim": 256,
+    },
+}
+#: the SigLIP tower LeRobot builds (transformers' PaliGemma default vision config, MLP set to 4304)
+SIGLIP_SO400M: dict[str, Any] = {
+    "hidden_size": 1152,
+    "intermediate_size": 4304,
+    "num_hidden_layers": 27,
+    "num_attention_heads": 16,
+    "patch_size": 14,
+    "layer_norm_eps": 1e-6,
+}
+DEFAULT_FPS = 30.0
+_NORM_KEY = re.compile(
+    r"paligemma_with_expert\.gemma_expert\.model\.(layers\.\d+\.(input|post_attention)_layernorm|norm)\.weight"
+)
+
+
+def _camera_name(feature: str) -> str:
+    prefix = "observation.images."
+    return feature[len(prefix) :] if feature.startswith(prefix) else feature.replace(".", "_")
+
+
+def _tokenizer_step(ckpt: LeRobotCheckpoint) -> dict[str, Any]:
+    path = ckpt.path / "policy_preprocessor.json"
+    if not path.is_file():
+        return {}
+    for step in json.loads(path.read_text()).get("steps") or []:
+        if isinstance(step, dict) and step.get("registry_name") == "tokenizer_processor":
+            return dict(step.get("config") or {})
+    return {}
+
+
+def architecture(ckpt: LeRobotCheckpoint) -> tuple[dict[str, int], dict[str, int], dict[str, Any], int, str]:
+    """(vlm variant, expert variant, vision config, vocabulary size, where they came from)."""
+    c, where = ckpt.config, ckpt.path / "config.json"
+    extra: dict[str, Any] = {}
+    f = ckpt.path / VARIANTS_FILE
+    if f.is_file():
+        try:
+            extra = json.loads(f.read_text())
+        except ValueError as e:
+            raise LeRobotCheckpointError(f"{f} is not valid JSON ({e})") from e
+    table = {**GEMMA_VARIANTS, **(extra.get("variants") or {})}
+    out = []
+    for key in ("paligemma_variant", "action_expert_variant"):
+        name = str(c.get(key, "gemma_2b" if key.startswith("pali") else "gemma_300m"))
+        if name not in table:
+            raise LeRobotCheckpointError(
+                f"{where}: {key} {name!r} is not a variant vla_ros knows "
+                f"({sorted(GEMMA_VARIANTS)}, LeRobot's); "
+                f"a reduced model describes its variants in {f}"
+            )
+        out.append(dict(table[name]))
+    vision = {**SIGLIP_SO400M, **(extra.get("vision") or {})}
+    vocab = int(extra.get("vocab_size", PALIGEMMA_VOCAB))
+    src = f"{f}" if extra else "LeRobot's gemma_2b / gemma_300m / SigLIP so400m numbers"
+    return out[0], out[1], vision, vocab, src
+
+
+def pi_model_config(
+    ckpt: LeRobotCheckpoint, fps: float | None = None, tokenizer: str | Path | None = None
+) -> dict[str, Any]:
+    """The ``build_vla`` config of the spine model for a pi0 / pi0.5 checkpoint (no weights).
+
+    Raises :class:`LeRobotCheckpointError` for what the card cannot map or vla_ros does not run:
+    no camera, cameras of different sizes, no state, an environment state, relative actions,
+    a non-square ``image_resolution``, unknown variants.
+    """
+    c, kind = ckpt.config, ckpt.policy_type
+    where = ckpt.path / "config.json"
+    n_empty = int(c.get("empty_cameras", 0))
+    empty = {f"observation.images.empty_camera_{i}" for i in range(n_empty)}
+    cams = [k for k in ckpt.image_features if k not in empty]
+    if not cams:
+        raise LeRobotCheckpointError(f"{where}: this {kind} has no camera input; it needs at least one")
+    shapes = {k: ckpt.input_features[k].shape for k in cams}
+    if len(set(shapes.values())) != 1:
+        raise LeRobotCheckpointError(
+            f"{where}: cameras have different sizes {shapes}; a policy card has one image size for all"
+        )
+    if ckpt.features_of("ENV"):
+        raise LeRobotCheckpointError(f"{where}: environment-state inputs have no ROS source in vla_ros")
+    if "observation.state" not in ckpt.input_features:
+        raise LeRobotCheckpointError(f"{where}: no 'observation.state' input; the card's joints come from it")
+    if c.get("use_relative_actions"):
+        raise LeRobotCheckpointError(
+            f"{where}: use_relative_actions is true; vla_ros does not run relative-action processing yet "
+            "(actions would be offsets from the state, not targets)"
+        )
+    res = [int(r) for r in c.get("image_resolution") or (224, 224)]
+    if res[0] != res[1]:
+        raise LeRobotCheckpointError(
+            f"{where}: image_resolution {res} is not square; PaliGemma needs square images"
+        )
+    vlm, exp, vision, vocab, arch_src = architecture(ckpt)
+    if (exp["depth"], exp["num_kv_heads"], exp["head_dim"]) != (
+        vlm["depth"],
+        vlm["num_kv_heads"],
+        vlm["head_dim"],
+    ):
+        raise LeRobotCheckpointError(
+            f"{where}: the action expert variant (depth {exp['depth']}, kv heads {exp['num_kv_heads']}, "
+            f"head size {exp['head_dim']}) does not fit the PaliGemma variant ({vlm['depth']}, "
+            f"{vlm['num_kv_heads']}, {vlm['head_dim']}); they share one KV cache"
+        )
+    tok_cfg = _tokenizer_step(ckpt)
+    max_len = int(tok_cfg.get("max_length", c.get("tokenizer_max_length", 48 if kind == "pi0" else 200)))
+    tok_name = str(tok_cfg.get("tokenizer_name", TOKENIZER_NAME))
+    try:
+        tok_file: str | None = str(find_tokenizer_file(tok_name, near=ckpt.path, explicit=tokenizer))
+        tok_note = None
+    except TokenizerNotFoundError as e:
+        tok_file, tok_note = None, str(e)
+    fps = float(fps or c.get("fps") or DEFAULT_FPS)
+    ch, h, w = next(iter(shapes.values()))
+    chunk = int(c.get("chunk_size", 50))
+    family = "lerobot_pi0" if kind == "pi0" else "lerobot_pi05"
+    lerobot = {
+        "type": kind,
+        "source": str(ckpt.path),
+        "n_action_steps": int(c.get("n_action_steps", chunk)),
+        "cameras": {_camera_name(k): k for k in cams},
+        "empty_cameras": n_empty,
+        "normalization": {k: ckpt.mode_of(k) for k in ("observation.state", "action")},
+        "variants": [str(c.get("paligemma_variant")), str(c.get("action_expert_variant"))],
+        "architecture": arch_src,
+        "dtype": str(c.get("dtype", "float32")),
+        "tokenizer_name": tok_name,
+        "tokenizer_missing": tok_note,
+        "fps": fps,
+    }
+    head = LeRobotPi0.HEAD_TYPE if kind == "pi0" else "Pi05Expert"
+    return {
+        "type": family,
+        "name": f"{family}_{ckpt.path.parent.name or 'policy'}",
+        "io": {
+            "camera_names": [_camera_name(k) for k in cams],
+            "image_size": [h, w],
+            "image_channels": ch,
+            "state_dim": int(ckpt.input_features["observation.state"].shape[0]),
+            "action_dim": int(ckpt.feature("action").shape[0]),
+            "horizon": chunk,
+            "dt": 1.0 / fps,
+            "text_max_len": max_len,
+            "tokenizer": f"smolvla:{tok_file}",
+        },
+        "resize": res,
+        "num_steps": int(c.get("num_inference_steps", 10)),
+        "max_state_dim": int(c.get("max_state_dim", 32)),
+        "max_action_dim": int(c.get("max_action_dim", 32)),
+        "tokenizer_file": tok_file,
+        "lerobot": lerobot,
+        "vision_backbone": {
+            "type": "SiglipVisionTower",
+            "image_size": res[0],
+            "patch_size": int(vision["patch_size"]),
+            "dim": int(vision["hidden_size"]),
+            "depth": int(vision["num_hidden_layers"]),
+            "heads": int(vision["num_attention_heads"]),
+            "mlp_hidden": int(vision["intermediate_size"]),
+            "eps": float(vision.get("layer_norm_eps", 1e-6)),
+        },
+        "projector": {"type": "PaliGemmaProjector"},
+        "llm_backbone": {
+            "type": "GemmaPrefix",
+            "vocab_size": vocab,
+            "dim": vlm["width"],
+            "num_layers": vlm["depth"],
+            "heads": vlm["num_heads"],
+            "kv_heads": vlm["num_kv_heads"],
+            "head_dim": vlm["head_dim"],
+            "mlp_hidden": vlm["mlp_dim"],
+        },
+        "vla_head": {
+            "type": head,
+            "dim": exp["width"],
+            "mlp_hidden": exp["mlp_dim"],
+            "min_period": float(c.get("min_period", 4e-3)),
+            "heads": exp["num_heads"],
+            "max_period": float(c.get("max_period", 4.0)),
+        },
+    }
+
+
+def lerobot_weights(ckpt: LeRobotCheckpoint) -> dict[str, Tensor]:
+    """The checkpoint tensors as LeRobot loads them (see the module docstring)."""
+    pi05 = ckpt.policy_type == "pi05"
+    out: dict[str, Tensor] = {}
+    for key, value in ckpt.state_dict.items():
+        if not key.startswith("model."):  # openpi-style names (LeRobot's _fix_pytorch_state_dict_keys)
+            if pi05 and (key.startswith("state_proj.") or _NORM_KEY.fullmatch(key)):
+                continue
+            if not pi05 and key.startswith("time_mlp_"):
+                key = "action_" + key
+            elif pi05 and key.startswith("action_time_mlp_"):
+                key = key[len("action_") :]
+            key = "model." + key
+        out[key] = value
+    if EMBED_KEY not in out and LM_HEAD_KEY in out:
+        out[EMBED_KEY] = out[LM_HEAD_KEY]
+    return {k: v for k, v in out.items() if not k.startswith(UNUSED_PREFIXES)}
+
+
+def _build(
+    ckpt: LeRobotCheckpoint, fps: float | None = None, tokenizer: str | Path | None = None
+) -> LeRobotPi0:
+    from vla_ros.spine.build import build_vla
+    from vla_ros.spine.weights import WeightLoadError, load_weights
+
+    cfg = pi_model_config(ckpt, fps, tokenizer)
+    try:
+        model = build_vla(cfg)
+    except (TypeError, ValueError, KeyError) as e:
+        raise LeRobotCheckpointError(
+            f"{ckpt.path / 'config.json'}: cannot build the {ckpt.policy_type} model: {e}"
+        ) from e
+    try:
+        load_weights(model, lerobot_weights(ckpt), name_mapping=NAME_MAPPING, strict=True)
+    except WeightLoadError as e:
+        raise LeRobotCheckpointError(
+            f"{ckpt.path / 'model.safetensors'} does not fit {ckpt.path / 'config.json'} "
+            f"({cfg['lerobot']['architecture']}): {e.report.summary(8)}. The weights and the config come "
+            "from different models; copy the whole pretrained_model folder"
+        ) from e
+    assert isinstance(model, LeRobotPi0)
+    return model.eval()
+
+
+@register_lerobot_builder("pi0")
+def build_pi0(
+    ckpt: LeRobotCheckpoint, fps: float | None = None, tokenizer: str | Path | None = None
+) -> LeRobotPi0:
+    """The spine pi0 for ``ckpt``, weights loaded strictly through :data:`NAME_MAPPING`."""
+    return _build(ckpt, fps, tokenizer)
+
+
+@register_lerobot_builder("pi05")
+def build_pi05(
+    ckpt: LeRobotCheckpoint, fps: float | None = None, tokenizer: str | Path | None = None
+) -> LeRobotPi0:
+    """The spine pi0.5 for ``ckpt``, weights loaded strictly through :data:`NAME_MAPPING`."""
+    return _build(ckpt, fps, tokenizer)
