@@ -197,7 +197,7 @@ def card_parity_feeds(card: PolicyCard, seed: int = 0) -> dict[str, np.ndarray]:
         if name == "images":
             feeds[name] = rng.random(shapes[name], dtype=np.float32)
         elif name == "tokens":
-            feeds[name] = get_tokenizer(card.io)("pick up the red cube")
+            feeds[name] = get_tokenizer(card.io, root=card.root)("pick up the red cube")
         else:
             feeds[name] = rng.standard_normal(shapes[name], dtype=np.float32)
     return feeds
@@ -583,7 +583,9 @@ def add_tensorrt_engines(
     }
     # the card's fixed feeds and the random valid inputs of the export gate
     inputs = [("card_parity_feeds(0)", card_parity_feeds(card))]
-    inputs += [(f"random seed {s} (batch 1)", random_inputs(card.io, s)) for s in RANDOM_SEEDS]
+    inputs += [
+        (f"random seed {s} (batch 1)", random_inputs(card.io, s, root=card.root)) for s in RANDOM_SEEDS
+    ]
     ref_rt, got_rt = OnnxRuntimeBackend(card, providers="cpu"), TensorRTBackend(card)
     fig = compare_runs(ref_rt.run_model, got_rt.run_model, inputs)
     err, bound = fig["max_abs"], PARITY_BOUNDS[precision]

@@ -41,10 +41,16 @@ FILE_ROLES = (
     "engine_fast",
     "safetensors",
     "timing_cache",
+    # a tokenizer file the card carries (LeRobot SmolVLA: the VLM's tokenizer.json and config)
+    "tokenizer",
+    "tokenizer_config",
 )
 # files that define the policy's numbers (engines are per-device builds of the ONNX and are
 # left out of the policy id so that rebuilding an engine on another Jetson keeps the id)
-_IDENTITY_ROLES = ("onnx", "onnx_prefix", "onnx_step", "onnx_slow", "onnx_fast", "safetensors")
+_IDENTITY_ROLES = (
+    *("onnx", "onnx_prefix", "onnx_step", "onnx_slow", "onnx_fast", "safetensors"),
+    *("tokenizer", "tokenizer_config"),
+)
 _REQUIRED_KEYS = ("name", "family", "io", "state_joints", "action_joints", "normalization", "files")
 
 

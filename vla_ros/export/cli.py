@@ -65,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="LeRobot checkpoint folders: the dataset's frame rate, sets the card's dt [30]",
     )
+    parser.add_argument(
+        "--tokenizer",
+        default=None,
+        metavar="PATH",
+        help="LeRobot SmolVLA folders: the VLM's tokenizer.json (or a folder holding it), copied "
+        "into the card [looked up by the config's VLM name, locally and in the HF cache]",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17) [17]")
     parser.add_argument(
         "--exporter",
@@ -145,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 args.out,
                 fps=args.fps,
                 name=args.name,
+                tokenizer=args.tokenizer,
                 backends=parse_backends(args.backends),
                 precision=args.precision,
                 layout=args.layout,
@@ -177,6 +185,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             if not args.out:
                 raise VlaRosError("--out DIR is required: the card folder to write")
+            if args.tokenizer:
+                raise VlaRosError(
+                    "--tokenizer applies to LeRobot SmolVLA checkpoint folders; a spine model's "
+                    "tokenizer is named by its config (io.tokenizer)"
+                )
             extra = read_stats_file(args.stats) if args.stats else {}
             card = export_policy(
                 config if config is not None else ckpt,

@@ -73,7 +73,7 @@ def parity_inputs(model: Any) -> dict[str, Any]:
     inputs = dict(model.example_inputs(batch_size=1))
     if io.needs_noise and "noise" not in inputs:
         g = torch.Generator().manual_seed(0)
-        inputs["noise"] = torch.randn((1, *io.output_shape), generator=g)
+        inputs["noise"] = torch.randn((1, *io.noise_shape), generator=g)
     names = io.input_names
     missing = [n for n in names if n not in inputs]
     if missing:
@@ -319,7 +319,7 @@ def export_onnx(
                 dynamic_batch,
                 axes,
             )
-            x0 = inputs.get("noise", torch.zeros((1, *io.output_shape)))
+            x0 = inputs.get("noise", torch.zeros((1, *io.noise_shape)))
             idx = torch.tensor(0, dtype=torch.int64)
             path_s = out_dir / "step.onnx"
             _export_graph(
@@ -586,7 +586,7 @@ def onnx_parity(
             tprefix = model.export_prefix(obs)
             pairs["prefix"] = [(pout[g], tprefix[k]) for g, k in zip(gnames, keys)]
             batch = int(feeds["state"].shape[0])
-            x = feeds.get("noise", np.zeros((batch, *model.io_spec().output_shape), np.float32))
+            x = feeds.get("noise", np.zeros((batch, *model.io_spec().noise_shape), np.float32))
             t_x = torch.from_numpy(x)
             for i in range(int(split["num_steps"])):
                 sf = {**pout, "x": x, "step_index": np.array(i, dtype=np.int64)}
@@ -595,7 +595,8 @@ def onnx_parity(
                     t_step = model.export_step(tprefix, t_x, torch.tensor(0, dtype=torch.int64))
                     pairs["step0"] = [(x_next, t_step)]
                 x = x_next
-            pairs["actions"] = [(x, ref)]
+            # the loop state may be wider than the actions (noise_dim): cut as the runtime does
+            pairs["actions"] = [(x[..., : model.io_spec().action_dim], ref)]
     errs = {k: max((_err(a, b) for a, b in ps), default=0.0) for k, ps in pairs.items()}
     cos = {k: worst_cosine(cosine(_np(a), _np(b)) for a, b in ps) for k, ps in pairs.items()}
     worst_err = max(errs.values()) if gate == "all" else errs["actions"]

@@ -42,13 +42,16 @@ def random_instruction(rng: np.random.Generator, max_len: int) -> str:
     return " ".join(words)
 
 
-def random_inputs(io: IOSpec, seed: int, batch_size: int = 1) -> dict[str, np.ndarray]:
+def random_inputs(
+    io: IOSpec, seed: int, batch_size: int = 1, root: str | Path | None = None
+) -> dict[str, np.ndarray]:
     """Seeded model inputs in each input's valid range, keyed by ``io.input_names``.
 
     ``images`` float32 uniform in [0, 1]; ``state`` and ``noise`` float32 N(0, 1) (state is
     normalized); ``tokens`` int64 ``[B, text_max_len]`` from random instructions of random
     length through the card's own tokenizer, so ids are in its vocabulary and the padding
-    (the text mask) is what the runtime produces.
+    (the text mask) is what the runtime produces; a relative tokenizer file (a card's own copy)
+    is looked up under ``root`` (the card folder).
     """
     from vla_ros.spine.components.text import get_tokenizer
 
@@ -59,7 +62,7 @@ def random_inputs(io: IOSpec, seed: int, batch_size: int = 1) -> dict[str, np.nd
         if name == "images":
             out[name] = rng.random(shapes[name], dtype=np.float32)
         elif name == "tokens":
-            tok = get_tokenizer(io.tokenizer)
+            tok = get_tokenizer(io.tokenizer, root=root)
             texts = [random_instruction(rng, io.text_max_len) for _ in range(batch_size)]
             out[name] = np.asarray([tok.encode(t, io.text_max_len) for t in texts], dtype=np.int64)
         else:

@@ -15,13 +15,26 @@ model. The card gets:
   dataset's rate: pass ``--fps``, default 30), ``io.extra.lerobot`` = ``n_action_steps``,
   ``temporal_ensemble_coeff``, the modes per feature and the source folder.
 
+SmolVLA (``type: smolvla``) also needs its VLM's ``tokenizer.json`` (LeRobot saves only the
+tokenizer's name): ``--tokenizer PATH`` (the file, or a folder holding it), else it is looked
+up under the config's ``vlm_model_name`` / the preprocessor's ``tokenizer_name`` as a local
+folder and in the Hugging Face cache
+(:func:`~vla_ros.spine.components.smolvla_text.find_tokenizer_file`). The file (and its
+``tokenizer_config.json`` when present, which may set the truncation side) is copied into the
+card (roles ``tokenizer`` / ``tokenizer_config``, hashed, part of the policy id) and the card
+names it ``io.tokenizer: smolvla:tokenizer.json``, so the robot needs no hub. The card's
+layout is ``split`` (prefix graph -> KV cache, step graph -> one Euler step, the loop in the
+runtime on noise ``[horizon, max_action_dim]``); ``--layout monolithic`` is kept as an option.
+
 Bad input (not a LeRobot folder, unsupported type, config/weights mismatch, a feature the card
-cannot map) raises :class:`SourceError` before anything is written; the CLI exits 2 on it.
+cannot map, a SmolVLA tokenizer that is not found, ``--tokenizer`` for another type) raises
+:class:`SourceError` before anything is written; the CLI exits 2 on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +42,9 @@ from vla_ros.export.card import Normalization, PolicyCard, Stats
 from vla_ros.runtime.errors import ExportError
 
 DEFAULT_FPS = 30.0
+#: file names of a SmolVLA card's tokenizer copy (card roles ``tokenizer`` / ``tokenizer_config``)
+CARD_TOKENIZER = "tokenizer.json"
+CARD_TOKENIZER_CONFIG = "tokenizer_config.json"
 
 
 class SourceError(ExportError):
@@ -75,18 +91,65 @@ class LeRobotSource:
     action_joints: list[str]
     normalization: Normalization
     provenance: dict[str, Any]
+    #: SmolVLA: the tokenizer.json the card gets a copy of (absolute), else None
+    tokenizer_file: Path | None = None
 
 
-def load_lerobot_source(path: str | Path, fps: float | None = None, name: str | None = None) -> LeRobotSource:
-    """Read and build a LeRobot checkpoint folder; :class:`SourceError` on any bad input."""
+def _check_tokenizer_arg(tokenizer: str | Path | None, policy_type: str) -> Path | None:
+    """``--tokenizer``: SmolVLA only, and it must exist (a file, or a folder with tokenizer.json)."""
+    if tokenizer is None:
+        return None
+    if policy_type != "smolvla":
+        raise SourceError(
+            f"--tokenizer {str(tokenizer)!r} applies to SmolVLA checkpoints; this one is "
+            f"{policy_type!r}, which takes no instruction: drop --tokenizer"
+        )
+    p = Path(tokenizer).expanduser()
+    f = p / CARD_TOKENIZER if p.is_dir() else p
+    if not f.is_file():
+        raise SourceError(
+            f"--tokenizer {str(tokenizer)!r}: no such file ({f} does not exist); give the VLM's "
+            "tokenizer.json, or a folder holding it"
+        )
+    return f.resolve()
+
+
+def _build(ckpt: Any, tokenizer: Path | None) -> Any:
+    from vla_ros.spine.checkpoints import build_lerobot_policy
+
+    if ckpt.policy_type != "smolvla":
+        return build_lerobot_policy(ckpt)
+    from vla_ros.spine.families.lerobot_smolvla import build_from_lerobot
+
+    model = build_from_lerobot(ckpt, tokenizer=tokenizer).eval()
+    if not model.tokenizer_file:
+        raise SourceError(
+            f"{ckpt.path}: SmolVLA needs its VLM's tokenizer.json and it was not found: "
+            f"{model.lerobot.get('tokenizer_missing')}\nOr pass it: vla-ros export {ckpt.path} "
+            "--tokenizer PATH/tokenizer.json"
+        )
+    return model
+
+
+def load_lerobot_source(
+    path: str | Path,
+    fps: float | None = None,
+    name: str | None = None,
+    tokenizer: str | Path | None = None,
+) -> LeRobotSource:
+    """Read and build a LeRobot checkpoint folder; :class:`SourceError` on any bad input.
+
+    ``tokenizer`` (SmolVLA only): the VLM's ``tokenizer.json`` or a folder holding it; by
+    default it is looked up by name (see the module docstring).
+    """
     from vla_ros.spine.checkpoints import LeRobotCheckpointError, read_lerobot_folder
-    from vla_ros.spine.checkpoints.lerobot import LEROBOT_BUILDERS
 
     if fps is not None and not fps > 0:
         raise SourceError(f"--fps {fps} must be > 0 (the rate the policy's dataset was recorded at)")
     try:
         ckpt = read_lerobot_folder(path)
-        model = LEROBOT_BUILDERS[ckpt.policy_type](ckpt)
+        tok_arg = _check_tokenizer_arg(tokenizer, ckpt.policy_type)
+        model = _build(ckpt, tok_arg)
     except LeRobotCheckpointError as e:
         raise SourceError(str(e)) from e
     # LeRobot configs do not record the dataset's rate; the card's dt comes from --fps
@@ -95,6 +158,16 @@ def load_lerobot_source(path: str | Path, fps: float | None = None, name: str | 
     cfg = dict(model.config)
     cfg["io"] = {**cfg["io"], "dt": dt}
     cfg.pop("name", None)
+    tok_file = None
+    if ckpt.policy_type == "smolvla":
+        # the found file, absolute (the export's parity gate tokenizes through it); the card
+        # names its own copy once written (export_lerobot)
+        tok_file = Path(model.tokenizer_file).resolve()
+        model.tokenizer_file = str(tok_file)
+        model._tokenizer = None
+        model.io = dataclasses.replace(model.io, tokenizer=f"smolvla:{tok_file}")
+        cfg["io"] = {**cfg["io"], "tokenizer": f"smolvla:{tok_file}"}
+        cfg["tokenizer_file"] = str(tok_file)
     io = model.io
     state_names = _names(ckpt.config, "observation.state", io.state_dim)
     state_joints = state_names or [f"joint_{i}" for i in range(io.state_dim)]
@@ -113,22 +186,64 @@ def load_lerobot_source(path: str | Path, fps: float | None = None, name: str | 
         "lerobot_config": {k: ckpt.config.get(k) for k in ("type", "chunk_size", "n_action_steps")},
         "warnings": list(ckpt.warnings),
     }
+    if tok_file is not None:
+        prov["tokenizer"] = {"source": str(tok_file), "name": model.lerobot.get("tokenizer_name")}
     return LeRobotSource(
-        model, cfg, name or default_name or ckpt.policy_type, state_joints, action_joints, norm, prov
+        model,
+        cfg,
+        name or default_name or ckpt.policy_type,
+        state_joints,
+        action_joints,
+        norm,
+        prov,
+        tok_file,
     )
 
 
+def _attach_tokenizer(card: PolicyCard, src: Path) -> None:
+    """Copy ``src`` (and its ``tokenizer_config.json``) into the card; the card names the copy.
+
+    On failure the card.yaml the export wrote is removed (no card that needs the source
+    machine's files is left), and :class:`ExportError` says what could not be written.
+    """
+    from vla_ros.export.card import CARD_FILE
+
+    root = Path(card.root)  # type: ignore[arg-type]
+    try:
+        shutil.copyfile(src, root / CARD_TOKENIZER)
+        card.add_file("tokenizer", CARD_TOKENIZER)
+        cfg_src = src.with_name(CARD_TOKENIZER_CONFIG)
+        if cfg_src.is_file():
+            shutil.copyfile(cfg_src, root / CARD_TOKENIZER_CONFIG)
+            card.add_file("tokenizer_config", CARD_TOKENIZER_CONFIG)
+    except OSError as e:
+        (root / CARD_FILE).unlink(missing_ok=True)
+        raise ExportError(f"cannot copy the tokenizer {src} into the card {root}: {e}") from e
+    spec = f"smolvla:{CARD_TOKENIZER}"  # relative: the runtime looks it up in the card folder
+    card.io = dataclasses.replace(card.io, tokenizer=spec)
+    if card.model_config:
+        card.model_config["io"] = {**card.model_config["io"], "tokenizer": spec}
+        card.model_config["tokenizer_file"] = None  # the model file needs none; the runtime tokenizes
+
+
 def export_lerobot(
-    path: str | Path, out_dir: str | Path, fps: float | None = None, name: str | None = None, **kwargs: Any
+    path: str | Path,
+    out_dir: str | Path,
+    fps: float | None = None,
+    name: str | None = None,
+    tokenizer: str | Path | None = None,
+    **kwargs: Any,
 ) -> PolicyCard:
     """``vla-ros export PATH`` for a LeRobot folder: build, export (parity-gated), write the card.
 
-    ``kwargs`` go to :func:`vla_ros.export.api.export_policy` (backends, precision, opset, ...).
-    Raises :class:`SourceError` before writing anything when the folder is bad input.
+    ``tokenizer`` (SmolVLA only) as in :func:`load_lerobot_source`; a SmolVLA card gets a copy
+    of it. ``kwargs`` go to :func:`vla_ros.export.api.export_policy` (backends, precision,
+    layout, opset, ...). Raises :class:`SourceError` before writing anything when the folder
+    (or the tokenizer) is bad input.
     """
     from vla_ros.export.api import export_policy
 
-    src = load_lerobot_source(path, fps=fps, name=name)
+    src = load_lerobot_source(path, fps=fps, name=name, tokenizer=tokenizer)
     card = export_policy(
         src.model,
         out_dir,
@@ -141,6 +256,8 @@ def export_lerobot(
         **kwargs,
     )
     card.provenance.update(src.provenance)
+    if src.tokenizer_file is not None:
+        _attach_tokenizer(card, src.tokenizer_file)
     card.save()
     return card
 

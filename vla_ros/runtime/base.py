@@ -105,8 +105,10 @@ class PolicyRuntime(ABC):
         """The action chunk, float32 ``card.io.chunk_shape`` (``[horizon, action_dim]`` unless the
         card has an ``action_window``), in raw units and the card's joint order.
 
-        ``noise`` (``card.io.output_shape``) fixes the sampler's initial sample for families
-        that need one; when omitted it is drawn from this runtime's seeded generator.
+        ``noise`` (``card.io.noise_shape``: ``[horizon, noise_dim]``, wider than the actions when
+        the family samples padded ones, e.g. LeRobot SmolVLA's ``max_action_dim``) fixes the
+        sampler's initial sample for families that need one; when omitted it is drawn from
+        this runtime's seeded generator (standard normal).
         """
         t0 = time.perf_counter()
         feeds = self.pre(obs)
@@ -135,6 +137,9 @@ class PolicyRuntime(ABC):
     def run_model(self, feeds: dict[str, np.ndarray], stamp_ns: int = 0) -> np.ndarray:
         """Model call on preprocessed feeds -> normalized actions ``[1, horizon, action_dim]``.
 
+        Split layouts run the Euler/sampler loop here on ``x`` of ``card.io.noise_shape`` (the
+        noise feed, else zeros) and cut the final ``x`` to ``action_dim`` (:meth:`cut_actions`).
+
         ``stamp_ns`` (the observation's stamp) only matters for dual-layout cards: it decides
         whether the slow graph reruns (see :meth:`_run_dual`).
         """
@@ -148,14 +153,21 @@ class PolicyRuntime(ABC):
         x = (
             feeds["noise"]
             if "noise" in feeds
-            else np.zeros((1, *self._card.io.output_shape), dtype=np.float32)
+            else np.zeros((1, *self._card.io.noise_shape), dtype=np.float32)
         )
         for i in range(int(spec["num_steps"])):
             step_feeds = {k: prefix[k] for k in spec["prefix_outputs"]}
             step_feeds["x"] = x
             step_feeds["step_index"] = np.array(i, dtype=np.int64)
             x = np.asarray(self._timed_call("step", step_feeds)["x_next"])
-        return x
+        return self.cut_actions(x)
+
+    def cut_actions(self, x: np.ndarray) -> np.ndarray:
+        """The first ``action_dim`` values of the last axis of a split loop's final state
+        ``[B, horizon, noise_dim]`` (LeRobot SmolVLA truncates its padded actions so); ``x``
+        itself when it is no wider."""
+        a = self._card.io.action_dim
+        return x[..., :a] if x.shape[-1] > a else x
 
     def slow_due(self, stamp_ns: int, feeds: dict[str, np.ndarray]) -> bool:
         """Whether the dual layout's slow graph must run for an observation stamped ``stamp_ns``.
@@ -273,13 +285,16 @@ class PolicyRuntime(ABC):
 
     # ------------------------------------------------------------------ helpers
     def _noise(self, noise: np.ndarray | None) -> np.ndarray:
-        shape = (1, *self._card.io.output_shape)
+        """The sampler's initial noise ``[1, *card.io.noise_shape]`` float32: ``noise`` checked,
+        else drawn standard normal; :class:`ObservationError` for another size or non-finite."""
+        shape = (1, *self._card.io.noise_shape)
         if noise is None:
             return self._rng.standard_normal(shape, dtype=np.float32)
         n = np.asarray(noise, dtype=np.float32)
         if n.size != int(np.prod(shape)):
             raise ObservationError(
-                f"noise has shape {n.shape}; expected {self._card.io.output_shape} (horizon, action_dim)"
+                f"noise has shape {n.shape}; expected {self._card.io.noise_shape} (horizon, "
+                f"noise_dim={self._card.io.noise_shape[1]}; action_dim is {self._card.io.action_dim})"
             )
         if not np.all(np.isfinite(n)):
             raise ObservationError("noise has non-finite values")

@@ -112,7 +112,7 @@ def _load(card: PolicyCard, name: str, warmup: int, **extra: Any) -> tuple[Any, 
 
 def _bench_inputs(card: PolicyCard) -> tuple[Any, np.ndarray]:
     obs = synthetic_observation(card, seed=1)
-    noise = np.random.default_rng(2).standard_normal(card.io.output_shape, dtype=np.float32)
+    noise = np.random.default_rng(2).standard_normal(card.io.noise_shape, dtype=np.float32)
     return obs, noise
 
 

@@ -199,7 +199,7 @@ def expected_graph_io(card: PolicyCard, graph: str) -> dict[str, tuple[tuple[int
     spec = card.export.get("split", {})
     if graph == "prefix":
         return {n: (shapes[n], dtypes[n]) for n in spec.get("prefix_inputs", [])}
-    out = {"x": ((1, *card.io.output_shape), "float32"), "step_index": ((), "int64")}
+    out = {"x": ((1, *card.io.noise_shape), "float32"), "step_index": ((), "int64")}
     dt = spec.get("prefix_dtypes") or {}
     for n, shp in (spec.get("prefix_shapes") or {}).items():
         out[n] = (tuple(shp), str(dt.get(n, "float32")))

@@ -7,6 +7,7 @@ inputs, and normalized model outputs into robot actions, lives here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -120,16 +121,18 @@ def prepare_state(state: np.ndarray, io: IOSpec, stats: Stats) -> np.ndarray:
     return normalize(s, stats)[None]
 
 
-def get_tokenizer(io: IOSpec) -> Callable[[str], np.ndarray]:
+def get_tokenizer(io: IOSpec, root: str | Path | None = None) -> Callable[[str], np.ndarray]:
     """Tokenizer named by ``io.tokenizer`` returning int64 ``[1, text_max_len]``.
 
     It is the spine's own tokenizer (``vla_ros.spine.components.text``), so that the runtime
-    tokenizes exactly as training and export did.
+    tokenizes exactly as training and export did. A relative tokenizer file (a card's
+    ``smolvla:tokenizer.json``) is looked up under ``root`` (the card folder). Raises
+    :class:`ObservationError` naming the spec when the tokenizer cannot be made.
     """
     from vla_ros.spine.components.text import get_tokenizer as spine_tokenizer
 
     try:
-        tok = spine_tokenizer(io.tokenizer)
+        tok = spine_tokenizer(io.tokenizer, root=root)
     except (ValueError, KeyError, ImportError, OSError) as e:
         raise ObservationError(f"cannot make tokenizer {io.tokenizer!r} named by the card: {e}") from e
     max_len = io.text_max_len
@@ -146,7 +149,11 @@ class Preprocessor:
     def __init__(self, card: PolicyCard) -> None:
         self.card = card
         self.io = card.io
-        self._tokenize = get_tokenizer(card.io) if card.io.text_max_len > 0 else None
+        self._tokenize = None
+        if card.io.text_max_len > 0:
+            if card.has("tokenizer"):
+                card.path("tokenizer")  # the card's own copy, checked against its sha256
+            self._tokenize = get_tokenizer(card.io, root=card.root)
 
     def __call__(self, obs: Observation) -> dict[str, np.ndarray]:
         """Model inputs keyed by ``io.input_names`` (``noise`` excluded)."""

@@ -129,7 +129,7 @@ class TorchBackend(PolicyRuntime):
             prefix = self.model.export_prefix(self._obs(t))
         x = t.get("noise")
         if x is None:
-            x = self.torch.zeros((1, *self.card.io.output_shape), device=self.device, dtype=self.dtype)
+            x = self.torch.zeros((1, *self.card.io.noise_shape), device=self.device, dtype=self.dtype)
         for i in range(self.num_steps):
             with self._timer("step"):
                 idx = self.torch.tensor(i, dtype=self.torch.int64, device=self.device)
@@ -144,7 +144,7 @@ class TorchBackend(PolicyRuntime):
             out = self._replay(t) if self.cuda_graph else self._eager(t)
             result = out.float().cpu().numpy()
         self._timer.flush()
-        return result
+        return self.cut_actions(result)
 
     def _call(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self.torch.inference_mode():
@@ -204,7 +204,7 @@ class TorchBackend(PolicyRuntime):
         if "noise" not in t:
             t = dict(t)
             t["noise"] = self.torch.zeros(
-                (1, *self.card.io.output_shape), device=self.device, dtype=self.dtype
+                (1, *self.card.io.noise_shape), device=self.device, dtype=self.dtype
             )
         if not self._graphs:
             self._capture(t)

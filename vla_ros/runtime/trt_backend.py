@@ -183,7 +183,7 @@ class TensorRTBackend(PolicyRuntime):
             result = out.float().cpu()
         self.stream.synchronize()
         self._timer.flush()
-        return result.numpy()
+        return self.cut_actions(result.numpy())
 
     def _call(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         eng = self.engines[graph]

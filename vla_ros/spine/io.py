@@ -10,8 +10,10 @@ Model inputs (``B`` batch, ``T`` observation history, ``N`` cameras):
 - ``state``: float32 ``[B, T, state_dim]``, already normalized with the card's state statistics.
 - ``tokens``: int64 ``[B, text_max_len]`` (present only when ``text_max_len > 0``), from
   :func:`vla_ros.spine.components.text.ByteTokenizer` style tokenizers named by ``tokenizer``.
-- ``noise``: float32 ``[B, horizon, action_dim]`` (present only when ``needs_noise``); the
+- ``noise``: float32 ``[B, horizon, noise_dim]`` (present only when ``needs_noise``); the
   initial sample of a stochastic sampler, so that outputs are deterministic given it.
+  ``noise_dim`` is ``extra["noise_dim"]`` when set (LeRobot SmolVLA samples its padded
+  ``max_action_dim``), else ``action_dim``; see :attr:`IOSpec.noise_shape`.
 """
 
 from __future__ import annotations
@@ -79,8 +81,15 @@ class IOSpec:
         if self.text_max_len > 0:
             shapes["tokens"] = (batch_size, self.text_max_len)
         if self.needs_noise:
-            shapes["noise"] = (batch_size, self.horizon, self.action_dim)
+            shapes["noise"] = (batch_size, *self.noise_shape)
         return shapes
+
+    @property
+    def noise_shape(self) -> tuple[int, int]:
+        """Per-sample shape ``(horizon, noise_dim)`` of the sampler's noise and loop state:
+        ``extra["noise_dim"]`` when a family samples padded actions (LeRobot SmolVLA:
+        ``max_action_dim``; the model's output is cut to ``action_dim``), else ``action_dim``."""
+        return (self.horizon, int(self.extra.get("noise_dim") or self.action_dim))
 
     @property
     def output_shape(self) -> tuple[int, int]:

@@ -9,7 +9,13 @@ truncation, so special tokens the post-processor adds are kept). vla_ros pads on
 tensor has a static shape; LeRobot pads a batch to its longest text instead. Padding is masked
 out of every attention, so both give the same actions.
 
-Where the tokenizer file comes from (:func:`find_tokenizer_file`): an explicit path, the VLM
+An instruction cut to ``max_length`` is logged once per distinct instruction (a robot gets the
+same instruction at every inference; a new one that is too long is said once too).
+
+On the robot, the card's tokenizer spec ``smolvla:tokenizer.json`` (the file copied into the card
+by ``vla-ros export``) is run by :class:`SmolVLASpecTokenizer`, the same code.
+
+Where the tokenizer file comes from at export (:func:`find_tokenizer_file`): an explicit path, the VLM
 name as a local folder (absolute, relative to the working directory or to a parent of the
 checkpoint folder), then the Hugging Face cache (``$HF_HUB_CACHE``, ``$HF_HOME/hub``,
 ``~/.cache/huggingface/hub``: ``models--<org>--<name>/snapshots/*/tokenizer.json``).
@@ -26,9 +32,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from vla_ros.spine.components.text import _Tokenizer
+
 LOG = logging.getLogger(__name__)
 TOKENIZER_FILE = "tokenizer.json"
 PAD = -1
+#: distinct too-long instructions remembered for the once-per-instruction note
+_WARNED_MAX = 256
 
 
 class TokenizerNotFoundError(FileNotFoundError):
@@ -92,8 +102,8 @@ class SmolVLATokenizer:
     """Task strings -> ``int64 [B, max_length]`` ids, right-padded with ``-1`` (see module docstring).
 
     Raises ``ImportError`` without the ``tokenizers`` package and ``ValueError`` for a file it
-    cannot parse. An instruction cut to ``max_length`` is logged once per tokenizer (LeRobot
-    truncates silently; the cut words never reach the policy).
+    cannot parse. An instruction cut to ``max_length`` is logged once per distinct instruction
+    (LeRobot truncates silently; the cut words never reach the policy).
     """
 
     def __init__(self, path: str | Path, max_length: int) -> None:
@@ -120,7 +130,8 @@ class SmolVLATokenizer:
         self._tok.no_padding()
         self._tok.enable_truncation(self.max_length, direction=side)
         self.vocab_size = self._tok.get_vocab_size()
-        self._warned = False
+        self.truncation_side = side
+        self._warned: set[str] = set()
 
     @staticmethod
     def task_text(task: str) -> str:
@@ -133,8 +144,10 @@ class SmolVLATokenizer:
             raise TypeError(f"a SmolVLA task must be a str, got {type(task).__name__}")
         text = self.task_text(task)
         ids = list(self._tok.encode(text).ids)
-        if not self._warned and len(self._full.encode(text).ids) > self.max_length:
-            self._warned = True
+        if task not in self._warned and len(self._full.encode(text).ids) > self.max_length:
+            if len(self._warned) >= _WARNED_MAX:
+                self._warned.clear()
+            self._warned.add(task)
             LOG.warning(
                 "instruction %r is longer than the tokenizer limit of %d tokens; cut to %d as "
                 "LeRobot does (the rest never reaches the policy)",
@@ -149,3 +162,39 @@ class SmolVLATokenizer:
             tasks = [tasks]
         rows = [self.ids(t) for t in tasks]
         return torch.tensor([r + [PAD] * (self.max_length - len(r)) for r in rows], dtype=torch.long)
+
+
+class SmolVLASpecTokenizer(_Tokenizer):
+    """The ``smolvla:PATH`` tokenizer kind of :func:`vla_ros.spine.components.text.get_tokenizer`.
+
+    ``encode(task, max_len)`` gives the ids :class:`SmolVLATokenizer` gives (LeRobot's newline,
+    its truncation to ``max_len``) right-padded with ``-1`` to ``max_len``; one
+    :class:`SmolVLATokenizer` per ``max_len``. Raises :class:`TokenizerNotFoundError` naming
+    ``path`` when the file does not exist, ``ValueError`` when it is not a tokenizers file.
+    """
+
+    name = "smolvla"
+    pad_id = PAD
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise TokenizerNotFoundError(
+                f"SmolVLA tokenizer file {str(self.path)!r} does not exist; a SmolVLA card keeps its "
+                "tokenizer.json in the card folder: copy the whole folder, or re-export with "
+                "vla-ros export PRETRAINED_MODEL --tokenizer PATH/tokenizer.json"
+            )
+        self._by_len: dict[int, SmolVLATokenizer] = {}
+        self.vocab_size = self.tokenizer(1).vocab_size
+
+    def tokenizer(self, max_len: int) -> SmolVLATokenizer:
+        """The :class:`SmolVLATokenizer` cutting to ``max_len`` (made once)."""
+        tok = self._by_len.get(max_len)
+        if tok is None:
+            tok = self._by_len[max_len] = SmolVLATokenizer(self.path, max_len)
+        return tok
+
+    def encode(self, text: str, max_len: int) -> list[int]:
+        """``max_len`` ids of ``text`` as LeRobot's SmolVLA preprocessor, ``-1`` padded."""
+        ids = self.tokenizer(max_len).ids(text)
+        return ids + [PAD] * (max_len - len(ids))

@@ -6,8 +6,14 @@ Tokenizers are named by a spec string (``IOSpec.tokenizer``):
 - ``"hash"`` / ``"hash:N"``: lower-cased words and punctuation hashed (CRC-32, stable across runs
   and machines) into ``N`` buckets (default 4096), plus the same three special ids.
 - ``"hf:/path/tokenizer.json"``: a Hugging Face ``tokenizers`` file (when that package is installed).
+- ``"smolvla:/path/tokenizer.json"``: LeRobot SmolVLA's task tokenizer on the VLM's tokenizer file
+  (newline-terminated task, LeRobot's truncation, padded with ``-1``; see
+  :class:`~vla_ros.spine.components.smolvla_text.SmolVLASpecTokenizer`).
 
-All of them pad with id 0 on the right to a fixed length, so token tensors have static shapes.
+A relative file path in ``hf:`` / ``smolvla:`` specs is taken relative to ``root`` when one is
+given (a policy card folder holds its tokenizer file and names it ``smolvla:tokenizer.json``).
+All of them pad on the right to a fixed length (id 0, ``smolvla`` -1), so token tensors have
+static shapes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -108,17 +115,41 @@ class HFTokenizer(_Tokenizer):
         return list(self._tok.encode(text).ids)
 
 
-def get_tokenizer(spec: str) -> _Tokenizer:
-    """The tokenizer named by ``spec`` (``"byte"``, ``"hash"``, ``"hash:N"``, ``"hf:PATH"``)."""
+def tokenizer_file(spec: str, root: str | Path | None = None) -> Path | None:
+    """The file a ``hf:`` / ``smolvla:`` spec names (relative paths under ``root`` when given);
+    ``None`` for the file-less kinds."""
+    kind, _, rest = spec.partition(":")
+    if kind not in ("hf", "smolvla") or not rest:
+        return None
+    path = Path(rest).expanduser()
+    return Path(root) / path if root is not None and not path.is_absolute() else path
+
+
+def get_tokenizer(spec: str, root: str | Path | None = None) -> _Tokenizer:
+    """The tokenizer named by ``spec`` (``"byte"``, ``"hash"``, ``"hash:N"``, ``"hf:PATH"``,
+    ``"smolvla:PATH"``); relative ``PATH`` under ``root`` when given.
+
+    Raises ``ValueError`` for an unknown spec or an unreadable file, ``FileNotFoundError``
+    (:class:`~vla_ros.spine.components.smolvla_text.TokenizerNotFoundError`) for a missing
+    ``smolvla`` file, ``ImportError`` without the ``tokenizers`` package.
+    """
     if spec == "byte":
         return ByteTokenizer()
     if spec == "hash":
         return HashTokenizer()
     if spec.startswith("hash:"):
         return HashTokenizer(int(spec.split(":", 1)[1]))
-    if spec.startswith("hf:"):
-        return HFTokenizer(spec.split(":", 1)[1])
-    raise ValueError(f"unknown tokenizer {spec!r}; use 'byte', 'hash', 'hash:N' or 'hf:/path/tokenizer.json'")
+    path = tokenizer_file(spec, root)
+    if spec.startswith("hf:") and path is not None:
+        return HFTokenizer(str(path))
+    if spec.startswith("smolvla:") and path is not None:
+        from vla_ros.spine.components.smolvla_text import SmolVLASpecTokenizer
+
+        return SmolVLASpecTokenizer(path)
+    raise ValueError(
+        f"unknown tokenizer {spec!r}; use 'byte', 'hash', 'hash:N', 'hf:/path/tokenizer.json' or "
+        "'smolvla:/path/tokenizer.json'"
+    )
 
 
 @TEXT_ENCODERS.register()
