@@ -38,20 +38,44 @@ from torch import Tensor
 
 from vla_ros.spine.base_vla import BaseVLA, step_tensor
 from vla_ros.spine.components import gemma, paligemma, pi_expert  # noqa: F401  (registers the slots)
-from vla_ros.spine.components.pi_text import PromptTokenizer, pi05_tokens
+from vla_ros.spine.components.pi_text import PromptTokenizer, pi05_prompt, pi05_tokens, state_bins
 from vla_ros.spine.components.smolvla_text import SmolVLATokenizer, TokenizerNotFoundError
 from vla_ros.spine.registry import VLAS
+
+
+def bilinear_matrix(n_in: int, n_out: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """``[n_out, n_in]`` weights of PyTorch's 1-D bilinear resize (``align_corners=False``, no
+    antialias): source ``(o + 0.5) n_in / n_out - 0.5`` clamped at 0, linear between its two
+    neighbours (the upper one clamped to ``n_in - 1``). ``A @ x`` equals ``F.interpolate`` up to
+    float rounding and exports to ONNX as a MatMul with a constant (the legacy exporter's Resize
+    for a size-given bilinear interpolate does not reproduce PyTorch's)."""
+    # float32 as PyTorch's CPU kernel (area_pixel_compute_source_index), so the weights round alike
+    scale = torch.tensor(n_in / n_out, dtype=torch.float32)
+    src = ((torch.arange(n_out, dtype=torch.float32) + 0.5) * scale - 0.5).clamp(min=0.0)
+    i0 = src.floor().to(torch.long).clamp(max=n_in - 1)
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    w1 = src - i0.to(torch.float32)
+    m = torch.zeros(n_out, n_in, dtype=torch.float32)
+    rows = torch.arange(n_out)
+    m.index_put_((rows, i0), 1.0 - w1, accumulate=True)
+    m.index_put_((rows, i1), w1, accumulate=True)
+    return m.to(dtype)
 
 
 def resize_with_pad_centered(images: Tensor, height: int, width: int) -> Tensor:
     """openpi's ``resize_with_pad_torch`` for float images: ``[B, C, h, w]`` in [0, 1] ->
     ``[B, C, height, width]``: scaled by ``1 / max(w / width, h / height)`` (sizes truncated to
-    int), bilinear (align_corners False, no antialias), clamped to [0, 1], zero-padded with the
-    odd pixel at the bottom / right."""
-    h, w = images.shape[-2:]
+    int), bilinear (align_corners False, no antialias; :func:`bilinear_matrix`), clamped to
+    [0, 1], zero-padded with the odd pixel at the bottom / right."""
+    h, w = int(images.shape[-2]), int(images.shape[-1])  # static per card: constants in a graph
     ratio = max(w / width, h / height)
     rh, rw = int(h / ratio), int(w / ratio)
-    out = F.interpolate(images, size=(rh, rw), mode="bilinear", align_corners=False).clamp(0.0, 1.0)
+    out = images
+    if (rh, rw) != (h, w):  # the same size is the identity in F.interpolate too
+        a_h = bilinear_matrix(h, rh, images.dtype).to(images.device)
+        a_w = bilinear_matrix(w, rw, images.dtype).to(images.device)
+        out = torch.matmul(torch.matmul(a_h, images), a_w.transpose(0, 1))
+    out = out.clamp(0.0, 1.0)
     top, left = (height - rh) // 2, (width - rw) // 2
     return F.pad(out, (left, width - rw - left, top, height - rh - top), value=0.0)
 
@@ -152,9 +176,18 @@ class LeRobotPi0(BaseVLA):
             )
         return str(self.tokenizer_file)
 
+    def from_checkpoint(self) -> bool:
+        """True for a model built from a checkpoint (a ``smolvla:`` tokenizer spec or a file);
+        a model built from a spine config (random weights) tokenizes with its IO spec's tokenizer
+        like every spine family."""
+        return bool(self.tokenizer_file) or self.io.tokenizer.startswith("smolvla:")
+
     def tokenize(self, instructions: str | list[str]) -> Tensor:
         """Tasks -> ``int64 [B, tokenizer_max_length]``: newline-terminated, truncated, ``-1``
-        padded (LeRobot's pi0 preprocessor); ``TokenizerNotFoundError`` without a tokenizer file."""
+        padded (LeRobot's pi0 preprocessor); ``TokenizerNotFoundError`` when a model built from a
+        checkpoint has no tokenizer file."""
+        if not self.from_checkpoint():
+            return super().tokenize(instructions)
         if not isinstance(self._tokenizer, SmolVLATokenizer):
             self._tokenizer = SmolVLATokenizer(self._tokenizer_path(), self.io.text_max_len)
         return self._tokenizer(instructions)
@@ -202,7 +235,8 @@ class LeRobotPi0(BaseVLA):
 
     def export_step(self, prefix: Mapping[str, Tensor], x: Tensor, step_index: int | Tensor) -> Tensor:
         """Euler step ``i``: ``x + dt * v(x, t_i)``, ``t_i = 1 + i dt``, ``dt = -1 / num_steps``."""
-        t = self.times[step_tensor(step_index, x)].reshape(1).expand(x.shape[0])
+        # index_select, not times[i]: indexing with a 0-d tensor syncs (.item()) on CUDA / meta
+        t = self.times.index_select(0, step_tensor(step_index, x).reshape(1)).expand(x.shape[0])
         return x + (-1.0 / self.num_steps) * self.velocity(prefix, x, t)
 
     def get_noise(self, obs: Mapping[str, Tensor], noise: Tensor | None) -> Tensor:
@@ -263,6 +297,10 @@ class LeRobotPi05(LeRobotPi0):
                 f"normalized state [B, {self.io.state_dim}] of the same observation"
             )
         state = state[:, -1] if state.ndim == 3 else state
+        if not self.from_checkpoint():
+            tasks = [instructions] if isinstance(instructions, str) else list(instructions)
+            bins = state_bins(state).tolist()
+            return BaseVLA.tokenize(self, [pi05_prompt(t, b) for t, b in zip(tasks, bins, strict=True)])
         if not isinstance(self._tokenizer, PromptTokenizer):
             self._tokenizer = PromptTokenizer(self._tokenizer_path(), self.io.text_max_len)
         return pi05_tokens(self._tokenizer, instructions, state)
