@@ -42,12 +42,16 @@ def test_flapping_camera_logs_one_line_per_episode_and_recovers_once(ros, card: 
     assert ros.wait_until(lambda: rig.node.faults.snapshot().get("image:wrist:step", 0) == 20, 5.0)
     assert "image:wrist:step" in rig.node.faults.active()
     assert rig.status_where(lambda st: any(kv.key == "fault:image:wrist:step" for kv in st.values))
-    deadline = time.monotonic() + 1.5  # then only good frames, for longer than fault_settle_s
-    while time.monotonic() < deadline:
+    # then only good frames (a camera keeps streaming), for longer than fault_settle_s: at least
+    # 1.5 s, and on a loaded machine until the node says it recovered (at most 10 s)
+    start = time.monotonic()
+    while time.monotonic() - start < 1.5 or (
+        time.monotonic() - start < 10.0 and not rig.node_logs("recovered: image:wrist:step")
+    ):
         now = rig.now_ns()
         rig.publish(now, {"wrist": image_msg(now, good), "top": image_msg(now, good)})
         time.sleep(0.02)
-    assert ros.wait_until(lambda: rig.node_logs("recovered: image:wrist:step"), 5.0)
+    assert rig.node_logs("recovered: image:wrist:step")
     rejected = rig.node_logs("rejected image", "camera 'wrist'")
     assert len(rejected) == 1, rejected
     assert "step=64 is shorter than one row of 64 rgb8 pixels (192 bytes)" in rejected[0]
