@@ -91,7 +91,7 @@ def test_engine_build_parity_and_runtime(tmp_path, config, precision):
     assert (card_dir / "timing.cache").is_file()
     card = PolicyCard.load(card_dir)
     obs = synthetic_observation(card)
-    noise = np.zeros(card.io.output_shape, np.float32)
+    noise = np.zeros(card.io.noise_shape, np.float32)
     a = load_runtime(card, "tensorrt").infer(obs, noise=noise)
     b = load_runtime(card, "onnxruntime").infer(obs, noise=noise)
     bound = card.parity["tensorrt"]["bound"] * max(card.normalization.action.std)

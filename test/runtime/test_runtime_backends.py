@@ -45,7 +45,7 @@ def test_all_backends_agree(family, layout):
         state=rng.normal(size=card.io.state_dim),
         instruction="pick up the red cube",
     )
-    noise = rng.standard_normal(card.io.output_shape).astype(np.float32)
+    noise = rng.standard_normal(card.io.noise_shape).astype(np.float32)
     results = {}
     for name, opts in _backends(card):
         rt = load_runtime(card.root, name, **opts)
