@@ -57,8 +57,9 @@ TAG = "BENCH> "  # lane -> parent messages on stdout; any other line is LeRobot'
 # LeRobot's default-size policies (its config defaults; only the features and, for Diffusion, the
 # deployment sampler are chosen here). ACT: resnet18, dim_model 512, 4 encoder / 1 decoder layers,
 # chunk 100, one 480x640 camera (the ALOHA-style shape of LeRobot's ACT examples), 14 joints.
-# Diffusion: resnet18 + GroupNorm, U-Net down_dims (512, 1024, 2048), 96x96 camera cropped to
-# 84x84, 2 observation steps, horizon 16 (LeRobot's PushT defaults), DDIM with 10 steps.
+# Diffusion (0.6.1 defaults): resnet18 with BatchNorm, no crop, spatial softmax 32 keypoints,
+# U-Net down_dims (512, 1024, 2048), 2 observation steps, horizon 64, n_action_steps 32; one
+# 96x96 camera and 2-D state/action (PushT's shapes); the deployment sampler DDIM with 10 steps.
 POLICIES: dict[str, dict[str, Any]] = {
     "act": {
         "label": "ACT (resnet18, dim_model 512, 1 cam 480x640)",
@@ -70,7 +71,7 @@ POLICIES: dict[str, dict[str, Any]] = {
         "runs": 30,
     },
     "diffusion": {
-        "label": "Diffusion (resnet18, U-Net 512/1024/2048, 1 cam 96x96, DDIM 10)",
+        "label": "Diffusion (resnet18, U-Net 512/1024/2048, horizon 64, 1 cam 96x96, DDIM 10)",
         "cameras": {"top": (96, 96)},
         "state_dim": 2,
         "action_dim": 2,
