@@ -35,8 +35,7 @@ def _module_exists(module: str) -> bool:
 
     parts = module.split(".")[1:]
     return any(
-        Path(root, *parts[:-1], parts[-1] + ".py").is_file()
-        or Path(root, *parts, "__init__.py").is_file()
+        Path(root, *parts[:-1], parts[-1] + ".py").is_file() or Path(root, *parts, "__init__.py").is_file()
         for root in vla_ros.__path__
     )
 

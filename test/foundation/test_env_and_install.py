@@ -17,8 +17,12 @@ NODES = ("policy_node", "executor_node", "doctor_node", "sim_node")
 
 def _env_sh(*cmd: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(ROOT / "env.sh"), *cmd], cwd=cwd or ROOT, capture_output=True, text=True,
-        timeout=60, check=False,
+        [str(ROOT / "env.sh"), *cmd],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -67,8 +71,9 @@ def test_cli_listing_does_not_import_heavy_areas():
         "assert rc == 0 and 'doctor' in out.getvalue(), out.getvalue()\n"
         "print('torch' in sys.modules)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          check=False, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False", "listing subcommands imported torch"
 

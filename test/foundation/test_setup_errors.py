@@ -33,7 +33,11 @@ def _run_setup(tmp_path: Path, bindir: Path) -> subprocess.CompletedProcess:
     env.update(PATH=str(bindir), VLA_ROS_VENV=str(tmp_path / "venv"))
     return subprocess.run(
         ["/bin/bash", str(ROOT / "scripts" / "setup.sh")],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -57,8 +61,7 @@ def test_no_compiler(tmp_path):
 
 def test_python_too_old(tmp_path):
     fake_py39 = (
-        'case "$*" in *version_info*) echo False ;; -V|--version) echo "Python 3.9.18" ;; '
-        "*) exit 1 ;; esac\n"
+        'case "$*" in *version_info*) echo False ;; -V|--version) echo "Python 3.9.18" ;; *) exit 1 ;; esac\n'
     )
     bindir = _bin_with(tmp_path, ["cmake", "cc", "c++"], {"python3": fake_py39})
     proc = _run_setup(tmp_path, bindir)

@@ -53,9 +53,7 @@ def test_node_starts_from_yaml(ros):
 
     overrides = [Parameter(k, value=v) for k, v in _params().items()]
     overrides.append(Parameter("joint_names", value=["a", "b"]))
-    node = ros.add_node(
-        ExecutorNode("executor_node", context=ros.context, parameter_overrides=overrides)
-    )
+    node = ros.add_node(ExecutorNode("executor_node", context=ros.context, parameter_overrides=overrides))
     assert not node.armed
     assert node.controller.limits.max_jump.tolist() == [0.5, 0.5]
     assert node.controller.limits.missing() == (["a", "b"], ["a", "b"])  # fill in before arming

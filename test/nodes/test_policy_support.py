@@ -84,9 +84,7 @@ def make_card(
     """Export :class:`NaNGatePolicy` to a real ONNX policy card in ``out_dir``; returns it."""
     from vla_ros.export import export_policy
 
-    model = NaNGatePolicy(
-        cameras, len(state_joints), len(action_joints), obs_history, image_size, nan_gate
-    )
+    model = NaNGatePolicy(cameras, len(state_joints), len(action_joints), obs_history, image_size, nan_gate)
     card = export_policy(
         model,
         Path(out_dir),

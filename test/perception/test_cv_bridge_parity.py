@@ -30,9 +30,7 @@ def _message(encoding: str, bigendian: bool, rng: np.random.Generator) -> Image:
         pixels = rng.integers(lim.min, lim.max, size=shape, endpoint=True, dtype=info.dtype)
     raw = pixels.astype(info.dtype.newbyteorder(">" if bigendian else "<")).tobytes()
     step = W * info.pixel_bytes
-    return Image(
-        height=H, width=W, encoding=encoding, is_bigendian=int(bigendian), step=step, data=raw
-    )
+    return Image(height=H, width=W, encoding=encoding, is_bigendian=int(bigendian), step=step, data=raw)
 
 
 @pytest.mark.parametrize("encoding", sorted(ENCODINGS))

@@ -12,8 +12,11 @@ MS = 1_000_000
 
 
 def test_tracks_a_target_with_first_order_lag():
-    arm = SimArm(SimArmConfig(joint_names=("a",), lower=(-1.0,), upper=(1.0,), max_velocity=(100.0,),
-                              initial=(0.0,), tau=0.1))
+    arm = SimArm(
+        SimArmConfig(
+            joint_names=("a",), lower=(-1.0,), upper=(1.0,), max_velocity=(100.0,), initial=(0.0,), tau=0.1
+        )
+    )
     arm.command(["a"], [0.5])
     arm.step(100 * MS)  # one time constant: 1 - e^-1 of the way
     assert arm.position[0] == pytest.approx(0.5 * (1 - np.exp(-1)), rel=1e-12)
@@ -23,8 +26,16 @@ def test_tracks_a_target_with_first_order_lag():
 
 
 def test_velocity_and_position_limits_hold():
-    arm = SimArm(SimArmConfig(joint_names=("a", "b"), lower=(-1.0, -1.0), upper=(1.0, 1.0),
-                              max_velocity=(0.5, 2.0), initial=(0.0, 0.0), tau=0.01))
+    arm = SimArm(
+        SimArmConfig(
+            joint_names=("a", "b"),
+            lower=(-1.0, -1.0),
+            upper=(1.0, 1.0),
+            max_velocity=(0.5, 2.0),
+            initial=(0.0, 0.0),
+            tau=0.01,
+        )
+    )
     arm.command(["a", "b"], [10.0, -10.0])  # clamped to the limits
     np.testing.assert_array_equal(arm.target, [1.0, -1.0])
     prev = arm.position.copy()
@@ -61,8 +72,13 @@ def test_command_array_needs_one_value_per_joint():
 
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match=r"SimArmConfig\.upper has 1 values for 2 joints"):
-        SimArmConfig(joint_names=("a", "b"), lower=(0.0, 0.0), upper=(1.0,), max_velocity=(1.0, 1.0),
-                     initial=(0.0, 0.0))
+        SimArmConfig(
+            joint_names=("a", "b"),
+            lower=(0.0, 0.0),
+            upper=(1.0,),
+            max_velocity=(1.0, 1.0),
+            initial=(0.0, 0.0),
+        )
 
 
 def test_render_shows_the_arm_where_kinematics_puts_it():
@@ -72,7 +88,7 @@ def test_render_shows_the_arm_where_kinematics_puts_it():
     tip = chain_points(q, default_link_lengths(6))[-1]
     scale = 0.8 * 120
     tx, ty = round(80 + tip[0] * scale), round(60 - (tip[1] - 0.5) * scale)
-    patch = img[max(ty - 2, 0):ty + 3, max(tx - 2, 0):tx + 3].astype(int)
+    patch = img[max(ty - 2, 0) : ty + 3, max(tx - 2, 0) : tx + 3].astype(int)
     assert np.abs(patch - np.array([40, 44, 52])).sum(axis=-1).max() > 60  # something drawn at the tip
     moved = render(q + 0.4, 120, 160, camera="front", target=None)
     assert np.any(moved != img)

@@ -13,8 +13,7 @@ import numpy as np
 BACKGROUND = (40, 44, 52)
 #: where the target marker is drawn unless a caller says otherwise (the sim node's target)
 DEFAULT_TARGET = (0.45, 0.55)
-LINK_COLOURS = ((230, 126, 34), (52, 152, 219), (46, 204, 113), (155, 89, 182), (241, 196, 15),
-                (231, 76, 60))
+LINK_COLOURS = ((230, 126, 34), (52, 152, 219), (46, 204, 113), (155, 89, 182), (241, 196, 15), (231, 76, 60))
 
 
 def chain_points(positions: np.ndarray, link_lengths: np.ndarray) -> np.ndarray:

@@ -19,8 +19,16 @@ from typing import Any
 # name -> module that defines it
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
-        ("HEADS", "LLM_BACKBONES", "PROJECTORS", "TEXT_ENCODERS", "VISION_BACKBONES", "VLAS",
-         "VLM_BACKBONES", "Registry"),
+        (
+            "HEADS",
+            "LLM_BACKBONES",
+            "PROJECTORS",
+            "TEXT_ENCODERS",
+            "VISION_BACKBONES",
+            "VLAS",
+            "VLM_BACKBONES",
+            "Registry",
+        ),
         "vla_ros.spine.registry",
     ),
     **dict.fromkeys(("SLOT_NAMES", "BaseVLA", "merge_prefixed"), "vla_ros.spine.base_vla"),
