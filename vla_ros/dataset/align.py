@@ -5,6 +5,8 @@ Two clocks, each used for what it can say:
 - **Episode boundaries** are found in *log time* (when the recorder wrote each message): a pause
   in the recording (``gap``), an episode topic (``std_msgs/Bool`` or an integer episode number;
   these messages have no header) or a list of ``[start, end]`` seconds from the bag's start.
+  A service log's calls carry a stamp: their windows are in header-stamp time
+  (:mod:`~vla_ros.dataset.service_log`).
 - **Frames** are aligned by *header stamps* (when each camera frame or joint state was measured):
   frame ``k`` of an episode is due at ``t0 + k / fps`` and holds, per stream, the sample whose
   stamp is nearest to it if that is at most ``tol_ns`` away (default half a frame period). A
@@ -24,10 +26,15 @@ NS = 1_000_000_000
 
 @dataclass(frozen=True)
 class Window:
-    """An episode's log-time window ``[start_ns, end_ns]`` (inclusive) in the bag."""
+    """An episode's window ``[start_ns, end_ns]`` (inclusive) in the bag.
+
+    ``clock``: ``'log'`` (the samples logged inside it) or ``'stamp'`` (the samples whose header
+    stamps are inside it: boundaries from a service log's ``info.stamp``).
+    """
 
     start_ns: int
     end_ns: int
+    clock: str = "log"
 
 
 def split_by_gap(log_ns: Sequence[int], gap_ns: int) -> list[Window]:

@@ -2,6 +2,7 @@
 
     vla-ros bag2lerobot demo_bag --params config/vla.yaml --out datasets/reach --fps 10
     vla-ros bag2lerobot BAG --params robot.yaml --out DIR --episode-topic /recording --json
+    vla-ros bag2lerobot BAG --params robot.yaml --out DIR --episode-service /record_episode
 
 Topics as the nodes map them (:mod:`vla_ros.dataset.mapping`); frames on a fixed fps grid by
 header stamps; missing frames reported on stderr and in ``--json``, never filled. Exit 0 when
@@ -75,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="std_msgs/Bool (true starts, false ends) or integer episode number topic",
     )
     split.add_argument(
+        "--episode-service",
+        metavar="NAME",
+        help="a recorded service (ros2 bag record --services NAME, Jazzy+): std_srvs/srv/SetBool "
+        "(true starts, false ends) or an empty request such as Trigger (calls alternate start, end)",
+    )
+    split.add_argument(
         "--gap-s", type=float, default=1.0, help="a recording pause this long starts a new episode"
     )
     parser.add_argument("--task", help="task text of every episode (default: vla/instruction, then the YAML)")
@@ -124,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         tolerance_s=args.tolerance_s,
         gap_s=args.gap_s,
         episode_topic=args.episode_topic,
+        episode_service=args.episode_service,
         episodes=args.episodes,
         task=args.task,
         robot_type=args.robot_type,

@@ -23,6 +23,8 @@ from vla_ros.dataset.lerobot_v3 import DataWriter, EpisodeFrames, image_key, mak
 from vla_ros.dataset.mapping import DatasetError, TopicMap, topic_map
 from vla_ros.dataset.plan import PlannedEpisode, plan_window
 from vla_ros.dataset.recorded import EPISODE_TYPES, Recorded, read_recorded
+from vla_ros.dataset.service_log import EVENT_SUFFIX, check_service, read_calls, service_windows
+from vla_ros.dataset.service_types import ServiceEventTypes
 from vla_ros.dataset.stats import ImageStats, Stats, vector_stats
 from vla_ros.eval.bag import BagSource, resolve_topic
 
@@ -40,6 +42,7 @@ class Options:
     tolerance_s: float | None = None
     gap_s: float = 1.0
     episode_topic: str | None = None
+    episode_service: str | None = None
     episodes: list[tuple[float, float]] | None = None
     task: str | None = None
     robot_type: str | None = None
@@ -76,7 +79,8 @@ def convert(opts: Options) -> Result:
     Raises :class:`DatasetError` or :class:`~vla_ros.eval.bag.BagError` (both ``ValueError``)
     naming the bad input and the fix: ``out`` exists, a topic is missing or of the wrong type,
     no joint states, an empty bag, a bad YAML or card, no complete frame, a camera whose frame
-    size changes. Nothing is written then.
+    size changes, an ``--episode-service`` that is not recorded, cannot mark episodes or starts
+    none. Nothing is written then.
     """
     if opts.out.exists():
         raise DatasetError(f"--out {str(opts.out)!r} already exists; choose a new folder or delete it first")
@@ -87,7 +91,8 @@ def convert(opts: Options) -> Result:
     except ValueError as exc:
         raise DatasetError(str(exc)) from None
     card = _load_card(opts.card if opts.card is not None else values.policy["card"])
-    with BagSource(opts.bag, distro=opts.distro) as bag:
+    service_types = ServiceEventTypes()
+    with BagSource(opts.bag, distro=opts.distro, types=service_types) as bag:
         tmap = topic_map(
             bag,
             values.policy,
@@ -101,10 +106,16 @@ def convert(opts: Options) -> Result:
         if opts.episode_topic:
             episode_topic = resolve_topic(opts.episode_topic, opts.namespace)
             bag.require(episode_topic, EPISODE_TYPES, "episode boundaries", param="--episode-topic")
+        service = None
+        if opts.episode_service and not opts.episodes and not opts.episode_topic:
+            service = check_service(bag, service_types, opts.episode_service, opts.namespace)
         measured = tmap.state_names + (tmap.action_names if tmap.action_topic is None else ())
         rec = read_recorded(bag, tmap, tuple(dict.fromkeys(measured)), episode_topic)
         _check_joints(rec, tmap)
-        windows = _windows(opts, bag.start_ns, bag.end_ns, rec)
+        if service:
+            windows, service_notes = _service_windows(opts, bag, rec, *service)
+        else:
+            windows, service_notes = _windows(opts, bag.start_ns, bag.end_ns, rec), []
         fps, fps_source = _fps(opts, rec)
         tol_ns = round(opts.tolerance_s * NS) if opts.tolerance_s is not None else NS // (2 * fps)
         report: list[str] = []
@@ -134,6 +145,7 @@ def convert(opts: Options) -> Result:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     notes = list(tmap.notes) + [f"{n} {why} (skipped)" for why, n in rec.skipped.items()] + list(bag.notes)
+    notes += service_notes
     notes += [
         f"{n} messages on {topic} cannot be decoded and are not in the dataset: {bag.decode_errors[topic]}"
         for topic, n in bag.undecodable.items()
@@ -188,7 +200,8 @@ def _check_joints(rec: Recorded, tmap: TopicMap) -> None:
 
 
 def _windows(opts: Options, start_ns: int, end_ns: int, rec: Recorded) -> list[Window]:
-    """Episode windows from ``--episodes``, ``--episode-topic`` or ``--gap-s`` (in that order)."""
+    """Episode windows from ``--episodes``, ``--episode-topic`` or ``--gap-s`` (in that order;
+    ``--episode-service`` comes before ``--gap-s``: :func:`_service_windows`)."""
     if opts.episodes:
         try:
             return split_by_list(opts.episodes, start_ns)
@@ -203,6 +216,23 @@ def _windows(opts: Options, start_ns: int, end_ns: int, rec: Recorded) -> list[W
             )
         return windows
     return split_by_gap(rec.data_logs(), round(opts.gap_s * NS))
+
+
+def _service_windows(
+    opts: Options, bag: BagSource, rec: Recorded, topic: str, kind: str
+) -> tuple[list[Window], list[str]]:
+    """Episode windows (header-stamp clock) from ``--episode-service`` calls, and the notes."""
+    first, last = rec.stamp_span()
+    service = topic[: -len(EVENT_SUFFIX)]
+    calls = read_calls(bag, topic)
+    windows, notes = service_windows(calls, kind, last, service, first)
+    if not windows:
+        how = "a SetBool call with data true" if kind == "set_bool" else "the first call"
+        raise DatasetError(
+            f"--episode-service {service}: no episode starts in the bag ({len(calls)} calls "
+            f"on {topic}; {how} starts one){'; ' + '; '.join(notes) if notes else ''}"
+        )
+    return windows, notes
 
 
 def _fps(opts: Options, rec: Recorded) -> tuple[int, str]:
@@ -268,7 +298,7 @@ def _write(
     image_stats: dict[str, list[ImageStats]] = {cam: [] for cam in tmap.cameras}
     try:
         for i, ep in enumerate(planned):
-            pngs, stats = episode_images(bag, ep, windows[ep.window], tmap.cameras, shapes)
+            pngs, stats = episode_images(bag, ep, tmap.cameras, shapes)
             frames = EpisodeFrames(ep.state, ep.action, pngs, tasks.index(ep.task))
             chunk, file = writer.write(i, frames)
             ep_columns = _index_columns(len(frames), i, writer.frames - len(frames), frames.task_index, fps)

@@ -8,7 +8,7 @@ the dataset (a LeRobot image feature has one shape).
 
 from __future__ import annotations
 
-from vla_ros.dataset.align import NS, Window
+from vla_ros.dataset.align import NS
 from vla_ros.dataset.mapping import DatasetError
 from vla_ros.dataset.plan import PlannedEpisode
 from vla_ros.dataset.recorded import stamp_ns
@@ -29,13 +29,13 @@ def encode_png(rgb: object) -> bytes:
 def episode_images(
     bag: BagSource,
     ep: PlannedEpisode,
-    window: Window,
     cameras: dict[str, str],
     shapes: dict[str, tuple[int, int]],
 ) -> tuple[dict[str, list[bytes]], dict[str, ImageStats]]:
     """PNG bytes per camera per frame of ``ep`` and per-camera pixel statistics.
 
-    ``shapes`` (camera -> (height, width)) is filled on the first frame and checked after.
+    Reads the log-time span of the picked frames. ``shapes`` (camera -> (height, width)) is
+    filled on the first frame and checked after.
     Raises :class:`DatasetError` when a picked frame cannot be decoded or a camera's frame size
     changes.
     """
@@ -49,7 +49,8 @@ def episode_images(
             wanted.setdefault((cam, log, stamp), []).append(frame)
     pngs: dict[str, list[bytes | None]] = {cam: [None] * len(ep.stamps) for cam in cameras}
     stats = {cam: ImageStats() for cam in cameras}
-    for log, topic, msg in bag.messages(list(cameras.values()), window.start_ns, window.end_ns + 1):
+    logs = [log for _cam, log, _stamp in wanted] or [0]
+    for log, topic, msg in bag.messages(list(cameras.values()), min(logs), max(logs) + 1):
         cam = cam_of[topic]
         frames = wanted.pop((cam, log, stamp_ns(msg)), None)
         if frames is None:

@@ -52,7 +52,8 @@ class _Stream:
 
 def _in_window(samples: Samples, w: Window) -> _Stream:
     stamps, logs, values = samples.arrays()
-    keep = (logs >= w.start_ns) & (logs <= w.end_ns)
+    times = stamps if w.clock == "stamp" else logs
+    keep = (times >= w.start_ns) & (times <= w.end_ns)
     order = np.argsort(stamps[keep], kind="stable")
     return _Stream(stamps[keep][order], logs[keep][order], values[keep][order])
 

@@ -67,6 +67,12 @@ class Recorded:
         parts += [np.asarray(s.logs, np.int64) for s in self.commands.values()]
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
+    def stamp_span(self) -> tuple[int, int]:
+        """First and last header stamp [ns] of every camera, joint-state and command sample."""
+        streams = [*self.cameras.values(), *self.joints.values(), *self.commands.values()]
+        stamps = [t for s in streams for t in (min(s.stamps), max(s.stamps)) if s.stamps]
+        return (min(stamps), max(stamps)) if stamps else (0, 0)
+
 
 def stamp_ns(msg: Any) -> int:
     """A message's ``header.stamp`` in integer nanoseconds."""

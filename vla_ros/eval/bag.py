@@ -70,11 +70,19 @@ class BagSource:
     ``.bag``. ``distro`` names the message definitions for bags that do not carry their own
     (``humble``, ``jazzy``, ``kilted``, ...; sensor_msgs and std_msgs are the same in all).
     Raises :class:`BagError` when the path does not exist, holds no readable storage file or no
-    message, or the distro is unknown. ``notes``: what was repaired or ignored on opening;
-    ``undecodable``: topic -> messages skipped because they could not be decoded.
+    message, or the distro is unknown. ``types(msgtype, recorded definition)``, when given, is
+    asked first for a ``rosbags`` typestore holding ``msgtype`` (None: the usual rules apply;
+    ``vla-ros bag2lerobot`` decodes service events with it). ``notes``: what was repaired or
+    ignored on opening; ``undecodable``: topic -> messages skipped because they could not be
+    decoded.
     """
 
-    def __init__(self, path: str | Path, distro: str = "humble") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        distro: str = "humble",
+        types: Callable[[str, Any], Any | None] | None = None,
+    ) -> None:
         from rosbags.typesys import Stores, get_typestore
 
         self.path = Path(path)
@@ -89,6 +97,7 @@ class BagSource:
             raise BagError(f"unknown ROS 2 distro {distro!r} for message definitions; use one of {known}")
         self._default = get_typestore(store)
         self.distro = distro
+        self._types = types
         try:
             self._opened = open_storages(self.path)
         except (ValueError, OSError) as exc:
@@ -216,8 +225,8 @@ class BagSource:
         fmt = key[2]
         if fmt not in ("cdr", "ros1"):
             raise BagError(f"bag topic {conn.topic!r} is serialized as {fmt!r}; only CDR can be replayed")
-        store, why = None, ""
-        if conn.msgdef.data:
+        store, why = (self._types(conn.msgtype, conn.msgdef) if self._types else None), ""
+        if store is None and conn.msgdef.data:
             try:
                 store = _store_from_definition(conn.msgtype, conn.msgdef)
             except Exception as exc:  # rosbags' TypesysError and parser errors on a broken definition
