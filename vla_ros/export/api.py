@@ -197,7 +197,10 @@ def card_parity_feeds(card: PolicyCard, seed: int = 0) -> dict[str, np.ndarray]:
         if name == "images":
             feeds[name] = rng.random(shapes[name], dtype=np.float32)
         elif name == "tokens":
-            feeds[name] = get_tokenizer(card.io, root=card.root)("pick up the red cube")
+            # the state (drawn before the tokens) reaches tokenizers that write it into the prompt
+            feeds[name] = get_tokenizer(card.io, root=card.root)(
+                "pick up the red cube", state=feeds["state"][0, -1]
+            )
         else:
             feeds[name] = rng.standard_normal(shapes[name], dtype=np.float32)
     return feeds

@@ -31,6 +31,9 @@ DYNAMIC_BATCH_CHECK = 3
 TRACE_LABEL = "trace input (example_inputs, batch 1)"
 # characters of random instructions: ASCII letters and digits, and a few multi-byte UTF-8 ones
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789éüßø→"
+#: a random instruction gets 1 / PROMPT_SHARE of the token limit when the tokenizer writes it
+#: into a longer prompt with the state (pi0.5)
+PROMPT_SHARE = 8
 #: per-graph outputs first, end to end last: a failure names the most specific graph
 _ORDER = ("prefix", "step0", "slow", "fast", "actions")
 
@@ -49,7 +52,8 @@ def random_inputs(
 
     ``images`` float32 uniform in [0, 1]; ``state`` and ``noise`` float32 N(0, 1) (state is
     normalized); ``tokens`` int64 ``[B, text_max_len]`` from random instructions of random
-    length through the card's own tokenizer, so ids are in its vocabulary and the padding
+    length through the card's own tokenizer (with each sample's state where the tokenizer
+    writes it into the prompt: pi0.5), so ids are in its vocabulary and the padding
     (the text mask) is what the runtime produces; a relative tokenizer file (a card's own copy)
     is looked up under ``root`` (the card folder).
     """
@@ -63,8 +67,15 @@ def random_inputs(
             out[name] = rng.random(shapes[name], dtype=np.float32)
         elif name == "tokens":
             tok = get_tokenizer(io.tokenizer, root=root)
-            texts = [random_instruction(rng, io.text_max_len) for _ in range(batch_size)]
-            out[name] = np.asarray([tok.encode(t, io.text_max_len) for t in texts], dtype=np.int64)
+            # pi0.5's prompt wraps the instruction with the state: shorter instructions, so that
+            # the state bins are inside the token limit (and matter) on the random inputs
+            budget = io.text_max_len // PROMPT_SHARE if tok.needs_state else io.text_max_len
+            texts = [random_instruction(rng, budget) for _ in range(batch_size)]
+            if tok.needs_state:  # pi0.5: the prompt carries the sample's (drawn) normalized state
+                rows = [tok.encode(t, io.text_max_len, state=s[-1]) for t, s in zip(texts, out["state"])]
+            else:
+                rows = [tok.encode(t, io.text_max_len) for t in texts]
+            out[name] = np.asarray(rows, dtype=np.int64)
         else:
             out[name] = rng.standard_normal(shapes[name], dtype=np.float32)
     return out

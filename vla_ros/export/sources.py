@@ -26,9 +26,20 @@ names it ``io.tokenizer: smolvla:tokenizer.json``, so the robot needs no hub. Th
 layout is ``split`` (prefix graph -> KV cache, step graph -> one Euler step, the loop in the
 runtime on noise ``[horizon, max_action_dim]``); ``--layout monolithic`` is kept as an option.
 
+pi0 / pi0.5 (``type: pi0`` / ``pi05``) need PaliGemma's ``tokenizer.json`` the same way (the
+preprocessor's ``tokenizer_name``, ``google/paligemma-3b-pt-224`` by default, looked up as a local
+folder near the checkpoint and in the Hugging Face cache, or ``--tokenizer PATH``); it is copied
+into the card the same way and named ``io.tokenizer: pi0:tokenizer.json`` (the newline-terminated
+task) or ``pi05:tokenizer.json`` (the prompt ``"Task: ..., State: ...;\nAction: "`` with the
+normalized state in 256 bins, tokenized by the runtime once per observation from the card's
+state normalization: LeRobot's QUANTILES ``q01`` / ``q99`` as the card's affine pair). The
+layout is ``split`` (pi0's state reaches the step graph as the prefix output ``prefix_state``;
+pi0.5's prefix graph reads the state only through the tokens); ``--layout monolithic`` is kept.
+
 Bad input (not a LeRobot folder, unsupported type, config/weights mismatch, a feature the card
-cannot map, a SmolVLA tokenizer that is not found, ``--tokenizer`` for another type) raises
-:class:`SourceError` before anything is written; the CLI exits 2 on it.
+cannot map, a tokenizer that is not found or is not a tokenizers file, ``--tokenizer`` for a
+type without instructions) raises :class:`SourceError` before anything is written; the CLI
+exits 2 on it.
 """
 
 from __future__ import annotations
@@ -42,9 +53,16 @@ from vla_ros.export.card import Normalization, PolicyCard, Stats
 from vla_ros.runtime.errors import ExportError
 
 DEFAULT_FPS = 30.0
-#: file names of a SmolVLA card's tokenizer copy (card roles ``tokenizer`` / ``tokenizer_config``)
+#: file names of a SmolVLA / pi0 / pi0.5 card's tokenizer copy (card roles ``tokenizer`` /
+#: ``tokenizer_config``)
 CARD_TOKENIZER = "tokenizer.json"
 CARD_TOKENIZER_CONFIG = "tokenizer_config.json"
+#: LeRobot type -> (tokenizer kind of the card's spec, the VLM whose tokenizer it is)
+TOKENIZER_KINDS: dict[str, tuple[str, str]] = {
+    "smolvla": ("smolvla", "SmolVLA needs its VLM's tokenizer.json"),
+    "pi0": ("pi0", "pi0 needs PaliGemma's tokenizer.json"),
+    "pi05": ("pi05", "pi0.5 needs PaliGemma's tokenizer.json"),
+}
 
 
 class SourceError(ExportError):
@@ -91,18 +109,21 @@ class LeRobotSource:
     action_joints: list[str]
     normalization: Normalization
     provenance: dict[str, Any]
-    #: SmolVLA: the tokenizer.json the card gets a copy of (absolute), else None
+    #: SmolVLA / pi0 / pi0.5: the tokenizer.json the card gets a copy of (absolute), else None
     tokenizer_file: Path | None = None
+    #: the card's tokenizer kind (``smolvla`` / ``pi0`` / ``pi05``) when it has a tokenizer file
+    tokenizer_kind: str | None = None
 
 
 def _check_tokenizer_arg(tokenizer: str | Path | None, policy_type: str) -> Path | None:
-    """``--tokenizer``: SmolVLA only, and it must exist (a file, or a folder with tokenizer.json)."""
+    """``--tokenizer``: SmolVLA / pi0 / pi0.5 only, and it must exist (a file, or a folder with
+    tokenizer.json)."""
     if tokenizer is None:
         return None
-    if policy_type != "smolvla":
+    if policy_type not in TOKENIZER_KINDS:
         raise SourceError(
-            f"--tokenizer {str(tokenizer)!r} applies to SmolVLA checkpoints; this one is "
-            f"{policy_type!r}, which takes no instruction: drop --tokenizer"
+            f"--tokenizer {str(tokenizer)!r} applies to SmolVLA checkpoints (and pi0 / pi0.5); "
+            f"this one is {policy_type!r}, which takes no instruction: drop --tokenizer"
         )
     p = Path(tokenizer).expanduser()
     f = p / CARD_TOKENIZER if p.is_dir() else p
@@ -117,18 +138,37 @@ def _check_tokenizer_arg(tokenizer: str | Path | None, policy_type: str) -> Path
 def _build(ckpt: Any, tokenizer: Path | None) -> Any:
     from vla_ros.spine.checkpoints import build_lerobot_policy
 
-    if ckpt.policy_type != "smolvla":
+    kind = ckpt.policy_type
+    if kind not in TOKENIZER_KINDS:
         return build_lerobot_policy(ckpt)
-    from vla_ros.spine.families.lerobot_smolvla import build_from_lerobot
+    if kind == "smolvla":
+        from vla_ros.spine.families.lerobot_smolvla import build_from_lerobot
 
-    model = build_from_lerobot(ckpt, tokenizer=tokenizer).eval()
+        model = build_from_lerobot(ckpt, tokenizer=tokenizer).eval()
+    else:
+        from vla_ros.spine.families.lerobot_pi0_checkpoint import build_pi0
+
+        model = build_pi0(ckpt, tokenizer=tokenizer)  # pi0 and pi0.5 alike
     if not model.tokenizer_file:
         raise SourceError(
-            f"{ckpt.path}: SmolVLA needs its VLM's tokenizer.json and it was not found: "
+            f"{ckpt.path}: {TOKENIZER_KINDS[kind][1]} and it was not found: "
             f"{model.lerobot.get('tokenizer_missing')}\nOr pass it: vla-ros export {ckpt.path} "
             "--tokenizer PATH/tokenizer.json"
         )
     return model
+
+
+def _check_tokenizer_file(kind: str, path: Path) -> None:
+    """:class:`SourceError` when ``path`` is not a tokenizers file (before anything is written)."""
+    from vla_ros.spine.components.text import get_tokenizer
+
+    try:
+        get_tokenizer(f"{kind}:{path}")
+    except (ValueError, OSError) as e:
+        raise SourceError(
+            f"tokenizer {path}: {e}; give the VLM's tokenizer.json (the tokenizers library's "
+            "JSON file, not tokenizer.model or tokenizer_config.json)"
+        ) from e
 
 
 def load_lerobot_source(
@@ -139,8 +179,8 @@ def load_lerobot_source(
 ) -> LeRobotSource:
     """Read and build a LeRobot checkpoint folder; :class:`SourceError` on any bad input.
 
-    ``tokenizer`` (SmolVLA only): the VLM's ``tokenizer.json`` or a folder holding it; by
-    default it is looked up by name (see the module docstring).
+    ``tokenizer`` (SmolVLA, pi0, pi0.5): the VLM's ``tokenizer.json`` or a folder holding it;
+    by default it is looked up by name (see the module docstring).
     """
     from vla_ros.spine.checkpoints import LeRobotCheckpointError, read_lerobot_folder
 
@@ -159,14 +199,16 @@ def load_lerobot_source(
     cfg["io"] = {**cfg["io"], "dt": dt}
     cfg.pop("name", None)
     tok_file = None
-    if ckpt.policy_type == "smolvla":
+    tok_kind = TOKENIZER_KINDS[ckpt.policy_type][0] if ckpt.policy_type in TOKENIZER_KINDS else None
+    if tok_kind is not None:
         # the found file, absolute (the export's parity gate tokenizes through it); the card
         # names its own copy once written (export_lerobot)
         tok_file = Path(model.tokenizer_file).resolve()
+        _check_tokenizer_file(tok_kind, tok_file)
         model.tokenizer_file = str(tok_file)
         model._tokenizer = None
-        model.io = dataclasses.replace(model.io, tokenizer=f"smolvla:{tok_file}")
-        cfg["io"] = {**cfg["io"], "tokenizer": f"smolvla:{tok_file}"}
+        model.io = dataclasses.replace(model.io, tokenizer=f"{tok_kind}:{tok_file}")
+        cfg["io"] = {**cfg["io"], "tokenizer": f"{tok_kind}:{tok_file}"}
         cfg["tokenizer_file"] = str(tok_file)
     io = model.io
     state_names = _names(ckpt.config, "observation.state", io.state_dim)
@@ -197,11 +239,13 @@ def load_lerobot_source(
         norm,
         prov,
         tok_file,
+        tok_kind,
     )
 
 
-def _attach_tokenizer(card: PolicyCard, src: Path) -> None:
-    """Copy ``src`` (and its ``tokenizer_config.json``) into the card; the card names the copy.
+def _attach_tokenizer(card: PolicyCard, src: Path, kind: str = "smolvla") -> None:
+    """Copy ``src`` (and its ``tokenizer_config.json``) into the card; the card names the copy
+    with tokenizer kind ``kind`` (``smolvla`` / ``pi0`` / ``pi05``).
 
     On failure the card.yaml the export wrote is removed (no card that needs the source
     machine's files is left), and :class:`ExportError` says what could not be written.
@@ -219,7 +263,7 @@ def _attach_tokenizer(card: PolicyCard, src: Path) -> None:
     except OSError as e:
         (root / CARD_FILE).unlink(missing_ok=True)
         raise ExportError(f"cannot copy the tokenizer {src} into the card {root}: {e}") from e
-    spec = f"smolvla:{CARD_TOKENIZER}"  # relative: the runtime looks it up in the card folder
+    spec = f"{kind}:{CARD_TOKENIZER}"  # relative: the runtime looks it up in the card folder
     card.io = dataclasses.replace(card.io, tokenizer=spec)
     if card.model_config:
         card.model_config["io"] = {**card.model_config["io"], "tokenizer": spec}
@@ -236,8 +280,8 @@ def export_lerobot(
 ) -> PolicyCard:
     """``vla-ros export PATH`` for a LeRobot folder: build, export (parity-gated), write the card.
 
-    ``tokenizer`` (SmolVLA only) as in :func:`load_lerobot_source`; a SmolVLA card gets a copy
-    of it. ``kwargs`` go to :func:`vla_ros.export.api.export_policy` (backends, precision,
+    ``tokenizer`` (SmolVLA, pi0, pi0.5) as in :func:`load_lerobot_source`; their cards get a
+    copy of it. ``kwargs`` go to :func:`vla_ros.export.api.export_policy` (backends, precision,
     layout, opset, ...). Raises :class:`SourceError` before writing anything when the folder
     (or the tokenizer) is bad input.
     """
@@ -257,7 +301,7 @@ def export_lerobot(
     )
     card.provenance.update(src.provenance)
     if src.tokenizer_file is not None:
-        _attach_tokenizer(card, src.tokenizer_file)
+        _attach_tokenizer(card, src.tokenizer_file, src.tokenizer_kind or "smolvla")
     card.save()
     return card
 

@@ -6,8 +6,8 @@ inputs, and normalized model outputs into robot actions, lives here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -121,8 +121,36 @@ def prepare_state(state: np.ndarray, io: IOSpec, stats: Stats) -> np.ndarray:
     return normalize(s, stats)[None]
 
 
-def get_tokenizer(io: IOSpec, root: str | Path | None = None) -> Callable[[str], np.ndarray]:
-    """Tokenizer named by ``io.tokenizer`` returning int64 ``[1, text_max_len]``.
+class TokenizerStep:
+    """The card's tokenizer as a preprocessing step: ``(text, state=None) -> int64 [1, max_len]``.
+
+    ``needs_state`` is True for a tokenizer whose ids depend on the observation's normalized
+    state (LeRobot pi0.5's prompt carries the state in 256 bins): it must then get ``state``
+    (``[state_dim]``, normalized with the card's statistics), else :class:`ObservationError`.
+    Other tokenizers ignore ``state``.
+    """
+
+    def __init__(self, tok: Any, max_len: int, spec: str) -> None:
+        self._tok, self.max_len, self.spec = tok, int(max_len), spec
+        self.needs_state = bool(getattr(tok, "needs_state", False))
+
+    def __call__(self, text: str, state: np.ndarray | None = None) -> np.ndarray:
+        if not self.needs_state:
+            ids = self._tok.encode(text, self.max_len)
+        elif state is None:
+            raise ObservationError(
+                f"tokenizer {self.spec!r} writes the normalized state into the prompt; it needs "
+                "the observation's state with the instruction"
+            )
+        else:
+            ids = self._tok.encode(text, self.max_len, state=np.asarray(state, dtype=np.float32).reshape(-1))
+        return np.asarray(ids, dtype=np.int64).reshape(1, self.max_len)
+
+
+def get_tokenizer(io: IOSpec, root: str | Path | None = None) -> TokenizerStep:
+    """Tokenizer named by ``io.tokenizer`` returning int64 ``[1, text_max_len]``
+    (:class:`TokenizerStep`; call it with the instruction, and the normalized state when its
+    ``needs_state`` is True).
 
     It is the spine's own tokenizer (``vla_ros.spine.components.text``), so that the runtime
     tokenizes exactly as training and export did. A relative tokenizer file (a card's
@@ -135,12 +163,7 @@ def get_tokenizer(io: IOSpec, root: str | Path | None = None) -> Callable[[str],
         tok = spine_tokenizer(io.tokenizer, root=root)
     except (ValueError, KeyError, ImportError, OSError) as e:
         raise ObservationError(f"cannot make tokenizer {io.tokenizer!r} named by the card: {e}") from e
-    max_len = io.text_max_len
-
-    def encode(text: str) -> np.ndarray:
-        return np.asarray(tok.encode(text, max_len), dtype=np.int64).reshape(1, max_len)
-
-    return encode
+    return TokenizerStep(tok, io.text_max_len, io.tokenizer)
 
 
 class Preprocessor:
@@ -149,7 +172,7 @@ class Preprocessor:
     def __init__(self, card: PolicyCard) -> None:
         self.card = card
         self.io = card.io
-        self._tokenize = None
+        self._tokenize: TokenizerStep | None = None
         if card.io.text_max_len > 0:
             if card.has("tokenizer"):
                 card.path("tokenizer")  # the card's own copy, checked against its sha256
@@ -164,7 +187,9 @@ class Preprocessor:
             "state": prepare_state(obs.state, self.io, self.card.normalization.state),
         }
         if self._tokenize is not None:
-            feeds["tokens"] = self._tokenize(obs.instruction or "")
+            # pi0.5: the prompt carries the newest normalized state (tokenized per observation)
+            state = feeds["state"][0, -1] if self._tokenize.needs_state else None
+            feeds["tokens"] = self._tokenize(obs.instruction or "", state=state)
         return feeds
 
 

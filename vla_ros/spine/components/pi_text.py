@@ -8,6 +8,12 @@ prompt ``"Task: {task}, State: {bins};\\nAction: "`` where ``task`` is stripped 
 newlines replaced by spaces, and ``bins`` are the normalized (unpadded) state's values cut into
 256 bins over [-1, 1]: ``digitize(x, linspace(-1, 1, 257)[:-1]) - 1``, so values below -1 give
 ``-1`` and values at or above ``1 - 2/256`` give ``255``; no newline is appended.
+
+On the robot a card names its copy of the tokenizer file with the kinds ``pi0:tokenizer.json``
+(:class:`Pi0SpecTokenizer`) and ``pi05:tokenizer.json`` (:class:`Pi05SpecTokenizer`) of
+:func:`vla_ros.spine.components.text.get_tokenizer`; the pi0.5 kind needs the observation's
+normalized state with every instruction (``needs_state``), so the runtime tokenizes once per
+observation.
 """
 
 from __future__ import annotations
@@ -17,8 +23,12 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from vla_ros.spine.components.smolvla_text import SmolVLASpecTokenizer, TokenizerNotFoundError
+from vla_ros.spine.components.text import _Tokenizer
 
 LOG = logging.getLogger(__name__)
 PAD = -1
@@ -115,4 +125,83 @@ def pi05_tokens(tokenizer: PromptTokenizer, tasks: str | Sequence[str], state: T
     return tokenizer([pi05_prompt(t, b) for t, b in zip(tasks, bins, strict=True)], keys=tasks)
 
 
-__all__ = ["N_STATE_BINS", "PromptTokenizer", "pi05_prompt", "pi05_tokens", "state_bins"]
+def _missing(kind: str, path: Path) -> TokenizerNotFoundError:
+    return TokenizerNotFoundError(
+        f"{kind} tokenizer file {str(path)!r} does not exist; a {kind} card keeps PaliGemma's "
+        "tokenizer.json in the card folder: copy the whole folder, or re-export with "
+        "vla-ros export PRETRAINED_MODEL --tokenizer PATH/tokenizer.json (google/paligemma-3b-pt-224)"
+    )
+
+
+class Pi0SpecTokenizer(SmolVLASpecTokenizer):
+    """The ``pi0:PATH`` tokenizer kind: pi0's task tokenizer (LeRobot's newline-terminated task,
+    truncated to ``max_len``, ``-1`` padded; the same steps as SmolVLA's, on PaliGemma's file).
+
+    Raises :class:`TokenizerNotFoundError` naming ``path`` when the file does not exist,
+    ``ValueError`` when it is not a tokenizers file.
+    """
+
+    name = "pi0"
+
+    def __init__(self, path: str | Path) -> None:
+        if not Path(path).is_file():
+            raise _missing("pi0", Path(path))
+        super().__init__(path)
+
+
+class Pi05SpecTokenizer(_Tokenizer):
+    """The ``pi05:PATH`` tokenizer kind: pi0.5's prompt of the task and the observation's
+    normalized state (:func:`pi05_prompt`, 256 bins), tokenized as :class:`PromptTokenizer`
+    (truncated to ``max_len`` and said once per task, ``-1`` padded).
+
+    ``encode(task, max_len, state=...)`` needs the normalized, unpadded state ``[state_dim]``
+    (the card's normalization applied; LeRobot's QUANTILES by default): ``ValueError`` without
+    it, or when it is not finite. Raises :class:`TokenizerNotFoundError` naming ``path`` when
+    the file does not exist, ``ValueError`` when it is not a tokenizers file.
+    """
+
+    name = "pi05"
+    pad_id = PAD
+    needs_state = True
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise _missing("pi0.5", self.path)
+        self._by_len: dict[int, PromptTokenizer] = {}
+        self.vocab_size = self.tokenizer(1)._full.get_vocab_size()
+
+    def tokenizer(self, max_len: int) -> PromptTokenizer:
+        """The :class:`PromptTokenizer` cutting to ``max_len`` (made once)."""
+        tok = self._by_len.get(max_len)
+        if tok is None:
+            tok = self._by_len[max_len] = PromptTokenizer(self.path, max_len)
+        return tok
+
+    def encode(self, text: str, max_len: int, state: Sequence[float] | np.ndarray | None = None) -> list[int]:
+        """``max_len`` ids of pi0.5's prompt for task ``text`` and normalized ``state``, ``-1``
+        padded."""
+        if not isinstance(text, str):
+            raise TypeError(f"a pi0.5 task must be a str, got {type(text).__name__}")
+        if state is None:
+            raise ValueError(
+                "pi0.5's prompt carries the discretized state: tokenize each instruction with the "
+                "normalized state of the same observation (encode(task, max_len, state=...))"
+            )
+        s = np.asarray(state, dtype=np.float32).reshape(1, -1)
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"pi0.5 prompt state has non-finite values {s[0].tolist()}")
+        bins = state_bins(torch.from_numpy(s))[0].tolist()
+        ids = self.tokenizer(max_len).ids(pi05_prompt(text, bins), key=text)
+        return ids + [PAD] * (max_len - len(ids))
+
+
+__all__ = [
+    "N_STATE_BINS",
+    "Pi0SpecTokenizer",
+    "Pi05SpecTokenizer",
+    "PromptTokenizer",
+    "pi05_prompt",
+    "pi05_tokens",
+    "state_bins",
+]

@@ -9,11 +9,16 @@ Tokenizers are named by a spec string (``IOSpec.tokenizer``):
 - ``"smolvla:/path/tokenizer.json"``: LeRobot SmolVLA's task tokenizer on the VLM's tokenizer file
   (newline-terminated task, LeRobot's truncation, padded with ``-1``; see
   :class:`~vla_ros.spine.components.smolvla_text.SmolVLASpecTokenizer`).
+- ``"pi0:/path/tokenizer.json"``: LeRobot pi0's task tokenizer on PaliGemma's tokenizer file
+  (the SmolVLA steps; :class:`~vla_ros.spine.components.pi_text.Pi0SpecTokenizer`).
+- ``"pi05:/path/tokenizer.json"``: LeRobot pi0.5's prompt of the task and the normalized state
+  in 256 bins (:class:`~vla_ros.spine.components.pi_text.Pi05SpecTokenizer`); it needs the
+  state with every text (``needs_state``: ``encode(text, max_len, state=...)``).
 
-A relative file path in ``hf:`` / ``smolvla:`` specs is taken relative to ``root`` when one is
-given (a policy card folder holds its tokenizer file and names it ``smolvla:tokenizer.json``).
-All of them pad on the right to a fixed length (id 0, ``smolvla`` -1), so token tensors have
-static shapes.
+A relative file path in ``hf:`` / ``smolvla:`` / ``pi0:`` / ``pi05:`` specs is taken relative to
+``root`` when one is given (a policy card folder holds its tokenizer file and names it
+``smolvla:tokenizer.json``). All of them pad on the right to a fixed length (id 0, the LeRobot
+kinds -1), so token tensors have static shapes.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class _Tokenizer:
     name = "?"
     vocab_size = 0
     pad_id = PAD_ID
+    #: whether ``encode`` needs the observation's normalized state (``state=``; pi0.5's prompt)
+    needs_state = False
 
     def _ids(self, text: str) -> list[int]:
         raise NotImplementedError
@@ -115,11 +122,15 @@ class HFTokenizer(_Tokenizer):
         return list(self._tok.encode(text).ids)
 
 
+#: tokenizer kinds whose spec names a file (``KIND:PATH``)
+FILE_KINDS = ("hf", "smolvla", "pi0", "pi05")
+
+
 def tokenizer_file(spec: str, root: str | Path | None = None) -> Path | None:
-    """The file a ``hf:`` / ``smolvla:`` spec names (relative paths under ``root`` when given);
-    ``None`` for the file-less kinds."""
+    """The file a ``hf:`` / ``smolvla:`` / ``pi0:`` / ``pi05:`` spec names (relative paths under
+    ``root`` when given); ``None`` for the file-less kinds."""
     kind, _, rest = spec.partition(":")
-    if kind not in ("hf", "smolvla") or not rest:
+    if kind not in FILE_KINDS or not rest:
         return None
     path = Path(rest).expanduser()
     return Path(root) / path if root is not None and not path.is_absolute() else path
@@ -127,11 +138,12 @@ def tokenizer_file(spec: str, root: str | Path | None = None) -> Path | None:
 
 def get_tokenizer(spec: str, root: str | Path | None = None) -> _Tokenizer:
     """The tokenizer named by ``spec`` (``"byte"``, ``"hash"``, ``"hash:N"``, ``"hf:PATH"``,
-    ``"smolvla:PATH"``); relative ``PATH`` under ``root`` when given.
+    ``"smolvla:PATH"``, ``"pi0:PATH"``, ``"pi05:PATH"``); relative ``PATH`` under ``root`` when
+    given.
 
     Raises ``ValueError`` for an unknown spec or an unreadable file, ``FileNotFoundError``
     (:class:`~vla_ros.spine.components.smolvla_text.TokenizerNotFoundError`) for a missing
-    ``smolvla`` file, ``ImportError`` without the ``tokenizers`` package.
+    ``smolvla`` / ``pi0`` / ``pi05`` file, ``ImportError`` without the ``tokenizers`` package.
     """
     if spec == "byte":
         return ByteTokenizer()
@@ -146,9 +158,13 @@ def get_tokenizer(spec: str, root: str | Path | None = None) -> _Tokenizer:
         from vla_ros.spine.components.smolvla_text import SmolVLASpecTokenizer
 
         return SmolVLASpecTokenizer(path)
+    if spec.startswith(("pi0:", "pi05:")) and path is not None:
+        from vla_ros.spine.components.pi_text import Pi0SpecTokenizer, Pi05SpecTokenizer
+
+        return Pi0SpecTokenizer(path) if spec.startswith("pi0:") else Pi05SpecTokenizer(path)
     raise ValueError(
-        f"unknown tokenizer {spec!r}; use 'byte', 'hash', 'hash:N', 'hf:/path/tokenizer.json' or "
-        "'smolvla:/path/tokenizer.json'"
+        f"unknown tokenizer {spec!r}; use 'byte', 'hash', 'hash:N', 'hf:/path/tokenizer.json', "
+        "'smolvla:/path/tokenizer.json', 'pi0:/path/tokenizer.json' or 'pi05:/path/tokenizer.json'"
     )
 
 

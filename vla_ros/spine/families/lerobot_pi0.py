@@ -177,10 +177,10 @@ class LeRobotPi0(BaseVLA):
         return str(self.tokenizer_file)
 
     def from_checkpoint(self) -> bool:
-        """True for a model built from a checkpoint (a ``smolvla:`` tokenizer spec or a file);
-        a model built from a spine config (random weights) tokenizes with its IO spec's tokenizer
-        like every spine family."""
-        return bool(self.tokenizer_file) or self.io.tokenizer.startswith("smolvla:")
+        """True for a model built from a checkpoint (a ``pi0:`` / ``pi05:`` / ``smolvla:``
+        tokenizer spec or a file); a model built from a spine config (random weights) tokenizes
+        with its IO spec's tokenizer like every spine family."""
+        return bool(self.tokenizer_file) or self.io.tokenizer.startswith(("pi0:", "pi05:", "smolvla:"))
 
     def tokenize(self, instructions: str | list[str]) -> Tensor:
         """Tasks -> ``int64 [B, tokenizer_max_length]``: newline-terminated, truncated, ``-1``

@@ -210,7 +210,7 @@ def pi_model_config(
             "horizon": chunk,
             "dt": 1.0 / fps,
             "text_max_len": max_len,
-            "tokenizer": f"smolvla:{tok_file}",
+            "tokenizer": f"{kind}:{tok_file}",  # pi0: / pi05: (vla_ros.spine.components.text)
         },
         "resize": res,
         "num_steps": int(c.get("num_inference_steps", 10)),
