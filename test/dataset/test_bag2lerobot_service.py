@@ -115,37 +115,26 @@ def service_bag(
     30 ms before REQUEST_RECEIVED, responses 1 and 2 ms after; each logged 2 ms after its stamp.
     ``contents=False``: introspection at METADATA (empty request and response sequences).
     """
-    from rosbags.rosbag2 import Reader, Writer
-
     store = event_store(srv)
     T = store.types
     gid = np.arange(1, 17, dtype=np.uint8)
-    with Reader(src) as reader, Writer(dst, version=9) as writer:
-        conns = {
-            c.id: writer.add_connection(c.topic, c.msgtype, msgdef=c.msgdef.data, rihs01=c.digest)
-            for c in reader.connections
-        }
-        for conn, log, raw in reader.messages():
-            writer.write(conns[conn.id], log, raw)
-        event = writer.add_connection(
-            TOPIC, f"{srv}_Event", msgdef=definition(srv, layout), rihs01="RIHS01_" + "0" * 64
-        )
-        for seq, (t_s, data, success) in enumerate(calls, start=1):
-            t = round(t_s * NS)
-            request = [_message(T, f"{srv}_Request", data=data, t=t)] if contents else []
-            response = [_message(T, f"{srv}_Response", success=success)] if contents else []
-            for kind, stamp in ((0, t - 30 * MS), (1, t), (2, t + MS), (3, t + 2 * MS)):
-                info = T["service_msgs/msg/ServiceEventInfo"](
-                    event_type=kind,
-                    stamp=T["builtin_interfaces/msg/Time"](sec=stamp // NS, nanosec=stamp % NS),
-                    client_gid=gid,
-                    sequence_number=seq,
-                )
-                msg = T[f"{srv}_Event"](
-                    info=info, request=request if kind < 2 else [], response=response if kind >= 2 else []
-                )
-                writer.write(event, stamp + 2 * MS, store.serialize_cdr(msg, event.msgtype))
-    return dst
+    raw = []
+    for seq, (t_s, data, success) in enumerate(calls, start=1):
+        t = round(t_s * NS)
+        request = [_message(T, f"{srv}_Request", data=data, t=t)] if contents else []
+        response = [_message(T, f"{srv}_Response", success=success)] if contents else []
+        for kind, stamp in ((0, t - 30 * MS), (1, t), (2, t + MS), (3, t + 2 * MS)):
+            info = T["service_msgs/msg/ServiceEventInfo"](
+                event_type=kind,
+                stamp=T["builtin_interfaces/msg/Time"](sec=stamp // NS, nanosec=stamp % NS),
+                client_gid=gid,
+                sequence_number=seq,
+            )
+            msg = T[f"{srv}_Event"](
+                info=info, request=request if kind < 2 else [], response=response if kind >= 2 else []
+            )
+            raw.append((stamp + 2 * MS, store.serialize_cdr(msg, f"{srv}_Event")))
+    return copy_with_events(src, dst, raw, f"{srv}_Event", definition(srv, layout))
 
 
 def _message(T: Any, msgtype: str, **values: Any) -> Any:
@@ -315,3 +304,78 @@ def test_bad_service_logs_exit_2_naming_the_service(
     assert rc == 2, err
     assert says in err
     assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.ros
+def test_live_service_events_from_both_sides_count_once(
+    ros: Any, tmp_path: Path, sim: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Events of a real rclpy SetBool service and client, both introspected at CONTENTS: the
+    bytes rosidl serializes, with the client_gid and sequence numbers the rmw gives each side.
+    Each call's events are moved in time (their offsets kept) onto the sim recording."""
+    from rclpy.qos import QoSProfile
+    from rclpy.serialization import serialize_message
+    from rclpy.service_introspection import ServiceIntrospectionState
+    from std_srvs.srv import SetBool
+
+    def handle(request: Any, response: Any) -> Any:
+        response.success, response.message = True, ""
+        return response
+
+    server, teleop = ros.make_node("episode_recorder"), ros.make_node("teleop")
+    service = server.create_service(SetBool, "record_episode", handle)
+    client = teleop.create_client(SetBool, "record_episode")
+    qos = QoSProfile(depth=100)
+    for node, side in ((server, service), (teleop, client)):
+        side.configure_introspection(node.get_clock(), qos, ServiceIntrospectionState.CONTENTS)
+    events = ros.subscribe(TOPIC, SetBool.Event, qos)
+    assert ros.wait_until(lambda: ros.helper.count_publishers(TOPIC) == 2)
+    assert client.wait_for_service(timeout_sec=5.0)
+    planned = {1: (1.2, True), 2: (1.8, False), 3: (2.3, True)}  # sequence number -> (stamp s, data)
+    for _, data in planned.values():
+        future = client.call_async(SetBool.Request(data=data))
+        assert ros.wait_until(future.done)
+    recorded = events.wait_for(12)  # 4 events per call: sent, received, response sent and received
+
+    def ns(t: Any) -> int:
+        return int(t.sec) * NS + int(t.nanosec)
+
+    received = {m.info.sequence_number: ns(m.info.stamp) for m in recorded if m.info.event_type == 1}
+    assert sorted(received) == [1, 2, 3]
+    raw = []
+    for m in recorded:
+        t = (
+            round(planned[m.info.sequence_number][0] * NS)
+            + ns(m.info.stamp)
+            - received[m.info.sequence_number]
+        )
+        m.info.stamp.sec, m.info.stamp.nanosec = divmod(t, NS)
+        raw.append((t + 2 * MS, serialize_message(m)))
+    srv = "std_srvs/srv/SetBool"
+    bag = copy_with_events(sim["bag"], tmp_path / "bag", raw, f"{srv}_Event", definition(srv, "rosbag2"))
+    rc, out, err = run(tmp_path, sim, bag, capsys, "--episode-service", "/record_episode")
+    assert rc == 0, err
+    result = json.loads(out)
+    assert [(e["first_stamp_ns"], e["length"]) for e in result["episodes"]] == [
+        (1_200_000_000, 6),
+        (2_300_000_000, 7),
+    ]
+    assert [n for n in result["notes"] if "--episode-service" in n] == NOTES[-1:]
+
+
+def copy_with_events(src: Path, dst: Path, raw: list[tuple[int, bytes]], msgtype: str, msgdef: str) -> Path:
+    """``src`` copied into ``dst`` plus ``msgtype`` service events given as ``(log ns, CDR bytes)``
+    on TOPIC, whose definition in the bag is ``msgdef``."""
+    from rosbags.rosbag2 import Reader, Writer
+
+    with Reader(src) as reader, Writer(dst, version=9) as writer:
+        conns = {
+            c.id: writer.add_connection(c.topic, c.msgtype, msgdef=c.msgdef.data, rihs01=c.digest)
+            for c in reader.connections
+        }
+        for conn, log, data in reader.messages():
+            writer.write(conns[conn.id], log, data)
+        event = writer.add_connection(TOPIC, msgtype, msgdef=msgdef, rihs01="RIHS01_" + "0" * 64)
+        for log, data in sorted(raw, key=lambda r: r[0]):
+            writer.write(event, log, bytes(data))
+    return dst

@@ -58,6 +58,7 @@ def check_service(bag: BagSource, types: ServiceEventTypes, service: str, namesp
     ``bool data`` nor empty; :class:`~vla_ros.eval.bag.BagError` when it cannot be decoded.
     """
     topic = event_topic(service, namespace)
+    service = topic[: -len(EVENT_SUFFIX)]
     info = bag.topics().get(canonical_topic(topic))
     if info is None or service_type(info.msgtype) is None:
         recorded = [
