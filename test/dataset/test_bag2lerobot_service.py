@@ -75,12 +75,14 @@ def definition(srv: str, layout: str) -> str:
     """The event type's definition as a bag stores it.
 
     ``rosbag2``: what Jazzy's and Kilted's recorder stores (LocalMessageDefinitionSource: an
-    ``SRV:`` section holding the .srv, then ``MSG:`` sections of the types it uses);
+    ``SRV:`` section holding the .srv, then ``MSG:`` sections of the types it uses) as the event
+    type's definition (MCAP's schema); ``rosbag2-sqlite3``: the same filed under the service's
+    name (:func:`file_under_service`);
     ``message``: the generated event message with every type in a ``MSG:`` section (the layout
     of any other message; rosbags cannot generate it for srv types, so it is written out here);
     ``none``: no definition.
     """
-    if layout == "none":
+    if layout in ("none", "rosbag2-sqlite3"):
         return ""
     request, response = SRV[srv].split("---\n")
     header = "MSG: std_msgs/Header\nbuiltin_interfaces/Time stamp\nstring frame_id\n"
@@ -134,7 +136,25 @@ def service_bag(
                 info=info, request=request if kind < 2 else [], response=response if kind >= 2 else []
             )
             raw.append((stamp + 2 * MS, store.serialize_cdr(msg, f"{srv}_Event")))
-    return copy_with_events(src, dst, raw, f"{srv}_Event", definition(srv, layout))
+    copy_with_events(src, dst, raw, f"{srv}_Event", definition(srv, layout))
+    if layout == "rosbag2-sqlite3":
+        file_under_service(dst, srv, definition(srv, "rosbag2"))
+    return dst
+
+
+def file_under_service(bag: Path, srv: str, text: str) -> None:
+    """File ``text`` in the bag's message_definitions table under the service's name, as
+    rosbag2's sqlite3 storage does (SequentialWriter asks for the definition of ``srv``, not of
+    ``srv_Event``; the encoding is ``unknown`` when the .srv uses no other type)."""
+    import sqlite3
+
+    (db,) = bag.glob("*.db3")
+    with sqlite3.connect(db) as con:
+        con.execute(
+            "INSERT INTO message_definitions (topic_type, encoding, encoded_message_definition, "
+            "type_description_hash) VALUES (?, ?, ?, ?)",
+            (srv, "ros2msg" if "MSG:" in text else "unknown", text, ""),
+        )
 
 
 def _message(T: Any, msgtype: str, **values: Any) -> Any:
@@ -209,7 +229,11 @@ NOTES = [
         ("std_srvs/srv/SetBool", "rosbag2"),
         ("std_srvs/srv/SetBool", "message"),
         ("std_srvs/srv/SetBool", "none"),
-        ("rec_msgs/srv/SetRecording", "rosbag2"),  # any request with a bool data; its Header from MSG:
+        ("rec_msgs/srv/SetRecording", "rosbag2"),
+        (
+            "rec_msgs/srv/SetRecording",
+            "rosbag2-sqlite3",
+        ),  # any request with a bool data; its Header from MSG:
     ],
 )
 def test_set_bool_calls_are_the_episodes(

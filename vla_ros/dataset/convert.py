@@ -91,7 +91,7 @@ def convert(opts: Options) -> Result:
     except ValueError as exc:
         raise DatasetError(str(exc)) from None
     card = _load_card(opts.card if opts.card is not None else values.policy["card"])
-    service_types = ServiceEventTypes()
+    service_types = ServiceEventTypes(opts.bag)
     with BagSource(opts.bag, distro=opts.distro, types=service_types) as bag:
         tmap = topic_map(
             bag,

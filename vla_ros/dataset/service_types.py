@@ -13,7 +13,8 @@ Bags hold its definition in one of three layouts, all read here:
 - **rosbag2's** (Jazzy, Kilted: ``LocalMessageDefinitionSource`` stores the ``.srv`` itself): an
   ``SRV: pkg/srv/Srv`` section with the request and the response separated by ``---``, then
   ``MSG:``/``IDL:`` sections of the types they use. ``ServiceEventInfo`` is not in it; it comes
-  from ``rosbags``' Jazzy definitions (the same in Jazzy, Kilted and Rolling).
+  from ``rosbags``' Jazzy definitions (the same in Jazzy, Kilted and Rolling). In MCAP this is
+  the event type's schema; sqlite3 files it under ``pkg/srv/Srv``, where it is read from here.
 - **The generated message's**: the event's fields, then a ``MSG:`` section per type (the layout
   of any other message, which tools such as Foxglove expect; ros2/rosbag2#2365).
 - **None** (the recording machine lacked the ``.srv``): ``std_srvs`` SetBool, Trigger and Empty,
@@ -26,6 +27,7 @@ back to ``pkg/srv/Srv_Request`` / ``_Response`` so the event's fields resolve.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from vla_ros.dataset.mapping import DatasetError
@@ -59,7 +61,8 @@ class ServiceEventTypes:
     ``rosbags`` describes them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bag: Path | None = None) -> None:
+        self.bag = bag
         self.stores: dict[str, Any] = {}
         self.request_fields: dict[str, list[tuple[str, Any]]] = {}
 
@@ -71,7 +74,8 @@ class ServiceEventTypes:
             from rosbags.typesys import Stores, get_typestore
 
             try:
-                types = event_types(msgtype, str(msgdef.data or ""))
+                text = str(msgdef.data or "") or sqlite_definition(self.bag, srv)
+                types = event_types(msgtype, text)
                 store = get_typestore(Stores.EMPTY)
                 base = get_typestore(Stores.ROS2_JAZZY).fielddefs
                 store.register({k: base[k] for k in (EVENT_INFO, "builtin_interfaces/msg/Time")})
@@ -87,6 +91,27 @@ class ServiceEventTypes:
             self.stores[msgtype] = store
             self.request_fields[msgtype] = list(store.fielddefs[f"{srv}_Request"][1])
         return self.stores[msgtype]
+
+
+def sqlite_definition(bag: Path | None, srv: str) -> str:
+    """The definition rosbag2 filed under the service's own name ``srv`` in a sqlite3 bag's
+    ``message_definitions`` table (where ``rosbags``, looking up the event type, does not see
+    it); ``''`` when there is none or ``bag`` has no ``.db3`` file."""
+    import sqlite3
+
+    if bag is None:
+        return ""
+    for db in sorted(bag.glob("*.db3")) if bag.is_dir() else [bag]:
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                row = con.execute(
+                    "SELECT encoded_message_definition FROM message_definitions WHERE topic_type = ?", (srv,)
+                ).fetchone()
+        except sqlite3.Error:  # not sqlite3, or a bag from before message definitions were stored
+            continue
+        if row and row[0]:
+            return str(row[0])
+    return ""
 
 
 def event_types(msgtype: str, text: str) -> dict[str, Any]:
