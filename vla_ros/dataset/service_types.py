@@ -57,8 +57,9 @@ class ServiceEventTypes:
 
     Returns None for other types (the bag's usual rules apply). Raises :class:`DatasetError`
     naming the type when its definition is absent (and not a known ``std_srvs`` one) or does
-    not parse. ``request_fields[msgtype]``: the request's ``[(name, field description)]`` as
-    ``rosbags`` describes them.
+    not parse. ``bag``: the bag's path, for sqlite3 definitions filed under the service's name
+    (:func:`sqlite_definition`). ``request_fields[msgtype]``: the request's
+    ``[(name, field description)]`` as ``rosbags`` describes them.
     """
 
     def __init__(self, bag: Path | None = None) -> None:
