@@ -69,8 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tokenizer",
         default=None,
         metavar="PATH",
-        help="LeRobot SmolVLA folders: the VLM's tokenizer.json (or a folder holding it), copied "
-        "into the card [looked up by the config's VLM name, locally and in the HF cache]",
+        help="LeRobot SmolVLA / pi0 / pi0.5 folders: the VLM's tokenizer.json (or a folder holding "
+        "it), copied into the card [looked up by the tokenizer's name, locally and in the HF cache]",
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17) [17]")
     parser.add_argument(
@@ -187,8 +187,8 @@ def run(args: argparse.Namespace) -> int:
                 raise VlaRosError("--out DIR is required: the card folder to write")
             if args.tokenizer:
                 raise VlaRosError(
-                    "--tokenizer applies to LeRobot SmolVLA checkpoint folders; a spine model's "
-                    "tokenizer is named by its config (io.tokenizer)"
+                    "--tokenizer applies to LeRobot SmolVLA / pi0 / pi0.5 checkpoint folders; a spine "
+                    "model's tokenizer is named by its config (io.tokenizer)"
                 )
             extra = read_stats_file(args.stats) if args.stats else {}
             card = export_policy(

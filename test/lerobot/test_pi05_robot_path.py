@@ -1,0 +1,165 @@
+"""A reduced LeRobot pi0.5 card drives the real policy_node -> executor_node graph (with the
+simulated arm) from an instruction published on ``vla/instruction``; the prompt, which carries
+the discretized normalized state, is tokenized by the policy node per observation.
+
+The checkpoint is LeRobot's ``pi05_2cam`` golden made sim-arm shaped: ``top`` -> ``front``
+(names only), the arm's joint names in the features, 6 actions instead of 4 (pi0.5 samples
+``max_action_dim`` = 32 and cuts, so the weights do not change; the two new action dimensions
+get the statistics of the first two), and a token limit of 10 so that the prompt of the
+instruction used here is cut: the once-per-task note that says so is how the test sees that
+the instruction reached the tokenizer on the robot path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from lerobot_fixtures import FIXTURES, folder
+from safetensors.torch import load_file, save_file
+
+from vla_ros.cli import main
+from vla_ros.export import PolicyCard
+from vla_ros.runtime import Observation, load_runtime
+
+SIM_JOINTS = [f"joint_{i}" for i in range(1, 7)]
+MAX_TOKENS = 10
+NOTE = "longer than the tokenizer limit"
+INSTRUCTION = "stack the green block on the blue block"
+
+
+def sim_arm_folder(dest: Path) -> Path:
+    """pi05_2cam as a sim-arm checkpoint folder at ``dest`` (see the module docstring)."""
+    shutil.copytree(folder("pi05_2cam"), dest)
+    for name in ("config.json", "policy_preprocessor.json", "policy_postprocessor.json"):
+        f = dest / name
+        f.write_text(f.read_text().replace("observation.images.top", "observation.images.front"))
+    cfg = json.loads((dest / "config.json").read_text())
+    cfg["input_features"]["observation.state"]["names"] = SIM_JOINTS
+    cfg["output_features"]["action"]["shape"] = [6]
+    cfg["output_features"]["action"]["names"] = SIM_JOINTS
+    cfg["tokenizer_max_length"] = MAX_TOKENS
+    (dest / "config.json").write_text(json.dumps(cfg))
+    for name in ("policy_preprocessor.json", "policy_postprocessor.json"):
+        f = dest / name
+        data = json.loads(f.read_text())
+        for step in data["steps"]:
+            feats = (step.get("config") or {}).get("features") or {}
+            if "action" in feats:
+                feats["action"]["shape"] = [6]
+            if step["registry_name"] == "tokenizer_processor":
+                step["config"]["max_length"] = MAX_TOKENS
+        f.write_text(json.dumps(data))
+    for f in dest.glob("policy_*processor_step_*.safetensors"):
+        stats = load_file(str(f))
+        for k, v in stats.items():
+            if k.startswith("action.") and v.numel() == 4:
+                stats[k] = torch.cat([v, v[:2]])
+        save_file(stats, str(f))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def sim_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pi05_sim_arm")
+    d = sim_arm_folder(root / "pretrained_model")
+    tok = ["--tokenizer", str(FIXTURES / "google" / "paligemma-3b-pt-224")]
+    assert main(["export", str(d), "--out", str(root / "card"), "--fps", "20", *tok, "--quiet"]) == 0
+    return root / "card"
+
+
+def test_sim_arm_card_reads_instruction_and_state(sim_card: Path) -> None:
+    card = PolicyCard.load(sim_card)
+    assert card.io.camera_names == ("front", "wrist") and card.io.image_size == (72, 40)
+    assert card.state_joints == SIM_JOINTS and card.action_joints == SIM_JOINTS
+    assert card.io.tokenizer == "pi05:tokenizer.json" and card.io.text_max_len == MAX_TOKENS
+    rt = load_runtime(sim_card, backend="onnxruntime")
+    rng = np.random.default_rng(0)
+    images = {c: rng.integers(0, 256, (72, 40, 3), dtype=np.uint8) for c in card.io.camera_names}
+    noise = rng.standard_normal(card.io.noise_shape).astype(np.float32)
+    mid = np.asarray(card.normalization.state.mean, dtype=np.float32)
+    a = rt.infer(Observation(images=images, state=mid, instruction="pick"), noise=noise)
+    b = rt.infer(Observation(images=images, state=mid, instruction="fold"), noise=noise)
+    # the same instruction and images, another state: only the prompt's state bins differ
+    moved = mid + np.asarray(card.normalization.state.std, dtype=np.float32) * 0.5
+    c = rt.infer(Observation(images=images, state=moved, instruction="pick"), noise=noise)
+    assert a.shape == (8, 6) and np.abs(a - b).max() > 1e-2 and np.abs(a - c).max() > 1e-2
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_pi05_card_drives_policy_and_executor(ros, sim_card: Path, tmp_path: Path) -> None:
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import String
+
+    from vla_ros.msg import ActionChunk
+    from vla_ros.sim.robot import SimArmConfig
+
+    arm = SimArmConfig()
+    params = tmp_path / "bringup.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "/**/policy_node": {"ros__parameters": {"card": str(sim_card), "warmup": 0, "rate_hz": 10.0}},
+                "/**/executor_node": {
+                    "ros__parameters": {
+                        "armed_on_start": True,
+                        "control_rate_hz": 50.0,
+                        "position_lower": list(arm.lower),
+                        "position_upper": list(arm.upper),
+                        "max_velocity": list(arm.max_velocity),
+                    }
+                },
+                "/**/sim_node": {
+                    "ros__parameters": {"image_width": 40, "image_height": 72, "camera_rate_hz": 30.0}
+                },
+            }
+        )
+    )
+    chunks = ros.subscribe("/vla/action_chunk", ActionChunk)
+    commands = ros.subscribe("/vla/joint_command", JointState)
+    instruction = ros.publisher("/vla/instruction", String)
+    bringup = ["bringup", str(params), "--duration", "90", "--log-level", "warn"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vla_ros.cli", *bringup],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        chunks.wait_for(1, timeout=60)
+        ros.wait_for_subscribers(instruction, 1, timeout=20)
+        for _ in range(3):  # the same instruction, published again: one note all the same
+            instruction.publish(String(data=INSTRUCTION))
+        n = len(chunks.messages)
+        chunks.wait_for(n + 3, timeout=30)  # several observations (states): still one note
+        command = commands.wait_for(1, timeout=20)[0]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, out
+    card = PolicyCard.load(sim_card)
+    chunk = list(chunks.messages)[-1]
+    assert chunk.policy_id == card.policy_id
+    assert (chunk.horizon, chunk.action_dim) == (8, 6)
+    assert list(chunk.joint_names) == SIM_JOINTS
+    assert np.all(np.isfinite(np.asarray(chunk.actions)))
+    assert list(command.name) == SIM_JOINTS
+    for cmd in list(commands.messages):  # every command the executor published is in the limits
+        for q, lo, hi in zip(cmd.position, arm.lower, arm.upper):
+            assert lo - 1e-9 <= q <= hi + 1e-9
+    # the instruction topic reached the policy's tokenizer: its prompt's cut is said once per task
+    notes = [line for line in out.splitlines() if NOTE in line and INSTRUCTION[:20] in line]
+    assert len(notes) == 1, out
