@@ -91,3 +91,24 @@ def test_compressed_bomb_is_refused_with_one_line_naming_camera_size_and_limit(r
         "max_image_pixels"
     )
     assert rig.node.assembler.counters()["camera:wrist"]["received"] == 0  # never buffered
+
+
+def test_a_node_that_failed_to_start_does_not_swallow_the_next_ones_log(ros, card: Path) -> None:
+    """A PolicyNode whose __init__ raised is torn down at once: a half-built node kept its /rosout
+    registration after its context shut down, and rcl sent every later line of a node of that
+    name through the dead publisher (seen on Jazzy)."""
+    import rclpy
+    from rclpy.context import Context
+
+    from vla_ros.nodes.policy_node import PolicyNode
+
+    other = Context()
+    rclpy.init(context=other, args=["test"])
+    try:
+        with pytest.raises(Exception, match="card"):  # no card: refused after its setup began
+            PolicyNode(context=other)
+    finally:
+        rclpy.try_shutdown(context=other)
+    rig = Rig(ros, card)
+    rig.node.get_logger().warning("a line from the second policy_node")
+    assert ros.wait_until(lambda: rig.node_logs("a line from the second policy_node"), 5.0)

@@ -62,7 +62,7 @@ from vla_ros.executor.core import ExecutorCore, Report
 from vla_ros.executor.health import executor_health
 from vla_ros.msg import ActionChunk
 from vla_ros.nodes.params import declare_parameters
-from vla_ros.nodes.run import run_node
+from vla_ros.nodes.run import destroy_half_built, run_node
 from vla_ros.util.faults import Fault, FaultLog
 from vla_ros.util.ns import msg_to_ns, ns_to_stamp, seconds_to_ns
 
@@ -94,9 +94,16 @@ class ExecutorNode(Node):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         try:
+            self._build()
+        except BaseException:
+            destroy_half_built(self)
+            raise
+
+    def _build(self) -> None:
+        try:
             values: dict[str, Any] = declare_parameters(self, ep.SPECS)
         except (ValueError, rclpy.exceptions.InvalidParameterValueException) as exc:
-            raise ConfigError(f"{node_name} parameters invalid: {exc}") from None
+            raise ConfigError(f"{self.get_name()} parameters invalid: {exc}") from None
         self.core = ExecutorCore(values)
         for line in getattr(self.core.urdf, "warnings", ()):
             self.get_logger().warning(f"robot_description: {line}")

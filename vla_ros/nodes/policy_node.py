@@ -42,7 +42,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
 from vla_ros.nodes.params import declare_parameters
-from vla_ros.nodes.run import run_node, spin_single_threaded
+from vla_ros.nodes.run import destroy_half_built, run_node, spin_single_threaded
 from vla_ros.perception import (
     FaultLog,
     ImageFormatError,
@@ -105,6 +105,13 @@ class PolicyNode(Node):
             parameter_overrides=parameter_overrides,
             **kwargs,
         )
+        try:
+            self._build(runtime)
+        except BaseException:
+            destroy_half_built(self)
+            raise
+
+    def _build(self, runtime: Any | None) -> None:
         self.p = declare_parameters(self, PARAMS)
         self._configure_memory()
         self._stop = threading.Event()

@@ -104,14 +104,25 @@ def _destroy_half_built(exc: BaseException) -> None:
             nodes.append(obj)
         tb = tb.tb_next
     for node in nodes:
-        for teardown in (type(node).destroy_node, Node.destroy_node):
-            try:
-                teardown(node)
-                break
-            except Exception:  # half-built: whatever is missing, try the next teardown
-                continue
-        with contextlib.suppress(Exception):
-            node.context.untrack_node(node)
+        destroy_half_built(node)
+
+
+def destroy_half_built(node: Node) -> None:
+    """Tear down a node whose ``__init__`` failed half-way: its own teardown first, then rclpy's
+    base teardown, then untrack it from its context.
+
+    Besides a second traceback at shutdown, a half-built node left alive keeps its /rosout
+    registration: rcl then routes every later log line of a node with the same name through the
+    dead node's publisher (seen on Jazzy: a re-created ``policy_node`` lost its /rosout lines).
+    """
+    for teardown in (type(node).destroy_node, Node.destroy_node):
+        try:
+            teardown(node)
+            break
+        except Exception:  # half-built: whatever is missing, try the next teardown
+            continue
+    with contextlib.suppress(Exception):
+        node.context.untrack_node(node)
 
 
 def run_node(
