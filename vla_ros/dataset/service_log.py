@@ -6,10 +6,12 @@ the service's introspection on) as up to four service events on
 client's), REQUEST_RECEIVED (1, the service's), RESPONSE_SENT (2), RESPONSE_RECEIVED (3), all
 with the call's ``client_gid`` and ``sequence_number``.
 
-- **One call, one boundary.** Events with the same ``(client_gid, sequence_number)`` are one
-  call, however many sides recorded it. Its time is ``info.stamp`` of its REQUEST_RECEIVED event
-  (when the service acted on it), else of its REQUEST_SENT; a call with no request event is not
-  used. Boundaries are header-stamp times: an episode holds the samples *stamped* inside it.
+- **One call, one boundary.** The calls are read from one side: the service's events
+  (REQUEST_RECEIVED, RESPONSE_SENT) when any were recorded, else the clients' (REQUEST_SENT,
+  RESPONSE_RECEIVED); within a side, events with the same ``(client_gid, sequence_number)`` are
+  one call. The two sides' ``client_gid`` need not agree (they differ under Jazzy's rmw), so a
+  call recorded on both sides is never matched across them. Its time is ``info.stamp`` of its
+  request event (the service's: when it acted on it); a call with no request event is not used. Boundaries are header-stamp times: an episode holds the samples *stamped* inside it.
 - **What a call means.** A request with a ``bool data`` field (``std_srvs/srv/SetBool``):
   ``true`` starts an episode, ``false`` ends it. A request without fields
   (``std_srvs/srv/Trigger``, ``std_srvs/srv/Empty``): calls alternate start, end, start, ...
@@ -95,25 +97,34 @@ def _is_bool(desc: object) -> bool:
 
 def read_calls(bag: BagSource, topic: str) -> list[Call]:
     """The service calls on ``topic`` sorted by stamp (see the module docstring)."""
-    requests: dict[tuple[bytes, int], dict[int, tuple[int, object]]] = {}
-    responses: dict[tuple[bytes, int], object] = {}
+    # one side only: the service's (REQUEST_RECEIVED + RESPONSE_SENT) when it was recorded, else
+    # the clients'. The two sides' client_gid need not agree (they differ on Jazzy's rmw), so a
+    # call recorded on both sides is never matched across them: it would count twice.
+    sides: dict[str, tuple[dict[tuple[bytes, int], tuple[int, object]], dict[tuple[bytes, int], object]]]
+    sides = {"service": ({}, {}), "client": ({}, {})}
+    side_of = {
+        REQUEST_RECEIVED: ("service", 0),
+        RESPONSE_SENT: ("service", 1),
+        REQUEST_SENT: ("client", 0),
+        RESPONSE_RECEIVED: ("client", 1),
+    }
     for _log, _topic, msg in bag.messages([topic]):
+        kind = int(msg.info.event_type)
+        if kind not in side_of:
+            continue
         key = (bytes(bytearray(msg.info.client_gid)), int(msg.info.sequence_number))
         stamp = int(msg.info.stamp.sec) * NS + int(msg.info.stamp.nanosec)
-        kind = int(msg.info.event_type)
-        if kind in (REQUEST_SENT, REQUEST_RECEIVED):
-            requests.setdefault(key, {}).setdefault(
-                kind, (stamp, msg.request[0] if len(msg.request) else None)
-            )
-        elif kind in (RESPONSE_SENT, RESPONSE_RECEIVED) and len(msg.response):
-            responses.setdefault(key, msg.response[0])
+        side, what = side_of[kind]
+        if what == 0:
+            sides[side][0].setdefault(key, (stamp, msg.request[0] if len(msg.request) else None))
+        elif len(msg.response):
+            sides[side][1].setdefault(key, msg.response[0])
+    requests, responses = sides["service"] if sides["service"][0] else sides["client"]
     calls = []
-    for key, sides in requests.items():
-        stamp = sides.get(REQUEST_RECEIVED, sides.get(REQUEST_SENT))[0]  # type: ignore[index]
-        contents = [req for _, req in sides.values() if req is not None]
+    for key, (stamp, request) in requests.items():
         call = Call(stamp)
-        if contents and hasattr(contents[0], "data"):
-            call.data = bool(contents[0].data)
+        if request is not None and hasattr(request, "data"):
+            call.data = bool(request.data)
         response = responses.get(key)
         if response is not None and hasattr(response, "success"):
             call.success = bool(response.success)
