@@ -75,6 +75,7 @@ def test_lerobot_act_card_drives_policy_and_executor(ros, sim_card: Path, tmp_pa
             "60",
             "--log-level",
             "warn",
+            "--no-doctor",  # the doctor is not under test here (test_bringup covers it)
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -127,7 +127,7 @@ def test_pi05_card_drives_policy_and_executor(ros, sim_card: Path, tmp_path: Pat
     chunks = ros.subscribe("/vla/action_chunk", ActionChunk)
     commands = ros.subscribe("/vla/joint_command", JointState)
     instruction = ros.publisher("/vla/instruction", String)
-    bringup = ["bringup", str(params), "--duration", "90", "--log-level", "warn"]
+    bringup = ["bringup", str(params), "--duration", "90", "--log-level", "warn", "--no-doctor"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "vla_ros.cli", *bringup],
         stdout=subprocess.PIPE,
