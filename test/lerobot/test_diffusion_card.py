@@ -66,3 +66,22 @@ def test_card_records_the_sampler(cards: dict[str, Path]) -> None:
     assert card.io.extra["noise_scheduler_type"] == "DDIM" and card.export["split"]["num_steps"] == 10
     assert card.io.camera_names == ("top", "wrist") and card.io.dt == pytest.approx(0.1)
     assert card.parity["max_abs_err"] <= BOUND
+
+
+def test_a_ddpm_checkpoint_deploys_with_ddim_in_k_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """--sampler DDIM --sampler-steps K: LeRobot's DDPM draws fresh noise at every step (not
+    reproducible); the deployed card samples with DDIM in K steps, parity-gated like any card."""
+    ddpm = folder("diffusion_ddpm")
+    out = tmp_path / "card"
+    rc = main(
+        ["export", str(ddpm), "--out", str(out), "--sampler", "DDIM", "--sampler-steps", "5", "--quiet"]
+    )
+    assert rc == 0, capsys.readouterr().err
+    card = PolicyCard.load(out)
+    assert card.io.extra["noise_scheduler_type"] == "DDIM" and card.export["split"]["num_steps"] == 5
+    act = folder("act_1cam_meanstd")
+    rc = main(["export", str(act), "--out", str(tmp_path / "act"), "--sampler", "DDIM", "--quiet"])
+    assert rc == 2 and "apply to Diffusion Policy checkpoints; this one is 'act'" in capsys.readouterr().err
+    assert not (tmp_path / "act").exists()

@@ -72,6 +72,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="LeRobot SmolVLA / pi0 / pi0.5 folders: the VLM's tokenizer.json (or a folder holding "
         "it), copied into the card [looked up by the tokenizer's name, locally and in the HF cache]",
     )
+    parser.add_argument(
+        "--sampler",
+        default=None,
+        choices=("DDIM", "DDPM"),
+        help="LeRobot Diffusion Policy folders: the deployed sampler [the checkpoint's own]",
+    )
+    parser.add_argument(
+        "--sampler-steps",
+        type=int,
+        default=None,
+        metavar="K",
+        help="LeRobot Diffusion Policy folders: sampler steps [the checkpoint's num_inference_steps]",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17) [17]")
     parser.add_argument(
         "--exporter",
@@ -153,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
                 fps=args.fps,
                 name=args.name,
                 tokenizer=args.tokenizer,
+                sampler=args.sampler,
+                sampler_steps=args.sampler_steps,
                 backends=parse_backends(args.backends),
                 precision=args.precision,
                 layout=args.layout,
@@ -189,6 +204,11 @@ def run(args: argparse.Namespace) -> int:
                 raise VlaRosError(
                     "--tokenizer applies to LeRobot SmolVLA / pi0 / pi0.5 checkpoint folders; a spine "
                     "model's tokenizer is named by its config (io.tokenizer)"
+                )
+            if args.sampler or args.sampler_steps is not None:
+                raise VlaRosError(
+                    "--sampler/--sampler-steps apply to LeRobot Diffusion Policy checkpoint folders; "
+                    "a spine model's sampler is set in its config"
                 )
             extra = read_stats_file(args.stats) if args.stats else {}
             card = export_policy(

@@ -135,12 +135,33 @@ def _check_tokenizer_arg(tokenizer: str | Path | None, policy_type: str) -> Path
     return f.resolve()
 
 
-def _build(ckpt: Any, tokenizer: Path | None) -> Any:
+def _sampler_overrides(policy_type: str, sampler: str | None, steps: int | None) -> dict[str, Any]:
+    """``--sampler`` / ``--sampler-steps`` as builder overrides (Diffusion Policy only)."""
+    if sampler is None and steps is None:
+        return {}
+    if policy_type != "diffusion":
+        raise SourceError(
+            f"--sampler/--sampler-steps apply to Diffusion Policy checkpoints; this one is "
+            f"{policy_type!r}: drop them"
+        )
+    if sampler is not None and sampler not in ("DDIM", "DDPM"):
+        raise SourceError(f"--sampler {sampler!r} is not DDIM or DDPM")
+    if steps is not None and steps < 1:
+        raise SourceError(f"--sampler-steps {steps} must be >= 1")
+    out: dict[str, Any] = {}
+    if sampler is not None:
+        out["noise_scheduler_type"] = sampler
+    if steps is not None:
+        out["num_inference_steps"] = int(steps)
+    return out
+
+
+def _build(ckpt: Any, tokenizer: Path | None, overrides: dict[str, Any] | None = None) -> Any:
     from vla_ros.spine.checkpoints import build_lerobot_policy
 
     kind = ckpt.policy_type
     if kind not in TOKENIZER_KINDS:
-        return build_lerobot_policy(ckpt)
+        return build_lerobot_policy(ckpt, **(overrides or {}))
     if kind == "smolvla":
         from vla_ros.spine.families.lerobot_smolvla import build_from_lerobot
 
@@ -176,11 +197,15 @@ def load_lerobot_source(
     fps: float | None = None,
     name: str | None = None,
     tokenizer: str | Path | None = None,
+    sampler: str | None = None,
+    sampler_steps: int | None = None,
 ) -> LeRobotSource:
     """Read and build a LeRobot checkpoint folder; :class:`SourceError` on any bad input.
 
     ``tokenizer`` (SmolVLA, pi0, pi0.5): the VLM's ``tokenizer.json`` or a folder holding it;
-    by default it is looked up by name (see the module docstring).
+    by default it is looked up by name (see the module docstring). ``sampler`` (``DDIM`` |
+    ``DDPM``) and ``sampler_steps`` (Diffusion Policy): the deployed sampler, default the
+    checkpoint's own (DDPM draws fresh noise at every step, so only DDIM is parity-checkable).
     """
     from vla_ros.spine.checkpoints import LeRobotCheckpointError, read_lerobot_folder
 
@@ -189,7 +214,7 @@ def load_lerobot_source(
     try:
         ckpt = read_lerobot_folder(path)
         tok_arg = _check_tokenizer_arg(tokenizer, ckpt.policy_type)
-        model = _build(ckpt, tok_arg)
+        model = _build(ckpt, tok_arg, _sampler_overrides(ckpt.policy_type, sampler, sampler_steps))
     except LeRobotCheckpointError as e:
         raise SourceError(str(e)) from e
     # LeRobot configs do not record the dataset's rate; the card's dt comes from --fps
@@ -287,7 +312,14 @@ def export_lerobot(
     """
     from vla_ros.export.api import export_policy
 
-    src = load_lerobot_source(path, fps=fps, name=name, tokenizer=tokenizer)
+    src = load_lerobot_source(
+        path,
+        fps=fps,
+        name=name,
+        tokenizer=tokenizer,
+        sampler=kwargs.pop("sampler", None),
+        sampler_steps=kwargs.pop("sampler_steps", None),
+    )
     card = export_policy(
         src.model,
         out_dir,

@@ -163,15 +163,19 @@ def supported_types() -> list[str]:
     return sorted(LEROBOT_BUILDERS)
 
 
-def build_lerobot_policy(ckpt: LeRobotCheckpoint) -> nn.Module:
-    """The spine model for ``ckpt`` with its weights loaded strictly (eval mode)."""
+def build_lerobot_policy(ckpt: LeRobotCheckpoint, **overrides: Any) -> nn.Module:
+    """The spine model for ``ckpt`` with its weights loaded strictly (eval mode).
+
+    ``overrides`` go to the family's builder (e.g. Diffusion Policy's ``noise_scheduler_type``
+    and ``num_inference_steps``: deploy a DDPM-trained checkpoint with DDIM in K steps).
+    """
     types = supported_types()
     if ckpt.policy_type not in LEROBOT_BUILDERS:
         raise LeRobotCheckpointError(
             f"{ckpt.path / CONFIG_FILE}: LeRobot policy type {ckpt.policy_type!r} is not supported; "
             f"vla_ros builds {types}"
         )
-    return LEROBOT_BUILDERS[ckpt.policy_type](ckpt).eval()
+    return LEROBOT_BUILDERS[ckpt.policy_type](ckpt, **overrides).eval()
 
 
 # ----------------------------------------------------------------------------- reading
