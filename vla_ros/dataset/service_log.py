@@ -11,7 +11,8 @@ with the call's ``client_gid`` and ``sequence_number``.
   RESPONSE_RECEIVED); within a side, events with the same ``(client_gid, sequence_number)`` are
   one call. The two sides' ``client_gid`` need not agree (they differ under Jazzy's rmw), so a
   call recorded on both sides is never matched across them. Its time is ``info.stamp`` of its
-  request event (the service's: when it acted on it); a call with no request event is not used. Boundaries are header-stamp times: an episode holds the samples *stamped* inside it.
+  request event (the service's: when it acted on it); a call with no request event is not used.
+  Boundaries are header-stamp times: an episode holds the samples *stamped* inside it.
 - **What a call means.** A request with a ``bool data`` field (``std_srvs/srv/SetBool``):
   ``true`` starts an episode, ``false`` ends it. A request without fields
   (``std_srvs/srv/Trigger``, ``std_srvs/srv/Empty``): calls alternate start, end, start, ...
