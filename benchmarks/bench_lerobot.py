@@ -36,7 +36,8 @@ Timed paths (the same work on both sides):
 For split cards the prefix / step split is printed below the table: vla_ros's prefix graph and
 the sum of its step graphs per call; LeRobot SmolVLA's prefix (``predict_action_chunk`` from its
 start to the end of the first ``vlm_with_expert`` forward: image and text embedding plus the VLM
-prefill) and the rest (the ``num_steps`` denoising steps), measured with forward hooks.
+prefill) and the rest (the ``num_steps`` denoising steps), timed by wrapping its
+``forward``.
 
 Prints one table (median and p90 per side and path, the LeRobot / vla_ros ratio of the medians,
 parity) plus the machine. A policy that cannot be measured gets a row saying why. Benchmarks
@@ -217,13 +218,22 @@ def _lane_inputs(name: str, spec: dict[str, Any], policy: Any) -> dict[str, Any]
 
 
 class _PrefixClock:
-    """Forward hooks on LeRobot SmolVLA's ``vlm_with_expert``: the end time of each forward call
-    of one ``predict_action_chunk`` (the first is the VLM prefill, the others the steps)."""
+    """The end time of each ``vlm_with_expert.forward`` call of one LeRobot SmolVLA
+    ``predict_action_chunk`` (the first is the VLM prefill, the others the steps). LeRobot calls
+    ``.forward(...)`` directly, which skips module hooks, so the instance's ``forward`` is wrapped
+    (the same function, timed; nothing else changes)."""
 
     def __init__(self, policy: Any) -> None:
         self.ends: list[float] = []
         mod = policy.model.vlm_with_expert
-        self.handle = mod.register_forward_hook(lambda *_: self.ends.append(time.perf_counter()))
+        inner = mod.forward
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            out = inner(*args, **kwargs)
+            self.ends.append(time.perf_counter())
+            return out
+
+        mod.forward = forward
 
     def split(self, t0: float, t1: float) -> tuple[float, float]:
         """(prefix s, steps s) of the call that ran from ``t0`` to ``t1``."""
