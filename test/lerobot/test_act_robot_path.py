@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from lerobot_fixtures import folder
+from robot_path import assert_in_limits, bringup, write_bringup_params
 
 from vla_ros.cli import main
 from vla_ros.export import PolicyCard
@@ -39,68 +36,21 @@ def test_lerobot_act_card_drives_policy_and_executor(ros, sim_card: Path, tmp_pa
     from sensor_msgs.msg import JointState
 
     from vla_ros.msg import ActionChunk
-    from vla_ros.sim.robot import SimArmConfig
 
-    arm = SimArmConfig()
-    params = tmp_path / "bringup.yaml"
-    params.write_text(
-        yaml.safe_dump(
-            {
-                "/**/policy_node": {"ros__parameters": {"card": str(sim_card), "warmup": 0, "rate_hz": 10.0}},
-                "/**/executor_node": {
-                    "ros__parameters": {
-                        "armed_on_start": True,
-                        "control_rate_hz": 50.0,
-                        "position_lower": list(arm.lower),
-                        "position_upper": list(arm.upper),
-                        "max_velocity": list(arm.max_velocity),
-                    }
-                },
-                "/**/sim_node": {
-                    "ros__parameters": {"image_width": 64, "image_height": 48, "camera_rate_hz": 30.0}
-                },
-            }
-        )
-    )
+    arm = write_bringup_params(tmp_path / "bringup.yaml", sim_card, image_width=64, image_height=48)
     chunks = ros.subscribe("/vla/action_chunk", ActionChunk)
     commands = ros.subscribe("/vla/joint_command", JointState)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vla_ros.cli",
-            "bringup",
-            str(params),
-            "--duration",
-            "60",
-            "--log-level",
-            "warn",
-            "--no-doctor",  # the doctor is not under test here (test_bringup covers it)
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with bringup(tmp_path / "bringup.yaml", duration_s=60) as run:
         chunk = chunks.wait_for(1, timeout=40)[0]
         command = commands.wait_for(1, timeout=20)[0]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-    assert proc.returncode == 0, out
+    out = run.output
+    assert run.returncode == 0, out
     card = PolicyCard.load(sim_card)
     assert chunk.policy_id == card.policy_id
     assert (chunk.horizon, chunk.action_dim) == (10, 6)
     assert list(chunk.joint_names) == SIM_JOINTS
     assert list(command.name) == SIM_JOINTS
-    # every command the executor published stays inside the arm's limits
-    for cmd in list(commands.messages):
-        for q, lo, hi in zip(cmd.position, arm.lower, arm.upper):
-            assert lo - 1e-9 <= q <= hi + 1e-9
+    assert_in_limits(commands.messages, arm)  # every command the executor published
 
 
 def test_eval_replays_a_bag_with_the_lerobot_card(sim_card: Path, tmp_path: Path, capsys) -> None:

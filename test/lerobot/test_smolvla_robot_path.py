@@ -14,15 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from lerobot_fixtures import FIXTURES, folder
+from robot_path import assert_in_limits, bringup, publish_instruction, write_bringup_params
 
 from vla_ros.cli import main
 from vla_ros.export import PolicyCard
@@ -85,55 +82,16 @@ def test_smolvla_card_drives_policy_and_executor(ros, sim_card: Path, tmp_path: 
     from std_msgs.msg import String
 
     from vla_ros.msg import ActionChunk
-    from vla_ros.sim.robot import SimArmConfig
 
-    arm = SimArmConfig()
-    params = tmp_path / "bringup.yaml"
-    params.write_text(
-        yaml.safe_dump(
-            {
-                "/**/policy_node": {"ros__parameters": {"card": str(sim_card), "warmup": 0, "rate_hz": 10.0}},
-                "/**/executor_node": {
-                    "ros__parameters": {
-                        "armed_on_start": True,
-                        "control_rate_hz": 50.0,
-                        "position_lower": list(arm.lower),
-                        "position_upper": list(arm.upper),
-                        "max_velocity": list(arm.max_velocity),
-                    }
-                },
-                "/**/sim_node": {
-                    "ros__parameters": {"image_width": 64, "image_height": 48, "camera_rate_hz": 30.0}
-                },
-            }
-        )
-    )
+    arm = write_bringup_params(tmp_path / "bringup.yaml", sim_card, image_width=64, image_height=48)
     chunks = ros.subscribe("/vla/action_chunk", ActionChunk)
     commands = ros.subscribe("/vla/joint_command", JointState)
     instruction = ros.publisher("/vla/instruction", String)
-    bringup = ["bringup", str(params), "--duration", "90", "--log-level", "warn", "--no-doctor"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vla_ros.cli", *bringup],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        chunks.wait_for(1, timeout=60)
-        ros.wait_for_subscribers(instruction, 1, timeout=20)
-        for _ in range(3):  # the same instruction, published again: one note all the same
-            instruction.publish(String(data=INSTRUCTION))
-        n = len(chunks.messages)
-        chunks.wait_for(n + 3, timeout=30)
+    with bringup(tmp_path / "bringup.yaml", duration_s=90) as run:
+        publish_instruction(ros, chunks, instruction, INSTRUCTION)
         command = commands.wait_for(1, timeout=20)[0]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-    assert proc.returncode == 0, out
+    out = run.output
+    assert run.returncode == 0, out
     card = PolicyCard.load(sim_card)
     chunk = list(chunks.messages)[-1]
     assert chunk.policy_id == card.policy_id
@@ -141,9 +99,7 @@ def test_smolvla_card_drives_policy_and_executor(ros, sim_card: Path, tmp_path: 
     assert list(chunk.joint_names) == SIM_JOINTS
     assert np.all(np.isfinite(np.asarray(chunk.actions)))
     assert list(command.name) == SIM_JOINTS
-    for cmd in list(commands.messages):  # every command the executor published is in the limits
-        for q, lo, hi in zip(cmd.position, arm.lower, arm.upper):
-            assert lo - 1e-9 <= q <= hi + 1e-9
+    assert_in_limits(commands.messages, arm)  # every command the executor published
     # the instruction topic reached the policy's tokenizer: its cut is said once
     notes = [line for line in out.splitlines() if NOTE in line and INSTRUCTION[:20] in line]
     assert len(notes) == 1, out
