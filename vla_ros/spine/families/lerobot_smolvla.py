@@ -42,7 +42,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vla_ros.spine.base_vla import BaseVLA, step_tensor
 from vla_ros.spine.checkpoints.lerobot import (
     LeRobotCheckpoint,
     LeRobotCheckpointError,
@@ -55,6 +54,7 @@ from vla_ros.spine.components.smolvla_text import (
     find_tokenizer_file,
     find_vlm_file,
 )
+from vla_ros.spine.families.lerobot_flow import LeRobotFlowVLA
 from vla_ros.spine.registry import VLAS
 
 #: spine model prefix -> LeRobot checkpoint prefix (first match wins; see spine/weights.py)
@@ -111,7 +111,7 @@ def resize_with_pad(images: Tensor, height: int, width: int) -> Tensor:
 
 
 @VLAS.register(name="lerobot_smolvla")
-class LeRobotSmolVLA(BaseVLA):
+class LeRobotSmolVLA(LeRobotFlowVLA):
     """LeRobot SmolVLA on the spine; see the module docstring."""
 
     FAMILY = "lerobot_smolvla"
@@ -136,20 +136,7 @@ class LeRobotSmolVLA(BaseVLA):
         **slots: Any,
     ) -> None:
         super().__init__(io, freeze=freeze, export_layout=export_layout, **slots)
-        if self.io.obs_history != 1:
-            raise ValueError(
-                "SmolVLA uses the newest observation only (n_obs_steps 1); set io.obs_history: 1"
-            )
-        if num_steps < 1:
-            raise ValueError(f"SmolVLA num_steps must be >= 1, got {num_steps}")
-        for name, have, cap in (
-            ("state", self.io.state_dim, max_state_dim),
-            ("action", self.io.action_dim, max_action_dim),
-        ):
-            if have > cap:
-                raise ValueError(
-                    f"{name} dim {have} > max_{name}_dim {cap}; SmolVLA pads to, never beyond, it"
-                )
+        self.check_flow_config("SmolVLA", num_steps, max_state_dim, max_action_dim)
         self.resize = (int(resize[0]), int(resize[1]))  # (height, width)
         self.num_steps, self.max_state_dim, self.max_action_dim = (
             int(num_steps),
@@ -167,9 +154,7 @@ class LeRobotSmolVLA(BaseVLA):
                 f"must match the VLM layers it reads (depth {llm.depth}, {llm.kv_heads}, {llm.head_dim})"
             )
         self.state_proj = nn.Linear(max_state_dim, llm.dim)
-        dt = -1.0 / self.num_steps
-        times = torch.tensor([1.0 + i * dt for i in range(self.num_steps)], dtype=torch.float32)
-        self.register_buffer("times", times, persistent=False)
+        self.register_times()
 
     def slot_defaults(self, slot: str) -> dict[str, Any]:
         if slot == "projector":
@@ -185,13 +170,6 @@ class LeRobotSmolVLA(BaseVLA):
                 "chunk_size": self.io.horizon,
             }
         return {}
-
-    @property
-    def num_export_steps(self) -> int:
-        return self.num_steps
-
-    def io_extra(self) -> dict[str, Any]:
-        return {"num_steps": self.num_steps, "noise_dim": self.max_action_dim, "lerobot": dict(self.lerobot)}
 
     # ------------------------------------------------------------------ text
     def tokenize(self, instructions: str | list[str]) -> Tensor:
@@ -251,47 +229,8 @@ class LeRobotSmolVLA(BaseVLA):
         """The expert's velocity ``[B, chunk, max_action_dim]`` at ``x`` and time ``t [B]``."""
         return self.vla_head(prefix["prefix_k"], prefix["prefix_v"], prefix["prefix_mask"] > 0.5, x, t)
 
-    def export_step(self, prefix: Mapping[str, Tensor], x: Tensor, step_index: int | Tensor) -> Tensor:
-        """Euler step ``i``: ``x + dt * v(x, t_i)``, ``t_i = 1 + i dt``, ``dt = -1 / num_steps``."""
-        # index_select, not times[i]: indexing with a 0-d tensor syncs (.item()) on CUDA/meta
-        t = self.times.index_select(0, step_tensor(step_index, x).reshape(1)).expand(x.shape[0])
-        return x + (-1.0 / self.num_steps) * self.velocity(prefix, x, t)
-
-    def get_noise(self, obs: Mapping[str, Tensor], noise: Tensor | None) -> Tensor:
-        """Initial sample ``[B, chunk, max_action_dim]`` (LeRobot's shape): ``noise``,
-        ``obs["noise"]`` or fresh Gaussian; another shape raises ``ValueError`` naming both."""
-        if noise is None:
-            noise = obs.get("noise")
-        state = obs["state"]
-        shape = (state.shape[0], self.io.horizon, self.max_action_dim)
-        if noise is None:
-            return torch.randn(shape, dtype=state.dtype, device=state.device)
-        if tuple(noise.shape) != shape:
-            raise ValueError(
-                f"SmolVLA noise has shape {tuple(noise.shape)}; expected {shape} "
-                f"(chunk, max_action_dim={self.max_action_dim}: the padded dimensions are sampled too)"
-            )
-        return noise
-
-    def example_inputs(self, batch_size: int = 1, seed: int = 0) -> dict[str, Tensor]:
-        """Valid inputs for export/parity; ``noise`` has LeRobot's ``[B, chunk, max_action_dim]``."""
-        out = super().example_inputs(batch_size, seed)
-        g = torch.Generator().manual_seed(seed + 1)
-        out["noise"] = torch.randn(batch_size, self.io.horizon, self.max_action_dim, generator=g)
-        return out
-
-    def run_split(self, obs: Mapping[str, Tensor], noise: Tensor | None = None) -> Tensor:
-        """The split layout's runtime loop; actions ``[B, chunk, action_dim]`` (truncated)."""
-        prefix = self.export_prefix(obs)
-        x = self.get_noise(obs, noise)
-        for i in range(self.num_steps):
-            x = self.export_step(prefix, x, i)
-        return x[..., : self.io.action_dim]
-
-    def predict_action(self, obs: Mapping[str, Tensor], noise: Tensor | None = None) -> Tensor:
-        """Normalized actions ``[B, chunk, action_dim]``; deterministic given ``noise``."""
-        self.check_obs(obs)
-        return self.run_split(obs, noise)
+    def noise_name(self) -> str:
+        return "SmolVLA"
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Training is LeRobot's job; vla_ros runs SmolVLA for inference only."""

@@ -1,0 +1,111 @@
+"""The flow-matching sampler LeRobot's pi0, pi0.5 and SmolVLA share (inference only).
+
+All three cache a prefix once, then take ``num_steps`` Euler steps from ``t = 1`` to ``0``
+(``x <- x + dt v(x, t)``, ``dt = -1 / num_steps``) from noise ``[B, chunk, max_action_dim]``
+(LeRobot's shape: the padded action dimensions carry noise too) and truncate to the action
+dimension at the end (LeRobot 0.6.1 ``PI0Pytorch.sample_actions`` / ``VLAFlowMatching``).
+A family subclasses :class:`LeRobotFlowVLA` and supplies ``export_prefix`` and ``velocity``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from vla_ros.spine.base_vla import BaseVLA, step_tensor
+
+
+class LeRobotFlowVLA(BaseVLA):
+    """Split-layout flow-matching sampling over a prefix cache; subclasses define
+    ``export_prefix(obs) -> dict`` and ``velocity(prefix, x, t) -> [B, chunk, max_action_dim]``."""
+
+    num_steps: int
+    max_state_dim: int
+    max_action_dim: int
+    times: Tensor
+    lerobot: dict[str, Any]
+
+    def check_flow_config(self, name: str, num_steps: int, max_state_dim: int, max_action_dim: int) -> None:
+        """``ValueError`` naming ``name`` unless ``obs_history`` is 1, ``num_steps >= 1`` and the
+        state / action dimensions fit ``max_state_dim`` / ``max_action_dim``."""
+        if self.io.obs_history != 1:
+            raise ValueError(
+                f"{name} uses the newest observation only (n_obs_steps 1); set io.obs_history: 1"
+            )
+        if num_steps < 1:
+            raise ValueError(f"{name} num_steps must be >= 1, got {num_steps}")
+        for what, have, cap in (
+            ("state", self.io.state_dim, max_state_dim),
+            ("action", self.io.action_dim, max_action_dim),
+        ):
+            if have > cap:
+                raise ValueError(
+                    f"{what} dim {have} > max_{what}_dim {cap}; {name} pads to, never beyond, it"
+                )
+
+    def register_times(self) -> None:
+        """The Euler times ``t_i = 1 + i dt``, ``dt = -1 / num_steps``, as the non-persistent
+        buffer ``times [num_steps]`` (float32)."""
+        dt = -1.0 / self.num_steps
+        times = torch.tensor([1.0 + i * dt for i in range(self.num_steps)], dtype=torch.float32)
+        self.register_buffer("times", times, persistent=False)
+
+    @property
+    def num_export_steps(self) -> int:
+        return self.num_steps
+
+    def io_extra(self) -> dict[str, Any]:
+        return {"num_steps": self.num_steps, "noise_dim": self.max_action_dim, "lerobot": dict(self.lerobot)}
+
+    def velocity(self, prefix: Mapping[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
+        """The expert's velocity ``[B, chunk, max_action_dim]`` at ``x`` and time ``t [B]``."""
+        raise NotImplementedError
+
+    def noise_name(self) -> str:
+        """The model's name in noise-shape errors."""
+        return type(self).__name__
+
+    def export_step(self, prefix: Mapping[str, Tensor], x: Tensor, step_index: int | Tensor) -> Tensor:
+        """Euler step ``i``: ``x + dt * v(x, t_i)``, ``t_i = 1 + i dt``, ``dt = -1 / num_steps``."""
+        # index_select, not times[i]: indexing with a 0-d tensor syncs (.item()) on CUDA / meta
+        t = self.times.index_select(0, step_tensor(step_index, x).reshape(1)).expand(x.shape[0])
+        return x + (-1.0 / self.num_steps) * self.velocity(prefix, x, t)
+
+    def get_noise(self, obs: Mapping[str, Tensor], noise: Tensor | None) -> Tensor:
+        """Initial sample ``[B, chunk, max_action_dim]`` (LeRobot's shape): ``noise``,
+        ``obs["noise"]`` or fresh Gaussian; another shape raises ``ValueError`` naming both."""
+        if noise is None:
+            noise = obs.get("noise")
+        state = obs["state"]
+        shape = (state.shape[0], self.io.horizon, self.max_action_dim)
+        if noise is None:
+            return torch.randn(shape, dtype=state.dtype, device=state.device)
+        if tuple(noise.shape) != shape:
+            raise ValueError(
+                f"{self.noise_name()} noise has shape {tuple(noise.shape)}; expected {shape} "
+                f"(chunk, max_action_dim={self.max_action_dim}: the padded dimensions are sampled too)"
+            )
+        return noise
+
+    def example_inputs(self, batch_size: int = 1, seed: int = 0) -> dict[str, Tensor]:
+        """Valid inputs for export/parity; ``noise`` has LeRobot's ``[B, chunk, max_action_dim]``."""
+        out = super().example_inputs(batch_size, seed)
+        g = torch.Generator().manual_seed(seed + 1)
+        out["noise"] = torch.randn(batch_size, self.io.horizon, self.max_action_dim, generator=g)
+        return out
+
+    def run_split(self, obs: Mapping[str, Tensor], noise: Tensor | None = None) -> Tensor:
+        """The split layout's runtime loop; actions ``[B, chunk, action_dim]`` (truncated)."""
+        prefix = self.export_prefix(obs)
+        x = self.get_noise(obs, noise)
+        for i in range(self.num_steps):
+            x = self.export_step(prefix, x, i)
+        return x[..., : self.io.action_dim]
+
+    def predict_action(self, obs: Mapping[str, Tensor], noise: Tensor | None = None) -> Tensor:
+        """Normalized actions ``[B, chunk, action_dim]``; deterministic given ``noise``."""
+        self.check_obs(obs)
+        return self.run_split(obs, noise)
