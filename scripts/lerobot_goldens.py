@@ -32,13 +32,20 @@ import argparse
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 import torchvision
+from lerobot_goldens_common import (
+    folder_kb,
+    meta_key_shapes,
+    provenance,
+    save_policy_folder,
+    save_tensors,
+    write_json,
+)
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
@@ -238,23 +245,13 @@ def _run_lerobot(folder: Path, inputs: dict[str, torch.Tensor]) -> dict[str, tor
 
 
 def _provenance(case_name: str, extra: dict | None = None) -> dict:
-    import lerobot
-    import transformers
-
-    return {
-        "script": "scripts/lerobot_goldens.py",
-        "case": case_name,
-        "versions": {
-            "lerobot": lerobot.__version__,
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-            "transformers": transformers.__version__,
-            "python": sys.version.split()[0],
-        },
-        "path": "raw observation -> preprocessor -> predict_action_chunk -> postprocessor",
-        "images": "inputs are uint8 HWC camera bytes; LeRobot received float32 CHW / 255",
-        **(extra or {}),
-    }
+    return provenance(
+        "scripts/lerobot_goldens.py",
+        case_name,
+        ("torchvision", "transformers"),
+        "raw observation -> preprocessor -> predict_action_chunk -> postprocessor",
+        extra,
+    )
 
 
 def make_case(name: str, case: dict, out: Path, seed: int) -> None:
@@ -264,18 +261,13 @@ def make_case(name: str, case: dict, out: Path, seed: int) -> None:
     _randomize(policy, g)
     stats = _stats(case, g)
     dest = out / name
-    shutil.rmtree(dest, ignore_errors=True)
-    folder = dest / "pretrained_model"
-    policy.save_pretrained(str(folder))
-    pre, post = make_pre_post_processors(cfg, dataset_stats=stats)
-    pre.save_pretrained(str(folder))
-    post.save_pretrained(str(folder))
+    folder = save_policy_folder(policy, cfg, stats, dest)
     inputs = _inputs(case, g)
-    save_file({k: v.contiguous() for k, v in inputs.items()}, str(dest / "inputs.safetensors"))
+    save_tensors(inputs, dest / "inputs.safetensors")
     save_file(_run_lerobot(folder, inputs), str(dest / "outputs.safetensors"))
     prov = _provenance(name, {"seed": seed, "case_spec": case})
-    (dest / "provenance.json").write_text(json.dumps(prov, indent=1) + "\n")
-    print(f"{name}: {sum(f.stat().st_size for f in dest.rglob('*') if f.is_file()) / 1e3:.0f} kB")
+    write_json(dest / "provenance.json", prov)
+    print(f"{name}: {folder_kb(dest):.0f} kB")
 
 
 def make_legacy(out: Path) -> None:
@@ -309,11 +301,11 @@ def make_legacy(out: Path) -> None:
             for stat in names:
                 sd[f"{p}.{buf}.{stat}"] = flat[f"{feat}.{stat}"].clone()
     save_file(sd, str(dest / "pretrained_model" / "model.safetensors"))
-    (dest / "pretrained_model" / "config.json").write_text(json.dumps(cfg, indent=4) + "\n")
+    write_json(dest / "pretrained_model" / "config.json", cfg, indent=4)
     for f in ("inputs.safetensors", "outputs.safetensors"):
         shutil.copy(src / f, dest / f)
     prov = _provenance(LEGACY_CASE, {"written_from": LEGACY_FROM, "note": make_legacy.__doc__.split("\n")[0]})
-    (dest / "provenance.json").write_text(json.dumps(prov, indent=1) + "\n")
+    write_json(dest / "provenance.json", prov)
     print(f"{LEGACY_CASE}: written from {LEGACY_FROM}")
 
 
@@ -327,9 +319,7 @@ def full_size_keys(out: Path) -> None:
     cfg = ACTConfig(
         input_features=inputs, output_features=outputs, pretrained_backbone_weights=None, device="cpu"
     )
-    with torch.device("meta"):
-        policy = ACTPolicy(cfg)
-    keys = {k: list(v.shape) for k, v in policy.state_dict().items()}
+    keys = meta_key_shapes(ACTPolicy, cfg)
     tmp = out / "_full_cfg"
     tmp.mkdir(exist_ok=True)
     cfg._save_pretrained(tmp)
@@ -339,7 +329,7 @@ def full_size_keys(out: Path) -> None:
         "keys": keys,
     }
     shutil.rmtree(tmp)
-    (out / "act_full_keys.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_json(out / "act_full_keys.json", data)
     n_params = sum(torch.Size(s).numel() for s in keys.values())
     print(f"act_full_keys.json: {len(keys)} keys, {n_params / 1e6:.1f} M")
 

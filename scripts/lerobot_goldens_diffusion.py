@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 import torchvision
 from lerobot_goldens import REDUCED_RESNET, _provenance
+from lerobot_goldens_common import folder_kb, meta_key_shapes, save_policy_folder, save_tensors, write_json
 from safetensors.torch import save_file
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
@@ -289,17 +290,12 @@ def make_case(name: str, case: dict, out: Path, seed: int) -> None:
     _randomize(policy, g)
     stats = _stats(case, g)
     dest = out / name
-    shutil.rmtree(dest, ignore_errors=True)
-    folder = dest / "pretrained_model"
-    policy.save_pretrained(str(folder))
-    pre, post = make_pre_post_processors(cfg, dataset_stats=stats)
-    pre.save_pretrained(str(folder))
-    post.save_pretrained(str(folder))
+    folder = save_policy_folder(policy, cfg, stats, dest)
     inputs = _inputs(case, cfg, g)
     outputs, step_noise = _run_lerobot(folder, inputs, seed)
     if step_noise is not None:
         inputs["step_noise"] = step_noise
-    save_file({k: v.contiguous() for k, v in inputs.items()}, str(dest / "inputs.safetensors"))
+    save_tensors(inputs, dest / "inputs.safetensors")
     save_file(outputs, str(dest / "outputs.safetensors"))
     prov = _provenance(name, {"seed": seed, "case_spec": case})
     prov["script"] = "scripts/lerobot_goldens_diffusion.py"
@@ -307,8 +303,8 @@ def make_case(name: str, case: dict, out: Path, seed: int) -> None:
     import diffusers
 
     prov["versions"]["diffusers"] = diffusers.__version__
-    (dest / "provenance.json").write_text(json.dumps(prov, indent=1) + "\n")
-    print(f"{name}: {sum(f.stat().st_size for f in dest.rglob('*') if f.is_file()) / 1e3:.0f} kB")
+    write_json(dest / "provenance.json", prov)
+    print(f"{name}: {folder_kb(dest):.0f} kB")
 
 
 def full_size_keys(out: Path) -> None:
@@ -321,9 +317,7 @@ def full_size_keys(out: Path) -> None:
     cfg = DiffusionConfig(
         input_features=inputs, output_features=outputs, pretrained_backbone_weights=None, device="cpu"
     )
-    with torch.device("meta"):
-        policy = DiffusionPolicy(cfg)
-    keys = {k: list(v.shape) for k, v in policy.state_dict().items()}
+    keys = meta_key_shapes(DiffusionPolicy, cfg)
     tmp = out / "_full_cfg_diffusion"
     tmp.mkdir(exist_ok=True)
     cfg._save_pretrained(tmp)
@@ -336,7 +330,7 @@ def full_size_keys(out: Path) -> None:
         "keys": keys,
     }
     shutil.rmtree(tmp)
-    (out / "diffusion_full_keys.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_json(out / "diffusion_full_keys.json", data)
     n_params = sum(torch.Size(s).numel() for s in keys.values())
     print(f"diffusion_full_keys.json: {len(keys)} keys, {n_params / 1e6:.1f} M")
 

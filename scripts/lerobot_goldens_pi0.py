@@ -58,12 +58,19 @@ import argparse
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from lerobot_goldens_common import (
+    folder_kb,
+    meta_key_shapes,
+    provenance,
+    save_policy_folder,
+    save_tensors,
+    write_json,
+)
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -408,37 +415,24 @@ def _run_lerobot(
 
 
 def _provenance(case_name: str, extra: dict | None = None) -> dict:
-    import lerobot
-    import tokenizers
-    import transformers
-
-    return {
-        "script": "scripts/lerobot_goldens_pi0.py",
-        "case": case_name,
-        "versions": {
-            "lerobot": lerobot.__version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "tokenizers": tokenizers.__version__,
-            "python": sys.version.split()[0],
-        },
-        "path": "raw observation + task -> preprocessor -> _preprocess_images/prepare_state -> "
+    return provenance(
+        "scripts/lerobot_goldens_pi0.py",
+        case_name,
+        ("transformers", "tokenizers"),
+        "raw observation + task -> preprocessor -> _preprocess_images/prepare_state -> "
         "model.sample_actions(noise) -> truncate -> postprocessor",
-        "images": "inputs are uint8 HWC camera bytes; LeRobot received float32 CHW / 255",
-        "patched": [
+        extra,
+        patched=[
             "get_gemma_config answers the variants of gemma_variants.json; the config's variant check "
             "accepts them",
             "PaliGemma's SigLIP vision config replaced by the tiny one (projection_dim = Gemma width), "
             "both Gemmas' vocabulary = the tiny tokenizer's size",
             f"{TOKENIZER_NAME} resolves to the local folder test/fixtures/lerobot/{TOKENIZER_NAME}",
         ],
-        **(extra or {}),
-    }
+    )
 
 
 def make_case(name: str, case: dict, out: Path, seed: int, vocab_size: int) -> None:
-    from lerobot.policies.factory import make_pre_post_processors
-
     g = torch.Generator().manual_seed(seed)
     cfg = _config(case)
     _, policy_cls = _classes(case["type"])
@@ -446,21 +440,16 @@ def make_case(name: str, case: dict, out: Path, seed: int, vocab_size: int) -> N
     _randomize(policy, g)
     stats = _stats(case, g)
     dest = out / name
-    shutil.rmtree(dest, ignore_errors=True)
-    folder = dest / "pretrained_model"
-    policy.save_pretrained(str(folder))
-    pre, post = make_pre_post_processors(cfg, dataset_stats=stats)
-    pre.save_pretrained(str(folder))
-    post.save_pretrained(str(folder))
+    folder = save_policy_folder(policy, cfg, stats, dest)
     variants = {
         "note": "reduced test model: LeRobot's variant table as extended by scripts/lerobot_goldens_pi0.py",
         "variants": {k: TINY_VARIANTS[k] for k in (cfg.paligemma_variant, cfg.action_expert_variant)},
         "vision": {**TINY_SIGLIP, "patch_size": 14, "layer_norm_eps": 1e-6},
         "vocab_size": vocab_size,
     }
-    (folder / VARIANTS_FILE).write_text(json.dumps(variants, indent=1) + "\n")
+    write_json(folder / VARIANTS_FILE, variants)
     inputs = _inputs(case, cfg, stats, g)
-    save_file({k: v.contiguous() for k, v in inputs.items()}, str(dest / "inputs.safetensors"))
+    save_tensors(inputs, dest / "inputs.safetensors")
     outputs, (prompts, n_loaded) = _run_lerobot(case["type"], folder, inputs, case["tasks"])
     save_file(outputs, str(dest / "outputs.safetensors"))
     prov = _provenance(
@@ -474,9 +463,8 @@ def make_case(name: str, case: dict, out: Path, seed: int, vocab_size: int) -> N
             "n_samples": N_SAMPLES,
         },
     )
-    (dest / "provenance.json").write_text(json.dumps(prov, indent=1) + "\n")
-    size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
-    print(f"{name}: {size / 1e3:.0f} kB, action std {outputs['action'].std():.3f}, prompts {prompts}")
+    write_json(dest / "provenance.json", prov)
+    print(f"{name}: {folder_kb(dest):.0f} kB, action std {outputs['action'].std():.3f}, prompts {prompts}")
 
 
 def full_size_keys(kind: str, out: Path, tmp: Path) -> None:
@@ -493,9 +481,7 @@ def full_size_keys(kind: str, out: Path, tmp: Path) -> None:
     outputs = {"action": PolicyFeature(type=FeatureType.ACTION, shape=(7,))}
     cfg = cfg_cls(input_features=inputs, output_features=outputs, device="cpu")
     cfg.device = "meta"  # PI0Policy moves itself to config.device
-    with torch.device("meta"):
-        policy = policy_cls(cfg)
-    keys = {k: list(v.shape) for k, v in policy.state_dict().items()}
+    keys = meta_key_shapes(policy_cls, cfg)
     cfg.device = "cpu"
     save = tmp / f"_{kind}_cfg"
     save.mkdir(exist_ok=True)
@@ -507,7 +493,7 @@ def full_size_keys(kind: str, out: Path, tmp: Path) -> None:
         "config": json.loads((save / "config.json").read_text()),
         "keys": keys,
     }
-    (out / f"{kind}_full_keys.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_json(out / f"{kind}_full_keys.json", data)
     n_params = sum(torch.Size(s).numel() for s in keys.values())
     print(f"{kind}_full_keys.json: {len(keys)} keys, {n_params / 1e9:.2f} G")
 

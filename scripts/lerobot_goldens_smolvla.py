@@ -45,12 +45,19 @@ import argparse
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from lerobot_goldens_common import (
+    folder_kb,
+    meta_key_shapes,
+    provenance,
+    save_policy_folder,
+    save_tensors,
+    write_json,
+)
 from safetensors.torch import save_file
 from torch import nn
 
@@ -350,28 +357,16 @@ def _run_lerobot(folder: Path, inputs: dict[str, torch.Tensor], tasks: list[str]
 
 
 def _provenance(case_name: str, extra: dict | None = None) -> dict:
-    import lerobot
-    import tokenizers
-    import transformers
-
-    return {
-        "script": "scripts/lerobot_goldens_smolvla.py",
-        "case": case_name,
-        "versions": {
-            "lerobot": lerobot.__version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "tokenizers": tokenizers.__version__,
-            "python": sys.version.split()[0],
-        },
-        "path": "raw observation + task -> preprocessor -> predict_action_chunk(noise) -> postprocessor",
-        "images": "inputs are uint8 HWC camera bytes; LeRobot received float32 CHW / 255",
-        **(extra or {}),
-    }
+    return provenance(
+        "scripts/lerobot_goldens_smolvla.py",
+        case_name,
+        ("transformers", "tokenizers"),
+        "raw observation + task -> preprocessor -> predict_action_chunk(noise) -> postprocessor",
+        extra,
+    )
 
 
 def make_case(name: str, case: dict, out: Path, seed: int) -> None:
-    from lerobot.policies.factory import make_pre_post_processors
     from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
 
     g = torch.Generator().manual_seed(seed)
@@ -380,14 +375,9 @@ def make_case(name: str, case: dict, out: Path, seed: int) -> None:
     _randomize(policy, g)
     stats = _stats(case, g)
     dest = out / name
-    shutil.rmtree(dest, ignore_errors=True)
-    folder = dest / "pretrained_model"
-    policy.save_pretrained(str(folder))
-    pre, post = make_pre_post_processors(cfg, dataset_stats=stats)
-    pre.save_pretrained(str(folder))
-    post.save_pretrained(str(folder))
+    folder = save_policy_folder(policy, cfg, stats, dest)
     inputs = _inputs(case, cfg, g)
-    save_file({k: v.contiguous() for k, v in inputs.items()}, str(dest / "inputs.safetensors"))
+    save_tensors(inputs, dest / "inputs.safetensors")
     outputs, pos_ok = _run_lerobot(folder, inputs, case["tasks"])
     if not pos_ok:
         raise SystemExit(
@@ -406,9 +396,8 @@ def make_case(name: str, case: dict, out: Path, seed: int) -> None:
             "n_samples": N_SAMPLES,
         },
     )
-    (dest / "provenance.json").write_text(json.dumps(prov, indent=1) + "\n")
-    size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
-    print(f"{name}: {size / 1e3:.0f} kB, action std {outputs['action'].std():.3f}")
+    write_json(dest / "provenance.json", prov)
+    print(f"{name}: {folder_kb(dest):.0f} kB, action std {outputs['action'].std():.3f}")
 
 
 def full_size_keys(out: Path, tmp: Path) -> None:
@@ -433,9 +422,7 @@ def full_size_keys(out: Path, tmp: Path) -> None:
     inputs["observation.state"] = PolicyFeature(type=FeatureType.STATE, shape=(6,))
     outputs = {"action": PolicyFeature(type=FeatureType.ACTION, shape=(6,))}
     cfg = SmolVLAConfig(input_features=inputs, output_features=outputs, vlm_model_name=str(vlm), device="cpu")
-    with torch.device("meta"):
-        policy = SmolVLAPolicy(cfg)
-    keys = {k: list(v.shape) for k, v in policy.state_dict().items()}
+    keys = meta_key_shapes(SmolVLAPolicy, cfg)
     save = tmp / "_full_cfg"
     save.mkdir(exist_ok=True)
     cfg.vlm_model_name = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
@@ -453,7 +440,7 @@ def full_size_keys(out: Path, tmp: Path) -> None:
         "vlm_config": c,
         "keys": keys,
     }
-    (out / "smolvla_full_keys.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_json(out / "smolvla_full_keys.json", data)
     n_params = sum(torch.Size(s).numel() for s in keys.values())
     print(f"smolvla_full_keys.json: {len(keys)} keys, {n_params / 1e6:.1f} M")
 

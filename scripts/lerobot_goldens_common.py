@@ -1,0 +1,78 @@
+"""Helpers the LeRobot golden scripts share (``scripts/lerobot_goldens*.py``; the reference lane,
+``requirements/lerobot-ref.txt``): a policy folder as LeRobot saves it, tensors, JSON and the
+provenance every golden carries. LeRobot is imported only inside the functions that need it."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+#: how every golden's camera inputs reached LeRobot
+IMAGES_NOTE = "inputs are uint8 HWC camera bytes; LeRobot received float32 CHW / 255"
+
+
+def save_policy_folder(policy: torch.nn.Module, cfg: Any, stats: dict, dest: Path) -> Path:
+    """Empty ``dest`` and write ``dest/pretrained_model`` as LeRobot does: the policy's
+    ``save_pretrained`` plus its pre/post processors made from ``cfg`` and ``stats``; returns it."""
+    from lerobot.policies.factory import make_pre_post_processors
+
+    shutil.rmtree(dest, ignore_errors=True)
+    folder = dest / "pretrained_model"
+    policy.save_pretrained(str(folder))
+    pre, post = make_pre_post_processors(cfg, dataset_stats=stats)
+    pre.save_pretrained(str(folder))
+    post.save_pretrained(str(folder))
+    return folder
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """``tensors`` (made contiguous) as a safetensors file at ``path``."""
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+
+
+def write_json(path: Path, data: Any, indent: int = 1) -> None:
+    """``data`` as JSON at ``path`` with a final newline."""
+    path.write_text(json.dumps(data, indent=indent) + "\n")
+
+
+def folder_kb(dest: Path) -> float:
+    """The size of every file under ``dest`` in kB (1e3 bytes)."""
+    return sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()) / 1e3
+
+
+def versions(*modules: str) -> dict[str, str]:
+    """``lerobot``, ``torch``, then each of ``modules``, then ``python``: their versions."""
+    out = {"lerobot": importlib.import_module("lerobot").__version__, "torch": torch.__version__}
+    out.update({m: importlib.import_module(m).__version__ for m in modules})
+    out["python"] = sys.version.split()[0]
+    return out
+
+
+def provenance(
+    script: str, case_name: str, modules: tuple[str, ...], path: str, extra: dict | None = None, **fields: Any
+) -> dict:
+    """A golden's provenance: ``script``, ``case``, :func:`versions` of ``modules``, the LeRobot
+    ``path`` the inputs took, :data:`IMAGES_NOTE`, then ``fields`` and ``extra``."""
+    return {
+        "script": script,
+        "case": case_name,
+        "versions": versions(*modules),
+        "path": path,
+        "images": IMAGES_NOTE,
+        **fields,
+        **(extra or {}),
+    }
+
+
+def meta_key_shapes(policy_cls: Any, cfg: Any) -> dict[str, list[int]]:
+    """Every state-dict name and shape of ``policy_cls(cfg)`` built on the meta device."""
+    with torch.device("meta"):
+        policy = policy_cls(cfg)
+    return {k: list(v.shape) for k, v in policy.state_dict().items()}
