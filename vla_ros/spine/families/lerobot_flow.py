@@ -26,6 +26,10 @@ class LeRobotFlowVLA(BaseVLA):
     max_state_dim: int
     max_action_dim: int
     times: Tensor
+    resize: tuple[int, int]
+    tokenizer_file: str | None
+    #: whether the action expert reads the padded state (pi0's state token): ``max_state_dim``
+    HEAD_TAKES_STATE = False
     lerobot: dict[str, Any]
 
     def check_flow_config(self, name: str, num_steps: int, max_state_dim: int, max_action_dim: int) -> None:
@@ -45,6 +49,47 @@ class LeRobotFlowVLA(BaseVLA):
                 raise ValueError(
                     f"{what} dim {have} > max_{what}_dim {cap}; {name} pads to, never beyond, it"
                 )
+
+    def setup_flow(
+        self,
+        name: str,
+        *,
+        resize: tuple[int, int],
+        num_steps: int,
+        max_state_dim: int,
+        max_action_dim: int,
+        tokenizer_file: str | None,
+        lerobot: Mapping[str, Any] | None,
+    ) -> None:
+        """:meth:`check_flow_config`, then keep the family's settings: ``resize`` (height, width)
+        pixels, ``num_steps``, the padded dimensions, the tokenizer file and LeRobot's config."""
+        self.check_flow_config(name, num_steps, max_state_dim, max_action_dim)
+        self.resize = (int(resize[0]), int(resize[1]))  # (height, width)
+        self.num_steps, self.max_state_dim, self.max_action_dim = (
+            int(num_steps),
+            max_state_dim,
+            max_action_dim,
+        )
+        self.tokenizer_file = tokenizer_file
+        self.lerobot = dict(lerobot or {})
+
+    def slot_defaults(self, slot: str) -> dict[str, Any]:
+        if slot == "projector":
+            return {"in_dim": self.vision_backbone.out_dim, "out_dim": self.llm_backbone.dim}
+        if slot == "vla_head":
+            llm = self.llm_backbone
+            out = {
+                "num_layers": llm.depth,
+                "heads": llm.heads,
+                "kv_heads": llm.kv_heads,
+                "head_dim": llm.head_dim,
+                "max_action_dim": self.max_action_dim,
+            }
+            if self.HEAD_TAKES_STATE:
+                out["max_state_dim"] = self.max_state_dim
+            out["chunk_size"] = self.io.horizon
+            return out
+        return {}
 
     def register_times(self) -> None:
         """The Euler times ``t_i = 1 + i dt``, ``dt = -1 / num_steps``, as the non-persistent

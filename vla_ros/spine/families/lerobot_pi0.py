@@ -92,6 +92,7 @@ class LeRobotPi0(LeRobotFlowVLA):
     USES_TEXT = True
     EXPORT_LAYOUT = "split"
     HEAD_TYPE = "Pi0Expert"
+    HEAD_TAKES_STATE = True
 
     def __init__(
         self,
@@ -109,15 +110,15 @@ class LeRobotPi0(LeRobotFlowVLA):
     ) -> None:
         super().__init__(io, freeze=freeze, export_layout=export_layout, **slots)
         name = type(self).__name__
-        self.check_flow_config(name, num_steps, max_state_dim, max_action_dim)
-        self.resize = (int(resize[0]), int(resize[1]))
-        self.num_steps, self.max_state_dim, self.max_action_dim = (
-            int(num_steps),
-            max_state_dim,
-            max_action_dim,
+        self.setup_flow(
+            name,
+            resize=resize,
+            num_steps=num_steps,
+            max_state_dim=max_state_dim,
+            max_action_dim=max_action_dim,
+            tokenizer_file=tokenizer_file,
+            lerobot=lerobot,
         )
-        self.tokenizer_file = tokenizer_file
-        self.lerobot = dict(lerobot or {})
         self._tokenizer: SmolVLATokenizer | PromptTokenizer | None = None
         self.build_slots()
         llm, head = self.llm_backbone, self.vla_head
@@ -128,22 +129,6 @@ class LeRobotPi0(LeRobotFlowVLA):
                 f"({llm.depth}, {llm.kv_heads}, {llm.head_dim})"
             )
         self.register_times()
-
-    def slot_defaults(self, slot: str) -> dict[str, Any]:
-        if slot == "projector":
-            return {"in_dim": self.vision_backbone.out_dim, "out_dim": self.llm_backbone.dim}
-        if slot == "vla_head":
-            llm = self.llm_backbone
-            return {
-                "num_layers": llm.depth,
-                "heads": llm.heads,
-                "kv_heads": llm.kv_heads,
-                "head_dim": llm.head_dim,
-                "max_action_dim": self.max_action_dim,
-                "max_state_dim": self.max_state_dim,
-                "chunk_size": self.io.horizon,
-            }
-        return {}
 
     # ------------------------------------------------------------------ text
     def _tokenizer_path(self) -> str:

@@ -136,15 +136,15 @@ class LeRobotSmolVLA(LeRobotFlowVLA):
         **slots: Any,
     ) -> None:
         super().__init__(io, freeze=freeze, export_layout=export_layout, **slots)
-        self.check_flow_config("SmolVLA", num_steps, max_state_dim, max_action_dim)
-        self.resize = (int(resize[0]), int(resize[1]))  # (height, width)
-        self.num_steps, self.max_state_dim, self.max_action_dim = (
-            int(num_steps),
-            max_state_dim,
-            max_action_dim,
+        self.setup_flow(
+            "SmolVLA",
+            resize=resize,
+            num_steps=num_steps,
+            max_state_dim=max_state_dim,
+            max_action_dim=max_action_dim,
+            tokenizer_file=tokenizer_file,
+            lerobot=lerobot,
         )
-        self.tokenizer_file = tokenizer_file
-        self.lerobot = dict(lerobot or {})
         self._tokenizer: SmolVLATokenizer | None = None
         self.build_slots()
         llm, head = self.llm_backbone, self.vla_head
@@ -155,21 +155,6 @@ class LeRobotSmolVLA(LeRobotFlowVLA):
             )
         self.state_proj = nn.Linear(max_state_dim, llm.dim)
         self.register_times()
-
-    def slot_defaults(self, slot: str) -> dict[str, Any]:
-        if slot == "projector":
-            return {"in_dim": self.vision_backbone.out_dim, "out_dim": self.llm_backbone.dim}
-        if slot == "vla_head":
-            llm = self.llm_backbone
-            return {
-                "num_layers": llm.depth,
-                "heads": llm.heads,
-                "kv_heads": llm.kv_heads,
-                "head_dim": llm.head_dim,
-                "max_action_dim": self.max_action_dim,
-                "chunk_size": self.io.horizon,
-            }
-        return {}
 
     # ------------------------------------------------------------------ text
     def tokenize(self, instructions: str | list[str]) -> Tensor:
