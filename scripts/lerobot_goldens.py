@@ -46,6 +46,9 @@ from lerobot_goldens_common import (
     save_tensors,
     write_json,
 )
+from lerobot_goldens_common import (
+    made_up_stats as _stats,
+)
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
@@ -149,43 +152,6 @@ def _act_config(case: dict) -> ACTConfig:
         normalization_mapping={k: NormalizationMode(v) for k, v in case["norm"].items()},
         **kw,
     )
-
-
-def _stats(case: dict, g: torch.Generator) -> dict[str, dict[str, torch.Tensor]]:
-    """Made-up dataset statistics with every stat LeRobot records (ordered quantiles)."""
-
-    def vec(d: int, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
-        mean = torch.randn(d, generator=g)
-        std = 0.2 + torch.rand(d, generator=g)
-        lo, hi = mean - 2.5 * std, mean + 2.5 * std
-        out = {
-            "mean": mean,
-            "std": std,
-            "min": lo,
-            "max": hi,
-            "q01": mean - 2.0 * std,
-            "q10": mean - 1.2 * std,
-            "q50": mean,
-            "q90": mean + 1.3 * std,
-            "q99": mean + 2.1 * std,
-            "count": torch.tensor([1000.0]),
-        }
-        return {k: (v.reshape(shape) if k != "count" else v) for k, v in out.items()}
-
-    stats = {}
-    for cam in case["cameras"]:
-        s = vec(3, (3, 1, 1))
-        s["mean"] = torch.tensor([0.485, 0.456, 0.406]).reshape(3, 1, 1) + 0.05 * torch.randn(
-            3, 1, 1, generator=g
-        )
-        s["std"] = torch.tensor([0.229, 0.224, 0.225]).reshape(3, 1, 1) + 0.02 * torch.rand(
-            3, 1, 1, generator=g
-        )
-        s["min"], s["max"] = torch.zeros(3, 1, 1), torch.ones(3, 1, 1)
-        stats[f"observation.images.{cam}"] = s
-    stats["observation.state"] = vec(case["state_dim"], (case["state_dim"],))
-    stats["action"] = vec(case["action_dim"], (case["action_dim"],))
-    return stats
 
 
 @torch.no_grad()

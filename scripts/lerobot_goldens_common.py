@@ -71,6 +71,45 @@ def provenance(
     }
 
 
+def made_up_stats(case: dict, g: torch.Generator) -> dict[str, dict[str, torch.Tensor]]:
+    """Made-up dataset statistics with every stat LeRobot records (ordered quantiles) for
+    ``case["cameras"]`` (near ImageNet's mean / std, min 0, max 1), ``observation.state`` and
+    ``action``, drawn from ``g`` (ACT and Diffusion goldens)."""
+
+    def vec(d: int, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
+        mean = torch.randn(d, generator=g)
+        std = 0.2 + torch.rand(d, generator=g)
+        lo, hi = mean - 2.5 * std, mean + 2.5 * std
+        out = {
+            "mean": mean,
+            "std": std,
+            "min": lo,
+            "max": hi,
+            "q01": mean - 2.0 * std,
+            "q10": mean - 1.2 * std,
+            "q50": mean,
+            "q90": mean + 1.3 * std,
+            "q99": mean + 2.1 * std,
+            "count": torch.tensor([1000.0]),
+        }
+        return {k: (v.reshape(shape) if k != "count" else v) for k, v in out.items()}
+
+    stats = {}
+    for cam in case["cameras"]:
+        s = vec(3, (3, 1, 1))
+        s["mean"] = torch.tensor([0.485, 0.456, 0.406]).reshape(3, 1, 1) + 0.05 * torch.randn(
+            3, 1, 1, generator=g
+        )
+        s["std"] = torch.tensor([0.229, 0.224, 0.225]).reshape(3, 1, 1) + 0.02 * torch.rand(
+            3, 1, 1, generator=g
+        )
+        s["min"], s["max"] = torch.zeros(3, 1, 1), torch.ones(3, 1, 1)
+        stats[f"observation.images.{cam}"] = s
+    stats["observation.state"] = vec(case["state_dim"], (case["state_dim"],))
+    stats["action"] = vec(case["action_dim"], (case["action_dim"],))
+    return stats
+
+
 def meta_key_shapes(policy_cls: Any, cfg: Any) -> dict[str, list[int]]:
     """Every state-dict name and shape of ``policy_cls(cfg)`` built on the meta device."""
     with torch.device("meta"):

@@ -51,6 +51,7 @@ import torch
 import torchvision
 from lerobot_goldens import REDUCED_RESNET, _provenance
 from lerobot_goldens_common import folder_kb, meta_key_shapes, save_policy_folder, save_tensors, write_json
+from lerobot_goldens_common import made_up_stats as _stats
 from safetensors.torch import save_file
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
@@ -176,35 +177,6 @@ def _config(case: dict) -> DiffusionConfig:
         device="cpu",
         **case["diffusion"],
     )
-
-
-def _stats(case: dict, g: torch.Generator) -> dict[str, dict[str, torch.Tensor]]:
-    """Made-up dataset statistics with every stat LeRobot records (ordered quantiles)."""
-
-    def vec(d: int, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
-        mean = torch.randn(d, generator=g)
-        std = 0.2 + torch.rand(d, generator=g)
-        out = {"mean": mean, "std": std, "min": mean - 2.5 * std, "max": mean + 2.5 * std}
-        for q, k in (("q01", -2.0), ("q10", -1.2), ("q50", 0.0), ("q90", 1.3), ("q99", 2.1)):
-            out[q] = mean + k * std
-        out = {k: v.reshape(shape) for k, v in out.items()}
-        out["count"] = torch.tensor([1000.0])
-        return out
-
-    stats = {}
-    for cam in case["cameras"]:
-        s = vec(3, (3, 1, 1))
-        s["mean"] = torch.tensor([0.485, 0.456, 0.406]).reshape(3, 1, 1) + 0.05 * torch.randn(
-            3, 1, 1, generator=g
-        )
-        s["std"] = torch.tensor([0.229, 0.224, 0.225]).reshape(3, 1, 1) + 0.02 * torch.rand(
-            3, 1, 1, generator=g
-        )
-        s["min"], s["max"] = torch.zeros(3, 1, 1), torch.ones(3, 1, 1)
-        stats[f"observation.images.{cam}"] = s
-    stats["observation.state"] = vec(case["state_dim"], (case["state_dim"],))
-    stats["action"] = vec(case["action_dim"], (case["action_dim"],))
-    return stats
 
 
 @torch.no_grad()
