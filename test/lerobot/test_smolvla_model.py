@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from lerobot_fixtures import BOUND, FIXTURES, folder, golden
+from flow_helpers import assert_whole_path_matches, images_and_state
+from lerobot_fixtures import FIXTURES, folder, golden
 from safetensors.torch import load_file, save_file
 
 from vla_ros.spine.checkpoints import (
@@ -38,9 +39,7 @@ def tasks(case: str) -> list[str]:
 
 def obs_of(ckpt: LeRobotCheckpoint, model: torch.nn.Module, inputs: dict, case: str) -> dict:
     """Raw observation (uint8 HWC images, raw state, task strings) -> the spine's inputs."""
-    cams = [f"observation.images.{c}" for c in model.io.camera_names]
-    images = torch.stack([inputs[f].permute(0, 3, 1, 2).to(torch.float32) / 255.0 for f in cams], dim=1)
-    state = ckpt.normalizer("observation.state").normalize(inputs["observation.state"])
+    images, state = images_and_state(ckpt, model, inputs)
     return {"images": images[:, None], "state": state[:, None], "tokens": model.tokenize(tasks(case))}
 
 
@@ -53,15 +52,7 @@ def loaded(request: pytest.FixtureRequest) -> tuple[str, LeRobotCheckpoint, torc
 def test_torch_whole_path_matches_lerobot(loaded) -> None:
     case, ckpt, model = loaded
     inputs, outputs = golden(case)
-    with torch.no_grad():
-        normalized = model.predict_action(obs_of(ckpt, model, inputs, case), noise=inputs["noise"])
-    got = ckpt.normalizer("action").unnormalize(normalized)
-    assert got.shape == outputs["action"].shape
-    assert (got - outputs["action"]).abs().max().item() <= BOUND
-    assert (normalized - outputs["action.normalized"]).abs().max().item() <= BOUND
-    # the golden actions vary over the chunk and between samples (a constant would not)
-    assert outputs["action"].std(dim=1).min().item() > 1e-2
-    assert (outputs["action"][0] - outputs["action"][1]).abs().max().item() > 1e-2
+    assert_whole_path_matches(ckpt, model, obs_of(ckpt, model, inputs, case), inputs, outputs)
 
 
 def test_split_layout_equals_predict_and_noise_matters(loaded) -> None:
