@@ -106,8 +106,11 @@ class LeRobotFlowVLA(BaseVLA):
         return {"num_steps": self.num_steps, "noise_dim": self.max_action_dim, "lerobot": dict(self.lerobot)}
 
     def velocity(self, prefix: Mapping[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
-        """The expert's velocity ``[B, chunk, max_action_dim]`` at ``x`` and time ``t [B]``."""
-        raise NotImplementedError
+        """The expert's velocity ``[B, chunk, max_action_dim]`` at ``x`` and time ``t [B]``.
+
+        Each LeRobot flow family (SmolVLA, pi0, pi0.5) defines it; this base has no expert.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines no velocity(): a LeRobot flow family must")
 
     def noise_name(self) -> str:
         """The model's name in noise-shape errors."""
