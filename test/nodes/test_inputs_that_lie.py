@@ -153,9 +153,14 @@ def test_policy_liveness_trips_when_clock_stops(ros, card: Path) -> None:
         sim["run"] = False
         thread.join()
     # the bag pauses: no /clock, no inputs
-    assert rig.ros.wait_until(lambda: rig.status_has("the node clock stands still"), timeout=15.0), (
-        rig.last_status()
-    )
+    # the cameras may be named first: wait until the joint_states fault is reported too
+    assert rig.ros.wait_until(
+        lambda: (
+            rig.status_has("the node clock stands still")
+            and "fault:input:joint_states:silent" in _values(rig.last_status())
+        ),
+        timeout=15.0,
+    ), rig.last_status()
     st = rig.last_status()
     assert st.level == b"\x02"
     silent = _values(st)["fault:input:joint_states:silent"]
