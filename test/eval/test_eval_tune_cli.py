@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from vla_ros.cli import main
-from vla_ros.control.executor_params import SPECS as EXECUTOR_SPECS
 from vla_ros.eval.tune import TuneError, check_candidate, parse_grid, score, update_params_text
+from vla_ros.executor.params import SPECS as EXECUTOR_SPECS
 from vla_ros.util.params import node_section, read_params_file, resolve
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"

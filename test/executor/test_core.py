@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vla_ros.control import executor_params as ep
+from vla_ros.executor import params as ep
 from vla_ros.executor.core import ExecutorCore
 
 MS = 1_000_000

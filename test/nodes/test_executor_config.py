@@ -16,7 +16,7 @@ def _params() -> dict:
 
 
 def test_yaml_keys_are_declared_and_valid():
-    from vla_ros.control.executor_params import SPEC_BY_NAME, check_value
+    from vla_ros.executor.params import SPEC_BY_NAME, check_value
 
     params = _params()
     unknown = sorted(set(params) - set(SPEC_BY_NAME))
@@ -33,8 +33,8 @@ def test_yaml_keys_are_declared_and_valid():
 def test_shipped_robot_yamls_require_limits_before_arming():
     """executor.yaml and vla.yaml's executor section ship without limits and without
     allow_unlimited, so the executor refuses to arm until the user fills the limits in."""
-    from vla_ros.control.executor_params import joint_limits, urdf_limits
     from vla_ros.control.safety import JointLimits, arming_refusal
+    from vla_ros.executor.params import joint_limits, urdf_limits
 
     vla = yaml.safe_load((CONFIG.parent / "vla.yaml").read_text())["/**/executor_node"]["ros__parameters"]
     for params in (_params(), vla):

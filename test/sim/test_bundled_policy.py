@@ -71,7 +71,7 @@ def test_demo_yaml_uses_the_bundled_card_and_the_sim_matches_it(repo_root: Path,
 
 
 def test_demo_yaml_sets_only_declared_parameters(repo_root: Path) -> None:
-    from vla_ros.control import executor_params
+    from vla_ros.executor import params as executor_params
     from vla_ros.nodes import policy_node, sim_node
 
     declared = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vla_ros.control.executor_params import SPECS as EXECUTOR_SPECS
+from vla_ros.executor.params import SPECS as EXECUTOR_SPECS
 from vla_ros.policy.params import PARAMS as POLICY_SPECS
 from vla_ros.util.params import ParamsFileError, ParamSpec, node_section, read_params_file, resolve
 

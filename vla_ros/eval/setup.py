@@ -1,7 +1,7 @@
 """Build a replay from the same parameter YAML the robot runs (``config/vla.yaml``).
 
 The ``policy_node`` and ``executor_node`` sections are validated against the nodes' own
-parameter tables (:mod:`vla_ros.policy.params`, :mod:`vla_ros.control.executor_params`), and the
+parameter tables (:mod:`vla_ros.policy.params`, :mod:`vla_ros.executor.params`), and the
 policy step, the controller configuration and the joint limits are built by the same functions
 the nodes call. Relative topic names resolve in ``namespace`` as the nodes' would, and the YAML's
 sections apply exactly as rcl applies them to the nodes in that namespace.
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vla_ros.control import executor_params as ep
 from vla_ros.control.controller import ControllerConfig
 from vla_ros.control.safety import JointLimits, arming_refusal
 from vla_ros.control.urdf import UrdfError, parse_urdf_limits
 from vla_ros.eval.bag import IMAGE_TYPES, JOINT_STATE_TYPE, STRING_TYPE, BagSource, resolve_topic
 from vla_ros.eval.replay import ReplayTopics
+from vla_ros.executor import params as ep
 from vla_ros.executor.core import ExecutorCore
 from vla_ros.policy import (
     PolicyStep,

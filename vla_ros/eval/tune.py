@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from vla_ros.control import executor_params as ep
+from vla_ros.executor import params as ep
 from vla_ros.util.param_files import (
     ParamsFile,
     fully_qualified_name,

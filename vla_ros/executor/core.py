@@ -24,11 +24,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vla_ros.control import executor_params as ep
 from vla_ros.control.chunk import Chunk
 from vla_ros.control.controller import ChunkController, Command, ConfigError
 from vla_ros.control.safety import JointLimits, LimitsError, arming_refusal
 from vla_ros.control.urdf import UrdfError, UrdfLimits, parse_urdf_limits
+from vla_ros.executor import params as ep
 from vla_ros.util.faults import Fault
 
 
@@ -63,7 +63,7 @@ class ExecutorCore:
     """Parameters -> controller, limits, arming and live changes (see the module docstring).
 
     Args:
-        values: every executor parameter by name (see :mod:`vla_ros.control.executor_params`).
+        values: every executor parameter by name (see :mod:`vla_ros.executor.params`).
         urdf: URDF limits to start from; default: parsed from ``values["robot_description"]``.
 
     Raises:

@@ -1,7 +1,7 @@
 """executor_node: turns ActionChunks into joint commands at a fixed control rate, safely.
 
 A thin rclpy adapter around :class:`vla_ros.control.controller.ChunkController`: it declares the
-parameters (see :mod:`vla_ros.control.executor_params` and config/executor.yaml), converts messages
+parameters (see :mod:`vla_ros.executor.params` and config/executor.yaml), converts messages
 to integer-nanosecond calls, runs the controller on a timer and publishes the command.
 
 Topics (all remappable): subscribes ``joint_states`` (sensor_msgs/JointState),
@@ -54,10 +54,10 @@ from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from vla_ros.control import executor_params as ep
 from vla_ros.control.chunk import ChunkError
 from vla_ros.control.controller import ChunkController, Command, ConfigError
 from vla_ros.control.state import StateError
+from vla_ros.executor import params as ep
 from vla_ros.executor.core import ExecutorCore, Report
 from vla_ros.executor.health import executor_health
 from vla_ros.msg import ActionChunk
