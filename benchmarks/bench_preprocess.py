@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure the checkout, not an older install
 
+from vla_ros.contract.io_spec import IOSpec
 from vla_ros.runtime.processing import prepare_images, resize_image
-from vla_ros.spine.io import IOSpec
 
 
 def _time(fn, iterations: int) -> np.ndarray:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vla_ros.contract.card import PolicyCard
 from vla_ros.export import export_policy
-from vla_ros.export.card import PolicyCard
 from vla_ros.export.flops import card_flops
 from vla_ros.runtime.bench import bench_card
 

@@ -19,8 +19,8 @@ import platform
 import tempfile
 from pathlib import Path
 
+from vla_ros.contract.card import PolicyCard
 from vla_ros.export import export_policy
-from vla_ros.export.card import PolicyCard
 from vla_ros.runtime.bench import available_backends, bench_card, format_table
 
 

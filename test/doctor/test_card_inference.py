@@ -23,9 +23,9 @@ from vla_ros.doctor import inference as inf
 from vla_ros.doctor import ros_env
 from vla_ros.doctor.result import DoctorContext, Status
 
-PolicyCard = pytest.importorskip("vla_ros.export.card").PolicyCard
-CardError = pytest.importorskip("vla_ros.runtime.errors").CardError
-engine_compat_problems = pytest.importorskip("vla_ros.export.tensorrt").engine_compat_problems
+PolicyCard = pytest.importorskip("vla_ros.contract.card").PolicyCard
+CardError = pytest.importorskip("vla_ros.contract.errors").CardError
+engine_compat_problems = pytest.importorskip("vla_ros.runtime.trt_engine").engine_compat_problems
 rebuild_command = pytest.importorskip("vla_ros.runtime.trt_backend").rebuild_command
 
 CTX = DoctorContext(env={})

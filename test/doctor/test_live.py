@@ -66,8 +66,8 @@ def _sample(ros, expected, window=3.0, extra=(), delivering=()):
 def test_rates_clock_and_joints(ros) -> None:
     from sensor_msgs.msg import Imu, JointState
 
-    from vla_ros.export.card import Normalization, PolicyCard
-    from vla_ros.spine.io import IOSpec
+    from vla_ros.contract.card import Normalization, PolicyCard
+    from vla_ros.contract.io_spec import IOSpec
 
     cam = ros.make_node("fake_camera")
     _periodic(ros, cam, "/cam/good", Imu, 5.0, _stamp())

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vla_ros.spine.io import IOSpec
+from vla_ros.contract.io_spec import IOSpec
 
 
 class TinyPolicy(nn.Module):

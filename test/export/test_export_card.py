@@ -6,9 +6,9 @@ import pytest
 import yaml
 from export_testlib import copy_card, exported_card
 
-from vla_ros.export.card import CARD_FILE, Normalization, PolicyCard, Stats
-from vla_ros.runtime.errors import CardError, ModelFileError
-from vla_ros.spine.io import IOSpec
+from vla_ros.contract.card import CARD_FILE, Normalization, PolicyCard, Stats
+from vla_ros.contract.errors import CardError, ModelFileError
+from vla_ros.contract.io_spec import IOSpec
 
 
 def _card(**kw) -> PolicyCard:

@@ -10,12 +10,12 @@ import torch
 import yaml
 
 from vla_ros.cli import main
+from vla_ros.contract.errors import ModelFileError, UnsafeCheckpointError
 from vla_ros.export import PolicyCard, export_policy
 from vla_ros.export.api import build_model
-from vla_ros.export.tensorrt import tensorrt_unavailable_reason
 from vla_ros.runtime import load_runtime
 from vla_ros.runtime.base import synthetic_observation
-from vla_ros.runtime.errors import ModelFileError, UnsafeCheckpointError
+from vla_ros.runtime.trt_engine import tensorrt_unavailable_reason
 from vla_ros.spine.weights import save_weights
 
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from export_testlib import TinyPolicy
 
+from vla_ros.contract.errors import ExportError, ParityError
 from vla_ros.export import PolicyCard, export_policy
 from vla_ros.export.onnx_export import export_onnx, onnx_parity
-from vla_ros.runtime.errors import ExportError, ParityError
 
 
 class BakedStep(TinyPolicy):

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from export_testlib import copy_card, exported_card
 
+from vla_ros.contract.errors import BackendUnavailableError, EngineMismatchError
 from vla_ros.export import PolicyCard
-from vla_ros.export.tensorrt import (
+from vla_ros.runtime import load_runtime
+from vla_ros.runtime.base import synthetic_observation
+from vla_ros.runtime.trt_engine import (
     check_engine_compat,
     engine_compat_problems,
     tensorrt_unavailable_reason,
 )
-from vla_ros.runtime import load_runtime
-from vla_ros.runtime.base import synthetic_observation
-from vla_ros.runtime.errors import BackendUnavailableError, EngineMismatchError
 
 ORIN = {"tensorrt_version": "10.3.0", "compute_capability": "8.7", "gpu_name": "Orin"}
 TRT_REASON = tensorrt_unavailable_reason()

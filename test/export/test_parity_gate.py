@@ -15,10 +15,10 @@ import pytest
 import torch
 from export_testlib import TinyPolicy
 
+from vla_ros.contract.errors import ParityError
 from vla_ros.export import PolicyCard, export_policy
 from vla_ros.export.onnx_export import PARITY_BOUNDS, export_onnx
 from vla_ros.export.parity import RANDOM_SEEDS, TRACE_LABEL, cosine, random_inputs
-from vla_ros.runtime.errors import ParityError
 from vla_ros.spine.components.text import BOS_ID, EOS_ID, PAD_ID, ByteTokenizer
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 import pytest
 
+from vla_ros.contract.errors import ExportError, ParityError
 from vla_ros.export import PolicyCard, export_policy, onnx_export
 from vla_ros.export.parity import TRACE_LABEL
 from vla_ros.runtime import Observation, load_runtime
-from vla_ros.runtime.errors import ExportError, ParityError
 
 
 def _quantized_ops(path: Path) -> set[str]:

@@ -85,3 +85,20 @@ def test_a_ddpm_checkpoint_deploys_with_ddim_in_k_steps(
     rc = main(["export", str(act), "--out", str(tmp_path / "act"), "--sampler", "DDIM", "--quiet"])
     assert rc == 2 and "apply to Diffusion Policy checkpoints; this one is 'act'" in capsys.readouterr().err
     assert not (tmp_path / "act").exists()
+
+
+@pytest.mark.parametrize("sampler", [None, "DDPM"])
+def test_a_ddpm_sampler_is_refused_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture, sampler: str | None
+) -> None:
+    """DDPM (LeRobot's default sampler, e.g. diffusion_pusht) draws fresh noise in every step:
+    no graph reproduces it, so export refuses it (exit 2, nothing written) and names --sampler
+    DDIM, instead of failing its own parity gate (exit 1, 'try --exporter dynamo')."""
+    out = tmp_path / "card"
+    args = ["export", str(folder("diffusion_ddpm")), "--out", str(out), "--quiet"]
+    rc = main(args + (["--sampler", sampler] if sampler else []))
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists()
+    source = "--sampler DDPM" if sampler else "config.json has noise_scheduler_type 'DDPM'"
+    assert source in err and "DDPM draws fresh noise in each of its 20 steps" in err
+    assert "--sampler DDIM --sampler-steps 10" in err

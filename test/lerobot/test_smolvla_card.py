@@ -17,10 +17,10 @@ import pytest
 from lerobot_fixtures import BOUND, FIXTURES, folder, golden
 
 from vla_ros.cli import main
+from vla_ros.contract.errors import ModelFileError, ObservationError
 from vla_ros.export import PolicyCard
 from vla_ros.export.parity import random_inputs
 from vla_ros.runtime import Observation, load_runtime
-from vla_ros.runtime.errors import ModelFileError, ObservationError
 
 VLM = FIXTURES / "smolvla_vlm_tiny"
 CASES = ("smolvla_2cam", "smolvla_1cam_empty")

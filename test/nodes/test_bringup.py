@@ -94,7 +94,7 @@ def test_bringup_with_sim_end_to_end(ros, tmp_path: Path) -> None:
     from sensor_msgs.msg import JointState
     from test_policy_support import make_card
 
-    from vla_ros.export.card import PolicyCard
+    from vla_ros.contract.card import PolicyCard
     from vla_ros.msg import ActionChunk
     from vla_ros.sim.robot import SimArmConfig
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vla_ros.spine.io import IOSpec
+from vla_ros.contract.io_spec import IOSpec
 
 CAMERAS = ("wrist", "top")
 STATE_JOINTS = ("j1", "j2", "j3")

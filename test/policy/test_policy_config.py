@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from vla_ros.contract.io_spec import IOSpec
 from vla_ros.policy import (
     make_assembler,
     parse_cameras,
@@ -11,7 +12,6 @@ from vla_ros.policy import (
     runtime_options,
     staleness_limits,
 )
-from vla_ros.spine.io import IOSpec
 
 CARD_CAMERAS = ("wrist", "top")
 

@@ -10,13 +10,8 @@ import pytest
 import torch
 from export_testlib import TinyPolicy, copy_card, exported_card, family_cases
 
-from vla_ros.export import PolicyCard, export_policy
-from vla_ros.export.card import Normalization, Stats
-from vla_ros.export.onnx_export import PARITY_BOUNDS
-from vla_ros.export.tensorrt import tensorrt_unavailable_reason
-from vla_ros.runtime import Observation, load_runtime
-from vla_ros.runtime.base import PolicyRuntime, synthetic_observation
-from vla_ros.runtime.errors import (
+from vla_ros.contract.card import Normalization, Stats
+from vla_ros.contract.errors import (
     BackendUnavailableError,
     CardError,
     ModelFileError,
@@ -24,6 +19,11 @@ from vla_ros.runtime.errors import (
     ObservationError,
     VlaRosError,
 )
+from vla_ros.export import PolicyCard, export_policy
+from vla_ros.export.onnx_export import PARITY_BOUNDS
+from vla_ros.runtime import Observation, load_runtime
+from vla_ros.runtime.base import PolicyRuntime, synthetic_observation
+from vla_ros.runtime.trt_engine import tensorrt_unavailable_reason
 
 
 def _backends(card: PolicyCard) -> list[tuple[str, dict]]:
@@ -194,7 +194,7 @@ def test_delta_actions_and_history_end_to_end(tmp_path):
 
 
 def test_backend_failures_become_inference_errors(tmp_path):
-    from vla_ros.runtime.errors import InferenceError
+    from vla_ros.contract.errors import InferenceError
 
     class Broken(TinyPolicy):
         def export_step(self, prefix, x, step_index):

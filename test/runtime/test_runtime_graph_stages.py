@@ -8,12 +8,12 @@ import torch
 import yaml
 from export_testlib import copy_card, exported_card
 
+from vla_ros.contract.errors import CardError
 from vla_ros.export import PolicyCard, export_policy
 from vla_ros.export.api import build_model
 from vla_ros.runtime import Observation, load_runtime
 from vla_ros.runtime.base import synthetic_observation
 from vla_ros.runtime.bench import bench_card, format_table
-from vla_ros.runtime.errors import CardError
 from vla_ros.runtime.torch_backend import build_model_from_card
 
 MS = 1_000_000  # ns

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vla_ros.export.card import Normalization, PolicyCard, Stats
+from vla_ros.contract.card import Normalization, PolicyCard, Stats
+from vla_ros.contract.errors import ModelFileError, NonFiniteOutputError, ObservationError
+from vla_ros.contract.io_spec import IOSpec
 from vla_ros.runtime import Observation
-from vla_ros.runtime.errors import ModelFileError, NonFiniteOutputError, ObservationError
 from vla_ros.runtime.processing import (
     Postprocessor,
     Preprocessor,
@@ -18,7 +19,6 @@ from vla_ros.runtime.processing import (
     resize_image,
     unnormalize,
 )
-from vla_ros.spine.io import IOSpec
 
 
 def _card(history=1, mode="absolute", delta_to_absolute=False, text=0) -> PolicyCard:

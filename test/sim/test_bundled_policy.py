@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from vla_ros.export.card import PolicyCard
+from vla_ros.contract.card import PolicyCard
 from vla_ros.runtime import load_runtime
 from vla_ros.sim.demo import BUNDLED_CARD
 from vla_ros.sim.loop import HoldPolicy, LoopConfig, RuntimePolicy, evaluate, evaluation_targets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vla_ros.spine.io import IOSpec
+from vla_ros.contract.io_spec import IOSpec
 
 
 def _io(**extra) -> IOSpec:

@@ -1,6 +1,6 @@
 """The policy card: one folder that says everything a runtime needs about an exported policy.
 
-``card.yaml`` holds the family, the :class:`~vla_ros.spine.io.IOSpec`, joint names, normalization
+``card.yaml`` holds the family, the :class:`~vla_ros.contract.io_spec.IOSpec`, joint names, normalization
 statistics, the files per backend with their SHA-256, export settings, provenance and parity
 figures. Nodes and eval read the card; nothing is hard-coded per robot.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from vla_ros.runtime.errors import CardError, ModelFileError
-from vla_ros.spine.io import IOSpec
+from vla_ros.contract.errors import CardError, ModelFileError
+from vla_ros.contract.io_spec import IOSpec
 
 CARD_FILE = "card.yaml"
 CARD_VERSION = 1
@@ -140,6 +140,18 @@ class PolicyCard:
     def layout(self) -> str:
         """``monolithic``, ``split`` or ``dual``."""
         return str(self.export.get("layout", "monolithic"))
+
+    @property
+    def output_action_mode(self) -> str:
+        """The action mode of the chunks the runtime returns: ``absolute`` or ``delta``.
+
+        A ``delta`` policy whose card sets ``postprocess.delta_to_absolute`` has its actions made
+        absolute by the runtime (added to the state at the observation stamp), so its chunks are
+        ``absolute``; this is the one place that rule is written.
+        """
+        if self.io.action_mode == "delta" and bool(self.postprocess.get("delta_to_absolute")):
+            return "absolute"
+        return self.io.action_mode
 
     @property
     def precision(self) -> str:
@@ -332,7 +344,7 @@ class PolicyCard:
         unknown = sorted(set(self.files) - set(FILE_ROLES))
         if unknown:
             raise CardError(f"{where}: files has unknown roles {unknown}; known: {FILE_ROLES}")
-        if self.postprocess.get("delta_to_absolute") and io.action_mode == "delta":
+        if self.output_action_mode != io.action_mode:
             absent = [j for j in self.action_joints if j not in self.state_joints]
             if absent:
                 raise CardError(
@@ -373,3 +385,45 @@ class PolicyCard:
         except yaml.YAMLError as e:
             raise CardError(f"{path} is not valid YAML ({e}); re-export the policy") from e
         return cls.from_dict(data, root=root)
+
+
+def locate(ref: str | Path) -> Path:
+    """The folder of the policy card ``ref`` names: a folder, a ``card.yaml`` file, or the name of a
+    card bundled with vla_ros (``sim_reach_act``), looked up in the package data.
+
+    Raises :class:`CardError` naming every place looked in when nothing holds a ``card.yaml``.
+    """
+    path = Path(ref).expanduser()
+    if path.is_file() and path.name == CARD_FILE:
+        return path.parent
+    if (path / CARD_FILE).is_file():
+        return path
+    looked = [str(path)]
+    if path.name == str(ref) and "/" not in str(ref):
+        for base in _bundled_roots():
+            cand = base / str(ref)
+            looked.append(str(cand))
+            if (cand / CARD_FILE).is_file():
+                return cand
+    raise CardError(
+        f"no policy card {str(ref)!r}: no {CARD_FILE} in {looked}; give a card folder made by "
+        f"`vla-ros export`, or a bundled card name ({', '.join(bundled_card_names()) or 'none installed'})"
+    )
+
+
+def _bundled_roots() -> list[Path]:
+    """Folders holding the cards bundled with vla_ros (the source tree, and the installed share)."""
+    roots = [Path(__file__).resolve().parent.parent / "sim" / "bundled"]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        roots.append(Path(get_package_share_directory("vla_ros")) / "bundled")
+    except Exception:  # no ament index (pip install, tests without ROS): the source tree only
+        pass
+    return [r for r in roots if r.is_dir()]
+
+
+def bundled_card_names() -> list[str]:
+    """Names of the cards bundled with vla_ros (folders with a ``card.yaml``)."""
+    names = {d.name for r in _bundled_roots() for d in r.iterdir() if (d / CARD_FILE).is_file()}
+    return sorted(names)

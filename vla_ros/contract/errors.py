@@ -1,4 +1,4 @@
-"""Errors raised by export and the runtimes.
+"""The one error tree of vla_ros: :class:`VlaRosError` and the errors shared across areas.
 
 Every error names the thing that is wrong, the value received and the fix, so a node can log
 ``str(err)`` once and hold. Nodes catch :class:`VlaRosError`; nothing here should ever take a
@@ -9,7 +9,24 @@ from __future__ import annotations
 
 
 class VlaRosError(Exception):
-    """Base of every vla_ros error that a node or the CLI is expected to catch and report."""
+    """Base of every vla_ros error that a node or the CLI is expected to catch and report.
+
+    ``VlaRosError(message, *, cause="")``: ``message`` names the thing, the value and the fix;
+    ``cause`` is a short stable key (``"chunk_nonfinite"``, ``"image:wrist:encoding"``) that
+    nodes log once per episode; it defaults to the class name in snake case. Every area's
+    errors derive from it (and from the builtin they always were, e.g. ``ValueError``), so
+    ``except VlaRosError`` catches anything vla_ros raises on purpose.
+    """
+
+    def __init__(self, message: str = "", *, cause: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause or _snake_case(type(self).__name__)
+
+
+def _snake_case(name: str) -> str:
+    """``ChunkError`` -> ``chunk_error``."""
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
 class CardError(VlaRosError):

@@ -15,9 +15,17 @@ class Observation:
     history, oldest first; any ``H``, ``W``). ``state`` is ``[state_dim]`` or ``[T, state_dim]``
     in raw units and the card's ``state_joints`` order. ``stamp_ns`` is the observation stamp
     (the oldest of its parts), integer nanoseconds.
+
+    ``committed_actions`` (real-time chunking) is ``[d, action_dim]`` float32 or ``None``: the
+    actions the executor has already committed for the first ``d`` steps of the chunk this
+    observation will produce, i.e. action ``i`` is the command for time
+    ``stamp_ns + i * io.dt``, in raw units and the card's ``action_joints`` order, absolute
+    (the chunk's output action mode after the runtime's post-processing). ``d`` is the
+    inference delay in chunk steps; ``d == 0`` or ``None`` means nothing is committed.
     """
 
     images: dict[str, np.ndarray] = field(default_factory=dict)
     state: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     instruction: str = ""
     stamp_ns: int = 0
+    committed_actions: np.ndarray | None = None

@@ -22,15 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-ACTION_MODES = ("absolute", "delta")
+from vla_ros.contract.errors import VlaRosError
 
 
-class ChunkError(ValueError):
+class ChunkError(VlaRosError, ValueError):
     """A chunk was rejected. ``cause`` is a short stable key (for once-per-cause logging)."""
-
-    def __init__(self, cause: str, message: str) -> None:
-        super().__init__(message)
-        self.cause = cause
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,49 +140,49 @@ def make_chunk(
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ChunkError(
-            "chunk_joints",
             f"chunk joint_names has duplicates {dup}; each action dimension needs a unique name",
+            cause="chunk_joints",
         )
     if int(dt_ns) <= 0:
         raise ChunkError(
-            "chunk_dt", f"chunk dt must be > 0 ns, got {dt_ns} ns; set dt to the policy's step time"
+            f"chunk dt must be > 0 ns, got {dt_ns} ns; set dt to the policy's step time", cause="chunk_dt"
         )
     arr = np.asarray(actions, dtype=np.float64)
     dim = len(names) if action_dim is None else int(action_dim)
     if dim != len(names):
         raise ChunkError(
-            "chunk_shape",
             f"chunk action_dim={dim} but {len(names)} joint_names; they must be equal",
+            cause="chunk_shape",
         )
     if dim == 0:
-        raise ChunkError("chunk_shape", "chunk has no joints (action_dim=0); send at least one")
+        raise ChunkError("chunk has no joints (action_dim=0); send at least one", cause="chunk_shape")
     if arr.ndim == 1:
         if arr.size % dim != 0:
             raise ChunkError(
-                "chunk_shape",
                 f"chunk has {arr.size} actions, not a multiple of action_dim={dim}; "
                 "send horizon*action_dim values row-major",
+                cause="chunk_shape",
             )
         arr = arr.reshape(-1, dim)
     if arr.ndim != 2 or arr.shape[1] != dim:
         raise ChunkError(
-            "chunk_shape",
             f"chunk actions have shape {arr.shape}, expected [horizon, {dim}]",
+            cause="chunk_shape",
         )
     if horizon is not None and int(horizon) != arr.shape[0]:
         raise ChunkError(
-            "chunk_shape",
             f"chunk horizon={horizon} but actions hold {arr.shape[0]} rows of {dim}; "
             "set horizon = len(actions) / action_dim",
+            cause="chunk_shape",
         )
     if arr.shape[0] == 0:
-        raise ChunkError("chunk_shape", "chunk has horizon 0; send at least one action")
+        raise ChunkError("chunk has horizon 0; send at least one action", cause="chunk_shape")
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ChunkError(
-            "chunk_nonfinite",
             f"chunk from {policy_id or '?'} seq {seq} has a non-finite action "
             f"({arr[bad[0], bad[1]]} at step {bad[0]}, joint {names[bad[1]]!r}); chunk rejected",
+            cause="chunk_nonfinite",
         )
     arr = np.ascontiguousarray(arr)
     arr.setflags(write=False)
@@ -214,10 +210,10 @@ def reorder(chunk: Chunk, target_names: Sequence[str]) -> Chunk:
     extra = [n for n in chunk.joint_names if n not in set(target)]
     if missing or extra:
         raise ChunkError(
-            "chunk_joints",
             f"chunk joint_names {list(chunk.joint_names)} do not match the executor's joints "
             f"{list(target)} (missing {missing}, unknown {extra}); fix the policy card's "
             "action_joints or the executor's joint_names",
+            cause="chunk_joints",
         )
     index = [chunk.joint_names.index(n) for n in target]
     arr = np.ascontiguousarray(chunk.actions[:, index])

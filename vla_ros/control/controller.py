@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vla_ros.contract.errors import VlaRosError
+from vla_ros.contract.io_spec import ACTION_MODES
 from vla_ros.control.buffer import ChunkBuffer
 from vla_ros.control.chunk import (
-    ACTION_MODES,
     Chunk,
     ChunkError,
     make_chunk,
@@ -48,7 +49,7 @@ DEFAULT_MAX_CHUNK_SPAN_NS = 10_000_000_000
 AUTO_MAX_CHUNKS_CAP = 4096
 
 
-class ConfigError(ValueError):
+class ConfigError(VlaRosError, ValueError):
     """Invalid controller configuration."""
 
 
@@ -283,8 +284,8 @@ class ChunkController:
         """
         if action_mode not in ACTION_MODES:
             raise ChunkError(
-                "chunk_mode",
                 f"chunk action_mode {action_mode!r} unknown; use one of {ACTION_MODES}",
+                cause="chunk_mode",
             )
         chunk = make_chunk(
             stamp_ns=stamp_ns,
@@ -299,47 +300,47 @@ class ChunkController:
         )
         if chunk.dt_ns > self.config.max_chunk_dt_ns:
             raise ChunkError(
-                "chunk_span",
                 f"chunk seq {seq} from {policy_id or '?'} has dt {chunk.dt_ns / 1e9:g} s, more than "
                 f"max_chunk_dt {self.config.max_chunk_dt_ns / 1e9:g} s; rejected (check the card's dt "
                 "and the units of the chunk's dt, or raise max_chunk_dt_s)",
+                cause="chunk_span",
             )
         if chunk.span_ns > self.config.max_chunk_span_ns:
             raise ChunkError(
-                "chunk_span",
                 f"chunk seq {seq} from {policy_id or '?'} covers {chunk.span_ns / 1e9:g} s (horizon "
                 f"{chunk.horizon} x dt {chunk.dt_ns / 1e9:g} s), more than max_chunk_span "
                 f"{self.config.max_chunk_span_ns / 1e9:g} s; rejected (check the card's horizon and dt, "
                 "or raise max_chunk_span_s)",
+                cause="chunk_span",
             )
         chunk = reorder(chunk, self.config.joint_names)
         if action_mode == "delta":
             base = self.state.at(chunk.stamp_ns, self.config.delta_state_tolerance_ns)
             if base is None:
                 raise ChunkError(
-                    "chunk_delta_no_state",
                     f"delta chunk stamped {chunk.stamp_ns} ns but no complete joint state within "
                     f"{self.config.delta_state_tolerance_ns} ns of it; chunk rejected",
+                    cause="chunk_delta_no_state",
                 )
             arr = chunk.actions + base[None, :]
             if not np.all(np.isfinite(arr)):
-                raise ChunkError("chunk_nonfinite", "delta chunk + state is non-finite; rejected")
+                raise ChunkError("delta chunk + state is non-finite; rejected", cause="chunk_nonfinite")
             arr.setflags(write=False)
             chunk = _replace(chunk, actions=arr)
         if self.last_tick_ns is not None:
             if chunk.end_ns <= self.last_tick_ns:
                 raise ChunkError(
-                    "chunk_stale",
                     f"chunk seq {seq} from {policy_id or '?'} ends at {chunk.end_ns} ns, before "
                     "the "
                     f"current time {self.last_tick_ns} ns (inference too slow or clocks differ); "
                     "ignored",
+                    cause="chunk_stale",
                 )
             if chunk.start_ns - self.last_tick_ns > self.config.max_future_ns:
                 raise ChunkError(
-                    "chunk_future",
                     f"chunk seq {seq} starts {(chunk.start_ns - self.last_tick_ns) / 1e9:.1f} s "
                     "ahead of the executor clock; check use_sim_time / clock sync; ignored",
+                    cause="chunk_future",
                 )
         needed = chunks_needed(chunk, self.config.period_ns)
         if self.config.max_chunks == 0:

@@ -36,10 +36,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.control.urdf import UrdfJointLimit, limits_hint, uncommandable
 
 
-class LimitsError(ValueError):
+class LimitsError(VlaRosError, ValueError):
     """Inconsistent or malformed limit parameters."""
 
 

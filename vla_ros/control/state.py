@@ -19,16 +19,13 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.util.clocks import clock_advice, describe_offset, is_other_clock, is_unstamped
 from vla_ros.util.faults import Fault
 
 
-class StateError(ValueError):
+class StateError(VlaRosError, ValueError):
     """A joint state message was rejected. ``cause`` is a short stable key."""
-
-    def __init__(self, cause: str, message: str) -> None:
-        super().__init__(message)
-        self.cause = cause
 
 
 class MissingJoints(list):
@@ -96,9 +93,9 @@ class JointStateTracker:
         (``state_duplicate``), a non-finite position of a controlled joint (``state_nonfinite``)."""
         if len(names) != len(positions):
             raise StateError(
-                "state_shape",
                 f"joint_states has {len(names)} names but {len(positions)} positions; "
                 "the publisher must fill position for every name",
+                cause="state_shape",
             )
         self._check_duplicates(names)
         idx: list[int] = []
@@ -110,8 +107,8 @@ class JointStateTracker:
             v = float(value)
             if not math.isfinite(v):
                 raise StateError(
-                    "state_nonfinite",
                     f"joint_states position of {name!r} is {v}; message ignored",
+                    cause="state_nonfinite",
                 )
             idx.append(i)
             vals.append(v)
@@ -141,10 +138,10 @@ class JointStateTracker:
             seen: set[str] = set()
             dup = sorted({n for n in key if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
             raise StateError(
-                "state_duplicate",
                 f"joint_states names joint(s) {dup} more than once (names {list(key)}); which "
                 "position is meant cannot be known: message ignored; fix the publisher to name "
                 "each joint once per message",
+                cause="state_duplicate",
             )
         self._checked_names = key
 

@@ -34,6 +34,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.control.urdf_names import describe_unmatched
 
 JOINT_TYPES = ("revolute", "continuous", "prismatic", "fixed", "floating", "planar")
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 
-class UrdfError(ValueError):
+class UrdfError(VlaRosError, ValueError):
     """The robot_description could not be read."""
 
 

@@ -174,7 +174,7 @@ def _load_card(card: str) -> Any | None:
     """The policy card for camera and joint names, or None when none is set."""
     if not card:
         return None
-    from vla_ros.export.card import PolicyCard
+    from vla_ros.contract.card import PolicyCard
     from vla_ros.sim.demo import resolve_card
 
     try:

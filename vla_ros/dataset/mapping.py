@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.eval.bag import IMAGE_TYPES, JOINT_STATE_TYPE, STRING_TYPE, BagSource, resolve_topic
 from vla_ros.policy.config import parse_cameras
 
@@ -36,7 +37,7 @@ EXECUTOR_OUTPUTS = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(VlaRosError, ValueError):
     """The conversion cannot run on this input; the message names the thing and the fix."""
 
 
@@ -67,7 +68,7 @@ def topic_map(
     """The :class:`TopicMap` for ``bag``; every topic checked against what the bag recorded.
 
     ``policy`` / ``executor``: the nodes' validated values; ``card``: a
-    :class:`~vla_ros.export.card.PolicyCard` or None. ``action``: ``auto`` (command topic when
+    :class:`~vla_ros.contract.card.PolicyCard` or None. ``action``: ``auto`` (command topic when
     recorded, else the next state), ``command`` (the command topic is required) or
     ``next_state``. Raises :class:`DatasetError` (or :class:`~vla_ros.eval.bag.BagError`)
     naming a missing topic, a wrong type or joint names that do not fit.

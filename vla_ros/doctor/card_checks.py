@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
 
 if TYPE_CHECKING:
-    from vla_ros.export.card import PolicyCard
+    from vla_ros.contract.card import PolicyCard
 
 NO_CARD = "no policy card given (--card DIR)"
 NOT_LOADED = "the card did not load (see card.schema)"
@@ -31,18 +31,18 @@ class CardLoad:
 
 
 def load_card(card_dir: str | Path) -> CardLoad:
-    """Load ``card_dir`` with :meth:`vla_ros.export.card.PolicyCard.load` (parse + validation).
+    """Load ``card_dir`` with :meth:`vla_ros.contract.card.PolicyCard.load` (parse + validation).
 
     Never raises: a card that does not load comes back with ``error`` set to the loader's message
     (which names the file, the problem and the fix).
     """
     card_dir = Path(card_dir)
     try:
-        from vla_ros.export.card import PolicyCard
-        from vla_ros.runtime.errors import VlaRosError
+        from vla_ros.contract.card import PolicyCard
+        from vla_ros.contract.errors import VlaRosError
     except Exception as exc:  # a broken torch/numpy install must not take the doctor down
         return CardLoad(
-            card_dir, error=f"vla_ros.export.card does not import here ({type(exc).__name__}: {exc})"
+            card_dir, error=f"vla_ros.contract.card does not import here ({type(exc).__name__}: {exc})"
         )
     try:
         return CardLoad(card_dir, card=PolicyCard.load(card_dir))
@@ -91,7 +91,7 @@ def check_card_schema(ctx: DoctorContext, loaded: CardLoad | None) -> CheckResul
 
 def check_card_files(ctx: DoctorContext, loaded: CardLoad | None) -> CheckResult:
     """Every file the card names is present and matches its SHA-256 (:meth:`PolicyCard.path`)."""
-    from vla_ros.runtime.errors import VlaRosError
+    from vla_ros.contract.errors import VlaRosError
 
     cid, title = "card.files", "card files"
     if loaded is None:

@@ -2,7 +2,7 @@
 TensorRT engine(s) load on this machine.
 
 The engine verdict uses the runtime's own rules and texts: the build record the exporter writes
-(``export.tensorrt`` in card.yaml) is judged by :func:`vla_ros.export.tensorrt.engine_compat_problems`
+(``export.tensorrt`` in card.yaml) is judged by :func:`vla_ros.runtime.trt_engine.engine_compat_problems`
 (TensorRT version, compute capability, version compatibility, hardware-compatibility level) and
 the fix is :func:`vla_ros.runtime.trt_backend.rebuild_command`, exactly as the tensorrt backend
 reports them when it refuses an engine. Only the facts about this machine come from the doctor's
@@ -19,7 +19,7 @@ from vla_ros.doctor.card_checks import NO_CARD, NOT_LOADED, CardLoad
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
 
 if TYPE_CHECKING:
-    from vla_ros.export.card import PolicyCard
+    from vla_ros.contract.card import PolicyCard
 
 TRT_PROBE = r"""
 import json, sys
@@ -156,7 +156,7 @@ def check_engine(
     machine_cc: str | None,
 ) -> CheckResult:
     """The card's engine(s) against this machine, by the tensorrt backend's own rules
-    (:func:`~vla_ros.export.tensorrt.engine_compat_problems` on the card's ``export.tensorrt``
+    (:func:`~vla_ros.runtime.trt_engine.engine_compat_problems` on the card's ``export.tensorrt``
     record), then a test deserialize where TensorRT imports."""
     cid, title = "inference.engine", "TensorRT engine"
     if loaded is None:
@@ -167,8 +167,8 @@ def check_engine(
     roles = engine_roles(card)
     if not roles:
         return result(cid, title, Status.SKIP, "the card has no TensorRT engine")
-    from vla_ros.export.tensorrt import engine_compat_problems
     from vla_ros.runtime.trt_backend import rebuild_command
+    from vla_ros.runtime.trt_engine import engine_compat_problems
 
     fix = f"rebuild the engine on this machine: {rebuild_command(card)}"
     built = card.export.get("tensorrt")

@@ -14,7 +14,7 @@ from vla_ros.doctor.result import CheckResult, Status, result
 from vla_ros.policy.stats import percentiles_ms
 
 if TYPE_CHECKING:
-    from vla_ros.export.card import PolicyCard
+    from vla_ros.contract.card import PolicyCard
 
 CLOCK_WARN_S = 0.025
 CLOCK_FAIL_S = 1.0

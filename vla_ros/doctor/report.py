@@ -22,7 +22,7 @@ from vla_ros.doctor import card_checks, gpu, inference, live, middleware, ros_en
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status
 
 if TYPE_CHECKING:
-    from vla_ros.export.card import PolicyCard
+    from vla_ros.contract.card import PolicyCard
 
 SCHEMA_ID = "vla_ros.doctor/1"
 GROUP_TITLES = {

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.eval.bag_storage import open_storages
 
 #: message types each role accepts
@@ -37,7 +38,7 @@ STRING_TYPE = "std_msgs/msg/String"
 _ZSTD = b"\x28\xb5\x2f\xfd"  # a message compressed one by one (compression_mode: message)
 
 
-class BagError(ValueError):
+class BagError(VlaRosError, ValueError):
     """A bag cannot be read or lacks what the replay needs; the message names it and the fix."""
 
 

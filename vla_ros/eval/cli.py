@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.eval.bag import BagError, BagSource
 from vla_ros.eval.metrics import MetricsError, Track, compute_metrics
 from vla_ros.eval.replay import ExecutorTrace, PolicyTrace, replay_executor, replay_policy
 from vla_ros.eval.setup import ExecutorSetup, executor_setup, load_policy_step, load_values, replay_topics
 
 
-class EvalError(RuntimeError):
+class EvalError(VlaRosError, RuntimeError):
     """The replay cannot run; the message says what and how to fix it."""
 
 
@@ -161,7 +162,7 @@ def replay_bag(args: argparse.Namespace, log: Any = None) -> Replayed:
 
         write_sim_bag(args.bag)
         print(f"wrote a demonstration bag of the simulated arm to {args.bag}", file=sys.stderr)
-    from vla_ros.runtime.errors import VlaRosError
+    from vla_ros.contract.errors import VlaRosError
 
     try:
         step = load_policy_step(values.policy, card, log=log)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vla_ros.contract.errors import VlaRosError
+
 MAGIC = b"\x89MCAP0\r\n"
 OP_HEADER, OP_FOOTER, OP_SCHEMA, OP_CHANNEL, OP_MESSAGE, OP_CHUNK, OP_DATA_END = 1, 2, 3, 4, 5, 6, 15
 _REC = struct.Struct("<BQ")
@@ -29,7 +31,7 @@ _MSG = struct.Struct("<HIQQ")  # channel id, sequence, log time, publish time
 _CHUNK = struct.Struct("<QQQI")  # start, end, uncompressed size, uncompressed crc32
 
 
-class McapScanError(ValueError):
+class McapScanError(VlaRosError, ValueError):
     """The file is not an MCAP file, or nothing complete precedes the cut."""
 
 

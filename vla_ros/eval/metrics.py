@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.eval.replay import ExecutorTrace, PolicyTrace, StateSample
 
 
-class MetricsError(ValueError):
+class MetricsError(VlaRosError, ValueError):
     """The reference cannot be compared with the commands (joints missing); says which."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.executor import params as ep
 from vla_ros.util.param_files import (
     ParamsFile,
@@ -52,7 +53,7 @@ DEFAULT_CANDIDATES: tuple[dict[str, Any], ...] = (
 )
 
 
-class TuneError(ValueError):
+class TuneError(VlaRosError, ValueError):
     """A sweep cannot be set up; the message names the parameter or value and the fix."""
 
 

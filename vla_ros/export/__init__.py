@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vla_ros.export.card import Normalization, PolicyCard, Stats
+from vla_ros.contract.card import Normalization, PolicyCard, Stats
 
 
 def export_policy(*args: Any, **kwargs: Any) -> PolicyCard:

@@ -12,8 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from vla_ros.export.card import CARD_FILE, Normalization, PolicyCard, sha256_file
-from vla_ros.export.checkpoint import apply_state_dict, load_state_dict
+from vla_ros.contract.card import CARD_FILE, Normalization, PolicyCard, sha256_file
+from vla_ros.contract.errors import (
+    CardError,
+    ExportError,
+    ModelFileError,
+    ParityError,
+)
 from vla_ros.export.onnx_export import (
     DEFAULT_OPSET,
     ONNX_PRECISIONS,
@@ -25,12 +30,7 @@ from vla_ros.export.onnx_export import (
 from vla_ros.export.parity import RANDOM_SEEDS, compare_runs, input_sets, random_inputs
 from vla_ros.export.parity import gate as parity_gate
 from vla_ros.export.progress import Progress
-from vla_ros.runtime.errors import (
-    CardError,
-    ExportError,
-    ModelFileError,
-    ParityError,
-)
+from vla_ros.runtime.checkpoint import apply_state_dict, load_state_dict
 
 BACKEND_NAMES = {
     "onnx": "onnx",
@@ -273,7 +273,7 @@ def export_policy(
             "use fp16/bf16/fp8 here. Drop tensorrt from --backends, or pick one of those"
         )
     if "tensorrt" in wanted:
-        from vla_ros.export.tensorrt import tensorrt_unavailable_reason
+        from vla_ros.runtime.trt_engine import tensorrt_unavailable_reason
 
         reason = tensorrt_unavailable_reason()
         if reason:

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from vla_ros.runtime.errors import VlaRosError
+from vla_ros.contract.errors import VlaRosError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +113,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_stats_file(path: str | Path) -> dict[str, Any]:
     """Normalization statistics and joint names from a YAML/JSON file."""
-    from vla_ros.runtime.errors import ExportError
+    from vla_ros.contract.errors import ExportError
 
     p = Path(path)
     if not p.is_file():

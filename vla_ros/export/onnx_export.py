@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from vla_ros.runtime.errors import ExportError, ParityError
+from vla_ros.contract.errors import ExportError, ParityError
 
 DEFAULT_OPSET = 17
 # max |onnxruntime - torch| on the parity inputs, per precision of the compared graph

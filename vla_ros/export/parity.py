@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from vla_ros.runtime.errors import ParityError
-from vla_ros.spine.io import IOSpec
+from vla_ros.contract.errors import ParityError
+from vla_ros.contract.io_spec import IOSpec
 
 #: seeds of the random parity inputs at batch 1 (kept apart from the int8 calibration's 1..N)
 RANDOM_SEEDS = (10_001, 10_002, 10_003)

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from vla_ros.export.card import PolicyCard
-from vla_ros.runtime.errors import ExportError
-from vla_ros.spine.io import IOSpec
+from vla_ros.contract.card import PolicyCard
+from vla_ros.contract.errors import ExportError
+from vla_ros.contract.io_spec import IOSpec
 
 #: operator types quantized (the ones carrying the FLOPs, see vla_ros.export.flops)
 OP_TYPES = ("Conv", "MatMul", "Gemm")
@@ -66,7 +66,7 @@ def load_calibration(path: str | Path, card: PolicyCard) -> list[dict[str, np.nd
     like at run time), ``state`` ``[N, state_dim]`` in raw units, optionally ``instruction``
     (``[N]`` strings, or one string for all).
     """
-    from vla_ros.runtime.observation import Observation
+    from vla_ros.contract.observation import Observation
     from vla_ros.runtime.processing import Preprocessor
 
     io = card.io

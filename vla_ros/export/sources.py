@@ -49,8 +49,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vla_ros.export.card import Normalization, PolicyCard, Stats
-from vla_ros.runtime.errors import ExportError
+from vla_ros.contract.card import Normalization, PolicyCard, Stats
+from vla_ros.contract.errors import ExportError
 
 DEFAULT_FPS = 30.0
 #: file names of a SmolVLA / pi0 / pi0.5 card's tokenizer copy (card roles ``tokenizer`` /
@@ -215,6 +215,10 @@ def load_lerobot_source(
         ckpt = read_lerobot_folder(path)
         tok_arg = _check_tokenizer_arg(tokenizer, ckpt.policy_type)
         model = _build(ckpt, tok_arg, _sampler_overrides(ckpt.policy_type, sampler, sampler_steps))
+        if ckpt.policy_type == "diffusion":  # DDPM draws noise inside its steps: DDIM only
+            from vla_ros.spine.families.lerobot_diffusion import check_exportable
+
+            check_exportable(ckpt, model, sampler)
     except LeRobotCheckpointError as e:
         raise SourceError(str(e)) from e
     # LeRobot configs do not record the dataset's rate; the card's dt comes from --fps
@@ -275,7 +279,7 @@ def _attach_tokenizer(card: PolicyCard, src: Path, kind: str = "smolvla") -> Non
     On failure the card.yaml the export wrote is removed (no card that needs the source
     machine's files is left), and :class:`ExportError` says what could not be written.
     """
-    from vla_ros.export.card import CARD_FILE
+    from vla_ros.contract.card import CARD_FILE
 
     root = Path(card.root)  # type: ignore[arg-type]
     try:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.util.dds import use_large_data_profile
 from vla_ros.util.param_files import ParamsFileError, fully_qualified_name, names_node, read_params
 
@@ -31,7 +32,7 @@ REQUIRED = ("policy_node", "executor_node")
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
 
-class BringupError(RuntimeError):
+class BringupError(VlaRosError, RuntimeError):
     """The parameter file or a node could not be brought up; the message says how to fix it."""
 
 

@@ -143,7 +143,7 @@ class PolicyNode(Node):
 
     def _try_load(self) -> bool:
         """Load the runtime from the card and activate; False (logged once per message) on failure."""
-        from vla_ros.runtime.errors import VlaRosError
+        from vla_ros.contract.errors import VlaRosError
 
         try:
             runtime = self._load_runtime()

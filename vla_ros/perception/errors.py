@@ -7,13 +7,14 @@ appears and one when it clears, instead of one line per message (see :class:`Fau
 
 from __future__ import annotations
 
+from vla_ros.contract.errors import ObservationError as _ObservationError
 
-class ObservationError(ValueError):
-    """Base class: an input could not be used for an observation. ``cause`` keys log-once."""
 
-    def __init__(self, message: str, cause: str) -> None:
-        super().__init__(message)
-        self.cause = cause
+class ObservationError(_ObservationError, ValueError):
+    """Base class: an input could not be used for an observation. ``cause`` keys log-once.
+
+    ``ObservationError(message, *, cause)``, as every :class:`~vla_ros.contract.errors.VlaRosError`.
+    """
 
 
 class ImageFormatError(ObservationError):

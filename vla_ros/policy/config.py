@@ -89,7 +89,7 @@ def make_assembler(
     history_dt_s: float = 0.0,
     liveness_clock: Callable[[], int] | None = None,
 ) -> ObservationAssembler:
-    """The observation assembler for a card's ``io`` (an :class:`~vla_ros.spine.io.IOSpec`).
+    """The observation assembler for a card's ``io`` (an :class:`~vla_ros.contract.io_spec.IOSpec`).
 
     ``state_joints`` are the robot's names for the card's state joints (see
     :func:`resolve_joint_names`). With ``io.obs_history > 1`` history frames are spaced

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from vla_ros.contract.errors import NonFiniteOutputError
+from vla_ros.contract.observation import Observation
 from vla_ros.perception import (
     ImageFormatError,
     MissingJointError,
@@ -33,8 +35,6 @@ from vla_ros.perception import (
 from vla_ros.perception.image import check_compressed
 from vla_ros.perception.image_header import DEFAULT_MAX_PIXELS
 from vla_ros.policy.stats import PolicyStats
-from vla_ros.runtime.errors import NonFiniteOutputError
-from vla_ros.runtime.observation import Observation
 from vla_ros.util.faults import FaultLog
 from vla_ros.util.ns import seconds_to_ns
 
@@ -131,9 +131,7 @@ class PolicyStep:
             )
         self.output_shape = tuple(int(v) for v in io.chunk_shape)
         self.dt_ns = seconds_to_ns(io.dt)
-        # the runtime adds the state to delta actions when the card says so: those are absolute now
-        converted = io.action_mode == "delta" and bool(card.postprocess.get("delta_to_absolute"))
-        self.action_mode: str = "absolute" if converted else io.action_mode
+        self.action_mode: str = card.output_action_mode
         self.instruction = instruction
         self.depth_max_m = depth_max_m
         #: compressed images declaring more pixels are rejected before decoding (bombs)

@@ -11,7 +11,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from vla_ros.runtime.errors import (
+from vla_ros.contract.errors import (
     BackendUnavailableError,
     CardError,
     EngineMismatchError,
@@ -22,7 +22,7 @@ from vla_ros.runtime.errors import (
     UnsafeCheckpointError,
     VlaRosError,
 )
-from vla_ros.runtime.observation import Observation
+from vla_ros.contract.observation import Observation
 
 # backend name -> (module, class); imported lazily so ``onnxruntime`` never imports TensorRT
 BACKENDS: dict[str, tuple[str, str]] = {
@@ -40,7 +40,7 @@ def load_runtime(card_dir: str | Path | Any, backend: str = "onnxruntime", **opt
     :class:`CardError`, :class:`ModelFileError`, :class:`EngineMismatchError` or
     :class:`BackendUnavailableError` naming what is wrong and how to fix it.
     """
-    from vla_ros.export.card import PolicyCard
+    from vla_ros.contract.card import PolicyCard
 
     name = _ALIASES.get(backend, backend)
     if name not in BACKENDS:

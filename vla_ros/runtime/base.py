@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vla_ros.export.card import PolicyCard
-from vla_ros.runtime.errors import CardError, InferenceError, ObservationError, VlaRosError
-from vla_ros.runtime.observation import Observation
+from vla_ros.contract.card import PolicyCard
+from vla_ros.contract.errors import CardError, InferenceError, ObservationError, VlaRosError
+from vla_ros.contract.observation import Observation
 from vla_ros.runtime.processing import Postprocessor, Preprocessor
 
 STAGES = ("preprocess", "model", "postprocess", "total")

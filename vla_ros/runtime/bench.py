@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from vla_ros.export.card import PolicyCard
+from vla_ros.contract.card import PolicyCard
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.runtime.base import latency_summary, synthetic_observation
-from vla_ros.runtime.errors import VlaRosError
 
 # bench name -> (runtime backend, options)
 BENCH_BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -68,7 +68,7 @@ def available_backends(card: PolicyCard) -> list[str]:
             out.append("onnxruntime_cuda")
     except ImportError:
         pass
-    from vla_ros.export.tensorrt import tensorrt_unavailable_reason
+    from vla_ros.runtime.trt_engine import tensorrt_unavailable_reason
 
     engine = any(card.has(r) for r in ("engine", "engine_step", "engine_fast"))
     if engine and tensorrt_unavailable_reason() is None:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from vla_ros.runtime.errors import VlaRosError
+from vla_ros.contract.errors import VlaRosError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; exit code 1 on a card/model error."""
-    from vla_ros.export.card import PolicyCard
+    from vla_ros.contract.card import PolicyCard
     from vla_ros.runtime.bench import available_backends, bench_card, format_table
 
     try:

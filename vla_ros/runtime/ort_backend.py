@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from vla_ros.export.card import PolicyCard
+from vla_ros.contract.card import PolicyCard
+from vla_ros.contract.errors import BackendUnavailableError, ModelFileError
 from vla_ros.runtime.base import PolicyRuntime
-from vla_ros.runtime.errors import BackendUnavailableError, ModelFileError
 
 log = logging.getLogger(__name__)
 

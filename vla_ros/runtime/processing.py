@@ -12,10 +12,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vla_ros.export.card import PolicyCard, Stats
-from vla_ros.runtime.errors import ModelFileError, NonFiniteOutputError, ObservationError
-from vla_ros.runtime.observation import Observation
-from vla_ros.spine.io import IOSpec
+from vla_ros.contract.card import PolicyCard, Stats
+from vla_ros.contract.errors import ModelFileError, NonFiniteOutputError, ObservationError
+from vla_ros.contract.io_spec import IOSpec
+from vla_ros.contract.observation import Observation
 
 
 def align_history(x: np.ndarray, history: int, frame_ndim: int) -> np.ndarray:
@@ -199,9 +199,7 @@ class Postprocessor:
     def __init__(self, card: PolicyCard) -> None:
         self.card = card
         self.io = card.io
-        self.delta_to_absolute = bool(
-            card.postprocess.get("delta_to_absolute") and card.io.action_mode == "delta"
-        )
+        self.delta_to_absolute = card.output_action_mode != card.io.action_mode
         # index of every action joint in the state vector, for delta -> absolute
         self._state_index = (
             np.array([card.state_joints.index(j) for j in card.action_joints], dtype=np.int64)

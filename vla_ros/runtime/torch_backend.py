@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from vla_ros.export.card import PolicyCard
-from vla_ros.export.checkpoint import apply_state_dict, load_state_dict
+from vla_ros.contract.card import PolicyCard
+from vla_ros.contract.errors import BackendUnavailableError, CardError
 from vla_ros.runtime.base import PolicyRuntime, dual_spec, split_spec
-from vla_ros.runtime.errors import BackendUnavailableError, CardError
+from vla_ros.runtime.checkpoint import apply_state_dict, load_state_dict
 from vla_ros.runtime.timing import StageTimer
 
 _TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}

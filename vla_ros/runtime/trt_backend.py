@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from vla_ros.export.card import PolicyCard
-from vla_ros.export.tensorrt import current_platform, deserialize_engine
+from vla_ros.contract.card import PolicyCard
+from vla_ros.contract.errors import BackendUnavailableError, CardError, ModelFileError
 from vla_ros.runtime.base import PolicyRuntime, split_spec
-from vla_ros.runtime.errors import BackendUnavailableError, CardError, ModelFileError
 from vla_ros.runtime.timing import StageTimer
+from vla_ros.runtime.trt_engine import current_platform, deserialize_engine
 
 
 def rebuild_command(card: PolicyCard) -> str:

@@ -22,9 +22,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from vla_ros.contract.observation import Observation
 from vla_ros.control.controller import ChunkController, ControllerConfig
 from vla_ros.control.safety import JointLimits
-from vla_ros.runtime.observation import Observation
 from vla_ros.sim.render import render
 from vla_ros.sim.robot import SimArm, SimArmConfig
 from vla_ros.sim.task import ReachTask
@@ -50,8 +50,7 @@ class RuntimePolicy:
         card = runtime.card
         self.runtime = runtime
         self.dt = float(card.io.dt)
-        converted = card.io.action_mode == "delta" and bool(card.postprocess.get("delta_to_absolute"))
-        self.action_mode = "absolute" if converted else str(card.io.action_mode)
+        self.action_mode = card.output_action_mode
         self.cameras = tuple(card.io.camera_names)
         self.image_size = tuple(card.io.image_size)
 

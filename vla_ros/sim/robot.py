@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vla_ros.contract.errors import VlaRosError
 
-class SimCommandError(ValueError):
+
+class SimCommandError(VlaRosError, ValueError):
     """A command the simulated robot refuses (it keeps its previous target)."""
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from vla_ros.runtime.observation import Observation
+from vla_ros.contract.observation import Observation
 from vla_ros.sim.loop import (
     ExpertPolicy,
     HoldPolicy,
@@ -293,8 +293,8 @@ def run(args: argparse.Namespace) -> int:
     """Generate, train, export, evaluate; returns the exit code."""
     import torch
 
+    from vla_ros.contract.card import PolicyCard
     from vla_ros.export import export_policy
-    from vla_ros.export.card import PolicyCard
 
     if args.threads:
         torch.set_num_threads(args.threads)

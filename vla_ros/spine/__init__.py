@@ -6,7 +6,7 @@
 
 See docs/spine.md for how to add a component or a family.
 
-Names are imported on first use (PEP 562), so ``vla_ros.spine.io`` (the IOSpec contract, read by
+Names are imported on first use (PEP 562), so ``vla_ros.contract.io_spec`` (the IOSpec contract, read by
 policy cards and runtimes) never imports torch; touching a registry or ``build_vla`` imports the
 components and families, which registers them all.
 """
@@ -33,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("SLOT_NAMES", "BaseVLA", "merge_prefixed"), "vla_ros.spine.base_vla"),
     **dict.fromkeys(("load_config", "merge_config"), "vla_ros.spine.config"),
-    "IOSpec": "vla_ros.spine.io",
+    "IOSpec": "vla_ros.contract.io_spec",
     **dict.fromkeys(
         ("LoadReport", "WeightLoadError", "load_weights", "save_weights"), "vla_ros.spine.weights"
     ),
@@ -47,7 +47,7 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'vla_ros.spine' has no attribute {name!r}")
-    if module != "vla_ros.spine.io":
+    if module != "vla_ros.contract.io_spec":
         importlib.import_module("vla_ros.spine.build")  # components + families: fill the registries
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

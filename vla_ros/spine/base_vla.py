@@ -12,7 +12,7 @@ A VLA has six component slots, each built from a type-tagged config by its regis
 A family (a subclass registered in ``VLAS``) declares which slots it needs (``REQUIRED_SLOTS``)
 and which it can use (``OPTIONAL_SLOTS``); anything else is an error at construction. The family
 implements ``forward(batch) -> {"loss": ...}`` for training and ``predict_action(obs, noise)`` for
-inference; both take the input dict described by :class:`vla_ros.spine.io.IOSpec`.
+inference; both take the input dict described by :class:`vla_ros.contract.io_spec.IOSpec`.
 
 Export layouts (read by the exporter):
 
@@ -37,8 +37,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from vla_ros.contract.io_spec import IOSpec
 from vla_ros.spine.components.text import get_tokenizer
-from vla_ros.spine.io import IOSpec
 from vla_ros.spine.registry import SLOT_REGISTRIES
 
 SLOT_NAMES: tuple[str, ...] = (

@@ -23,11 +23,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from vla_ros.contract.errors import VlaRosError
+
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 _WRAPPER_KEYS = ("state_dict", "model", "module", "model_state_dict")
 
 
-class WeightLoadError(RuntimeError):
+class WeightLoadError(VlaRosError, RuntimeError):
     """Strict load failed; ``.report`` holds the full :class:`LoadReport`."""
 
     def __init__(self, message: str, report: LoadReport) -> None:

@@ -30,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from vla_ros.contract.errors import VlaRosError
+
 #: default size limit of a parameter file, bytes (checked before reading)
 DEFAULT_MAX_BYTES = 1 << 20
 #: environment variable that raises (or lowers) the size limit, in bytes
@@ -49,7 +51,7 @@ _YAML_INF_NAN = {f"{s}.{w}" for s in ("", "+", "-") for w in ("inf", "Inf", "INF
 RCLPY_PARAMS = frozenset({"use_sim_time", "start_type_description_service"})
 
 
-class ParamsFileError(ValueError):
+class ParamsFileError(VlaRosError, ValueError):
     """A parameter YAML is missing, too large, unreadable or not a ROS 2 parameter file; the
     message names the file, the problem and the fix."""
 

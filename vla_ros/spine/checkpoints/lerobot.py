@@ -55,6 +55,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.spine.checkpoints.normalize import DEFAULT_EPS, MODE_STATS, NORM_MODES, FeatureNormalizer
 
 CONFIG_FILE = "config.json"
@@ -71,7 +72,7 @@ LAYOUT_HINT = (
 )
 
 
-class LeRobotCheckpointError(ValueError):
+class LeRobotCheckpointError(VlaRosError, ValueError):
     """A folder is not a readable LeRobot checkpoint, or one vla_ros cannot build."""
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from vla_ros.contract.errors import VlaRosError
 from vla_ros.spine.components.text import _Tokenizer
 
 LOG = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ PAD = -1
 _WARNED_MAX = 256
 
 
-class TokenizerNotFoundError(FileNotFoundError):
+class TokenizerNotFoundError(VlaRosError, FileNotFoundError):
     """No ``tokenizer.json`` for a VLM name; the message lists every place looked at."""
 
 

@@ -442,6 +442,33 @@ def vla_config_from_lerobot(
     }
 
 
+def check_exportable(ckpt: LeRobotCheckpoint, model: LeRobotDiffusion, sampler: str | None = None) -> None:
+    """Refuse to export a DDPM sampler (:class:`LeRobotCheckpointError` naming the fix).
+
+    DDPM draws fresh Gaussian noise inside every one of its steps (LeRobot 0.6.1 runs diffusers'
+    ``DDPMScheduler.step`` with ``num_train_timesteps`` steps unless ``num_inference_steps`` is
+    set), so no graph reproduces it and the export's parity gate cannot check it. The same
+    trained weights deploy with DDIM (``--sampler DDIM --sampler-steps K``), deterministic given
+    the initial noise and checked against the model like any card. ``sampler`` is the
+    ``--sampler`` the user gave (None: the checkpoint's own).
+    """
+    if model.sampler != "DDPM":
+        return
+    steps = model.num_inference_steps
+    source = (
+        "--sampler DDPM"
+        if sampler == "DDPM"
+        else f"config.json has noise_scheduler_type {ckpt.config.get('noise_scheduler_type', 'DDPM')!r}"
+    )
+    raise LeRobotCheckpointError(
+        f"{ckpt.path}: {source}: DDPM draws fresh noise in each of its {steps} steps, which an "
+        "exported graph cannot reproduce nor the parity gate check; vla_ros deploys Diffusion "
+        "Policy with DDIM (the same weights, deterministic given the initial noise): "
+        f"vla-ros export {ckpt.path} --sampler DDIM --sampler-steps 10 (LeRobot runs the same "
+        "with noise_scheduler_type DDIM, num_inference_steps 10)"
+    )
+
+
 @register_lerobot_builder("diffusion")
 def build_lerobot_diffusion(
     ckpt: LeRobotCheckpoint,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vla_ros.runtime.errors import ModelFileError, UnsafeCheckpointError
+from vla_ros.contract.errors import ModelFileError, UnsafeCheckpointError
 
 CONVERT_RECIPE = (
     'Convert it once, on a machine you trust, to safetensors: python -c "import torch; '
