@@ -141,3 +141,80 @@ def schedule_problems(
     if execution_horizon > horizon:
         problems.append(f"the execution horizon ({execution_horizon}) exceeds the chunk horizon ({horizon})")
     return problems
+
+
+@dataclass(frozen=True)
+class Feasibility:
+    """Whether a chunk schedule can work with a measured latency, and why not.
+
+    Attributes:
+        delay_steps: the inference delay ``d``: control steps of a chunk already due when it
+            arrives (``ceil((latency - time offset) / dt)``, 0 when the offset covers it).
+        execution_horizon: actions the executor can take from one chunk (the chunk horizon, or
+            fewer when a maximum chunk age cuts it: ``floor(age / dt) + 1``).
+        horizon: actions in a chunk (``H``).
+        problems: :func:`schedule_problems`' reasons (empty: feasible).
+    """
+
+    delay_steps: int
+    execution_horizon: int
+    horizon: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+
+def execution_horizon(horizon: int, dt_ns: int, max_chunk_age_ns: int = 0) -> int:
+    """Actions of an ``horizon``-action chunk the executor uses: action ``i`` is due ``i * dt``
+    after the chunk's start and is used while that age is ``<= max_chunk_age_ns`` (0: no limit),
+    as :class:`vla_ros.control.buffer.ChunkBuffer` does.
+
+    Raises:
+        DelayError: ``horizon < 1``, ``dt_ns <= 0`` or ``max_chunk_age_ns < 0``.
+    """
+    if horizon < 1 or dt_ns <= 0 or max_chunk_age_ns < 0:
+        raise DelayError(
+            f"horizon must be >= 1, dt > 0 ns and max chunk age >= 0 ns, got {horizon}, {dt_ns}, "
+            f"{max_chunk_age_ns}"
+        )
+    if max_chunk_age_ns == 0:
+        return int(horizon)
+    return min(int(horizon), int(max_chunk_age_ns) // int(dt_ns) + 1)
+
+
+def feasibility(
+    latency_ns: int,
+    dt_ns: int,
+    horizon: int,
+    *,
+    max_chunk_age_ns: int = 0,
+    time_offset_ns: int = 0,
+    margin: int = 0,
+) -> Feasibility:
+    """Can an executor keep acting when every chunk arrives ``latency_ns`` after its stamp?
+
+    Args:
+        latency_ns: the measured inference latency (observation stamp -> chunk ready), ns.
+        dt_ns: the chunk's action spacing (the control step the delay is counted in), ns.
+        horizon: actions per chunk (the chunk horizon ``H``).
+        max_chunk_age_ns: the executor's maximum chunk age (0: the whole horizon), ns.
+        time_offset_ns: the executor's offset added to chunk stamps (action 0 due at
+            stamp + offset), ns; it shifts the chunk later, so it subtracts from the delay.
+        margin: slack steps wanted before a chunk runs out.
+
+    The inference delay is ``d = steps_for(max(0, latency - offset), dt)``; the checks are
+    :func:`schedule_problems` on ``d``, the execution horizon (:func:`execution_horizon`) and
+    ``H``. A latency longer than ``H x dt`` always fails (``d > H``). Example: 0.1 + 0.2 s at dt
+    0.1 s is ``d = 3``; a horizon of 3 is then refused.
+
+    Raises:
+        DelayError: a negative latency or margin, or invalid ``dt_ns`` / ``horizon`` / age.
+    """
+    if latency_ns < 0 or margin < 0:
+        raise DelayError(f"latency and margin must be >= 0, got {latency_ns} ns and {margin}")
+    d = steps_for(max(0, int(latency_ns) - int(time_offset_ns)), dt_ns)
+    e = execution_horizon(horizon, dt_ns, max_chunk_age_ns)
+    return Feasibility(d, e, int(horizon), tuple(schedule_problems(d, e, int(horizon), margin=margin)))

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
+from vla_ros.doctor.registry import Verdict, check, verdict
+from vla_ros.doctor.result import DoctorContext, Status
 
 if TYPE_CHECKING:
     from vla_ros.contract.card import PolicyCard
@@ -60,25 +61,21 @@ def reexport_fix(card_dir: Path) -> str:
     )
 
 
-def check_card_schema(ctx: DoctorContext, loaded: CardLoad | None) -> CheckResult:
+@check("card.schema", "card loads", args=lambda f: (f.ctx, f.card_load))
+def check_card_schema(ctx: DoctorContext, loaded: CardLoad | None) -> Verdict:
     """The card loads and validates (:meth:`PolicyCard.load`: keys, IOSpec, joint counts,
     normalization, precision, policy id)."""
-    cid, title = "card.schema", "card loads"
     if loaded is None:
-        return result(cid, title, Status.SKIP, NO_CARD)
+        return verdict(Status.SKIP, NO_CARD)
     if loaded.card is None:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             loaded.error or "the card did not load",
             reexport_fix(loaded.card_dir),
             card=str(loaded.card_dir),
         )
     card = loaded.card
-    return result(
-        cid,
-        title,
+    return verdict(
         Status.PASS,
         f"{card.policy_id} ({card.family}, {card.layout}): {card.io.state_dim} state, "
         f"{card.io.action_dim} action dims, horizon {card.io.horizon}, dt {card.io.dt:g} s",
@@ -89,16 +86,16 @@ def check_card_schema(ctx: DoctorContext, loaded: CardLoad | None) -> CheckResul
     )
 
 
-def check_card_files(ctx: DoctorContext, loaded: CardLoad | None) -> CheckResult:
+@check("card.files", "card files", args=lambda f: (f.ctx, f.card_load))
+def check_card_files(ctx: DoctorContext, loaded: CardLoad | None) -> Verdict:
     """Every file the card names is present and matches its SHA-256 (:meth:`PolicyCard.path`)."""
     from vla_ros.contract.errors import VlaRosError
 
-    cid, title = "card.files", "card files"
     if loaded is None:
-        return result(cid, title, Status.SKIP, NO_CARD)
+        return verdict(Status.SKIP, NO_CARD)
     card = loaded.card
     if card is None:
-        return result(cid, title, Status.SKIP, NOT_LOADED)
+        return verdict(Status.SKIP, NOT_LOADED)
     root = loaded.card_dir
     files = dict(card.files)
     missing, bad, unhashed = [], [], []  # roles
@@ -128,29 +125,23 @@ def check_card_files(ctx: DoctorContext, loaded: CardLoad | None) -> CheckResult
 
         fix = f"rebuild the engine(s) on this machine: {rebuild_command(card)}"
     if not files:
-        return result(cid, title, Status.FAIL, "the card names no model files", fix, **details)
+        return verdict(Status.FAIL, "the card names no model files", fix, **details)
     if missing:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             "missing file(s): " + ", ".join(f"{r}: {files[r]}" for r in missing),
             fix,
             **details,
         )
     if bad:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             "SHA-256 mismatch (corrupt or replaced): " + ", ".join(files[r] for r in bad),
             fix,
             **details,
         )
     if unhashed:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             "no recorded SHA-256 for "
             + ", ".join(files[r] for r in unhashed)
@@ -158,9 +149,7 @@ def check_card_files(ctx: DoctorContext, loaded: CardLoad | None) -> CheckResult
             f"re-export: {card.export_command()}",
             **details,
         )
-    return result(
-        cid, title, Status.PASS, f"{len(files)} file(s) present, hashes match ({', '.join(files)})", **details
-    )
+    return verdict(Status.PASS, f"{len(files)} file(s) present, hashes match ({', '.join(files)})", **details)
 
 
 def card_latency_s(card: PolicyCard) -> tuple[float, str] | None:
@@ -186,19 +175,19 @@ def card_latency_s(card: PolicyCard) -> tuple[float, str] | None:
     return None
 
 
+@check("card.timing", "chunk vs latency", args=lambda f: (f.ctx, f.card_load, f.latency_s, f.latency_source))
 def check_card_timing(
     ctx: DoctorContext,
     loaded: CardLoad | None,
     latency_s: float | None = None,
     latency_source: str = "",
-) -> CheckResult:
+) -> Verdict:
     """The chunk (horizon x dt) must outlast the measured inference latency, with margin."""
-    cid, title = "card.timing", "chunk vs latency"
     if loaded is None:
-        return result(cid, title, Status.SKIP, NO_CARD)
+        return verdict(Status.SKIP, NO_CARD)
     card = loaded.card
     if card is None:
-        return result(cid, title, Status.SKIP, NOT_LOADED)
+        return verdict(Status.SKIP, NOT_LOADED)
     horizon, dt = card.io.chunk_shape[0], card.io.dt  # the published chunk (action_window)
     if latency_s is None:
         found = card_latency_s(card)
@@ -213,9 +202,7 @@ def check_card_timing(
         "latency_source": latency_source or None,
     }
     if latency_s is None:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.SKIP,
             f"chunk covers {chunk_s * 1e3:.0f} ms; no measured latency (use --live with "
             "a running policy_node, or --latency-ms)",
@@ -223,9 +210,7 @@ def check_card_timing(
         )
     ms = latency_s * 1e3
     if latency_s >= chunk_s:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"inference takes {ms:.0f} ms but a chunk covers only {chunk_s * 1e3:.0f} ms "
             f"({horizon} x {dt * 1e3:g} ms): the robot runs out of actions",
@@ -233,64 +218,56 @@ def check_card_timing(
             **details,
         )
     if latency_s > 0.5 * chunk_s:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"inference {ms:.0f} ms uses {latency_s / chunk_s:.0%} of the {chunk_s * 1e3:.0f} ms "
             "chunk: little overlap left for temporal ensembling",
             "aim for latency under half the chunk: faster backend or longer horizon",
             **details,
         )
-    return result(
-        cid,
-        title,
+    return verdict(
         Status.PASS,
         f"inference {ms:.0f} ms within the {chunk_s * 1e3:.0f} ms chunk ({latency_s / chunk_s:.0%})",
         **details,
     )
 
 
+@check(
+    "card.control_rate",
+    "control rate vs policy fps",
+    args=lambda f: (f.ctx, f.card_load, f.opts.control_rate_hz),
+)
 def check_control_rate(
     ctx: DoctorContext, loaded: CardLoad | None, control_rate_hz: float | None = None
-) -> CheckResult:
+) -> Verdict:
     """The executor's control rate against the policy's fps (``1 / dt``)."""
-    cid, title = "card.control_rate", "control rate vs policy fps"
     if loaded is None:
-        return result(cid, title, Status.SKIP, NO_CARD)
+        return verdict(Status.SKIP, NO_CARD)
     if loaded.card is None:
-        return result(cid, title, Status.SKIP, NOT_LOADED)
+        return verdict(Status.SKIP, NOT_LOADED)
     fps = 1.0 / loaded.card.io.dt
     details = {"policy_fps": fps, "control_rate_hz": control_rate_hz}
     if control_rate_hz is None:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.SKIP,
             f"policy runs at {fps:g} fps; control rate unknown (--control-rate HZ)",
             **details,
         )
     if control_rate_hz <= 0:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"control rate {control_rate_hz:g} Hz",
             "set the executor's control rate to a positive value",
             **details,
         )
     if control_rate_hz < fps * 0.999:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"control rate {control_rate_hz:g} Hz is below the policy's {fps:g} fps: actions are skipped",
             f"run the executor at >= {fps:g} Hz (it interpolates between actions)",
             **details,
         )
-    return result(
-        cid,
-        title,
+    return verdict(
         Status.PASS,
         f"control {control_rate_hz:g} Hz >= policy {fps:g} fps (x{control_rate_hz / fps:.3g})",
         **details,

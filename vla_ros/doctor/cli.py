@@ -1,5 +1,9 @@
 """``vla-ros doctor``: check ROS, workspace, middleware, GPU/Jetson, TensorRT, card and live graph.
 
+With ``--card`` (and ``--latency-ms``, ``--live`` or a latency recorded in the card) it also
+checks the inference delay against the execution horizon; ``--params`` gives the executor's
+settings (``max_chunk_age_s``, ``time_offset_s``) that horizon depends on.
+
 Exit code 0 when no check FAILs (``--strict``: and none WARNs), 1 otherwise, 2 on bad arguments.
 Works offline; rclpy is imported only for ``--live``; torch only when a GPU can be there (and in a
 time-boxed subprocess), never with ``--no-gpu``.
@@ -73,6 +77,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="measured inference latency (default: from --live ActionChunks or the card)",
     )
     parser.add_argument(
+        "--params",
+        type=Path,
+        metavar="YAML",
+        help="parameter file the executor runs with: its executor_node max_chunk_age_s and "
+        "time_offset_s decide the execution horizon the inference delay is checked against",
+    )
+    parser.add_argument(
+        "--namespace",
+        default="/",
+        metavar="NS",
+        help="namespace executor_node runs in, for reading --params (default /)",
+    )
+    parser.add_argument(
         "--no-gpu", action="store_true", help="skip the GPU/TensorRT probes (they import torch/tensorrt)"
     )
     parser.add_argument(
@@ -101,6 +118,10 @@ def options_from_args(args: argparse.Namespace) -> DoctorOptions:
         raise ValueError(f"--card {args.card}: no such folder")
     if args.workspace is not None and not args.workspace.is_dir():
         raise ValueError(f"--workspace {args.workspace}: no such folder")
+    if args.params is not None and not args.params.is_file():
+        raise ValueError(f"--params {args.params}: no such file")
+    if args.latency_ms is not None and not args.latency_ms >= 0:
+        raise ValueError(f"--latency-ms must be >= 0 ms, got {args.latency_ms}")
     topics = [TopicExpectation.parse(t) for t in args.topic]
     return DoctorOptions(
         workspace=args.workspace,
@@ -113,6 +134,8 @@ def options_from_args(args: argparse.Namespace) -> DoctorOptions:
         latency_ms=args.latency_ms,
         module_file=default_module_file(),
         groups=tuple(args.only) if args.only else tuple(GROUP_TITLES),
+        params=args.params,
+        namespace=args.namespace,
     )
 
 

@@ -80,9 +80,12 @@ def node_options(
     control_rate_hz: float = 0.0,
     gpu: bool = True,
     groups: Sequence[str] = (),
+    params: str = "",
+    namespace: str = "/",
 ) -> DoctorOptions:
     """doctor_node's parameters -> :class:`DoctorOptions` (empty strings and 0 mean "not set").
 
+    ``params`` is the executor's parameter file (read for ``executor_node`` in ``namespace``).
     Raises ``ValueError`` for a negative ``live_s``, an unknown group or a malformed topic
     expectation (``NAME[:HZ[:TOL]]``).
     """
@@ -104,6 +107,8 @@ def node_options(
         control_rate_hz=rate if rate > 0 else None,
         module_file=default_module_file(),
         groups=chosen,
+        params=Path(params) if params else None,
+        namespace=namespace or "/",
     )
 
 

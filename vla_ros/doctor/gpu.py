@@ -6,7 +6,8 @@ import json
 import re
 from typing import Any
 
-from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
+from vla_ros.doctor.registry import Verdict, check, verdict
+from vla_ros.doctor.result import DoctorContext, Status
 
 # L4T release -> JetPack (most specific prefix wins).
 L4T_TO_JETPACK = {
@@ -100,41 +101,6 @@ def jetson_info(ctx: DoctorContext) -> dict[str, Any] | None:
     }
 
 
-def check_jetson(ctx: DoctorContext, info: dict[str, Any] | None) -> CheckResult:
-    """Jetson identity: L4T, JetPack, SoC and compute capability, and that they agree."""
-    cid, title = "gpu.jetson", "Jetson"
-    if info is None:
-        return result(
-            cid, title, Status.SKIP, "not a Jetson (no /etc/nv_tegra_release, no nvidia,tegra device tree)"
-        )
-    problems = []
-    if info["l4t"] is None:
-        problems.append("/etc/nv_tegra_release missing or unreadable")
-    elif info["jetpack"] is None:
-        problems.append(f"L4T {info['l4t']} is not a JetPack release this doctor knows")
-    if info["soc"] is None or info["compute_capability"] is None:
-        problems.append(f"unknown SoC in device tree compatible {info['compatible']}")
-    elif info["l4t"] and info["l4t"].split(".")[0] not in TEGRA_SOCS[info["soc"]][2]:
-        problems.append(f"L4T R{info['l4t'].split('.')[0]} does not support {info['soc']}")
-    summary = (
-        f"{info['model'] or 'Jetson'}: L4T {info['l4t'] or '?'}, JetPack "
-        f"{info['jetpack'] or '?'}, {info['soc'] or '?'}, compute capability "
-        f"{info['compute_capability'] or '?'}"
-    )
-    if problems:
-        return result(
-            cid,
-            title,
-            Status.WARN,
-            f"{summary} ({'; '.join(problems)})",
-            "check /etc/nv_tegra_release against the board (a container may carry "
-            "another L4T's files): cat /etc/nv_tegra_release /proc/device-tree/model",
-            problems=problems,
-            **info,
-        )
-    return result(cid, title, Status.PASS, summary, **info)
-
-
 def nvidia_driver_present(ctx: DoctorContext) -> bool:
     """An NVIDIA kernel driver is visible (desktop/server GPU) under ``ctx.root``."""
     return any(
@@ -174,38 +140,38 @@ def probe_torch(ctx: DoctorContext, timeout: float = 60.0) -> dict[str, Any]:
     return {"error": f"torch probe exited {res.rc}: {res.stderr.strip()[-400:]}"}
 
 
+@check(
+    "gpu.cuda",
+    "CUDA (torch)",
+    args=lambda f: (f.ctx, f.torch_probe, f.jetson, f.torch_version, f.gpu_skipped),
+)
 def check_cuda(
     ctx: DoctorContext,
     torch_probe: dict[str, Any] | None,
     jetson: dict[str, Any] | None,
     torch_version: str | None = None,
     skipped_reason: str | None = None,
-) -> CheckResult:
+) -> Verdict:
     """CUDA through torch. ``torch_probe`` is :func:`probe_torch`'s answer, or ``None`` when it
     was not run (``skipped_reason`` says why; ``torch_version`` is the installed distribution's
     version, read without importing torch)."""
-    cid, title = "gpu.cuda", "CUDA (torch)"
     driver = nvidia_driver_present(ctx) or jetson is not None
     details: dict[str, Any] = {"driver_present": driver, "torch_installed": torch_version}
     if torch_probe is None:
         if skipped_reason:
-            return result(cid, title, Status.SKIP, skipped_reason, **details)
+            return verdict(Status.SKIP, skipped_reason, **details)
         if not driver:
             cpu = f" (torch {torch_version})" if torch_version else ""
-            return result(
-                cid,
-                title,
+            return verdict(
                 Status.WARN,
                 f"no NVIDIA GPU or driver on this machine: policies run on CPU{cpu}",
                 "fine for development and tests; on the robot use a machine with an NVIDIA GPU or a Jetson",
                 **details,
             )
-        return result(cid, title, Status.SKIP, "torch not installed: CUDA not checked", **details)
+        return verdict(Status.SKIP, "torch not installed: CUDA not checked", **details)
     details.update(torch_probe)
     if "error" in torch_probe:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"torch probe failed: {torch_probe['error']}",
             "run python -c 'import torch; print(torch.cuda.is_available())' and read the error",
@@ -213,9 +179,7 @@ def check_cuda(
         )
     if torch_probe.get("available"):
         devs = ", ".join(f"{d['name']} (sm {d['capability']})" for d in torch_probe["devices"])
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.PASS,
             f"torch {torch_probe['torch']} with CUDA {torch_probe['cuda_build']}: {devs}",
             **details,
@@ -229,22 +193,49 @@ def check_cuda(
             "--index-url https://download.pytorch.org/whl/cu126), and check nvidia-smi"
         )
         why = "a CPU-only build" if cpu_build else f"built for CUDA {torch_probe['cuda_build']}"
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"an NVIDIA driver is present but torch {torch_probe['torch']} ({why}) sees no CUDA device",
             fix,
             **details,
         )
-    return result(
-        cid,
-        title,
+    return verdict(
         Status.WARN,
         f"torch {torch_probe['torch']} sees no CUDA device: policies run on CPU",
         "fine for development; on the robot use an NVIDIA GPU or Jetson",
         **details,
     )
+
+
+@check("gpu.jetson", "Jetson", args=lambda f: (f.ctx, f.jetson))
+def check_jetson(ctx: DoctorContext, info: dict[str, Any] | None) -> Verdict:
+    """Jetson identity: L4T, JetPack, SoC and compute capability, and that they agree."""
+    if info is None:
+        return verdict(Status.SKIP, "not a Jetson (no /etc/nv_tegra_release, no nvidia,tegra device tree)")
+    problems = []
+    if info["l4t"] is None:
+        problems.append("/etc/nv_tegra_release missing or unreadable")
+    elif info["jetpack"] is None:
+        problems.append(f"L4T {info['l4t']} is not a JetPack release this doctor knows")
+    if info["soc"] is None or info["compute_capability"] is None:
+        problems.append(f"unknown SoC in device tree compatible {info['compatible']}")
+    elif info["l4t"] and info["l4t"].split(".")[0] not in TEGRA_SOCS[info["soc"]][2]:
+        problems.append(f"L4T R{info['l4t'].split('.')[0]} does not support {info['soc']}")
+    summary = (
+        f"{info['model'] or 'Jetson'}: L4T {info['l4t'] or '?'}, JetPack "
+        f"{info['jetpack'] or '?'}, {info['soc'] or '?'}, compute capability "
+        f"{info['compute_capability'] or '?'}"
+    )
+    if problems:
+        return verdict(
+            Status.WARN,
+            f"{summary} ({'; '.join(problems)})",
+            "check /etc/nv_tegra_release against the board (a container may carry "
+            "another L4T's files): cat /etc/nv_tegra_release /proc/device-tree/model",
+            problems=problems,
+            **info,
+        )
+    return verdict(Status.PASS, summary, **info)
 
 
 def _parse_jetson_clocks(text: str) -> dict[str, Any]:
@@ -261,11 +252,11 @@ def _parse_jetson_clocks(text: str) -> dict[str, Any]:
     }
 
 
-def check_power(ctx: DoctorContext, jetson: dict[str, Any] | None) -> CheckResult:
+@check("gpu.power", "Jetson power mode", args=lambda f: (f.ctx, f.jetson))
+def check_power(ctx: DoctorContext, jetson: dict[str, Any] | None) -> Verdict:
     """Jetson ``nvpmodel`` mode (MAXN for lowest latency) and ``jetson_clocks`` state."""
-    cid, title = "gpu.power", "Jetson power mode"
     if jetson is None:
-        return result(cid, title, Status.SKIP, "not a Jetson")
+        return verdict(Status.SKIP, "not a Jetson")
     details: dict[str, Any] = {}
     problems, fixes = [], []
     nvp = ctx.which("nvpmodel")
@@ -304,19 +295,15 @@ def check_power(ctx: DoctorContext, jetson: dict[str, Any] | None) -> CheckResul
         else:
             details["jetson_clocks"] = f"unknown (jetson_clocks --show exited {res.rc}; needs sudo)"
     if not nvp and not jc:
-        return result(cid, title, Status.SKIP, "nvpmodel and jetson_clocks are not installed", **details)
+        return verdict(Status.SKIP, "nvpmodel and jetson_clocks are not installed", **details)
     if problems:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             "; ".join(problems) + ": latency will vary",
             " && ".join(fixes),
             **details,
         )
-    return result(
-        cid,
-        title,
+    return verdict(
         Status.PASS,
         f"power mode {details.get('nvpmodel_mode') or '?'}"
         + (", clocks locked" if isinstance(details.get("jetson_clocks"), dict) else ""),

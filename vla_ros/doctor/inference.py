@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vla_ros.doctor.card_checks import NO_CARD, NOT_LOADED, CardLoad
-from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
+from vla_ros.doctor.registry import Verdict, check, verdict
+from vla_ros.doctor.result import DoctorContext, Status
 
 if TYPE_CHECKING:
     from vla_ros.contract.card import PolicyCard
@@ -74,41 +75,39 @@ def probe_tensorrt(
     return {"error": f"TensorRT probe exited {res.rc}: {res.stderr.strip()[-400:]}"}
 
 
-def check_tensorrt(ctx: DoctorContext, trt_probe: dict[str, Any] | None, gpu_expected: bool) -> CheckResult:
+@check("inference.tensorrt", "TensorRT", args=lambda f: (f.ctx, f.trt_probe, f.gpu_expected))
+def check_tensorrt(ctx: DoctorContext, trt_probe: dict[str, Any] | None, gpu_expected: bool) -> Verdict:
     """TensorRT importable and its version (``trt_probe is None``: not installed)."""
-    cid, title = "inference.tensorrt", "TensorRT"
     if trt_probe is None:
         if gpu_expected:
-            return result(
-                cid,
-                title,
+            return verdict(
                 Status.WARN,
                 "TensorRT is not installed: the tensorrt backend is unavailable",
                 "pip install tensorrt (x86), or use JetPack's python3-libnvinfer "
                 "(Jetson: apt install nvidia-tensorrt)",
             )
-        return result(cid, title, Status.SKIP, "TensorRT not installed (no NVIDIA GPU here)")
+        return verdict(Status.SKIP, "TensorRT not installed (no NVIDIA GPU here)")
     if "error" in trt_probe:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"TensorRT does not import: {trt_probe['error']}",
             "reinstall TensorRT matching the CUDA/driver (pip install tensorrt-cu12, or "
             "JetPack's python3-libnvinfer)",
             **trt_probe,
         )
-    return result(cid, title, Status.PASS, f"TensorRT {trt_probe['version']}", **trt_probe)
+    return verdict(Status.PASS, f"TensorRT {trt_probe['version']}", **trt_probe)
 
 
-def check_onnxruntime(ctx: DoctorContext, ort: dict[str, Any] | None, gpu_expected: bool) -> CheckResult:
+@check(
+    "inference.onnxruntime",
+    "ONNX Runtime",
+    args=lambda f: (f.ctx, f.python_probe.get("onnxruntime"), f.gpu_present),
+)
+def check_onnxruntime(ctx: DoctorContext, ort: dict[str, Any] | None, gpu_expected: bool) -> Verdict:
     """ONNX Runtime importable, its version and execution providers."""
-    cid, title = "inference.onnxruntime", "ONNX Runtime"
     if ort is None or not ort.get("ok"):
         err = (ort or {}).get("error") or "not installed"
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"onnxruntime unavailable ({err}): the default backend cannot run",
             "pip install onnxruntime (onnxruntime-gpu on a CUDA machine)",
@@ -118,17 +117,13 @@ def check_onnxruntime(ctx: DoctorContext, ort: dict[str, Any] | None, gpu_expect
     details = {"version": ort.get("version"), "providers": providers}
     gpu_eps = [p for p in providers if p in ("CUDAExecutionProvider", "TensorrtExecutionProvider")]
     if gpu_expected and not gpu_eps:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"onnxruntime {ort.get('version')} has only CPU providers on a GPU machine",
             "pip uninstall onnxruntime && pip install onnxruntime-gpu (Jetson: the Jetson AI Lab wheel)",
             **details,
         )
-    return result(
-        cid, title, Status.PASS, f"onnxruntime {ort.get('version')}: {', '.join(providers)}", **details
-    )
+    return verdict(Status.PASS, f"onnxruntime {ort.get('version')}: {', '.join(providers)}", **details)
 
 
 def engine_roles(card: PolicyCard) -> list[str]:
@@ -149,24 +144,24 @@ def describe_build(built: dict[str, Any]) -> str:
     return text
 
 
+@check("inference.engine", "TensorRT engine", args=lambda f: (f.ctx, f.card_load, f.trt_probe, f.machine_cc))
 def check_engine(
     ctx: DoctorContext,
     loaded: CardLoad | None,
     trt_probe: dict[str, Any] | None,
     machine_cc: str | None,
-) -> CheckResult:
+) -> Verdict:
     """The card's engine(s) against this machine, by the tensorrt backend's own rules
     (:func:`~vla_ros.runtime.trt_engine.engine_compat_problems` on the card's ``export.tensorrt``
     record), then a test deserialize where TensorRT imports."""
-    cid, title = "inference.engine", "TensorRT engine"
     if loaded is None:
-        return result(cid, title, Status.SKIP, NO_CARD)
+        return verdict(Status.SKIP, NO_CARD)
     card = loaded.card
     if card is None:
-        return result(cid, title, Status.SKIP, NOT_LOADED)
+        return verdict(Status.SKIP, NOT_LOADED)
     roles = engine_roles(card)
     if not roles:
-        return result(cid, title, Status.SKIP, "the card has no TensorRT engine")
+        return verdict(Status.SKIP, "the card has no TensorRT engine")
     from vla_ros.runtime.trt_backend import rebuild_command
     from vla_ros.runtime.trt_engine import engine_compat_problems
 
@@ -183,9 +178,7 @@ def check_engine(
         "rebuild_command": rebuild_command(card),
     }
     if not isinstance(built, dict) or not built:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"the card names engine(s) {', '.join(card.files[r] for r in roles)} but has no "
             "export.tensorrt build record: the tensorrt backend refuses them",
@@ -199,9 +192,7 @@ def check_engine(
         if not have
     ]
     if absent:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.SKIP,
             f"engine built for {desc}; cannot check it here (no {' or '.join(absent)} on this machine)",
             **details,
@@ -209,9 +200,7 @@ def check_engine(
     problems = engine_compat_problems(built, here)
     details["problems"] = problems
     if problems:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"engine cannot run here: {'; '.join(problems)} (built for {desc})",
             fix,
@@ -224,20 +213,14 @@ def check_engine(
         }
         if failed:
             logs = "; ".join(f"{name}: {' | '.join(log)}" for name, log in failed.items())
-            return result(
-                cid, title, Status.FAIL, f"TensorRT cannot deserialize the engine ({logs})", fix, **details
-            )
-        return result(
-            cid,
-            title,
+            return verdict(Status.FAIL, f"TensorRT cannot deserialize the engine ({logs})", fix, **details)
+        return verdict(
             Status.PASS,
             f"{len(probed)} engine(s) deserialize with TensorRT {here['tensorrt_version']} "
             f"(built for {desc})",
             **details,
         )
-    return result(
-        cid,
-        title,
+    return verdict(
         Status.PASS,
         f"engine built for {desc} runs on TensorRT {here['tensorrt_version']}, compute capability "
         f"{here['compute_capability']}",

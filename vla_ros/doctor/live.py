@@ -6,11 +6,13 @@ the functions here judge it, so they are testable on their own and the node and 
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vla_ros.doctor.result import CheckResult, Status, result
+from vla_ros.doctor.registry import Verdict, check, verdict
+from vla_ros.doctor.result import CheckResult, Status
 from vla_ros.policy.stats import percentiles_ms
 
 if TYPE_CHECKING:
@@ -98,16 +100,43 @@ class LiveObservation:
     sim_time_nodes: list[str] = field(default_factory=list)
     nodes_queried: list[str] = field(default_factory=list)
     nodes: list[str] = field(default_factory=list)
+    #: policy nodes' latest ``latency_p99_ms`` on /diagnostics, by status name (ms)
+    diagnostics_latency_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
     def inference_latency_s(self) -> tuple[float, str] | None:
         """p99 of ``ActionChunk.inference_latency`` on the first chunk topic that carried any,
-        with where it came from (the percentile the policy node reports on /diagnostics)."""
+        with where it came from (the percentile the policy node reports on /diagnostics); else
+        the largest ``latency_p99_ms`` a policy node reported on /diagnostics; else ``None``."""
         for name, t in self.topics.items():
             if t.inference_latency_ns:
                 _, p99_ms = percentiles_ms(t.inference_latency_ns)
                 return p99_ms / 1e3, f"{name} (p99 of {len(t.inference_latency_ns)} chunks)"
+        if self.diagnostics_latency_ms:
+            name, ms = max(self.diagnostics_latency_ms.items(), key=lambda kv: kv[1])
+            return ms / 1e3, f"/diagnostics '{name}' latency_p99_ms"
         return None
+
+    def inference_latency_samples_ns(self) -> list[int]:
+        """The individual ``ActionChunk.inference_latency`` samples (ns, arrival order) of the
+        topic :meth:`inference_latency_s` reads; ``[]`` when it reads /diagnostics or nothing."""
+        return next(
+            (list(t.inference_latency_ns) for t in self.topics.values() if t.inference_latency_ns), []
+        )
+
+
+def diagnostics_latency_ms(statuses: list[tuple[str, dict[str, str]]]) -> dict[str, float]:
+    """``latency_p99_ms`` of each ``(status name, key -> value)`` that reports one (a policy
+    node's, see :func:`vla_ros.policy.health.status_values`); unparsable values are left out."""
+    out = {}
+    for name, values in statuses:
+        try:
+            ms = float(values["latency_p99_ms"])
+        except (KeyError, ValueError):
+            continue
+        if math.isfinite(ms) and ms >= 0:
+            out[name] = ms
+    return out
 
 
 def qos_incompatibility(pub: dict[str, Any], sub: dict[str, Any]) -> str | None:
@@ -140,13 +169,11 @@ def _visible(obs: LiveObservation) -> list[str]:
     return sorted(n for n in obs.topics if n not in HIDDEN_TOPICS)
 
 
-def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> CheckResult:
+@check("live.topics", "topics live", args=lambda f: (f.observation, f.opts.topics), needs_live=True)
+def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Verdict:
     """Expected topics have publishers and deliver messages during the window."""
-    cid, title = "live.topics", "topics live"
     if obs.error:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"could not sample the graph: {obs.error}",
             "run through ./env.sh so rclpy and the middleware load",
@@ -170,9 +197,7 @@ def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Chec
         "nodes": obs.nodes,
     }
     if not names:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             "no topics in the graph (nothing publishes)",
             "start the robot drivers, or check ROS_DOMAIN_ID and discovery settings "
@@ -180,9 +205,7 @@ def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Chec
             **details,
         )
     if no_pub:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"no publisher on {', '.join(no_pub)}",
             "start the driver that publishes it, or remap: check `ros2 topic list` on the robot "
@@ -191,9 +214,7 @@ def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Chec
         )
     if silent:
         errs = {n: obs.topics[n].error for n in silent if obs.topics[n].error}
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"publishers but no message in {obs.window_s:g} s on {', '.join(silent)}",
             "check the publisher is actually sending (driver stalled?), and the network between "
@@ -201,14 +222,14 @@ def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Chec
             errors=errs,
             **details,
         )
-    return result(cid, title, Status.PASS, f"{len(ok)} topic(s) live", **details)
+    return verdict(Status.PASS, f"{len(ok)} topic(s) live", **details)
 
 
-def check_rates(obs: LiveObservation, expected: list[TopicExpectation]) -> CheckResult:
+@check("live.rates", "topic rates", args=lambda f: (f.observation, f.opts.topics), needs_live=True)
+def check_rates(obs: LiveObservation, expected: list[TopicExpectation]) -> Verdict:
     """Measured rates within tolerance: slower than expected FAILs, faster WARNs."""
-    cid, title = "live.rates", "topic rates"
     if obs.error:
-        return result(cid, title, Status.SKIP, "graph not sampled")
+        return verdict(Status.SKIP, "graph not sampled")
     rated = [e for e in expected if e.rate_hz]
     measured = {
         n: obs.topics[n].rate_hz(obs.window_s)
@@ -220,9 +241,7 @@ def check_rates(obs: LiveObservation, expected: list[TopicExpectation]) -> Check
         "expected_hz": {e.name: e.rate_hz for e in rated},
     }
     if not rated:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.SKIP if not measured else Status.PASS,
             "no expected rates given (--topic NAME:HZ); measured: "
             + (", ".join(f"{k} {v:.1f} Hz" for k, v in measured.items() if v) or "none"),
@@ -238,9 +257,7 @@ def check_rates(obs: LiveObservation, expected: list[TopicExpectation]) -> Check
         (slow if got < lo else fast if got > hi else good).append(line)
     details.update(slow=slow, fast=fast, ok=good)
     if slow:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             "too slow: " + "; ".join(slow),
             "check the driver's configured rate, exposure/bandwidth (USB, network), and "
@@ -248,24 +265,22 @@ def check_rates(obs: LiveObservation, expected: list[TopicExpectation]) -> Check
             **details,
         )
     if fast:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             "faster than expected: " + "; ".join(fast),
             "lower the driver's rate or update the expected rate",
             **details,
         )
     if not good:
-        return result(cid, title, Status.SKIP, "no expected topic delivered messages", **details)
-    return result(cid, title, Status.PASS, "; ".join(good), **details)
+        return verdict(Status.SKIP, "no expected topic delivered messages", **details)
+    return verdict(Status.PASS, "; ".join(good), **details)
 
 
-def check_clock_offset(obs: LiveObservation) -> CheckResult:
+@check("live.clock", "stamp vs receive time", args=lambda f: (f.observation,), needs_live=True)
+def check_clock_offset(obs: LiveObservation) -> Verdict:
     """Header stamp vs receive time: the median offset over 25 ms warns, over 1 s fails."""
-    cid, title = "live.clock", "stamp vs receive time"
     if obs.error:
-        return result(cid, title, Status.SKIP, "graph not sampled")
+        return verdict(Status.SKIP, "graph not sampled")
     per_topic: dict[str, dict[str, float]] = {}
     zero = []
     for n, t in obs.topics.items():
@@ -280,13 +295,11 @@ def check_clock_offset(obs: LiveObservation) -> CheckResult:
             }
     details = {"offsets": per_topic, "zero_stamps": zero}
     if not per_topic and not zero:
-        return result(cid, title, Status.SKIP, "no stamped messages received", **details)
+        return verdict(Status.SKIP, "no stamped messages received", **details)
     worst_topic = max(per_topic, key=lambda k: abs(per_topic[k]["median_ms"]), default=None)
     worst_ms = abs(per_topic[worst_topic]["median_ms"]) if worst_topic else 0.0
     if worst_topic and worst_ms > CLOCK_FAIL_S * 1e3:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"{worst_topic}: stamps {per_topic[worst_topic]['median_ms']:.0f} ms off the receive "
             "time (another clock: sim vs wall time, or an unsynchronized machine)",
@@ -294,30 +307,25 @@ def check_clock_offset(obs: LiveObservation) -> CheckResult:
             **details,
         )
     if zero:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"zero header stamps on {', '.join(zero)}",
             "make the driver stamp messages (header.stamp = capture time)",
             **details,
         )
     if worst_topic and worst_ms > CLOCK_WARN_S * 1e3:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"{worst_topic}: median offset {per_topic[worst_topic]['median_ms']:.1f} ms between "
             "header stamp and receive time (over 25 ms)",
             "synchronize clocks (chrony/PTP) between machines, and check transport latency",
             **details,
         )
-    return result(
-        cid, title, Status.PASS, f"worst median offset {worst_ms:.1f} ms ({worst_topic})", **details
-    )
+    return verdict(Status.PASS, f"worst median offset {worst_ms:.1f} ms ({worst_topic})", **details)
 
 
-def check_sim_time(obs: LiveObservation) -> CheckResult:
+@check("live.sim_time", "use_sim_time vs /clock", args=lambda f: (f.observation,), needs_live=True)
+def check_sim_time(obs: LiveObservation) -> Verdict:
     """``use_sim_time`` and ``/clock`` agree: nodes on sim time have a ``/clock`` that ticks, and a
     ``/clock`` is not published while no node uses sim time.
 
@@ -325,9 +333,8 @@ def check_sim_time(obs: LiveObservation) -> CheckResult:
     node judges stamps against wall-clock time, so the nodes see stamps years away from their
     clock (vla_ros nodes say "stamps are off the node clock").
     """
-    cid, title = "live.sim_time", "use_sim_time vs /clock"
     if obs.error:
-        return result(cid, title, Status.SKIP, "graph not sampled")
+        return verdict(Status.SKIP, "graph not sampled")
     details = {
         "sim_time_nodes": obs.sim_time_nodes,
         "clock_publishers": obs.clock_publishers,
@@ -337,9 +344,7 @@ def check_sim_time(obs: LiveObservation) -> CheckResult:
     }
     by = f" by {', '.join(obs.clock_publisher_nodes)}" if obs.clock_publisher_nodes else ""
     if obs.sim_time_nodes and obs.clock_publishers == 0:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"use_sim_time is true on {', '.join(obs.sim_time_nodes)} but nobody publishes /clock: "
             "their time stands still",
@@ -347,9 +352,7 @@ def check_sim_time(obs: LiveObservation) -> CheckResult:
             **details,
         )
     if obs.sim_time_nodes and obs.clock_messages == 0:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"/clock is published{by} but no message arrived in {obs.window_s:.1f} s: time stands "
             f"still on {', '.join(obs.sim_time_nodes)} (a paused bag or simulator?)",
@@ -358,9 +361,7 @@ def check_sim_time(obs: LiveObservation) -> CheckResult:
             **details,
         )
     if obs.sim_time_nodes:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.PASS,
             f"{len(obs.sim_time_nodes)} node(s) on sim time, /clock published",
             **details,
@@ -371,9 +372,7 @@ def check_sim_time(obs: LiveObservation) -> CheckResult:
             if obs.nodes_queried
             else "no node answered whether it uses sim time"
         )
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"/clock is published{by} but {asked}: messages stamped with that sim time look "
             "far from the nodes' wall-clock time (policy and executor reject them as stamped "
@@ -383,14 +382,14 @@ def check_sim_time(obs: LiveObservation) -> CheckResult:
             "stop the /clock publisher",
             **details,
         )
-    return result(cid, title, Status.PASS, "wall time, no /clock", **details)
+    return verdict(Status.PASS, "wall time, no /clock", **details)
 
 
-def check_qos(obs: LiveObservation) -> CheckResult:
+@check("live.qos", "QoS compatibility", args=lambda f: (f.observation,), needs_live=True)
+def check_qos(obs: LiveObservation) -> Verdict:
     """No publisher/subscription pair on a sampled topic has incompatible QoS."""
-    cid, title = "live.qos", "QoS compatibility"
     if obs.error:
-        return result(cid, title, Status.SKIP, "graph not sampled")
+        return verdict(Status.SKIP, "graph not sampled")
     bad = []
     for n, t in sorted(obs.topics.items()):
         for p in t.publishers:
@@ -400,43 +399,39 @@ def check_qos(obs: LiveObservation) -> CheckResult:
                     bad.append(f"{n}: {p.get('node')} -> {s.get('node')}: {why}")
     details = {"incompatible": bad, "topics": sorted(obs.topics)}
     if bad:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             bad[0] + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""),
             "make the subscription BEST_EFFORT/VOLATILE (sensor data QoS) or the "
             "publisher RELIABLE; `ros2 topic info -v TOPIC` shows both",
             **details,
         )
-    return result(cid, title, Status.PASS, "no incompatible QoS pairs", **details)
+    return verdict(Status.PASS, "no incompatible QoS pairs", **details)
 
 
-def check_joints(obs: LiveObservation, card: PolicyCard | None, topic: str = "/joint_states") -> CheckResult:
+@check("live.joints", "joint names", args=lambda f: (f.observation, f.card), needs_live=True)
+def check_joints(obs: LiveObservation, card: PolicyCard | None, topic: str = "/joint_states") -> Verdict:
     """``/joint_states`` names cover every joint the card reads or commands."""
-    cid, title = "live.joints", "joint names"
     if card is None:
-        return result(cid, title, Status.SKIP, "no policy card given (--card DIR)")
+        return verdict(Status.SKIP, "no policy card given (--card DIR)")
     if obs.error:
-        return result(cid, title, Status.SKIP, "graph not sampled")
+        return verdict(Status.SKIP, "graph not sampled")
     want = list(dict.fromkeys([*card.state_joints, *card.action_joints]))
     t = obs.topics.get(topic)
     if t is None or not t.count:
-        return result(cid, title, Status.SKIP, f"no {topic} message received", expected=want)
+        return verdict(Status.SKIP, f"no {topic} message received", expected=want)
     have = t.joint_names
     missing = [j for j in want if j not in have]
     details = {"expected": want, "published": have, "missing": missing}
     if missing:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"{topic} lacks {len(missing)} of the card's joints: {', '.join(missing)}",
             "remap to the right joint_states topic, or fix the names (URDF joint names "
             "must match the card's state_joints/action_joints)",
             **details,
         )
-    return result(cid, title, Status.PASS, f"{topic} covers all {len(want)} card joints", **details)
+    return verdict(Status.PASS, f"{topic} covers all {len(want)} card joints", **details)
 
 
 def live_checks(

@@ -20,6 +20,7 @@ from vla_ros.doctor.live import (
     LiveObservation,
     TopicExpectation,
     TopicSample,
+    diagnostics_latency_ms,
 )
 
 # Compatible with every publisher: best effort + volatile never blocks a match.
@@ -75,6 +76,8 @@ class LiveSampler:
         self._queried: set[str] = set()
         self._clock_sub: Any = None
         self.clock_messages = 0
+        self._diag_sub: Any = None
+        self.diagnostics_latency_ms: dict[str, float] = {}
         self.started = time.monotonic()
 
     # -- discovery ----------------------------------------------------------------------------
@@ -102,6 +105,8 @@ class LiveSampler:
             self._subs[name] = self.node.create_subscription(cls, name, self._callback(sample), PROBE_QOS)
         if self._clock_sub is None and "/clock" in graph:
             self._subscribe_clock()
+        if self._diag_sub is None and "/diagnostics" in graph:
+            self._subscribe_diagnostics()
         self._query_params()
 
     def _subscribe_clock(self) -> None:
@@ -112,6 +117,16 @@ class LiveSampler:
             self.clock_messages += 1
 
         self._clock_sub = self.node.create_subscription(Clock, "/clock", count, PROBE_QOS)
+
+    def _subscribe_diagnostics(self) -> None:
+        """Keep the latest ``latency_p99_ms`` each policy node reports on /diagnostics."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        def record(msg: Any) -> None:
+            statuses = [(s.name, {kv.key: kv.value for kv in s.values}) for s in msg.status]
+            self.diagnostics_latency_ms.update(diagnostics_latency_ms(statuses))
+
+        self._diag_sub = self.node.create_subscription(DiagnosticArray, "/diagnostics", record, PROBE_QOS)
 
     def _callback(self, sample: TopicSample) -> Any:
         clock = self.node.get_clock()
@@ -183,6 +198,7 @@ class LiveSampler:
             sim_time_nodes=sim_nodes,
             nodes_queried=sorted(self._queried),
             nodes=sorted(f"{ns.rstrip('/')}/{n}" for n, ns in self.node.get_node_names_and_namespaces()),
+            diagnostics_latency_ms=dict(self.diagnostics_latency_ms),
         )
         self.close()
         return obs
@@ -197,6 +213,9 @@ class LiveSampler:
         if self._clock_sub is not None:
             self.node.destroy_subscription(self._clock_sub)
             self._clock_sub = None
+        if self._diag_sub is not None:
+            self.node.destroy_subscription(self._diag_sub)
+            self._diag_sub = None
         self._subs.clear()
         self._clients.clear()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
+from vla_ros.doctor.registry import Verdict, check, verdict
+from vla_ros.doctor.result import DoctorContext, Status
 
 DEFAULT_RMW = "rmw_fastrtps_cpp"
 KNOWN_RMWS = (
@@ -49,10 +50,10 @@ def installed_rmws(ctx: DoctorContext) -> list[str]:
     return [r for r in KNOWN_RMWS if find_rmw_library(ctx, r) is not None]
 
 
-def check_rmw(ctx: DoctorContext, load: bool = True) -> CheckResult:
+@check("middleware.rmw", "RMW implementation")
+def check_rmw(ctx: DoctorContext, load: bool = True) -> Verdict:
     """``RMW_IMPLEMENTATION`` set, known, and its library present (and loadable when ``load``, tried in a
     subprocess with this environment)."""
-    cid, title = "middleware.rmw", "RMW implementation"
     rmw = ctx.env.get("RMW_IMPLEMENTATION", "").strip()
     have = installed_rmws(ctx)
     details = {"rmw_implementation": rmw or None, "installed": have}
@@ -61,9 +62,7 @@ def check_rmw(ctx: DoctorContext, load: bool = True) -> CheckResult:
     details["library"] = str(lib) if lib else None
     if lib is None:
         status = Status.FAIL if rmw else Status.WARN
-        return result(
-            cid,
-            title,
+        return verdict(
             status,
             f"{'RMW_IMPLEMENTATION=' + rmw if rmw else 'default ' + DEFAULT_RMW}: lib{name}.so not found",
             (
@@ -77,9 +76,7 @@ def check_rmw(ctx: DoctorContext, load: bool = True) -> CheckResult:
         if res.rc != 0:
             err = (res.stderr.strip().splitlines() or ["?"])[-1]
             details["load_error"] = err
-            return result(
-                cid,
-                title,
+            return verdict(
                 Status.FAIL,
                 f"lib{name}.so does not load: {err}",
                 "source the distro's setup.bash so its libraries are on "
@@ -87,58 +84,50 @@ def check_rmw(ctx: DoctorContext, load: bool = True) -> CheckResult:
                 **details,
             )
     if not rmw:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"RMW_IMPLEMENTATION not set (the default {DEFAULT_RMW} is used)",
             f"export RMW_IMPLEMENTATION={DEFAULT_RMW} on every machine of the robot so they agree",
             **details,
         )
-    return result(cid, title, Status.PASS, f"{rmw} ({lib})", **details)
+    return verdict(Status.PASS, f"{rmw} ({lib})", **details)
 
 
-def check_domain(ctx: DoctorContext) -> CheckResult:
+@check("middleware.domain", "ROS_DOMAIN_ID")
+def check_domain(ctx: DoctorContext) -> Verdict:
     """``ROS_DOMAIN_ID`` unset or an integer 0..232 (0..101 and 215..232 are port-safe)."""
-    cid, title = "middleware.domain", "ROS_DOMAIN_ID"
     raw = ctx.env.get("ROS_DOMAIN_ID")
     if raw is None or raw.strip() == "":
-        return result(cid, title, Status.PASS, "ROS_DOMAIN_ID not set (domain 0)", domain_id=0)
+        return verdict(Status.PASS, "ROS_DOMAIN_ID not set (domain 0)", domain_id=0)
     try:
         dom = int(raw.strip())
     except ValueError:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"ROS_DOMAIN_ID={raw!r} is not an integer",
             "export ROS_DOMAIN_ID=<0..101> (the same on every machine)",
             domain_id=raw,
         )
     if not 0 <= dom <= 232:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"ROS_DOMAIN_ID={dom} is outside 0..232",
             "export ROS_DOMAIN_ID=<0..101> (the same on every machine)",
             domain_id=dom,
         )
     if 101 < dom < 215:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"ROS_DOMAIN_ID={dom} maps into Linux's ephemeral port range (102..214 may collide)",
             "pick a domain id in 0..101 (the same on every machine)",
             domain_id=dom,
         )
-    return result(cid, title, Status.PASS, f"ROS_DOMAIN_ID={dom}", domain_id=dom)
+    return verdict(Status.PASS, f"ROS_DOMAIN_ID={dom}", domain_id=dom)
 
 
-def check_discovery(ctx: DoctorContext) -> CheckResult:
+@check("middleware.discovery", "discovery settings")
+def check_discovery(ctx: DoctorContext) -> Verdict:
     """Deprecated ``ROS_LOCALHOST_ONLY`` vs ``ROS_AUTOMATIC_DISCOVERY_RANGE``/``ROS_STATIC_PEERS``."""
-    cid, title = "middleware.discovery", "discovery settings"
     distro = ctx.env.get("ROS_DISTRO", "")
     lo = ctx.env.get("ROS_LOCALHOST_ONLY", "").strip()
     rng = ctx.env.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "").strip()
@@ -150,27 +139,21 @@ def check_discovery(ctx: DoctorContext) -> CheckResult:
         "ROS_STATIC_PEERS": peers,
     }
     if rng and rng.upper() not in DISCOVERY_RANGES:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"ROS_AUTOMATIC_DISCOVERY_RANGE={rng!r} is not one of {DISCOVERY_RANGES}",
             "export ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET (or LOCALHOST)",
             **details,
         )
     if lo and lo not in ("0", "1"):
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"ROS_LOCALHOST_ONLY={lo!r} (must be 0 or 1)",
             "unset ROS_LOCALHOST_ONLY",
             **details,
         )
     if peers_raw and len(peers) != len(peers_raw.split(";")):
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"ROS_STATIC_PEERS={peers_raw!r} has empty entries",
             "separate peers with ';' and no empty entries, e.g. 192.168.1.10;robot.local",
@@ -178,50 +161,40 @@ def check_discovery(ctx: DoctorContext) -> CheckResult:
         )
     if distro == "humble":
         if rng or peers:
-            return result(
-                cid,
-                title,
+            return verdict(
                 Status.WARN,
                 "ROS_AUTOMATIC_DISCOVERY_RANGE/ROS_STATIC_PEERS are ignored on Humble",
                 "on Humble use ROS_LOCALHOST_ONLY=1 (or a DDS XML profile) instead",
                 **details,
             )
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.PASS,
             "localhost only" if lo == "1" else "default discovery (subnet)",
             **details,
         )
     if lo == "1" and rng and rng.upper() != "LOCALHOST":
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"ROS_LOCALHOST_ONLY=1 conflicts with ROS_AUTOMATIC_DISCOVERY_RANGE={rng}",
             "unset ROS_LOCALHOST_ONLY (deprecated) and keep ROS_AUTOMATIC_DISCOVERY_RANGE",
             **details,
         )
     if lo == "1":
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"ROS_LOCALHOST_ONLY is deprecated on {distro or 'this distro'}",
             "unset ROS_LOCALHOST_ONLY; export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST",
             **details,
         )
     if rng.upper() == "OFF" and not peers:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             "ROS_AUTOMATIC_DISCOVERY_RANGE=OFF and no ROS_STATIC_PEERS: this process discovers nothing",
             "export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST or SUBNET, or list peers in ROS_STATIC_PEERS",
             **details,
         )
     desc = (rng.upper() or "SUBNET (default)") + (f", static peers {peers}" if peers else "")
-    return result(cid, title, Status.PASS, f"discovery range {desc}", **details)
+    return verdict(Status.PASS, f"discovery range {desc}", **details)
 
 
 def _interfaces(ctx: DoctorContext) -> dict[str, dict]:
@@ -248,16 +221,14 @@ def _interfaces(ctx: DoctorContext) -> dict[str, dict]:
     return out
 
 
-def check_multicast(ctx: DoctorContext) -> CheckResult:
+@check("middleware.multicast", "multicast interface")
+def check_multicast(ctx: DoctorContext) -> Verdict:
     """A non-loopback interface that is up and multicast-capable (DDS discovery needs one)."""
-    cid, title = "middleware.multicast", "multicast interface"
     rng = ctx.env.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "").strip().upper()
     local_only = rng in ("LOCALHOST", "OFF") or ctx.env.get("ROS_LOCALHOST_ONLY") == "1"
     ifaces = _interfaces(ctx)
     if not ifaces:
-        return result(
-            cid, title, Status.SKIP, f"cannot read network interfaces ({ctx.path('/sys/class/net')})"
-        )
+        return verdict(Status.SKIP, f"cannot read network interfaces ({ctx.path('/sys/class/net')})")
     good = [
         n
         for n, i in ifaces.items()
@@ -265,22 +236,16 @@ def check_multicast(ctx: DoctorContext) -> CheckResult:
     ]
     details = {"interfaces": ifaces, "multicast_capable": good}
     if good:
-        return result(cid, title, Status.PASS, f"multicast on {', '.join(good)}", **details)
+        return verdict(Status.PASS, f"multicast on {', '.join(good)}", **details)
     if local_only:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.PASS,
             "no multicast interface, but discovery is limited to this host",
             **details,
         )
     if ctx.env.get("ROS_STATIC_PEERS", "").strip():
-        return result(
-            cid, title, Status.PASS, "no multicast interface; discovery uses ROS_STATIC_PEERS", **details
-        )
-    return result(
-        cid,
-        title,
+        return verdict(Status.PASS, "no multicast interface; discovery uses ROS_STATIC_PEERS", **details)
+    return verdict(
         Status.WARN,
         "no interface is up and multicast-capable: DDS discovery with other machines will fail",
         "bring the robot network up (ip link set <if> multicast on), or use "
@@ -289,7 +254,8 @@ def check_multicast(ctx: DoctorContext) -> CheckResult:
     )
 
 
-def check_large_data(ctx: DoctorContext) -> CheckResult:
+@check("middleware.large_data", "camera frames over shared memory")
+def check_large_data(ctx: DoctorContext) -> Verdict:
     """Fast DDS can carry a camera frame over shared memory (segment >= one 640x480 rgb8 frame)."""
     from vla_ros.util.dds import (
         FASTDDS_DEFAULT_SEGMENT,
@@ -300,10 +266,9 @@ def check_large_data(ctx: DoctorContext) -> CheckResult:
         uses_fastdds,
     )
 
-    cid, title = "middleware.large_data", "camera frames over shared memory"
     rmw = ctx.env.get("RMW_IMPLEMENTATION", "").strip() or DEFAULT_RMW
     if not uses_fastdds(ctx.env):
-        return result(cid, title, Status.SKIP, f"RMW {rmw} is not Fast DDS", rmw=rmw)
+        return verdict(Status.SKIP, f"RMW {rmw} is not Fast DDS", rmw=rmw)
     ours = large_data_profile(ctx.env)
     fix = (
         f"export {PROFILE_ENV}={ours or '<vla_ros share>/config/fastdds_large_data.xml'} in every "
@@ -312,9 +277,7 @@ def check_large_data(ctx: DoctorContext) -> CheckResult:
     raw = ctx.env.get(PROFILE_ENV, "").strip()
     frame = f"one 640x480 rgb8 frame ({VGA_RGB8_BYTES:,} B)"
     if not raw:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"{PROFILE_ENV} is not set: Fast DDS's default shared-memory segment "
             f"({FASTDDS_DEFAULT_SEGMENT // 1024} KiB) is smaller than {frame}, so frames between "
@@ -326,14 +289,10 @@ def check_large_data(ctx: DoctorContext) -> CheckResult:
     try:
         segment = shm_segment_bytes(path.read_text())
     except (OSError, ValueError) as exc:
-        return result(
-            cid, title, Status.WARN, f"{PROFILE_ENV}={raw} cannot be read: {exc}", fix, rmw=rmw, profile=raw
-        )
+        return verdict(Status.WARN, f"{PROFILE_ENV}={raw} cannot be read: {exc}", fix, rmw=rmw, profile=raw)
     if segment is None or segment < VGA_RGB8_BYTES:
         what = "declares no SHM transport" if segment is None else f"has a {segment:,} B SHM segment"
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"{PROFILE_ENV}={raw} {what}: smaller than {frame}",
             fix,
@@ -341,9 +300,7 @@ def check_large_data(ctx: DoctorContext) -> CheckResult:
             profile=raw,
             segment_bytes=segment,
         )
-    return result(
-        cid,
-        title,
+    return verdict(
         Status.PASS,
         f"{path.name}: SHM segment {segment / 2**20:.0f} MiB (>= {frame})",
         rmw=rmw,

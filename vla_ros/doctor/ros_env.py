@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
+from vla_ros.doctor.registry import Verdict, check, verdict
+from vla_ros.doctor.result import DoctorContext, Status
 
 SUPPORTED_DISTROS = ("humble", "jazzy", "kilted", "rolling")
 KNOWN_DISTROS = (
@@ -53,15 +54,13 @@ def _declared_distro(prefix: Path) -> str | None:
     return None
 
 
-def check_distro(ctx: DoctorContext) -> CheckResult:
+@check("ros.distro", "ROS distro")
+def check_distro(ctx: DoctorContext) -> Verdict:
     """``ROS_DISTRO`` set, supported, ROS 2, and agreeing with the sourced prefixes."""
-    cid, title = "ros.distro", "ROS distro"
     distro = ctx.env.get("ROS_DISTRO", "").strip()
     version = ctx.env.get("ROS_VERSION", "").strip()
     if not distro:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             "ROS_DISTRO is not set: no ROS 2 environment is sourced",
             "source /opt/ros/<distro>/setup.bash (humble, jazzy, kilted or rolling), or run through ./env.sh",
@@ -69,9 +68,7 @@ def check_distro(ctx: DoctorContext) -> CheckResult:
         )
     if distro not in SUPPORTED_DISTROS:
         why = "unknown" if distro not in KNOWN_DISTROS else "not supported (end of life or ROS 1)"
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"ROS_DISTRO={distro} is {why}",
             f"open a new shell and source a supported distro: {', '.join(SUPPORTED_DISTROS)} "
@@ -80,9 +77,7 @@ def check_distro(ctx: DoctorContext) -> CheckResult:
             supported=list(SUPPORTED_DISTROS),
         )
     if version and version != "2":
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"ROS_VERSION={version} (a ROS 1 setup is sourced)",
             "open a new shell without ROS 1 and source only the ROS 2 setup.bash",
@@ -97,9 +92,7 @@ def check_distro(ctx: DoctorContext) -> CheckResult:
     others = {p: d for p, d in declared.items() if d != distro}
     if others:
         p, d = next(iter(others.items()))
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"ROS_DISTRO={distro} but prefix {p} is a {d} install",
             f"open a new shell and source only /opt/ros/{distro}/setup.bash and workspaces built "
@@ -107,12 +100,12 @@ def check_distro(ctx: DoctorContext) -> CheckResult:
             distro=distro,
             declared_by_prefix=declared,
         )
-    return result(cid, title, Status.PASS, f"ROS 2 {distro}", distro=distro, declared_by_prefix=declared)
+    return verdict(Status.PASS, f"ROS 2 {distro}", distro=distro, declared_by_prefix=declared)
 
 
-def check_paths(ctx: DoctorContext) -> CheckResult:
+@check("ros.paths", "ROS paths")
+def check_paths(ctx: DoctorContext) -> Verdict:
     """No second distro in the path variables, and every ament/CMake prefix exists."""
-    cid, title = "ros.paths", "ROS paths"
     distro = ctx.env.get("ROS_DISTRO", "").strip()
     foreign: dict[str, list[str]] = {}
     seen: dict[str, set[str]] = {}
@@ -136,9 +129,7 @@ def check_paths(ctx: DoctorContext) -> CheckResult:
     }
     if foreign:
         var, entries = next(iter(foreign.items()))
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"a second distro is on the paths: {entries[0]} in {var} while ROS_DISTRO={distro}",
             f"open a new shell and source only /opt/ros/{distro}/setup.bash (check ~/.bashrc for "
@@ -146,9 +137,7 @@ def check_paths(ctx: DoctorContext) -> CheckResult:
             **details,
         )
     if not distro and len(seen) > 1:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"several distros on the paths: {', '.join(sorted(seen))}",
             "open a new shell and source exactly one /opt/ros/<distro>/setup.bash",
@@ -156,9 +145,7 @@ def check_paths(ctx: DoctorContext) -> CheckResult:
         )
     if missing:
         var, entries = next(iter(missing.items()))
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"{var} names {len(entries)} prefix(es) that do not exist: {', '.join(entries[:3])}",
             "a workspace was deleted or moved after it was sourced: open a new shell and source "
@@ -166,17 +153,13 @@ def check_paths(ctx: DoctorContext) -> CheckResult:
             **details,
         )
     if not ctx.split("AMENT_PREFIX_PATH"):
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             "AMENT_PREFIX_PATH is empty: no ROS prefix is sourced",
             "source the distro and the workspace: source install/setup.bash (or ./env.sh)",
             **details,
         )
-    return result(
-        cid,
-        title,
+    return verdict(
         Status.PASS,
         f"{len(ctx.split('AMENT_PREFIX_PATH'))} ament prefix(es), one distro",
         **details,
@@ -261,13 +244,11 @@ def _rclpy_version(info: dict[str, Any]) -> str | None:
     return None
 
 
-def check_rclpy(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
+@check("python.rclpy", "rclpy import", args=lambda f: (f.ctx, f.python_probe))
+def check_rclpy(ctx: DoctorContext, probe: dict[str, Any]) -> Verdict:
     """This interpreter imports rclpy, and rclpy's version belongs to ``ROS_DISTRO``."""
-    cid, title = "python.rclpy", "rclpy import"
     if "error" in probe:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"could not run the Python probe: {probe['error']}",
             f"check that {ctx.python} runs",
@@ -296,9 +277,7 @@ def check_rclpy(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
             )
         else:
             fix = f"source /opt/ros/{distro or '<distro>'}/setup.bash in this shell (or ./env.sh)"
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"Python {pyver} cannot import rclpy: {info.get('error')}",
             fix,
@@ -311,29 +290,25 @@ def check_rclpy(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
         ok = major >= RCLPY_MAJOR["kilted"][0] if distro == "rolling" else (major in RCLPY_MAJOR[distro])
         if not ok:
             owner = next((d for d, v in RCLPY_MAJOR.items() if major in v), "another distro")
-            return result(
-                cid,
-                title,
+            return verdict(
                 Status.FAIL,
                 f"rclpy {version} (from {info.get('file')}) belongs to {owner}, not ROS_DISTRO={distro}",
                 "open a new shell and source one distro; remove stray rclpy from PYTHONPATH or "
                 "pip (pip uninstall rclpy)",
                 **details,
             )
-    return result(
-        cid,
-        title,
+    return verdict(
         Status.PASS,
         f"rclpy {version or '(version unknown)'} imports in Python {pyver}",
         **details,
     )
 
 
-def check_numpy_cv2(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
+@check("python.numpy_cv2", "numpy / OpenCV ABI", args=lambda f: (f.ctx, f.python_probe))
+def check_numpy_cv2(ctx: DoctorContext, probe: dict[str, Any]) -> Verdict:
     """numpy's major version against the ABI OpenCV (cv2) was built for."""
-    cid, title = "python.numpy_cv2", "numpy / OpenCV ABI"
     if "error" in probe:
-        return result(cid, title, Status.SKIP, "Python probe did not run")
+        return verdict(Status.SKIP, "Python probe did not run")
     np_i, cv_i = probe["modules"]["numpy"], probe["modules"]["cv2"]
     details = {
         "numpy": np_i.get("version"),
@@ -343,9 +318,7 @@ def check_numpy_cv2(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
         "cv2_error": cv_i.get("error"),
     }
     if not np_i["ok"]:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"numpy does not import: {np_i.get('error')}",
             "pip install numpy (inside the venv) or apt install python3-numpy",
@@ -363,9 +336,7 @@ def check_numpy_cv2(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
         )
     )
     if abi_broken:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"cv2 was built against another numpy ABI than numpy {np_i['version']}",
             "pip install 'numpy<2' when cv2/cv_bridge come from apt (Humble/Jazzy), or pip "
@@ -374,10 +345,8 @@ def check_numpy_cv2(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
         )
     if not cv_i["ok"]:
         if "No module named" in (cv_i.get("error") or ""):
-            return result(cid, title, Status.SKIP, "cv2 not installed", **details)
-        return result(
-            cid,
-            title,
+            return verdict(Status.SKIP, "cv2 not installed", **details)
+        return verdict(
             Status.FAIL,
             f"cv2 does not import: {cv_i.get('error')}",
             "reinstall OpenCV: pip install -U opencv-python-headless",
@@ -385,46 +354,38 @@ def check_numpy_cv2(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
         )
     cv_file = cv_i.get("file") or ""
     if np_major >= 2 and cv_file.startswith(("/usr/lib/python3/", "/usr/lib/python3.")):
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"numpy {np_i['version']} with the distro's cv2 ({cv_file}), which is built for numpy 1",
             "pip install 'numpy<2' in this environment so cv2 and cv_bridge keep their ABI",
             **details,
         )
-    return result(
-        cid,
-        title,
+    return verdict(
         Status.PASS,
         f"numpy {np_i['version']} and cv2 {cv_i.get('version')} import together",
         **details,
     )
 
 
-def check_venv(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
+@check("python.env", "Python environment", args=lambda f: (f.ctx, f.python_probe))
+def check_venv(ctx: DoctorContext, probe: dict[str, Any]) -> Verdict:
     """A venv or conda interpreter that may shadow the distro's system packages."""
-    cid, title = "python.env", "Python environment"
     if "error" in probe:
-        return result(cid, title, Status.SKIP, "Python probe did not run")
+        return verdict(Status.SKIP, "Python probe did not run")
     prefix, base = probe["prefix"], probe["base_prefix"]
     conda = ctx.env.get("CONDA_PREFIX")
     rclpy_file = probe["modules"]["rclpy"].get("file") or ""
     details = {"prefix": prefix, "base_prefix": base, "conda_prefix": conda, "rclpy_file": rclpy_file or None}
     in_venv = prefix != base
     if conda and prefix.startswith(conda):
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"conda environment {conda} is active: its Python and libraries shadow the distro's",
             "conda deactivate before using a distro install (or use RoboStack's ROS inside conda only)",
             **details,
         )
     if in_venv and rclpy_file.startswith(prefix):
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"ROS 2 from PyPI wheels inside the venv {prefix} (works for vla_ros; distro tools "
             "such as ros2 CLI and rviz do not see it)",
@@ -440,14 +401,12 @@ def check_venv(ctx: DoctorContext, probe: dict[str, Any]) -> CheckResult:
         )
         details["system_site_packages"] = system_site
         if not system_site:
-            return result(
-                cid,
-                title,
+            return verdict(
                 Status.WARN,
                 f"venv {prefix} without system site packages: the distro's Python dependencies "
                 "(python3-yaml, numpy, ...) are hidden",
                 f"recreate it: python3 -m venv --system-site-packages {prefix}",
                 **details,
             )
-        return result(cid, title, Status.PASS, f"venv {prefix} on top of the system site packages", **details)
-    return result(cid, title, Status.PASS, f"system Python {probe['version']}", **details)
+        return verdict(Status.PASS, f"venv {prefix} on top of the system site packages", **details)
+    return verdict(Status.PASS, f"system Python {probe['version']}", **details)

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vla_ros.doctor.result import CheckResult, DoctorContext, Status, result
+from vla_ros.doctor.registry import Verdict, check, verdict
+from vla_ros.doctor.result import DoctorContext, Status
 
 PACKAGE = "vla_ros"
 # Source trees compared against the install; everything else in the repo is not installed.
@@ -135,9 +136,9 @@ def _same(a: Path | None, b: Path | None) -> bool:
     return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
 
 
-def check_ament_index(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
+@check("workspace.index", "ament index", args=lambda f: (f.ctx, f.workspace))
+def check_ament_index(ctx: DoctorContext, ws: Workspace | None) -> Verdict:
     """vla_ros is in the ament index, resolved from this workspace's install."""
-    cid, title = "workspace.index", "ament index"
     prefixes = ament_prefixes_with_package(ctx)
     details = {
         "registered_in": [str(p) for p in prefixes],
@@ -146,9 +147,7 @@ def check_ament_index(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
     if not prefixes:
         where = f"{ws.root}/install/setup.bash" if ws and ws.root else "install/setup.bash"
         built = ws is not None and ws.install is not None
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             "vla_ros is not in the ament index (AMENT_PREFIX_PATH has no prefix registering it)",
             (
@@ -160,67 +159,13 @@ def check_ament_index(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
             **details,
         )
     if ws is not None and ws.install is not None and not _same(prefixes[0], ws.install):
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"the ament index resolves vla_ros to {prefixes[0]}, not this workspace's {ws.install}",
             f"open a new shell and source {ws.install.parent}/setup.bash last",
             **details,
         )
-    return result(cid, title, Status.PASS, f"vla_ros registered by {prefixes[0]}", **details)
-
-
-def check_underlay(ctx: DoctorContext, ws: Workspace | None, module_file: str | None = None) -> CheckResult:
-    """No other prefix (an underlay) or Python path provides vla_ros ahead of this workspace."""
-    cid, title = "workspace.underlay", "underlay shadowing"
-    prefixes = ament_prefixes_with_package(ctx)
-    others = [p for p in prefixes if not (ws and _same(p, ws.install))]
-    details: dict = {"registered_in": [str(p) for p in prefixes], "module_file": module_file}
-    if ws and ws.install and others:
-        ours = next((i for i, p in enumerate(prefixes) if _same(p, ws.install)), None)
-        if ours is None or ours > prefixes.index(others[0]):
-            return result(
-                cid,
-                title,
-                Status.FAIL,
-                f"{others[0]} provides vla_ros ahead of this workspace ({ws.install})",
-                f"source {ws.install.parent}/setup.bash after the underlay (the last sourced "
-                f"workspace wins), or remove vla_ros from {others[0]}",
-                **details,
-            )
-        return result(
-            cid,
-            title,
-            Status.WARN,
-            f"underlay {others[0]} also provides vla_ros (shadowed by this workspace)",
-            f"remove the old copy from the underlay (rm -rf {others[0]}/share/vla_ros ...) or "
-            "stop sourcing it, so that nothing picks it up by accident",
-            **details,
-        )
-    if len(prefixes) > 1 and not (ws and ws.install):
-        return result(
-            cid,
-            title,
-            Status.WARN,
-            f"{len(prefixes)} prefixes provide vla_ros: {', '.join(map(str, prefixes))}",
-            "source only one workspace that builds vla_ros",
-            **details,
-        )
-    if module_file and ws is not None:
-        mod = Path(module_file).resolve()
-        homes = [p for p in (ws.python_dir, ws.source and ws.source / PACKAGE) if p]
-        if homes and not any(mod.is_relative_to(Path(h).resolve()) for h in homes):
-            return result(
-                cid,
-                title,
-                Status.WARN,
-                f"Python imports vla_ros from {mod.parent}, neither this workspace's install nor its source",
-                "pip uninstall vla_ros (or fix PYTHONPATH) so the workspace copy is used",
-                homes=[str(h) for h in homes],
-                **details,
-            )
-    return result(cid, title, Status.PASS, "no other copy of vla_ros shadows this workspace", **details)
+    return verdict(Status.PASS, f"vla_ros registered by {prefixes[0]}", **details)
 
 
 def _walk_sources(src: Path) -> Iterator[Path]:
@@ -297,15 +242,13 @@ def _same_code(a: Path, b: Path) -> bool:
     return False
 
 
-def check_stale(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
+@check("workspace.stale", "stale build", args=lambda f: (f.ctx, f.workspace))
+def check_stale(ctx: DoctorContext, ws: Workspace | None) -> Verdict:
     """Sources newer than the install: FAIL when contents differ, WARN when only touched."""
-    cid, title = "workspace.stale", "stale build"
     if ws is None or ws.source is None:
-        return result(cid, title, Status.SKIP, "no vla_ros source tree found (use --workspace DIR)")
+        return verdict(Status.SKIP, "no vla_ros source tree found (use --workspace DIR)")
     if ws.install is None:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"vla_ros is not built in {ws.root}",
             f"cd {ws.root} && colcon build --packages-select vla_ros",
@@ -349,9 +292,7 @@ def check_stale(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
     if changed or new:
         names = (changed + new)[:MAX_NAMED]
         more = len(changed) + len(new) - len(names)
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"stale build: {len(changed) + len(new)} source file(s) newer than the install: "
             f"{', '.join(names)}" + (f" (+{more} more)" if more else ""),
@@ -370,17 +311,17 @@ def check_stale(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
                 f"{len(orphans)} installed module(s) without a source: {', '.join(orphans[:MAX_NAMED])}"
             )
         fix = rebuild if not orphans else (f"rm -rf {ws.root}/build/vla_ros {ws.install} && {rebuild}")
-        return result(cid, title, Status.WARN, "stale build: " + "; ".join(parts), fix, **details)
-    return result(cid, title, Status.PASS, "install is up to date with the sources", **details)
+        return verdict(Status.WARN, "stale build: " + "; ".join(parts), fix, **details)
+    return verdict(Status.PASS, "install is up to date with the sources", **details)
 
 
-def check_symlink_install(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
+@check("workspace.symlink", "symlink install", args=lambda f: (f.ctx, f.workspace))
+def check_symlink_install(ctx: DoctorContext, ws: Workspace | None) -> Verdict:
     """Installed Python files are all copies or all symlinks, symlinks resolve into this source,
     and that matches how the build was configured (``--symlink-install``)."""
-    cid, title = "workspace.symlink", "symlink install"
     py = ws.python_dir if ws else None
     if ws is None or py is None:
-        return result(cid, title, Status.SKIP, "no installed vla_ros Python package found")
+        return verdict(Status.SKIP, "no installed vla_ros Python package found")
     links, copies, broken, foreign = [], [], [], []
     src_pkg = (ws.source / PACKAGE).resolve() if ws.source else None
     for f in sorted(py.rglob("*.py")):
@@ -418,27 +359,21 @@ def check_symlink_install(ctx: DoctorContext, ws: Workspace | None) -> CheckResu
         "--packages-select vla_ros" + (" --symlink-install" if configured else "")
     )
     if broken:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"{len(broken)} installed symlink(s) point nowhere: {', '.join(broken[:5])}",
             clean,
             **details,
         )
     if foreign:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"installed symlinks point into another source tree: {foreign[0]}",
             clean,
             **details,
         )
     if links and copies:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"mixed install: {len(links)} symlink(s) and {len(copies)} copies "
             "(built with and without --symlink-install)",
@@ -447,29 +382,71 @@ def check_symlink_install(ctx: DoctorContext, ws: Workspace | None) -> CheckResu
         )
     mode = "symlinks" if links else "copies"
     if configured is not None and configured != bool(links) and (links or copies):
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             f"build configured with symlink install={configured} but the install holds {mode}",
             clean,
             **details,
         )
-    return result(cid, title, Status.PASS, f"consistent install ({mode})", **details)
+    return verdict(Status.PASS, f"consistent install ({mode})", **details)
+
+
+@check("workspace.underlay", "underlay shadowing", args=lambda f: (f.ctx, f.workspace, f.module_file))
+def check_underlay(ctx: DoctorContext, ws: Workspace | None, module_file: str | None = None) -> Verdict:
+    """No other prefix (an underlay) or Python path provides vla_ros ahead of this workspace."""
+    prefixes = ament_prefixes_with_package(ctx)
+    others = [p for p in prefixes if not (ws and _same(p, ws.install))]
+    details: dict = {"registered_in": [str(p) for p in prefixes], "module_file": module_file}
+    if ws and ws.install and others:
+        ours = next((i for i, p in enumerate(prefixes) if _same(p, ws.install)), None)
+        if ours is None or ours > prefixes.index(others[0]):
+            return verdict(
+                Status.FAIL,
+                f"{others[0]} provides vla_ros ahead of this workspace ({ws.install})",
+                f"source {ws.install.parent}/setup.bash after the underlay (the last sourced "
+                f"workspace wins), or remove vla_ros from {others[0]}",
+                **details,
+            )
+        return verdict(
+            Status.WARN,
+            f"underlay {others[0]} also provides vla_ros (shadowed by this workspace)",
+            f"remove the old copy from the underlay (rm -rf {others[0]}/share/vla_ros ...) or "
+            "stop sourcing it, so that nothing picks it up by accident",
+            **details,
+        )
+    if len(prefixes) > 1 and not (ws and ws.install):
+        return verdict(
+            Status.WARN,
+            f"{len(prefixes)} prefixes provide vla_ros: {', '.join(map(str, prefixes))}",
+            "source only one workspace that builds vla_ros",
+            **details,
+        )
+    if module_file and ws is not None:
+        mod = Path(module_file).resolve()
+        homes = [p for p in (ws.python_dir, ws.source and ws.source / PACKAGE) if p]
+        if homes and not any(mod.is_relative_to(Path(h).resolve()) for h in homes):
+            return verdict(
+                Status.WARN,
+                f"Python imports vla_ros from {mod.parent}, neither this workspace's install nor its source",
+                "pip uninstall vla_ros (or fix PYTHONPATH) so the workspace copy is used",
+                homes=[str(h) for h in homes],
+                **details,
+            )
+    return verdict(Status.PASS, "no other copy of vla_ros shadows this workspace", **details)
 
 
 _JOB_ENDED = re.compile(r"\((?P<pkg>[^)]+)\) JobEnded: \{'identifier': '[^']+', 'rc': (?P<rc>[^}]+)\}")
 
 
-def check_colcon_log(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
+@check("workspace.colcon_log", "last colcon build", args=lambda f: (f.ctx, f.workspace))
+def check_colcon_log(ctx: DoctorContext, ws: Workspace | None) -> Verdict:
     """No package failed in the last ``colcon build`` (``log/latest_build/events.log``)."""
-    cid, title = "workspace.colcon_log", "last colcon build"
     if ws is None or ws.log is None:
-        return result(cid, title, Status.SKIP, "no colcon log folder found")
+        return verdict(Status.SKIP, "no colcon log folder found")
     latest = ws.log / "latest_build"
     events = latest / "events.log"
     if not events.is_file():
-        return result(cid, title, Status.SKIP, f"no {events}")
+        return verdict(Status.SKIP, f"no {events}")
     failed: dict[str, str] = {}
     ok: list[str] = []
     with events.open("r", errors="replace") as fh:
@@ -484,21 +461,17 @@ def check_colcon_log(ctx: DoctorContext, ws: Workspace | None) -> CheckResult:
     details = {"log": str(latest.resolve()), "succeeded": ok, "failed": failed}
     if failed:
         pkg = next(iter(failed))
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.FAIL,
             f"the last colcon build failed for {', '.join(failed)} (rc {failed[pkg]})",
             f"read {latest}/{pkg}/stdout_stderr.log, fix, and rebuild",
             **details,
         )
     if not ok:
-        return result(
-            cid,
-            title,
+        return verdict(
             Status.WARN,
             "the last colcon build finished no package",
             f"rerun the build and read {latest}/logger_all.log",
             **details,
         )
-    return result(cid, title, Status.PASS, f"last build succeeded: {', '.join(ok)}", **details)
+    return verdict(Status.PASS, f"last build succeeded: {', '.join(ok)}", **details)

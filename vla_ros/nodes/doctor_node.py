@@ -9,8 +9,14 @@ read-only after start):
   card ("")               policy card folder for card / engine / joint checks (as policy_node's)
   workspace ("")          colcon workspace to check (default: the sourced one)
   control_rate_hz (0.0)   executor control rate to compare with the policy fps (0 = unknown)
+  params_file ("")        the executor's parameter YAML (execution horizon for the delay check)
   gpu (true)              run the GPU / TensorRT probes
   groups ([])             check groups to run (empty = all)
+
+Checks: every check registered in :mod:`vla_ros.doctor.registry` of the chosen groups, the same
+set ``vla-ros doctor`` runs. With ``card`` and live sampling, the inference delay is judged from the
+policy node's measured latency (``ActionChunk.inference_latency``, else its /diagnostics
+``latency_p99_ms``).
 
 Topics: publishes ``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics`` (one status per check,
 plus a summary). Service: ``~/run_checks`` (``std_srvs/Trigger``) runs the machine checks now and
@@ -96,6 +102,13 @@ PARAMS: tuple[ParamSpec, ...] = (
         read_only=True,
         range=(0.0, 10000.0),
     ),
+    ParamSpec(
+        "params_file",
+        "",
+        "Parameter YAML the executor runs with (its executor_node max_chunk_age_s and time_offset_s "
+        "set the execution horizon the inference delay is checked against); '' = executor defaults",
+        read_only=True,
+    ),
     ParamSpec("gpu", True, "Run the GPU / TensorRT probes (they import torch and tensorrt)", read_only=True),
     ParamSpec(
         "groups",
@@ -177,6 +190,8 @@ class DoctorNode(Node):
             control_rate_hz=float(p["control_rate_hz"]),
             gpu=bool(p["gpu"]),
             groups=p["groups"],
+            params=p["params_file"],
+            namespace=self.get_namespace(),
         )
 
     def _static_opts(self) -> DoctorOptions:
