@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ENV := ./env.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-jazzy build lint format test test-jazzy test-fast demo bench clean distclean lerobot-ref
+.PHONY: help setup setup-jazzy build lint format test test-jazzy test-fast demo bench clean distclean lerobot-ref params-docs
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test-fast: setup  ## tests not marked slow
 
 demo: setup  ## the embedded default: simulated robot + bundled policy through the real node graph
 	$(ENV) vla-ros demo
+
+params-docs:  ## docs/parameters.md and the config/*.yaml headers, from the nodes' ParamSpecs
+	$(ENV) python scripts/gen_params_docs.py
 
 bench: setup  ## run the benchmarks in benchmarks/ (tables on stdout)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(ENV) python $$b || exit 1; done

@@ -38,11 +38,17 @@ def test_the_four_robots_have_files() -> None:
     assert {p.stem for p in ROBOT_FILES} == {"aloha", "fr3", "so101", "ur5e"}
 
 
-def _per_joint(values: list[float] | None, n: int, default: float) -> list[float]:
-    """A limit parameter expanded to one value per joint (1 value applies to all)."""
-    if not values:
-        return [default] * n
-    return [float(v) for v in values] * n if len(values) == 1 else [float(v) for v in values]
+def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A section's parameters as rcl reads them: nested maps flattened to dotted names."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _per_joint(section: dict[str, Any], names: list[str], field: str, default: float) -> list[float]:
+    """The file's ``limits.<joint>.<field>`` for every joint (``default`` where it gives none)."""
+    return [float(section.get(f"limits.{j}.{field}", default)) for j in names]
 
 
 def _urdf(continuous: dict[str, float]) -> str:
@@ -119,7 +125,7 @@ def test_robot_file_loads_into_the_nodes_and_arms_within_its_limits(ros, cards, 
 
     data = yaml.safe_load(path.read_text())
     assert set(data) == set(SECTIONS), f"{path}: sections {sorted(data)}"
-    policy_s, exec_s, doctor_s = (data[k]["ros__parameters"] for k in SECTIONS)
+    policy_s, exec_s, doctor_s = (_flat(data[k]["ros__parameters"]) for k in SECTIONS)
     cli = ["--ros-args", "--params-file", str(path)]
     names = list(exec_s["joint_names"])
     n = len(names)
@@ -153,9 +159,9 @@ def test_robot_file_loads_into_the_nodes_and_arms_within_its_limits(ros, cards, 
         doctor.destroy_node()
 
     # ---- executor_node: the file (+ a URDF for joints it leaves to the URDF)
-    lower = _per_joint(exec_s.get("position_lower"), n, -math.inf)
-    upper = _per_joint(exec_s.get("position_upper"), n, math.inf)
-    velocity = _per_joint(exec_s.get("max_velocity"), n, math.inf)
+    lower = _per_joint(exec_s, names, "lower", -math.inf)
+    upper = _per_joint(exec_s, names, "upper", math.inf)
+    velocity = _per_joint(exec_s, names, "velocity", math.inf)
     to_urdf = {j: velocity[i] for i, j in enumerate(names) if math.isinf(lower[i]) and math.isinf(upper[i])}
     overrides = [Parameter("robot_description", value=_urdf(to_urdf))] if to_urdf else []
     executor = ros.add_node(
@@ -206,6 +212,6 @@ def test_eval_reads_the_robot_file_with_the_same_values(path: Path) -> None:
     data = yaml.safe_load(path.read_text())
     values = load_values(path)
     for section, got in (("/**/policy_node", values.policy), ("/**/executor_node", values.executor)):
-        for key, expected in data[section]["ros__parameters"].items():
+        for key, expected in _flat(data[section]["ros__parameters"]).items():
             value = list(got[key]) if isinstance(got[key], list | tuple) else got[key]
             assert value == expected, f"{path.name} {section} {key}: eval has {value!r}"

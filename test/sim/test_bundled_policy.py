@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from vla_ros.contract.card import PolicyCard
 from vla_ros.runtime import load_runtime
@@ -18,6 +17,7 @@ from vla_ros.sim.demo import BUNDLED_CARD
 from vla_ros.sim.loop import HoldPolicy, LoopConfig, RuntimePolicy, evaluate, evaluation_targets
 from vla_ros.sim.robot import SimArmConfig
 from vla_ros.sim.task import ReachTask
+from vla_ros.util.params import SpecIndex, read_params_file
 
 ARM = SimArmConfig()
 
@@ -28,8 +28,10 @@ def runtime():
 
 
 def _demo_sections(repo_root: Path) -> dict[str, dict]:
-    data = yaml.safe_load((repo_root / "config" / "demo.yaml").read_text())
-    return {str(k).rsplit("/", 1)[-1]: v["ros__parameters"] for k, v in data.items()}
+    """The sections of config/demo.yaml as rcl reads them (nested maps: dotted names)."""
+    return {
+        str(k).rsplit("/", 1)[-1]: v for k, v in read_params_file(repo_root / "config" / "demo.yaml").items()
+    }
 
 
 def test_the_bundled_card_is_small_real_and_matches_the_sim(runtime) -> None:
@@ -75,14 +77,14 @@ def test_demo_yaml_sets_only_declared_parameters(repo_root: Path) -> None:
     from vla_ros.nodes import policy_node, sim_node
 
     declared = {
-        "sim_node": {s.name for s in sim_node.SPECS},
-        "policy_node": {s.name for s in policy_node.PARAMS},
-        "executor_node": {s.name for s in executor_params.SPECS},
+        "sim_node": sim_node.SPECS,
+        "policy_node": policy_node.PARAMS,
+        "executor_node": executor_params.SPECS,
     }
     sections = _demo_sections(repo_root)
     assert set(sections) == set(declared)
     for node, params in sections.items():
-        unknown = sorted(set(params) - declared[node])
+        unknown = sorted(k for k in params if k not in SpecIndex(declared[node]))
         assert not unknown, f"config/demo.yaml [{node}] sets undeclared parameters {unknown}"
 
 

@@ -43,7 +43,8 @@ from vla_ros.util.param_files import (
     read_params,
     unknown_key_warnings,
 )
-from vla_ros.util.params import ParamSpec
+from vla_ros.util.params import ParamSpec, SpecIndex, check_forms, deprecation_warning
+from vla_ros.util.params_docs import markdown_table
 
 _TYPES: dict[str, Parameter.Type] = {
     "bool": Parameter.Type.BOOL,
@@ -82,7 +83,7 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     d = ParameterDescriptor(
         name=spec.name,
         type=rclpy_type(spec).value,
-        description=spec.description,
+        description=spec.help,
         additional_constraints=constraints,
         read_only=spec.read_only,
     )
@@ -98,32 +99,34 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
 
 
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
-    """Declare every spec on ``node``; returns ``{name: value}`` (empty arrays as ``[]``).
+    """Declare every spec on ``node``; returns ``{name: value}`` (empty arrays as ``[]``, unset
+    parameters as ``None``).
 
-    Raises ``ValueError`` for a value outside ``choices`` or ``range`` (rclpy itself rejects
-    wrong types and out-of-range values, naming the parameter). Later runtime changes
-    (``ros2 param set``) are checked the same way. Parameter files that do not reach the node,
-    and unknown keys in its sections, are warned about first (:func:`warn_params_files`).
+    A map parameter (``limits.<joint>.lower``) is declared once per key: the keys its
+    ``map_keys`` parameter lists (declared before it) and those the node's overrides (parameter
+    files, ``-p``, ``parameter_overrides``) name; its unset instances are ``None``.
+
+    Raises ``ValueError`` for a value outside ``choices`` or ``range``, and for a deprecated
+    parameter set together with the map replacing it (rclpy itself rejects wrong types and
+    out-of-range values, naming the parameter). A deprecated parameter set alone is one WARN
+    line naming the replacement. Later runtime changes (``ros2 param set``) are checked the same
+    way. Parameter files that do not reach the node, and unknown keys in its sections, are
+    warned about first (:func:`warn_params_files`).
     """
     warn_params_files(node, specs)
     values: dict[str, Any] = {}
     for spec in specs:
-        default = spec.default
-        if isinstance(default, (list, tuple)):
-            default = list(default) if default else rclpy_type(spec)
-        param = node.declare_parameter(spec.name, default, descriptor(spec))
-        value = param.value
-        if value is None and spec.is_array:
-            value = []
-        if isinstance(value, tuple):
-            value = list(value)
-        spec.check(value)
-        values[spec.name] = value
-    by_name = {s.name: s for s in specs}
+        for concrete in _instances(node, spec, values) if spec.is_map else [spec]:
+            values[concrete.name] = _declare(node, concrete)
+    check_forms(specs, values)
+    warning = deprecation_warning(specs, values)
+    if warning is not None:
+        node.get_logger().warning(warning)
+    by_name = SpecIndex(specs)
 
     def _on_set(params: list[Parameter]) -> SetParametersResult:
         for p in params:
-            spec = by_name.get(p.name)
+            spec = by_name.find(p.name)
             if spec is None:
                 continue
             try:
@@ -136,22 +139,42 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
     return values
 
 
+def _declare(node: Node, spec: ParamSpec) -> Any:
+    """Declare one concrete spec; its value (``[]`` for an empty array)."""
+    default = spec.default
+    if default is None or (isinstance(default, (list, tuple)) and not default):
+        default = rclpy_type(spec)  # typed, without a value
+    elif isinstance(default, (list, tuple)):
+        default = list(default)
+    value = node.declare_parameter(spec.name, default, descriptor(spec)).value
+    if value is None and spec.is_array:
+        value = []
+    if isinstance(value, tuple):
+        value = list(value)
+    spec.check(value)
+    return value
+
+
+def _instances(node: Node, spec: ParamSpec, values: dict[str, Any]) -> list[ParamSpec]:
+    """The concrete specs of map parameter ``spec``: its keys from ``values[spec.map_keys]``, then
+    the keys the node's overrides name, in that order."""
+    keys = [str(k) for k in values.get(spec.map_keys) or ()] if spec.map_keys else []
+    # rclpy keeps the overrides (files, -p, parameter_overrides) in Node._parameter_overrides
+    for name in getattr(node, "_parameter_overrides", {}):
+        key = spec.key_of(name)
+        if key is not None and key not in keys:
+            keys.append(key)
+    return [spec.instance(k) for k in keys]
+
+
 def declared_names(node: Node) -> list[str]:
     """Every parameter the node has declared (including ``use_sim_time``), sorted."""
     return sorted(node.list_parameters([], 0).names)
 
 
 def describe(specs: Iterable[ParamSpec]) -> str:
-    """A Markdown table of parameters (for docs and ``--help`` texts)."""
-    rows = ["| name | default | description |", "|---|---|---|"]
-    for s in specs:
-        extra = " (read-only)" if s.read_only else ""
-        if s.range is not None:
-            extra += f" range [{s.range[0]}, {s.range[1]}]"
-        if s.choices:
-            extra += f" one of {', '.join(s.choices)}"
-        rows.append(f"| `{s.name}` | `{s.default!r}` | {s.description}{extra} |")
-    return "\n".join(rows)
+    """A Markdown table of parameters, in the one style of ``docs/parameters.md``."""
+    return markdown_table(specs)
 
 
 # --- which parameter files rcl gives a node, and what they say about it ----------------------

@@ -1,7 +1,9 @@
-"""The policy node's parameters: one table of specs (names, defaults, ranges, read-only).
+"""The policy node's parameters: one table of specs (:data:`PARAMS`).
 
 Kept apart from the node (and free of ROS) so the same table declares the node's parameters,
-documents config/vla.yaml, and validates the YAML that ``vla-ros eval`` replays a bag with.
+validates the YAML that ``vla-ros eval`` replays a bag with, and generates ``docs/parameters.md``
+and the ``config/*.yaml`` headers (``make params-docs``). A new parameter is one more
+:class:`ParamSpec` entry here.
 """
 
 from __future__ import annotations
@@ -60,24 +62,28 @@ PARAMS: tuple[ParamSpec, ...] = (
         "Inference rate; 0 = as fast as possible (whenever a new "
         "observation is ready and the previous inference has finished)",
         range=(0.0, 1000.0),
+        unit="Hz",
     ),
     ParamSpec(
         "image_staleness_s",
         0.2,
         "Maximum age of each camera's newest image, against the node clock",
         range=(0.001, 60.0),
+        unit="s",
     ),
     ParamSpec(
         "state_staleness_s",
         0.1,
         "Maximum age of the newest joint_states, against the node clock",
         range=(0.001, 60.0),
+        unit="s",
     ),
     ParamSpec(
         "future_tolerance_s",
         0.05,
         "How far a stamp may be ahead of the node clock before it is rejected (clock skew)",
         range=(0.0, 10.0),
+        unit="s",
     ),
     ParamSpec(
         "obs_history_dt_s",
@@ -85,12 +91,14 @@ PARAMS: tuple[ParamSpec, ...] = (
         "Spacing of observation history frames when the card has obs_history > 1; 0 = the card's dt",
         read_only=True,
         range=(0.0, 10.0),
+        unit="s",
     ),
     ParamSpec(
         "depth_max_m",
         2.0,
         "Depth images (16UC1 mm, 32FC1 m) map [0, depth_max_m] to [0, 255]",
         range=(0.01, 100.0),
+        unit="m",
     ),
     ParamSpec(
         "max_image_pixels",
@@ -98,6 +106,7 @@ PARAMS: tuple[ParamSpec, ...] = (
         "Compressed images whose header declares more pixels (width x height) are rejected before "
         "decoding (decompression bombs)",
         range=(1, 1 << 30),
+        unit="px",
     ),
     ParamSpec(
         "fault_settle_s",
@@ -107,6 +116,7 @@ PARAMS: tuple[ParamSpec, ...] = (
         "not per message",
         read_only=True,
         range=(0.0, 60.0),
+        unit="s",
     ),
     ParamSpec(
         "image_qos", "sensor_data", "QoS of the camera subscriptions", read_only=True, choices=QOS_CHOICES
@@ -146,9 +156,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "load_retry_s",
         5.0,
-        "When the card cannot be loaded (missing, corrupt, engine for another GPU): retry every N s",
+        "When the card cannot be loaded (missing, corrupt, engine for another GPU): retry every load_retry_s",
         read_only=True,
         range=(0.1, 3600.0),
+        unit="s",
     ),
     ParamSpec(
         "warmup",
@@ -172,7 +183,12 @@ PARAMS: tuple[ParamSpec, ...] = (
         read_only=True,
     ),
     ParamSpec(
-        "diagnostics_period_s", 1.0, "Period of the /diagnostics status", read_only=True, range=(0.05, 60.0)
+        "diagnostics_period_s",
+        1.0,
+        "Period of the /diagnostics status",
+        read_only=True,
+        range=(0.05, 60.0),
+        unit="s",
     ),
 )
 
