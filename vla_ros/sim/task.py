@@ -1,4 +1,10 @@
-"""The bundled policy's task: reach a target shown in the camera image with the fingertip.
+"""The simulated arm's tasks: reach a target shown in the camera image with the fingertip.
+
+:data:`TASKS` names them: ``reach`` (:class:`ReachTask`, one fixed target; the bundled ACT's
+task) and ``switching_targets`` (:class:`SwitchingTargetsTask`, a sequence of targets under a
+deadline, where inference latency matters). An episode's targets and progress are a
+:class:`TaskEpisode`; the closed loop (:mod:`vla_ros.sim.loop`) draws its current target and
+updates it every control tick.
 
 The simulated arm is a planar chain (:mod:`vla_ros.sim.render`). A target point is drawn as the
 white marker in both camera images; it is *only* visible there (the joint state does not carry
@@ -20,7 +26,8 @@ Chunks are *delta* actions (relative to the state at the observation), the ACT c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -105,3 +112,138 @@ class ReachTask:
     def distance(positions: np.ndarray, target: np.ndarray) -> float:
         """Fingertip-to-target distance (the task metric; lower is better)."""
         return float(np.linalg.norm(fingertip(positions) - np.asarray(target, dtype=np.float64)))
+
+    def sample_episode(self, rng: np.random.Generator) -> TaskEpisode:
+        """A random one-target episode (no deadline)."""
+        return self.episode(self.sample_target(rng))
+
+    def episode(self, target: np.ndarray | Sequence[float]) -> TaskEpisode:
+        """The one-target episode for ``target`` ``[x, y]`` (no deadline)."""
+        return TaskEpisode(np.asarray(target, dtype=np.float64)[None, :], self.success_radius, None)
+
+
+@dataclass
+class TaskEpisode:
+    """The targets of one episode, shown one at a time, and the progress through them.
+
+    ``targets`` is ``[K, 2]``; the current one (``target``) is drawn in the cameras. When the
+    fingertip comes within ``success_radius`` of it, that time is recorded and the next target
+    replaces it at once (the last one stays shown). The episode succeeds when every target was
+    reached within ``deadline_s`` seconds of its start (``None``: no deadline).
+    """
+
+    targets: np.ndarray
+    success_radius: float
+    deadline_s: float | None
+    reached_at_s: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.targets = np.asarray(self.targets, dtype=np.float64)
+        if self.targets.ndim != 2 or self.targets.shape[1] != 2 or len(self.targets) == 0:
+            raise ValueError(
+                f"TaskEpisode.targets must be [K >= 1, 2] points, got shape {self.targets.shape}"
+            )
+        if not self.success_radius > 0:
+            raise ValueError(f"TaskEpisode.success_radius must be > 0, got {self.success_radius}")
+
+    @property
+    def index(self) -> int:
+        """Index of the target shown now (``K - 1`` once all are reached)."""
+        return min(len(self.reached_at_s), len(self.targets) - 1)
+
+    @property
+    def target(self) -> np.ndarray:
+        """The target shown now ``[x, y]``."""
+        return self.targets[self.index]
+
+    @property
+    def done(self) -> bool:
+        """Every target has been reached (in time or not)."""
+        return len(self.reached_at_s) == len(self.targets)
+
+    @property
+    def success(self) -> bool:
+        """Every target reached, the last one no later than the deadline."""
+        return self.done and (self.deadline_s is None or self.reached_at_s[-1] <= self.deadline_s + 1e-9)
+
+    @property
+    def time_to_success_s(self) -> float | None:
+        """Seconds from the start to reaching the last target, when the episode succeeded."""
+        return self.reached_at_s[-1] if self.success else None
+
+    def distance(self, positions: np.ndarray) -> float:
+        """Fingertip distance to the current target."""
+        return ReachTask.distance(positions, self.target)
+
+    def update(self, positions: np.ndarray, t_s: float) -> bool:
+        """Record a reach of the current target at ``t_s``; True when the shown target changed."""
+        if self.done or self.distance(positions) > self.success_radius:
+            return False
+        self.reached_at_s.append(float(t_s))
+        return not self.done
+
+
+@dataclass(frozen=True)
+class SwitchingTargetsTask(ReachTask):
+    """Reach ``n_targets`` targets in turn before ``deadline_s``: the latency-sensitive task.
+
+    Each target appears when the previous one is reached (fingertip within ``success_radius``),
+    drawn in the camera images only; successive targets are at least ``min_separation`` apart,
+    so every switch is a new reach. Why this task for latency: a policy sees a switch only in
+    an observation taken after it, and its chunk acts ``latency`` later, so every switch costs
+    at least the inference delay; executing synchronously (hold while inferring) also pays it
+    on every chunk; and chunks that disagree at their boundaries (a new target, a new noise
+    sample of a flow-matching policy) show as seams. A moving target was not chosen: the
+    policies see one frame (no history), so they cannot tell a target's velocity.
+
+    Success: all targets reached, the last within ``deadline_s`` seconds of the start. Time to
+    success: the time the last target was reached. Expert and region as :class:`ReachTask`.
+    """
+
+    n_targets: int = 3
+    min_separation: float = 0.35
+    deadline_s: float = 8.0
+
+    def __post_init__(self) -> None:
+        if self.n_targets < 1:
+            raise ValueError(f"SwitchingTargetsTask.n_targets must be >= 1, got {self.n_targets}")
+        if not self.deadline_s > 0:
+            raise ValueError(f"SwitchingTargetsTask.deadline_s must be > 0, got {self.deadline_s}")
+        r_hi = self.radius[1]
+        if not 0 <= self.min_separation < 2 * r_hi:
+            raise ValueError(
+                f"SwitchingTargetsTask.min_separation {self.min_separation} cannot be met in the region "
+                f"(radius up to {r_hi}); use a value in [0, {2 * r_hi})"
+            )
+
+    def sample_targets(self, rng: np.random.Generator) -> np.ndarray:
+        """``[n_targets, 2]`` targets, each at least ``min_separation`` from the one before."""
+        out = [self.sample_target(rng)]
+        while len(out) < self.n_targets:
+            cand = self.sample_target(rng)
+            if np.linalg.norm(cand - out[-1]) >= self.min_separation:
+                out.append(cand)
+        return np.stack(out)
+
+    def sample_episode(self, rng: np.random.Generator) -> TaskEpisode:
+        """A random episode: :meth:`sample_targets` with this task's radius and deadline."""
+        return TaskEpisode(self.sample_targets(rng), self.success_radius, self.deadline_s)
+
+    def episode(self, target: np.ndarray | Sequence[float]) -> TaskEpisode:
+        """The episode for given targets ``[K, 2]`` (or one ``[x, y]``) with this task's deadline."""
+        pts = np.asarray(target, dtype=np.float64).reshape(-1, 2)
+        return TaskEpisode(pts, self.success_radius, self.deadline_s)
+
+
+#: the simulated arm's tasks by name (``vla_ros.sim`` tools take ``--task NAME``)
+TASKS: dict[str, type[ReachTask]] = {"reach": ReachTask, "switching_targets": SwitchingTargetsTask}
+
+
+def make_task(name: str, **settings: float) -> ReachTask:
+    """The task ``name`` of :data:`TASKS` with ``settings`` (its dataclass fields).
+
+    Raises ``ValueError`` naming the known tasks for an unknown name.
+    """
+    if name not in TASKS:
+        raise ValueError(f"unknown sim task {name!r}; choose one of {sorted(TASKS)}")
+    return TASKS[name](**settings)

@@ -45,7 +45,7 @@ from vla_ros.sim.loop import (
     run_episode,
 )
 from vla_ros.sim.robot import SimArmConfig
-from vla_ros.sim.task import ReachTask, goal_pose
+from vla_ros.sim.task import ReachTask, TaskEpisode, goal_pose
 
 NAME = "sim_reach_act"
 DEFAULT_OUT = Path(__file__).resolve().parent / "bundled" / NAME
@@ -91,13 +91,13 @@ MODEL_CONFIG: dict[str, Any] = {
 }
 
 
-class _NoisyExpert(ExpertPolicy):
+class NoisyExpert(ExpertPolicy):
     """The expert whose *executed* chunks carry a slowly drifting offset (labels stay clean)."""
 
     def __init__(
         self,
         task: ReachTask,
-        target: np.ndarray,
+        target: np.ndarray | TaskEpisode,
         horizon: int,
         dt: float,
         rng: np.random.Generator,
@@ -133,7 +133,7 @@ def generate(episodes: int, seed: int, task: ReachTask, cfg: LoopConfig) -> dict
             start = goal_pose(task.sample_target(rng)) + rng.uniform(-0.1, 0.1, size=6)
         noisy = rng.random() < 0.6
         policy = (
-            _NoisyExpert(task, target, horizon, dt, rng, scale=float(rng.uniform(0.05, 0.3)))
+            NoisyExpert(task, target, horizon, dt, rng, scale=float(rng.uniform(0.05, 0.3)))
             if noisy
             else ExpertPolicy(task, target, horizon, dt)
         )

@@ -1,0 +1,95 @@
+"""Smoothness and task metrics of closed-loop episodes (the latency study's columns).
+
+* **seam jump** at a chunk boundary (the control tick at which a new chunk joined the
+  executor): how far the command there leaves the motion it was on, ``|c_b - (2 c_{b-1} -
+  c_{b-2})|_inf`` (rad): the command's jump against a constant-velocity continuation of the
+  two commands before it. A smooth splice scores ~0 whatever the robot's speed; a chunk that
+  starts elsewhere than the robot is headed scores its offset (limited, as every command, by
+  the executor's velocity limit, so the largest is about ``2 * v_max * period``: reversing at
+  full speed). Black et al. 2025 (real-time chunking, arXiv 2506.07339) show these
+  discontinuities at chunk boundaries; the exact score is this project's.
+* **jerk RMS**: the root mean square of the third finite difference of the commanded positions
+  divided by ``period^3`` (rad/s^3), over all joints and ticks of the episode.
+
+Rows aggregate episodes: success rate, mean time to success over the successful ones, the
+largest seam jump over all boundaries of all episodes, the mean of the episodes' jerk RMS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from vla_ros.sim.loop import Episode
+
+
+def seam_jumps(commands: np.ndarray, boundaries: Sequence[int]) -> np.ndarray:
+    """Seam jump (rad, max over joints) at each boundary tick ``b >= 2`` of ``commands [T, n]``.
+
+    Raises ``ValueError`` when ``commands`` is not ``[T, n]`` or a boundary is outside it.
+    """
+    c = np.asarray(commands, dtype=np.float64)
+    if c.ndim != 2:
+        raise ValueError(f"commands must be [ticks, joints], got shape {c.shape}")
+    out = []
+    for b in boundaries:
+        if not 0 <= b < len(c):
+            raise ValueError(f"boundary tick {b} is outside the {len(c)} recorded ticks")
+        if b >= 2:
+            out.append(float(np.max(np.abs(c[b] - 2.0 * c[b - 1] + c[b - 2]))))
+    return np.asarray(out, dtype=np.float64)
+
+
+def jerk_rms(commands: np.ndarray, period_s: float) -> float:
+    """RMS of the third difference of ``commands [T, n]`` over ``period_s^3`` (rad/s^3); 0 when T < 4.
+
+    Raises ``ValueError`` for ``period_s <= 0`` or a shape other than ``[T, n]``.
+    """
+    c = np.asarray(commands, dtype=np.float64)
+    if c.ndim != 2:
+        raise ValueError(f"commands must be [ticks, joints], got shape {c.shape}")
+    if not period_s > 0:
+        raise ValueError(f"period_s must be > 0, got {period_s}")
+    if len(c) < 4:
+        return 0.0
+    jerk = np.diff(c, n=3, axis=0) / period_s**3
+    return float(np.sqrt(np.mean(jerk**2)))
+
+
+def episode_metrics(episode: Episode, period_s: float) -> dict[str, Any]:
+    """One recorded episode (``LoopConfig.record``): success, time to success, max seam, jerk.
+
+    Raises ``ValueError`` when the episode was run without ``record``.
+    """
+    if not episode.commands_log:
+        raise ValueError("the episode has no recorded commands; run it with LoopConfig(record=True)")
+    commands = np.stack(episode.commands_log)
+    seams = seam_jumps(commands, episode.boundaries)
+    return {
+        "success": episode.success,
+        "time_to_success_s": episode.time_to_success_s,
+        "max_seam_jump": float(seams.max()) if seams.size else 0.0,
+        "jerk_rms": jerk_rms(commands, period_s),
+        "dropped": episode.dropped,
+        "chunks": episode.chunks,
+    }
+
+
+def aggregate(per_episode: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A study row's numbers from :func:`episode_metrics` of its episodes (rounded for JSON).
+
+    Raises ``ValueError`` for no episodes.
+    """
+    if not per_episode:
+        raise ValueError("no episodes to aggregate")
+    times = [m["time_to_success_s"] for m in per_episode if m["success"]]
+    return {
+        "episodes": len(per_episode),
+        "success_rate": round(float(np.mean([m["success"] for m in per_episode])), 4),
+        "time_to_success_s": round(float(np.mean(times)), 4) if times else None,
+        "max_seam_jump": round(float(max(m["max_seam_jump"] for m in per_episode)), 5),
+        "jerk_rms": round(float(np.mean([m["jerk_rms"] for m in per_episode])), 3),
+        "dropped_chunks": int(sum(m["dropped"] for m in per_episode)),
+    }

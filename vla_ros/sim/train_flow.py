@@ -1,0 +1,423 @@
+"""Train the bundled flow-matching policy for the switching-targets task on the CPU.
+
+Scripted-expert demonstrations -> flow-matching behaviour cloning (spine family
+``flow_matching``, trained through the family's own ``forward`` loss) -> policy card (ONNX,
+split layout: a prefix graph and an Euler-step graph)::
+
+    ./env.sh python -m vla_ros.sim.train_flow                 # writes vla_ros/sim/bundled/sim_switch_flow
+    ./env.sh python -m vla_ros.sim.train_flow --steps 100 --episodes 4 --out /tmp/card   # a quick try
+    ./env.sh python -m vla_ros.sim.train_flow --evaluate-only # the closed-loop figures of the card
+
+1. **Demonstrations.** :class:`~vla_ros.sim.task.SwitchingTargetsTask`'s expert drives the
+   simulated arm through the pure closed loop (:func:`vla_ros.sim.loop.run_episode`) over
+   sequences of targets, from the default pose or a random reached pose; in part of the
+   episodes the executed chunks carry a drifting offset (DART-style noise injection,
+   :class:`vla_ros.sim.train_bundled.NoisyExpert`); the label is always the clean expert chunk
+   for the observed state and the target shown.
+2. **Flow matching.** The family's training loss (``FlowMatchingVLA.forward``: velocity
+   regression at ``x_t = t * noise + (1 - t) * actions``, Beta-sampled flow times; pi0, Black
+   et al. 2024, arXiv 2410.24164) on normalized delta actions (20 actions at 20 Hz: a 1 s
+   chunk horizon, longer than the largest latency studied, 0.5 s).
+3. **Export and check.** :func:`vla_ros.export.export_policy` (parity-gated), then the card on
+   ONNX Runtime in the closed loop on held-out episodes (figures in the card's
+   ``provenance.training`` and README.md).
+
+``--rtc`` trains with real-time-chunking conditioning (training-time action conditioning:
+the committed prefix of the chunk is given to the model, with simulated delays) through the
+family's own switch for it; it stops with an error naming what is missing while the family
+has none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vla_ros.contract.observation import Observation
+from vla_ros.sim.loop import (
+    ExpertPolicy,
+    HoldPolicy,
+    LoopConfig,
+    RuntimePolicy,
+    evaluation_episodes,
+    run_episode,
+)
+from vla_ros.sim.robot import SimArmConfig
+from vla_ros.sim.task import SwitchingTargetsTask, goal_pose
+from vla_ros.sim.train_bundled import NoisyExpert, normalization
+
+NAME = "sim_switch_flow"
+DEFAULT_OUT = Path(__file__).resolve().parent / "bundled" / NAME
+TRAIN_SEED = 11
+#: held-out episodes come from this seed (training uses --seed)
+EVAL_SEED = 1234
+
+#: the bundled model: flow matching, ~0.5 M parameters, ms-scale CPU inference
+MODEL_CONFIG: dict[str, Any] = {
+    "name": NAME,
+    "type": "flow_matching",
+    "io": {
+        "camera_names": ["front", "wrist"],
+        "image_size": [64, 64],
+        "state_dim": 6,
+        "action_dim": 6,
+        "horizon": 20,
+        "dt": 0.05,
+        "obs_history": 1,
+        "text_max_len": 0,
+        "action_mode": "delta",
+        "extra": {"action_low": -3.0, "action_high": 3.0},
+    },
+    "num_steps": 10,
+    "vision_backbone": {
+        "type": "ResNet",
+        "widths": [16, 32, 32],
+        "blocks": [1, 1, 1],
+        "stem_kernel": 3,
+        "stem_stride": 2,
+        "stem_pool": True,  # 64 px -> 32 -> 16 -> 8 -> 4x4 = 16 tokens per camera
+        "norm": "batch",
+    },
+    "projector": {"type": "MLPProjector"},
+    "llm_backbone": {
+        "type": "DecoderLM",
+        "dim": 64,
+        "depth": 2,
+        "heads": 4,
+        "kv_heads": 2,
+        "head_dim": 16,
+        "max_len": 64,
+    },
+    "vla_head": {"type": "FlowMatchingExpert", "dim": 64, "heads": 4},
+    "freeze": {},
+}
+
+
+def generate(episodes: int, seed: int, task: SwitchingTargetsTask, cfg: LoopConfig) -> dict[str, np.ndarray]:
+    """Demonstrations: uint8 images ``[N, cams, H, W, 3]``, states ``[N, 6]``, labels ``[N, H, 6]``."""
+    io = MODEL_CONFIG["io"]
+    horizon, dt = int(io["horizon"]), float(io["dt"])
+    rng = np.random.default_rng(seed)
+    default = np.asarray(SimArmConfig().initial)
+    images: list[np.ndarray] = []
+    states: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for _ in range(episodes):
+        ep = task.sample_episode(rng)
+        if rng.random() < 0.5:
+            start = default + rng.uniform(-0.3, 0.3, size=6)
+        else:
+            start = goal_pose(task.sample_target(rng)) + rng.uniform(-0.1, 0.1, size=6)
+        noisy = rng.random() < 0.6
+        policy = (
+            NoisyExpert(task, ep, horizon, dt, rng, scale=float(rng.uniform(0.05, 0.3)))
+            if noisy
+            else ExpertPolicy(task, ep, horizon, dt)
+        )
+
+        def record(obs: Observation, _chunk: np.ndarray, ep: Any = ep) -> None:
+            images.append(np.stack([obs.images[c] for c in cfg.cameras]))
+            states.append(obs.state.astype(np.float32))
+            labels.append(task.expert_chunk(obs.state, ep.target, horizon, dt))
+
+        run_episode(policy, ep, task=task, config=cfg, initial=start, on_observation=record)
+    return {"images": np.stack(images), "states": np.stack(states), "labels": np.stack(labels)}
+
+
+def build_model(rtc: bool) -> Any:
+    """The spine model of :data:`MODEL_CONFIG`; ``rtc`` switches on the family's RTC conditioning.
+
+    Raises ``SystemExit`` naming what is missing when ``rtc`` is asked and the family has no
+    training-time conditioning (``rtc`` setting) yet.
+    """
+    from vla_ros.spine import build_vla
+
+    config = copy.deepcopy(MODEL_CONFIG)
+    if rtc:
+        config["rtc"] = True
+    try:
+        return build_vla(config), config
+    except TypeError as e:
+        if rtc and "rtc" in str(e):
+            raise SystemExit(
+                f"--rtc: the flow_matching family does not take an 'rtc' setting yet ({e}); "
+                "train without --rtc"
+            ) from e
+        raise
+
+
+def train(
+    data: dict[str, np.ndarray],
+    norm: dict[str, Any],
+    steps: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    max_minutes: float,
+    rtc: bool = False,
+    log_every: int = 100,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Fit the flow-matching model with the family's loss; returns (model in eval mode, config, record)."""
+    import torch
+
+    torch.manual_seed(seed)
+    model, config = build_model(rtc)
+    images = torch.from_numpy(data["images"])  # uint8 [N, cams, H, W, 3]
+    s_mean, s_std = (torch.tensor(norm["state"][k]) for k in ("mean", "std"))
+    a_mean, a_std = (torch.tensor(norm["action"][k]) for k in ("mean", "std"))
+    states = (torch.from_numpy(data["states"]) - s_mean) / s_std
+    labels = (torch.from_numpy(data["labels"]) - a_mean) / a_std
+    n = images.shape[0]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    t0 = time.monotonic()
+    losses: list[float] = []
+    done = 0
+    for step in range(steps):
+        idx = torch.randint(0, n, (batch,), generator=gen)
+        # exactly the runtime's preprocessing: uint8 HWC -> float CHW in [0, 1], [B, T=1, N, C, H, W]
+        img = images[idx].permute(0, 1, 4, 2, 3).float().mul_(1.0 / 255.0)[:, None]
+        out = model({"images": img, "state": states[idx][:, None], "actions": labels[idx]})
+        loss = out["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        done = step + 1
+        if log_every and (done % log_every == 0 or done == 1):
+            print(
+                f"  step {done:5d}/{steps}  flow MSE {np.mean(losses[-log_every:]):.4f}  "
+                f"{time.monotonic() - t0:6.0f} s",
+                flush=True,
+            )
+        if (time.monotonic() - t0) > max_minutes * 60:
+            print(f"  stopping at step {done}: --max-minutes {max_minutes} reached", flush=True)
+            break
+    model.eval()
+    record = {
+        "steps": done,
+        "batch": batch,
+        "lr": lr,
+        "rtc_conditioning": bool(rtc),
+        "seconds": round(time.monotonic() - t0, 1),
+        "final_flow_mse_normalized": round(float(np.mean(losses[-100:])), 4),
+    }
+    return model, config, record
+
+
+def closed_loop_figures(
+    card_dir: Path, episodes: int, seed: int, task: SwitchingTargetsTask, cfg: LoopConfig
+) -> dict[str, Any]:
+    """The exported card (ONNX Runtime) vs. the hold-still baseline on held-out task episodes."""
+    from vla_ros.runtime import load_runtime
+
+    runtime = load_runtime(card_dir, backend="onnxruntime", threads=1)
+    io = runtime.card.io
+    policy = RuntimePolicy(runtime, seed=seed)
+    learned = [
+        run_episode(policy, ep, task=task, config=cfg) for ep in evaluation_episodes(episodes, task, seed)
+    ]
+    hold_policy = HoldPolicy(io.horizon, io.action_dim, io.dt)
+    hold = [
+        run_episode(hold_policy, ep, task=task, config=cfg)
+        for ep in evaluation_episodes(episodes, task, seed)
+    ]
+    times = [e.time_to_success_s for e in learned if e.success]
+    return {
+        "episodes": episodes,
+        "episode_seed": seed,
+        "episode_s": cfg.duration_s,
+        "latency_s": cfg.latency_s,
+        "executor_mode": cfg.mode,
+        "schedule": cfg.schedule,
+        "execution_horizon": cfg.execution_horizon,
+        "policy_success_rate": round(float(np.mean([e.success for e in learned])), 3),
+        "policy_mean_time_to_success_s": round(float(np.mean(times)), 3) if times else None,
+        "policy_targets_reached_mean": round(
+            float(np.mean([len(e.task_episode.reached_at_s) for e in learned])), 2
+        ),
+        "hold_still_success_rate": round(float(np.mean([e.success for e in hold])), 3),
+    }
+
+
+README = """# {name}: the bundled flow-matching policy (switching targets)
+
+A flow-matching policy (spine family `flow_matching`, {params:,} parameters, {num_steps} Euler
+steps) for the simulated 6-joint arm's `switching_targets` task
+(`vla_ros.sim.task.SwitchingTargetsTask`): {n_targets} targets appear one after the other in
+the two 64x64 cameras (`front`, `wrist`); each is replaced by the next as soon as the fingertip
+is within {success_radius:g} of it; success = all reached within {deadline_s:g} s. The target is
+visible only in the images. The closed-loop latency study (`benchmarks/bench_closed_loop.py`,
+docs/latency.md) runs this card.
+
+- inputs: cameras `front`, `wrist` (64x64 RGB), state `joint_1..joint_6` (rad)
+- outputs: {horizon} delta actions at {hz:g} Hz (`action_mode: delta`; a {span:g} s chunk horizon)
+- trained by `./env.sh python -m vla_ros.sim.train_flow` (`vla_ros/sim/train_flow.py`):
+  {episodes} scripted-expert episodes ({samples} observations, seed {seed}), the family's
+  flow-matching loss, {steps} steps x batch {batch} on the CPU ({threads} torch thread(s)) in
+  {seconds:.0f} s (final normalized flow MSE {mse}); RTC conditioning: {rtc}; generating the
+  demonstrations took {gen_s:.0f} s
+
+## Offline closed-loop figures
+
+{episodes_eval} held-out episodes (seed {episode_seed}), pure closed loop (`vla_ros.sim.loop`:
+renderer + this card on ONNX Runtime + the executor's ChunkController + servo dynamics,
+simulated time), executor mode `{executor_mode}`, injected latency {latency_s:g} s, one inference
+in flight.
+
+| policy | success rate | mean time to success | targets reached (mean of {n_targets}) |
+|---|---|---|---|
+| this card | {policy_success_rate:.0%} | {tts} | {policy_targets_reached_mean} |
+| hold still (baseline) | {hold_still_success_rate:.0%} | - | - |
+
+Reproduce: `./env.sh python -m vla_ros.sim.train_flow --evaluate-only`.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Command-line options."""
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="card folder to write")
+    parser.add_argument("--episodes", type=int, default=80, help="expert episodes to record")
+    parser.add_argument("--episode-s", type=float, default=6.0, help="length of an expert episode")
+    parser.add_argument("--steps", type=int, default=3000, help="training steps")
+    parser.add_argument("--batch", type=int, default=64, help="batch size")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (one-cycle)")
+    parser.add_argument("--seed", type=int, default=TRAIN_SEED, help="data and init seed")
+    parser.add_argument("--max-minutes", type=float, default=20.0, help="stop training after this")
+    parser.add_argument("--eval-episodes", type=int, default=20, help="held-out episodes to evaluate")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: reproducible; 0 = all)")
+    parser.add_argument(
+        "--rtc", action="store_true", help="train with the family's real-time-chunking conditioning"
+    )
+    parser.add_argument(
+        "--evaluate-only", action="store_true", help="only re-run the closed-loop figures of --out"
+    )
+
+
+def eval_config(task: SwitchingTargetsTask) -> LoopConfig:
+    """The card's closed-loop check: 100 ms latency, ``latest``, one inference in flight."""
+    return LoopConfig(
+        duration_s=task.deadline_s,
+        latency_s=0.1,
+        mode="latest",
+        schedule="one_in_flight",
+        execution_horizon=3,
+        stop_on_success=True,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate, train, export, evaluate; returns the exit code."""
+    import torch
+
+    from vla_ros.contract.card import PolicyCard
+    from vla_ros.export import export_policy
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    task = SwitchingTargetsTask()
+    if args.evaluate_only:
+        figures = closed_loop_figures(args.out, args.eval_episodes, EVAL_SEED, task, eval_config(task))
+        print(json.dumps(figures, indent=2))
+        return 0
+    if args.rtc:
+        build_model(True)  # fail before the demonstrations when the family cannot do it
+    load_start = os.getloadavg()[0]
+    t0 = time.monotonic()
+    data = generate(args.episodes, args.seed, task, LoopConfig(duration_s=args.episode_s))
+    gen_s = time.monotonic() - t0
+    print(
+        f"demonstrations: {len(data['states'])} observations from {args.episodes} episodes in {gen_s:.0f} s",
+        flush=True,
+    )
+    norm = normalization(data)
+    model, config, record = train(
+        data, norm, args.steps, args.batch, args.lr, args.seed, args.max_minutes, rtc=args.rtc
+    )
+    n_obs = len(data["states"])
+    del data
+    card = export_policy(
+        model,
+        args.out,
+        name=NAME,
+        model_config=config,
+        state_joints=list(SimArmConfig().joint_names),
+        action_joints=list(SimArmConfig().joint_names),
+        normalization=norm,
+        delta_to_absolute=False,
+        export_command="python -m vla_ros.sim.train_flow " + " ".join(sys.argv[1:]),
+    )
+    figures = closed_loop_figures(args.out, args.eval_episodes, EVAL_SEED, task, eval_config(task))
+    params = sum(p.numel() for p in model.parameters())
+    training = {
+        "script": "vla_ros/sim/train_flow.py",
+        "task": "switching_targets (vla_ros.sim.task.SwitchingTargetsTask)",
+        "episodes": args.episodes,
+        "episode_s": args.episode_s,
+        "observations": n_obs,
+        "seed": args.seed,
+        "demonstration_seconds": round(gen_s, 1),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": round(load_start, 2),  # the timings are from a shared machine if high
+        "parameters": int(params),
+        **record,
+        "closed_loop": figures,
+    }
+    card.provenance["training"] = training
+    card.save()
+    io = MODEL_CONFIG["io"]
+    tts = figures["policy_mean_time_to_success_s"]
+    (Path(args.out) / "README.md").write_text(
+        README.format(
+            name=NAME,
+            params=params,
+            num_steps=MODEL_CONFIG["num_steps"],
+            n_targets=task.n_targets,
+            success_radius=task.success_radius,
+            deadline_s=task.deadline_s,
+            horizon=io["horizon"],
+            hz=1.0 / io["dt"],
+            span=io["horizon"] * io["dt"],
+            episodes=args.episodes,
+            samples=n_obs,
+            seed=args.seed,
+            steps=record["steps"],
+            batch=args.batch,
+            threads=torch.get_num_threads(),
+            seconds=record["seconds"],
+            mse=record["final_flow_mse_normalized"],
+            rtc="yes" if args.rtc else "no",
+            gen_s=gen_s,
+            episodes_eval=figures["episodes"],
+            tts="-" if tts is None else f"{tts:.2f} s",
+            **{k: v for k, v in figures.items() if k != "episodes"},
+        )
+    )
+    PolicyCard.load(args.out)  # still a valid card
+    print(json.dumps(training, indent=2))
+    print(f"card: {args.out} ({card.policy_id})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vla_ros.sim.train_flow``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vla_ros.sim.train_flow", description=__doc__.splitlines()[0]
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
