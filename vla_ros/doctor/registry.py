@@ -16,6 +16,7 @@ order (groups in :data:`GROUP_TITLES` order, then registration order).
 from __future__ import annotations
 
 import functools
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +39,9 @@ GROUP_TITLES = {
     "card": "Policy card",
     "live": "Live graph",
 }
+
+#: a check id: ``group.name``, lower case (the JSON report's schema pattern)
+ID_PATTERN = r"^[a-z]+\.[a-z0-9_]+$"
 
 #: the modules whose judgements make up the report (imported by :func:`checks`)
 CHECK_MODULES = (
@@ -129,8 +133,7 @@ def check(
     context). Raises :class:`RegistryError` for a malformed id, an unknown group or an id that is
     already registered.
     """
-    group, dot, name = id_.partition(".")
-    if not dot or not name or group not in GROUP_TITLES or not name.replace("_", "a").isalnum():
+    if not re.fullmatch(ID_PATTERN, id_) or id_.split(".")[0] not in GROUP_TITLES:
         raise RegistryError(
             f"check id {id_!r} must be 'group.name' with a group of {list(GROUP_TITLES)} and a "
             "lower-case name of letters, digits and '_'"

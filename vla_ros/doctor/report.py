@@ -17,7 +17,7 @@ from typing import Any
 from vla_ros import __version__
 from vla_ros.doctor import live
 from vla_ros.doctor.facts import Facts
-from vla_ros.doctor.registry import GROUP_TITLES, run_registered
+from vla_ros.doctor.registry import GROUP_TITLES, ID_PATTERN, run_registered
 from vla_ros.doctor.result import CheckResult, DoctorContext, Status
 
 SCHEMA_ID = "vla_ros.doctor/1"
@@ -47,7 +47,7 @@ JSON_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "required": ["id", "group", "title", "status", "message", "fix", "details", "duration_s"],
                 "properties": {
-                    "id": {"type": "string", "pattern": "^[a-z]+\\.[a-z0-9_]+$"},
+                    "id": {"type": "string", "pattern": ID_PATTERN},
                     "group": {"enum": list(GROUP_TITLES)},
                     "title": {"type": "string"},
                     "status": {"enum": ["PASS", "WARN", "FAIL", "SKIP"]},

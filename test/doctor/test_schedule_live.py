@@ -1,0 +1,112 @@
+"""doctor_node judges the inference delay from the policy node's measured latency (real rclpy).
+
+A stand-in policy publishes real ``ActionChunk`` messages (or only its /diagnostics status) with
+a 60 ms latency; the act_tiny card's chunk is 8 actions at dt 20 ms, so the delay is 3 steps, and
+an executor ``max_chunk_age_s`` of 0.04 s leaves an execution horizon of 3: refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ros
+
+DELAY = "vla_ros doctor: card.delay"
+
+
+def _doctor(ros, card: Path, params: Path):
+    from rclpy.parameter import Parameter
+
+    from vla_ros.nodes.doctor_node import DoctorNode
+
+    node = DoctorNode(
+        context=ros.context,
+        parameter_overrides=[
+            Parameter("period_s", value=1.0),
+            Parameter("live_s", value=1.0),
+            Parameter("gpu", value=False),
+            Parameter("groups", value=["card", "live"]),
+            Parameter("card", value=str(card)),
+            Parameter("params_file", value=str(params)),
+        ],
+    )
+    return ros.add_node(node)
+
+
+def _judged_delay(ros, diags) -> dict:
+    """The first card.delay status that had a latency to judge (discovery may take a run)."""
+
+    def found() -> dict | None:
+        for arr in list(diags.messages):
+            for s in arr.status:
+                values = {kv.key: kv.value for kv in s.values}
+                if s.name == DELAY and values["status"] != "SKIP":
+                    return {**values, "level": s.level, "message": s.message}
+        return None
+
+    assert ros.wait_until(lambda: found() is not None, timeout=90.0), [
+        [(s.name, s.message) for s in a.status if s.name == DELAY] for a in diags.messages
+    ]
+    return found()
+
+
+@pytest.fixture
+def short_age_params(tmp_path: Path) -> Path:
+    p = tmp_path / "vla.yaml"
+    p.write_text("/**/executor_node:\n  ros__parameters:\n    max_chunk_age_s: 0.04\n")
+    return p
+
+
+def test_node_reads_action_chunk_inference_latency(ros, card_copy, short_age_params) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    from vla_ros.msg import ActionChunk
+
+    policy = ros.make_node("stand_in_policy")
+    pub = policy.create_publisher(ActionChunk, "/vla/action_chunk", 10)
+
+    def tick() -> None:
+        msg = ActionChunk(policy_id="stand_in", horizon=8, action_dim=1, actions=[0.0] * 8)
+        msg.dt.nanosec = 20_000_000
+        msg.inference_latency.nanosec = 60_000_000
+        msg.header.stamp = policy.get_clock().now().to_msg()
+        pub.publish(msg)
+
+    policy.create_timer(0.05, tick)
+    diags = ros.subscribe("/diagnostics", DiagnosticArray)
+    _doctor(ros, card_copy("act"), short_age_params)
+    delay = _judged_delay(ros, diags)
+    assert delay["status"] == "FAIL" and delay["level"] == DiagnosticStatus.ERROR
+    assert json.loads(delay["delay_steps"]) == 3 and json.loads(delay["execution_horizon"]) == 3
+    assert json.loads(delay["latency_ns"]) == 60_000_000
+    assert delay["latency_source"].startswith("/vla/action_chunk")
+    assert "max_chunk_age_s from 0.04 to >= 0.06 s" in delay["fix"]
+
+
+def test_node_reads_the_policy_diagnostics_latency(ros, card_copy, short_age_params) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    policy = ros.make_node("stand_in_policy_diag")
+    pub = policy.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+    def tick() -> None:
+        status = DiagnosticStatus(
+            name="/policy_node: policy",
+            values=[
+                KeyValue(key="latency_p50_ms", value="20.000"),
+                KeyValue(key="latency_p99_ms", value="60.000"),
+            ],
+        )
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = policy.get_clock().now().to_msg()
+        pub.publish(arr)
+
+    policy.create_timer(0.2, tick)
+    diags = ros.subscribe("/diagnostics", DiagnosticArray)
+    _doctor(ros, card_copy("act"), short_age_params)
+    delay = _judged_delay(ros, diags)
+    assert delay["status"] == "FAIL" and json.loads(delay["delay_steps"]) == 3
+    assert delay["latency_source"] == "/diagnostics '/policy_node: policy' latency_p99_ms"
