@@ -64,7 +64,7 @@ def check_candidate(candidate: Mapping[str, Any]) -> dict[str, Any]:
         if key not in TUNABLE:
             why = (
                 "safety limits come from the robot (URDF or parameters) and are not fitted to a recording"
-                if key in ep.LIMIT_PARAMS
+                if ep.is_limit_param(key)
                 else "it does not change the commands"
                 if key in ep.SPEC_BY_NAME
                 else "it is not an executor parameter"

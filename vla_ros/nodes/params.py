@@ -284,6 +284,10 @@ def warn_params_files(node: Node, specs: Sequence[ParamSpec] = ()) -> list[str]:
         if mismatch:
             lines.append(mismatch)
         known = {s.name for s in specs} | set(declared_names(node))
+        maps = [s for s in specs if s.is_map]  # limits.<joint>.lower: every joint's name is known
+        known |= {
+            k for f in files for sec in f.sections for k in sec.params if any(m.key_of(k) for m in maps)
+        }
         lines += unknown_key_warnings(files, fqn, known)
     for line in lines:
         node.get_logger().warning(line)
