@@ -240,3 +240,20 @@ def test_pi05_tokenize_needs_the_state_and_noise_shape_is_checked() -> None:
     obs = obs_of(ckpt, model, inputs, case)
     with pytest.raises(ValueError, match="max_action_dim=32"):
         model.predict_action(obs, noise=inputs["noise"][..., : model.io.action_dim])
+
+
+def test_siglip_tower_drops_the_remainder_of_an_unaligned_resolution() -> None:
+    """LeRobot's ``image_resolution`` need not be a multiple of SigLIP's 14 px patch: 100 px is a
+    7 x 7 grid (transformers' stride-14 conv drops the last 2 px), positions 0..48 as at 98 px."""
+    from vla_ros.spine.components.paligemma import SiglipVisionTower
+
+    torch.manual_seed(0)
+    kw = {"patch_size": 14, "dim": 16, "depth": 1, "heads": 2, "mlp_hidden": 24}
+    t100, t98 = SiglipVisionTower(image_size=100, **kw), SiglipVisionTower(image_size=98, **kw)
+    t98.load_state_dict(t100.state_dict())
+    x = torch.rand(2, 3, 100, 100) * 2 - 1
+    with torch.no_grad():
+        out = t100(x)
+        assert out.shape == (2, 49, 16)
+        assert torch.equal(out, t98(x[..., :98, :98]))
+        assert not torch.equal(out, t100(torch.roll(x, 1, dims=-1)))

@@ -23,8 +23,13 @@ class SiglipVisionTower(SmolVLMVisionTower):
     """Pixels ``[B, 3, S, S]`` in [-1, 1] -> ``[B, (S/patch)^2, dim]`` (SigLIP so400m defaults).
 
     Runs in its weights' dtype (float32 in LeRobot's pi0 / pi0.5 even when the rest is bf16);
-    ``S != image_size`` raises ``ValueError`` naming both sizes.
+    ``S != image_size`` raises ``ValueError`` naming both sizes. ``image_size`` need not be a
+    multiple of ``patch_size`` (LeRobot's ``image_resolution`` is free): the remainder pixels are
+    dropped and ``(S // patch)^2`` patches keep positions ``0 .. P-1``, as transformers'
+    ``SiglipVisionEmbeddings`` (5.5) does.
     """
+
+    ALIGNED_ONLY = False
 
     def __init__(
         self,

@@ -78,12 +78,31 @@ class SiglipEmbeddings(nn.Module):
 
     def __init__(self, image_size: int, patch_size: int, dim: int, in_channels: int = 3) -> None:
         super().__init__()
+        self.side = image_size // patch_size
         self.patch_embedding = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
-        self.position_embedding = nn.Embedding((image_size // patch_size) ** 2, dim)
+        self.position_embedding = nn.Embedding(self.side**2, dim)
 
     def forward(self, pixels: Tensor) -> Tensor:
-        x = self.patch_embedding(pixels).flatten(2).transpose(1, 2)  # [B, P, dim], row-major
-        return x + self.position_embedding.weight[None]
+        x = self.patch_embedding(pixels)
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        x = x.flatten(2).transpose(1, 2)  # [B, P, dim], row-major
+        if (h, w) == (self.side, self.side):
+            return x + self.position_embedding.weight[None]
+        return (
+            x + self.position_embedding.weight.index_select(0, bucketed_position_ids(h, w, self.side))[None]
+        )
+
+
+def bucketed_position_ids(h: int, w: int, side: int) -> Tensor:
+    """Position ids ``[h * w]`` of an ``h x w`` patch grid on a ``side x side`` learned table:
+    fractional coordinates ``i / h`` (clamped below 1) bucketed into ``side`` bins (transformers'
+    ``SmolVLMVisionEmbeddings`` / Idefics3 for an image of another size, 5.5; float32 as there)."""
+    bounds = torch.arange(1 / side, 1.0, 1 / side)
+    rows = torch.clamp(torch.arange(h, dtype=torch.float32) * (1.0 / torch.tensor(float(h))), max=1.0 - 1e-6)
+    cols = torch.clamp(torch.arange(w, dtype=torch.float32) * (1.0 / torch.tensor(float(w))), max=1.0 - 1e-6)
+    bh = torch.bucketize(rows, bounds, right=True)
+    bw = torch.bucketize(cols, bounds, right=True)
+    return (bh[:, None] * side + bw[None, :]).reshape(-1)
 
 
 class _Encoder(nn.Module):
@@ -96,10 +115,17 @@ class _Encoder(nn.Module):
 class SmolVLMVisionTower(nn.Module):
     """Pixels ``[B, 3, S, S]`` in [-1, 1] -> patch features ``[B, (S/patch)^2, dim]``.
 
-    ``S`` must equal ``image_size`` (the learned positions are one per patch of that grid);
-    anything else raises ``ValueError`` naming both sizes. Defaults are SmolVLM2-500M's
+    ``S`` is ``image_size`` (one learned position per patch of that grid) or another multiple of
+    the patch size (SmolVLA's ``resize_imgs_with_padding``; the positions are then bucketed as
+    transformers does, :func:`bucketed_position_ids`); a non-square or unaligned ``S`` raises
+    ``ValueError`` naming the sizes. Defaults are SmolVLM2-500M's
     (768 wide, 12 layers, 12 heads, MLP 3072, 16x16 patches at 512, LayerNorm eps 1e-6).
+    A subclass with ``ALIGNED_ONLY = False`` takes an ``image_size`` that is not a multiple of
+    the patch: the stride-``patch`` convolution drops the remainder, ``(S // patch)^2`` patches.
     """
+
+    #: whether ``image_size`` (and the input) must be a multiple of ``patch_size``
+    ALIGNED_ONLY = True
 
     def __init__(
         self,
@@ -113,7 +139,7 @@ class SmolVLMVisionTower(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
-        if image_size % patch_size:
+        if self.ALIGNED_ONLY and image_size % patch_size:
             raise ValueError(f"vision image_size {image_size} is not a multiple of patch_size {patch_size}")
         self.image_size, self.patch_size, self.out_dim = image_size, patch_size, dim
         self.grid = image_size // patch_size
@@ -122,10 +148,11 @@ class SmolVLMVisionTower(nn.Module):
         self.post_layernorm = nn.LayerNorm(dim, eps=eps)
 
     def forward(self, pixels: Tensor) -> Tensor:
-        if tuple(pixels.shape[-2:]) != (self.image_size, self.image_size):
+        h, w = (int(s) for s in pixels.shape[-2:])
+        if h != w or (self.ALIGNED_ONLY and h % self.patch_size):
             raise ValueError(
-                f"SmolVLM vision tower takes {self.image_size}x{self.image_size} images, got "
-                f"{tuple(pixels.shape[-2:])}; resize with padding first (SmolVLA's preprocessing)"
+                f"SmolVLM vision tower takes square images, a multiple of {self.patch_size} (its own "
+                f"size {self.image_size}); got {(h, w)}: resize with padding first (SmolVLA's preprocessing)"
             )
         x = self.embeddings(pixels)
         for layer in self.encoder.layers:

@@ -18,6 +18,7 @@ used at inference). Everything else loads strictly through :data:`NAME_MAPPING`.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ SIGLIP_SO400M: dict[str, Any] = {
     "layer_norm_eps": 1e-6,
 }
 DEFAULT_FPS = 30.0
+LOG = logging.getLogger(__name__)
 _NORM_KEY = re.compile(
     r"paligemma_with_expert\.gemma_expert\.model\.(layers\.\d+\.(input|post_attention)_layernorm|norm)\.weight"
 )
@@ -291,6 +293,16 @@ def _build(
             "from different models; copy the whole pretrained_model folder"
         ) from e
     assert isinstance(model, LeRobotPi0)
+    dtype = cfg["lerobot"]["dtype"]
+    if dtype != "float32":
+        note = (
+            f"{ckpt.path / 'config.json'}: dtype {dtype!r}: vla_ros runs this {ckpt.policy_type} in float32 "
+            f"(its {dtype} weights widen exactly); LeRobot runs it in {dtype} (vision tower, projector and "
+            "norms in float32), so their actions differ by that rounding (~1e-2 on the live lane's "
+            "reduced models). LeRobot loaded with dtype float32 is the parity reference"
+        )
+        LOG.warning(note)
+        ckpt.warnings.append(note)
     return model.eval()
 
 
