@@ -1,17 +1,7 @@
 """doctor_node: run the doctor's checks at start and periodically, publish them on /diagnostics.
 
-Parameters (:data:`PARAMS`, declared with :func:`vla_ros.nodes.params.declare_parameters`; all
-read-only after start):
-  period_s (30.0)         seconds between full runs; 0 = only at start and on request
-  live_s (2.0)            live-graph sampling window per run; 0 = no live checks
-  expected_topics ([])    "NAME[:HZ[:TOL]]" per topic, e.g. "/camera/image_raw:30"
-  rate_tolerance (0.2)    default relative rate tolerance
-  card ("")               policy card folder for card / engine / joint checks (as policy_node's)
-  workspace ("")          colcon workspace to check (default: the sourced one)
-  control_rate_hz (0.0)   executor control rate to compare with the policy fps (0 = unknown)
-  params_file ("")        the executor's parameter YAML (execution horizon for the delay check)
-  gpu (true)              run the GPU / TensorRT probes
-  groups ([])             check groups to run (empty = all)
+Parameters: :data:`PARAMS` (declared with :func:`vla_ros.nodes.params.declare_parameters`; all
+read-only after start), listed in docs/parameters.md (``make params-docs`` writes it from them).
 
 Checks: every check registered in :mod:`vla_ros.doctor.registry` of the chosen groups, the same
 set ``vla-ros doctor`` runs. With ``card`` and live sampling, the inference delay is judged from the
