@@ -21,7 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("vla_ros.eval.tune_cli", "sweep executor parameters on a rosbag, write YAML"),
     "bag2lerobot": ("vla_ros.dataset.cli", "convert a rosbag2 recording into a LeRobot dataset"),
     "bringup": ("vla_ros.nodes.bringup", "run policy + executor (+ doctor, sim) in one process"),
-    "demo": ("vla_ros.sim.demo", "run the embedded default: sim robot + bundled policy"),
+    "demo": ("vla_ros.nodes.demo", "sim robot + bundled policy through the node graph: episodes, report"),
 }
 
 

@@ -11,7 +11,7 @@ from vla_ros.eval.bag import BagError, BagSource, resolve_topic
 from vla_ros.eval.replay import ReplayTopics, replay_executor, replay_policy
 from vla_ros.eval.setup import executor_setup, load_policy_step, load_values, replay_topics
 from vla_ros.eval.simbag import write_sim_bag
-from vla_ros.sim.demo import BUNDLED_CARD
+from vla_ros.sim.cards import BUNDLED_CARD
 
 MS = 1_000_000
 CAMS = ("/camera/front/image_raw", "/camera/wrist/image_raw")

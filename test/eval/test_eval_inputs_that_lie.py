@@ -15,7 +15,7 @@ import pytest
 from vla_ros.eval.bag import BagSource
 from vla_ros.eval.replay import replay_executor, replay_policy
 from vla_ros.eval.setup import executor_setup, load_policy_step, load_values, replay_topics
-from vla_ros.sim.demo import BUNDLED_CARD
+from vla_ros.sim.cards import BUNDLED_CARD
 
 NS = 1_000_000_000
 WALL = 1_700_000_000 * NS  # the recording's log times: a wall-clock recorder

@@ -11,7 +11,7 @@ import pytest
 from vla_ros.eval.bag import BagSource
 from vla_ros.eval.replay import replay_policy
 from vla_ros.eval.setup import load_policy_step, load_values, replay_topics
-from vla_ros.sim.demo import BUNDLED_CARD
+from vla_ros.sim.cards import BUNDLED_CARD
 
 pytestmark = pytest.mark.ros
 

@@ -13,7 +13,7 @@ import pytest
 
 from vla_ros.contract.card import PolicyCard
 from vla_ros.runtime import load_runtime
-from vla_ros.sim.demo import BUNDLED_CARD
+from vla_ros.sim.cards import BUNDLED_CARD
 from vla_ros.sim.loop import HoldPolicy, LoopConfig, RuntimePolicy, evaluate, evaluation_targets
 from vla_ros.sim.robot import SimArmConfig
 from vla_ros.sim.task import ReachTask
@@ -53,7 +53,7 @@ def test_the_bundled_card_is_small_real_and_matches_the_sim(runtime) -> None:
 
 
 def test_demo_yaml_uses_the_bundled_card_and_the_sim_matches_it(repo_root: Path, runtime) -> None:
-    from vla_ros.sim.demo import resolve_card
+    from vla_ros.sim.cards import resolve_card
 
     sections = _demo_sections(repo_root)
     assert resolve_card(sections["policy_node"]["card"]) == BUNDLED_CARD

@@ -175,7 +175,7 @@ def _load_card(card: str) -> Any | None:
     if not card:
         return None
     from vla_ros.contract.card import PolicyCard
-    from vla_ros.sim.demo import resolve_card
+    from vla_ros.sim.cards import resolve_card
 
     try:
         return PolicyCard.load(resolve_card("" if card == "bundled" else card))

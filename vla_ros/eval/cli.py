@@ -140,7 +140,7 @@ class Replayed:
 
 def replay_bag(args: argparse.Namespace, log: Any = None) -> Replayed:
     """Set up from ``args`` and run the policy pass (the expensive one). Raises :class:`EvalError`."""
-    from vla_ros.sim.demo import resolve_card
+    from vla_ros.sim.cards import resolve_card
 
     try:
         values = load_values(

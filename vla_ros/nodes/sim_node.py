@@ -4,23 +4,33 @@ Publishes ``joint_states`` (JointState) at ``state_rate_hz`` and ``camera/<name>
 (rgb8 Image) at ``camera_rate_hz``; follows position commands from ``vla/joint_command``
 (JointState, by name) or, with ``command_type: float64_multi_array``, a forward controller's
 ``commands`` topic. Bad commands are refused with one log line per cause; the arm keeps its target.
-Dynamics and rendering live in :mod:`vla_ros.sim`; this node only moves data.
+
+The task's target marker (drawn in the camera images, the reach task's goal) is the live parameter
+``target`` ``[x, y]`` (the arm's plane, arm length 1); with each camera frame the node publishes it
+and the fingertip on ``sim/target`` and ``sim/fingertip`` (geometry_msgs/PointStamped, frame
+``sim_plane``) so recordings can plot the task (``vla-ros demo`` moves the target between
+episodes). Dynamics and rendering live in :mod:`vla_ros.sim`; this node only moves data.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
+from geometry_msgs.msg import PointStamped
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
 from vla_ros.nodes.params import ParamSpec, declare_parameters
 from vla_ros.nodes.run import run_node
-from vla_ros.sim.render import render
+from vla_ros.sim.render import DEFAULT_TARGET, render
 from vla_ros.sim.robot import SimArm, SimArmConfig, SimCommandError
+from vla_ros.sim.task import fingertip
 
 _DEFAULT = SimArmConfig()
 
@@ -59,7 +69,25 @@ SPECS = (
         read_only=True,
         choices=("joint_state", "float64_multi_array"),
     ),
+    ParamSpec(
+        "target",
+        list(DEFAULT_TARGET),
+        "Task target [x, y] drawn in the camera images (the arm's plane, arm length 1; live)",
+    ),
 )
+#: the frame of sim/target and sim/fingertip: the arm's plane, base at the origin, y up
+PLANE_FRAME = "sim_plane"
+
+
+def target_problem(value: object) -> str | None:
+    """Why ``value`` cannot be the ``target`` parameter (None when it can): two finite numbers."""
+    try:
+        xy = [float(v) for v in value]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return f"target must be a list of two numbers [x, y], got {value!r}"
+    if len(xy) != 2 or not all(math.isfinite(v) for v in xy):
+        return f"target must be two finite numbers [x, y] (the arm's plane, arm length 1), got {xy}"
+    return None
 
 
 class SimNode(Node):
@@ -81,12 +109,19 @@ class SimNode(Node):
             )
         )
         self._size = (p["image_height"], p["image_width"])
+        problem = target_problem(p["target"])
+        if problem is not None:
+            raise ValueError(f"{self.get_name()}: {problem}")
+        self.target: tuple[float, float] = (float(p["target"][0]), float(p["target"][1]))
         self._last_step_ns = time.monotonic_ns()
         self._logged: set[str] = set()
         self.commands_received = 0
         self.commands_rejected = 0
 
         self._state_pub = self.create_publisher(JointState, "joint_states", 10)
+        self._target_pub = self.create_publisher(PointStamped, "sim/target", 10)
+        self._tip_pub = self.create_publisher(PointStamped, "sim/fingertip", 10)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._cam_pubs = {
             name: self.create_publisher(Image, f"camera/{name}/image_raw", qos_profile_sensor_data)
             for name in p["cameras"]
@@ -98,6 +133,15 @@ class SimNode(Node):
         self.create_timer(1.0 / p["state_rate_hz"], self._publish_state)
         if self._cam_pubs:
             self.create_timer(1.0 / p["camera_rate_hz"], self._publish_images)
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:
+            if param.name == "target":
+                problem = target_problem(param.value)
+                if problem is not None:
+                    return SetParametersResult(successful=False, reason=problem)
+                self.target = (float(param.value[0]), float(param.value[1]))
+        return SetParametersResult(successful=True)
 
     def _advance(self) -> None:
         now = time.monotonic_ns()
@@ -141,12 +185,19 @@ class SimNode(Node):
         stamp = self.get_clock().now().to_msg()
         h, w = self._size
         for name, pub in self._cam_pubs.items():
-            pixels = render(self.arm.position, h, w, camera=name)
+            pixels = render(self.arm.position, h, w, camera=name, target=self.target)
             msg = Image(height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3)
             msg.header.stamp = stamp
             msg.header.frame_id = f"{name}_camera"
             msg.data = np.ascontiguousarray(pixels).tobytes()
             pub.publish(msg)
+        tip = fingertip(self.arm.position)
+        for pub, (x, y) in ((self._target_pub, self.target), (self._tip_pub, tip)):
+            point = PointStamped()
+            point.header.stamp = stamp
+            point.header.frame_id = PLANE_FRAME
+            point.point.x, point.point.y = float(x), float(y)
+            pub.publish(point)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -29,6 +29,32 @@ def default_link_lengths(n: int) -> np.ndarray:
     return raw / raw.sum()
 
 
+def camera_view(
+    positions: np.ndarray, height: int, width: int, camera: str = "front"
+) -> tuple[np.ndarray, float]:
+    """``(centre [2], scale px per unit)`` of ``camera``'s view of the arm at ``positions``.
+
+    ``front`` is fixed (centred on ``(0, 0.5)``, the arm's 1.0 length = 0.8 of the smaller image
+    side); ``wrist`` follows the fingertip, 2.5 times closer.
+    """
+    if camera == "wrist":
+        pts = chain_points(np.asarray(positions, dtype=np.float64), default_link_lengths(len(positions)))
+        return pts[-1], 2.5 * min(height, width)
+    return np.array([0.0, 0.5]), 0.8 * min(height, width)
+
+
+def to_pixels(
+    points: np.ndarray, positions: np.ndarray, height: int, width: int, camera: str = "front"
+) -> np.ndarray:
+    """Plane points ``[k, 2]`` (the arm's unit-free plane) -> pixel ``[k, 2]`` (x right, y down)."""
+    centre, scale = camera_view(positions, height, width, camera)
+    pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    pix = np.empty_like(pts)
+    pix[:, 0] = width / 2 + (pts[:, 0] - centre[0]) * scale
+    pix[:, 1] = height / 2 - (pts[:, 1] - centre[1]) * scale
+    return pix
+
+
 def render(
     positions: np.ndarray,
     height: int,
@@ -39,19 +65,12 @@ def render(
     """One ``[height, width, 3]`` uint8 RGB frame of the arm at ``positions`` from ``camera``."""
     positions = np.asarray(positions, dtype=np.float64)
     pts = chain_points(positions, default_link_lengths(len(positions)))
-    if camera == "wrist":
-        centre, scale = pts[-1], 2.5 * min(height, width)
-    else:
-        centre, scale = np.array([0.0, 0.5]), 0.8 * min(height, width)
-    pix = np.empty_like(pts)
-    pix[:, 0] = width / 2 + (pts[:, 0] - centre[0]) * scale
-    pix[:, 1] = height / 2 - (pts[:, 1] - centre[1]) * scale
+    pix = to_pixels(pts, positions, height, width, camera)
     img = np.empty((height, width, 3), dtype=np.uint8)
     img[:] = BACKGROUND
     thickness = max(1, min(height, width) // 40)
     if target is not None:
-        tx = int(width / 2 + (target[0] - centre[0]) * scale)
-        ty = int(height / 2 - (target[1] - centre[1]) * scale)
+        tx, ty = (int(v) for v in to_pixels(np.asarray([target]), positions, height, width, camera)[0])
         cv2.circle(img, (tx, ty), max(2, thickness * 2), (255, 255, 255), -1)
     ipix = np.round(pix).astype(np.int32)
     for k in range(len(positions)):
