@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := ./env.sh
 PYTEST_ARGS ?=
+# e.g. make demo DEMO_ARGS="--episodes 20 --mode latest --latency-ms 300 --record"
+DEMO_ARGS ?=
 
 .PHONY: help setup setup-jazzy build lint format test test-jazzy test-fast demo bench clean distclean lerobot-ref params-docs
 
@@ -36,8 +38,8 @@ test-jazzy: setup-jazzy  ## the real-ROS tests on ROS 2 Jazzy (rclpy 7.1), the L
 test-fast: setup  ## tests not marked slow
 	VLA_ROS_REQUIRE_ROS=1 $(ENV) python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-demo: setup  ## the embedded default: simulated robot + bundled policy through the real node graph
-	$(ENV) vla-ros demo
+demo: setup  ## sim arm + bundled policy through the real node graph: episodes, then a report folder
+	$(ENV) vla-ros demo $(DEMO_ARGS)
 
 params-docs:  ## docs/parameters.md and the config/*.yaml headers, from the nodes' ParamSpecs
 	$(ENV) python scripts/gen_params_docs.py
