@@ -180,3 +180,48 @@ def test_update_params_text_never_edits_another_section() -> None:
     new = update_params_text(text, "executor_node", {"mode": "blend"})
     assert new.startswith(text)  # nothing above changed, including the doctor's own 'mode'
     assert new.endswith("/**/executor_node:\n  ros__parameters:\n    mode: blend\n")
+
+
+def test_delay_screen_excludes_warm_up_and_refuses_a_delay_as_long_as_the_horizon() -> None:
+    from vla_ros.eval.tune_schedule import delay_screen
+
+    ms = 1_000_000
+    defaults = {"max_chunk_age_s": 0.0, "time_offset_s": 0.0}
+    # a 0.7 s first call (warm-up), then 0.1 + 0.2 s: 3 steps at dt 0.1 s (not 7, not 4)
+    screen = delay_screen([700 * ms] + [100 * ms + 200 * ms] * 9, 100 * ms, 3)
+    assert (screen.estimate.steps, screen.estimate.latency_ns, screen.estimate.samples) == (3, 300 * ms, 9)
+    problems = screen.problems(defaults)
+    assert any("not shorter than the execution horizon (3 steps)" in p for p in problems)
+    assert delay_screen([700 * ms] + [300 * ms] * 9, 100 * ms, 4).problems(defaults) == []
+    assert screen.problems({**defaults, "time_offset_s": 0.1}) == []  # action 0 due 0.1 s later
+    assert delay_screen([700 * ms], 100 * ms, 3) is None  # only the warm-up: nothing to judge
+
+
+def test_tune_discards_settings_the_measured_delay_makes_infeasible(
+    sim_bag: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The bundled card: 10 actions at dt 50 ms. A 10 ms maximum chunk age leaves one action."""
+    out = tmp_path / "tuned.yaml"
+    args = ["tune", str(sim_bag), "--card", "bundled", "--params", str(CONFIG / "demo.yaml")]
+    grid = ["--grid", "max_chunk_age_s=0,0.01"]
+    assert main([*args, "--latency", "5", *grid, "--write", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    delay = res["delay"]
+    assert (delay["dt_ns"], delay["horizon"]) == (50_000_000, 10)
+    assert delay["latency_ns"] >= 5_000_000 and delay["steps"] == -(-delay["latency_ns"] // 50_000_000)
+    assert [d["params"] for d in res["discarded"]] == [{"max_chunk_age_s": 0.01}]
+    assert "not shorter than the execution horizon (1 steps)" in res["discarded"][0]["reasons"][0]
+    assert [c["params"] for c in res["candidates"] if not c["baseline"]] == [{"max_chunk_age_s": 0.0}]
+    assert node_section(out, "executor_node").get("max_chunk_age_s", 0.0) == 0.0
+    # text form says why
+    assert main([*args, "--latency", "5", *grid]) == 0
+    text = capsys.readouterr().out
+    assert "discarded max_chunk_age_s=0.01: the inference delay" in text and "inference delay" in text
+    # a latency longer than the chunk (10 x 50 ms): nothing can work, nothing is written
+    late = tmp_path / "late.yaml"
+    assert main([*args, "--latency", "600", *grid, "--write", str(late)]) == 1
+    err = capsys.readouterr().err
+    assert "none of the 3 settings can work with the measured inference delay" in err
+    assert "nothing written" in err
+    assert "every chunk arrives with all its actions in the past" in err
+    assert not late.exists()

@@ -7,6 +7,11 @@
 The policy runs over the bag once (as ``vla-ros eval``); each candidate replays only the
 executor on those chunks. Without ``--grid`` a built-in sweep tries every mode with its own knob.
 The YAML's own executor settings are always scored too, as the baseline.
+
+Settings that cannot work with the inference delay measured on the replay (the delay in control
+steps not shorter than the execution horizon or the chunk horizon, see
+:mod:`vla_ros.eval.tune_schedule`) are discarded with the reason and never written; when the
+YAML's own settings are such, they are shown for comparison but cannot win.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from vla_ros.eval.tune import (
     score,
     write_tuned,
 )
+from vla_ros.eval.tune_schedule import screen_from_chunks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,22 +76,41 @@ def run(args: argparse.Namespace) -> int:
     except (EvalError, BagError, TuneError) as exc:
         print(f"vla-ros tune: {exc}", file=sys.stderr)
         return 2
+    # settings that cannot work with the measured delay are never scored and never written
+    screen = screen_from_chunks(replayed.policy.chunks)
+    base_problems = screen.problems(replayed.values.executor) if screen else []
+    discarded: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    for candidate in candidates:
+        problems = screen.problems({**replayed.values.executor, **candidate}) if screen else []
+        if problems:
+            discarded.append({"params": candidate, "reasons": problems})
+        else:
+            kept.append(candidate)
+    if screen and base_problems and not kept:
+        print(
+            f"vla-ros tune: none of the {len(candidates) + 1} settings can work with the measured "
+            f"{screen.describe()}: {base_problems[0]}; nothing written (make inference faster, export a "
+            "longer chunk horizon, or try time_offset_s near the latency)",
+            file=sys.stderr,
+        )
+        return 1
     base_setup = replayed.executor
     base_ex, baseline = run_executor(replayed)
     failure = nothing_evaluated(replayed, base_ex, baseline)
     if failure:
         print(f"vla-ros tune: nothing could be evaluated, nothing written: {failure}", file=sys.stderr)
         return 1
-    rows = [{"params": {}, "metrics": baseline, "baseline": True}]
-    for candidate in candidates:
+    rows = [{"params": {}, "metrics": baseline, "baseline": True, "problems": base_problems}]
+    for candidate in kept:
         values = {**replayed.values.executor, **candidate}
         setup = base_setup.with_values(values)
         _, metrics = run_executor(replayed, setup)
-        rows.append({"params": candidate, "metrics": metrics, "baseline": False})
+        rows.append({"params": candidate, "metrics": metrics, "baseline": False, "problems": []})
     for row in rows:
         row["score"] = score(row["metrics"], baseline, args.objective, args.smooth_weight)
     rows.sort(key=lambda r: r["score"])
-    best = rows[0]
+    best = next(r for r in rows if not r["problems"])  # one is feasible (checked above)
     failure = None
     if math.isinf(best["score"]):
         failure = (
@@ -113,11 +138,19 @@ def run(args: argparse.Namespace) -> int:
                 "baseline": r["baseline"],
                 "score": r["score"],
                 "commands": r["metrics"]["commands"],
+                "problems": r["problems"],
             }
             for r in rows
         ]
         written = None if failure else args.write
-        print(json.dumps({"objective": args.objective, "candidates": out, "written": written}, indent=2))
+        report = {
+            "objective": args.objective,
+            "candidates": out,
+            "written": written,
+            "delay": screen.to_dict() if screen else None,
+            "discarded": discarded,
+        }
+        print(json.dumps(report, indent=2))
         if failure:
             print(f"vla-ros tune: {failure}", file=sys.stderr)
             return 1
@@ -127,10 +160,13 @@ def run(args: argparse.Namespace) -> int:
         f"({replayed.policy.latency_mode} latency, {len(replayed.policy.chunks)} chunks, "
         f"objective {args.objective})"
     )
+    if screen:
+        print(f"  {screen.describe()}")
     print(f"{'rank':>4}  {'score':>7}  {'rmse':>8}  {'jerk rms':>9}  {'hold %':>6}  settings")
     for rank, r in enumerate(rows[: max(1, args.top)], 1):
         c = r["metrics"]["commands"]
         mark = "  <- baseline" if r["baseline"] else ""
+        mark += "  (cannot work: never written)" if r["problems"] else ""
         print(
             f"{rank:>4}  {r['score']:>7.3f}  {c['rmse']:>8.4f}  {c['jerk_rms']:>9.4g}  "
             f"{100 * c['hold_fraction']:>6.1f}  {_label(r['params'])}{mark}"
@@ -138,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
     base_rank = next(i for i, r in enumerate(rows, 1) if r["baseline"])
     if base_rank > args.top:
         print(f"  (baseline ranks {base_rank} of {len(rows)})")
+    if base_problems:
+        print(f"  the YAML's own settings cannot work: {'; '.join(base_problems)}")
+    for d in discarded:
+        print(f"  discarded {_label(d['params'])}: {'; '.join(d['reasons'])}")
     if failure:
         print(f"vla-ros tune: {failure}", file=sys.stderr)
         return 1
