@@ -257,3 +257,17 @@ def test_siglip_tower_drops_the_remainder_of_an_unaligned_resolution() -> None:
         assert out.shape == (2, 49, 16)
         assert torch.equal(out, t98(x[..., :98, :98]))
         assert not torch.equal(out, t100(torch.roll(x, 1, dims=-1)))
+
+
+def test_another_models_tokenizer_is_refused_naming_both_sizes() -> None:
+    """SmolVLM's tokenizer (320 tokens) on a pi0 whose table has 298 rows: ids past the table
+    would fail inside the graph; refused at build, naming the file, both sizes and the fix."""
+    smolvlm = FIXTURES / "smolvla_vlm_tiny" / "tokenizer.json"
+    with pytest.raises(LeRobotCheckpointError) as err:
+        build_lerobot_policy(read_lerobot_folder(folder("pi0_2cam")), tokenizer=smolvlm)
+    msg = str(err.value)
+    assert f"tokenizer {smolvlm} has 320 tokens" in msg and "embeds 298" in msg
+    assert "--tokenizer" in msg and "paligemma-3b-pt-224" in msg
+    # PaliGemma's own (the fixture tokenizer, 298 tokens) fits
+    model = build_lerobot_policy(read_lerobot_folder(folder("pi0_2cam")), tokenizer=TOKENIZER)
+    assert model.tokenizer_file == str(TOKENIZER)

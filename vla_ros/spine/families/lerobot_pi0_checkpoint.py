@@ -49,6 +49,12 @@ LM_HEAD_KEY = f"{PALI}.lm_head.weight"
 UNUSED_PREFIXES = (f"{PALI}.lm_head.", f"{EXPERT}.lm_head.")
 VARIANTS_FILE = "gemma_variants.json"
 TOKENIZER_NAME = "google/paligemma-3b-pt-224"
+#: the layout of :data:`VARIANTS_FILE` (fields of LeRobot's GemmaConfig, transformers' SiglipVisionConfig)
+VARIANTS_FORMAT = (
+    '{"variants": {<name>: {"width", "depth", "mlp_dim", "num_heads", "num_kv_heads", "head_dim"}}, '
+    '"vision": {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", '
+    '"patch_size", "layer_norm_eps"}, "vocab_size": <int>}'
+)
 PALIGEMMA_VOCAB = 257_152
 #: LeRobot 0.6.1 ``get_gemma_config`` (openpi's ``gemma.get_config``)
 GEMMA_VARIANTS: dict[str, dict[str, int]] = {
@@ -117,8 +123,8 @@ def architecture(ckpt: LeRobotCheckpoint) -> tuple[dict[str, int], dict[str, int
         if name not in table:
             raise LeRobotCheckpointError(
                 f"{where}: {key} {name!r} is not a variant vla_ros knows "
-                f"({sorted(GEMMA_VARIANTS)}, LeRobot's); "
-                f"a reduced model describes its variants in {f}"
+                f"({sorted(GEMMA_VARIANTS)}, LeRobot's); a reduced model describes its variants in {f}: "
+                f"{VARIANTS_FORMAT} (docs/lerobot.md)"
             )
         out.append(dict(table[name]))
     vision = {**SIGLIP_SO400M, **(extra.get("vision") or {})}
@@ -155,7 +161,8 @@ def pi_model_config(
     if c.get("use_relative_actions"):
         raise LeRobotCheckpointError(
             f"{where}: use_relative_actions is true; vla_ros does not run relative-action processing yet "
-            "(actions would be offsets from the state, not targets)"
+            "(actions would be offsets from the state, not targets); export a checkpoint trained with "
+            "use_relative_actions false"
         )
     res = [int(r) for r in c.get("image_resolution") or (224, 224)]
     if res[0] != res[1]:
@@ -271,6 +278,25 @@ def lerobot_weights(ckpt: LeRobotCheckpoint) -> dict[str, Tensor]:
     return {k: v for k, v in out.items() if not k.startswith(UNUSED_PREFIXES)}
 
 
+def check_tokenizer_fits(ckpt: LeRobotCheckpoint, tok_file: str | Path, vocab: int) -> None:
+    """:class:`LeRobotCheckpointError` when the tokenizer's ids (its vocabulary, added tokens
+    included) do not all have a row in the model's ``vocab``-row embedding table: the tokenizer
+    of another model (an id past the table would fail inside the graph, or read a wrong row).
+    A file the ``tokenizers`` library cannot read is left to the tokenizer's own error."""
+    try:
+        from tokenizers import Tokenizer
+
+        n = Tokenizer.from_file(str(tok_file)).get_vocab_size(with_added_tokens=True)
+    except Exception:  # not a tokenizers file: reported where it is parsed
+        return
+    if n > vocab:
+        raise LeRobotCheckpointError(
+            f"tokenizer {tok_file} has {n} tokens but the {ckpt.policy_type} checkpoint "
+            f"{ckpt.path} embeds {vocab} (its embed_tokens rows): it is another model's tokenizer; "
+            f"pass PaliGemma's tokenizer.json ({TOKENIZER_NAME}) with --tokenizer"
+        )
+
+
 def _build(
     ckpt: LeRobotCheckpoint, fps: float | None = None, tokenizer: str | Path | None = None
 ) -> LeRobotPi0:
@@ -278,6 +304,8 @@ def _build(
     from vla_ros.spine.weights import WeightLoadError, load_weights
 
     cfg = pi_model_config(ckpt, fps, tokenizer)
+    if cfg["tokenizer_file"]:
+        check_tokenizer_fits(ckpt, cfg["tokenizer_file"], int(cfg["llm_backbone"]["vocab_size"]))
     try:
         model = build_vla(cfg)
     except (TypeError, ValueError, KeyError) as e:
