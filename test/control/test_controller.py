@@ -264,7 +264,7 @@ chunk_event = st.tuples(
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.sampled_from(["temporal_ensemble", "latest", "blend"]), st.lists(chunk_event, max_size=25))
+@given(st.sampled_from(["temporal_ensemble", "latest", "blend", "rtc"]), st.lists(chunk_event, max_size=25))
 def test_any_chunk_stream_respects_limits(mode, events):
     lim = JointLimits.build(
         NAMES, lower=[-1.0, -0.5], upper=[1.0, 0.5], max_velocity=[2.0, 1.0], max_jump=[0.2]

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from vla_ros.control.chunk import ChunkError
 from vla_ros.control.controller import ChunkController, ControllerConfig
+from vla_ros.control.ensemble import MODES
 from vla_ros.control.safety import JointLimits, LimitsError
 
 EPS = 1e-9
@@ -180,14 +181,15 @@ def scenarios(draw):
         else:
             events.append((kind,))
     start = draw(st.lists(st.floats(-3.5, 3.5), min_size=n, max_size=n))
-    return names, period, lim0, start, events
+    mode = draw(st.sampled_from(MODES))
+    return names, period, lim0, start, events, mode
 
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
 def test_every_armed_command_obeys_the_rule(case):
-    names, period, lim, start, events = case
-    ctl = _controller(names, period, lim)
+    names, period, lim, start, events, mode = case
+    ctl = _controller(names, period, lim, mode=mode, blend_steps=2)
     t = 0
     robot = np.array(start)  # where the robot really is
     history = [robot.copy()]

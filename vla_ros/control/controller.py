@@ -27,6 +27,7 @@ from vla_ros.control.chunk import (
     sample_stack,
 )
 from vla_ros.control.ensemble import MODES, blend_weight, temporal_ensemble
+from vla_ros.control.rtc import Takeover, bridged_sample, takeover
 from vla_ros.control.safety import (
     JointLimits,
     LimitsError,
@@ -60,9 +61,13 @@ class ControllerConfig:
     Attributes:
         joint_names: controlled joints, in output order.
         period_ns: control period.
-        mode: ``temporal_ensemble`` | ``latest`` | ``blend``.
+        mode: ``temporal_ensemble`` | ``latest`` | ``blend`` | ``rtc`` (real-time chunking: a new
+            chunk takes over at the end of what was committed, :mod:`vla_ros.control.rtc`).
         ensemble_coefficient: ACT's ``m`` in ``exp(-m*i)``; >= 0.
-        blend_steps: ticks of cross-fade at a chunk switch in ``blend`` mode; >= 0.
+        blend_steps: ticks of cross-fade at a chunk switch in ``blend`` mode, and in ``rtc``
+            when a new chunk does not continue what was committed; >= 0.
+        rtc_tolerance: ``rtc``: how far (joint units, max over joints) a new chunk's action may
+            be from what the executor planned for its time and still continue it; >= 0.
         time_offset_ns: added to every chunk stamp (action 0 is due at stamp + offset).
         max_chunk_age_ns: a chunk is used only this long after its start (0 = whole horizon).
         max_chunks: buffer capacity (flood protection); 0 = auto: as many as overlap when one
@@ -86,6 +91,7 @@ class ControllerConfig:
     mode: str = "temporal_ensemble"
     ensemble_coefficient: float = 0.01
     blend_steps: int = 5
+    rtc_tolerance: float = 0.01
     time_offset_ns: int = 0
     max_chunk_age_ns: int = 0
     max_chunks: int = 0
@@ -111,6 +117,8 @@ class ControllerConfig:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         if not self.ensemble_coefficient >= 0:
             raise ConfigError(f"ensemble_coefficient must be >= 0, got {self.ensemble_coefficient}")
+        if not 0 <= self.rtc_tolerance < float("inf"):
+            raise ConfigError(f"rtc_tolerance must be finite and >= 0, got {self.rtc_tolerance}")
         for name in (
             "blend_steps",
             "max_chunk_age_ns",
@@ -183,6 +191,12 @@ class ChunkController:
         self._blend_from: int | None = None
         self._blend_step = 0
         self._tracking_since_ns: int | None = None
+        #: rtc: takeover of each buffered chunk by uid (chunks without one take over at once)
+        self._takeovers: dict[int, Takeover] = {}
+        #: chunks refused because all their actions were already in the past (never replayed)
+        self.expired_chunks = 0
+        #: rtc: chunks whose prefix did not continue what was committed (cross-faded instead)
+        self.rtc_mismatches = 0
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -328,12 +342,14 @@ class ChunkController:
             arr.setflags(write=False)
             chunk = _replace(chunk, actions=arr)
         if self.last_tick_ns is not None:
-            if chunk.end_ns <= self.last_tick_ns:
+            # expired: it covers no time after the last tick (every action already in the past);
+            # refused and counted, never replayed from its first action
+            if chunk.end_ns <= self.last_tick_ns + 1:
+                self.expired_chunks += 1
                 raise ChunkError(
-                    f"chunk seq {seq} from {policy_id or '?'} ends at {chunk.end_ns} ns, before "
-                    "the "
-                    f"current time {self.last_tick_ns} ns (inference too slow or clocks differ); "
-                    "ignored",
+                    f"chunk seq {seq} from {policy_id or '?'} has all its actions in the past (its "
+                    f"last is due at {chunk.end_ns - 1} ns, the executor is at {self.last_tick_ns} ns: "
+                    "inference slower than the chunk horizon, or clocks differ); dropped",
                     cause="chunk_stale",
                 )
             if chunk.start_ns - self.last_tick_ns > self.config.max_future_ns:
@@ -347,8 +363,25 @@ class ChunkController:
             period = self.config.period_ns
             needed_live = max([needed, *(chunks_needed(c, period) for c in self.buffer.chunks)])
             self.buffer.max_chunks = min(needed_live, AUTO_MAX_CHUNKS_CAP)
+        take = self._rtc_takeover(chunk) if self.config.mode == "rtc" else None
         stored, dropped = self.buffer.add(chunk)
         faults = []
+        if take is not None:
+            live_uids = {c.uid for c in self.buffer.chunks}
+            self._takeovers = {u: t for u, t in self._takeovers.items() if u in live_uids}
+            self._takeovers[stored.uid] = take
+            if take.blend:
+                self.rtc_mismatches += 1
+                faults.append(
+                    Fault(
+                        cause="rtc_prefix_mismatch",
+                        message=f"rtc: chunk seq {seq} from {policy_id or '?'} does not continue what "
+                        f"was committed (|action - committed| = {take.error:.4g} > rtc_tolerance "
+                        f"{self.config.rtc_tolerance:g}): cross-fading over {self.config.blend_steps} "
+                        "ticks instead (a policy without RTC conditioning, stale committed actions, or "
+                        "a delay estimate too short)",
+                    )
+                )
         if dropped:
             capacity = self.buffer.max_chunks
             if needed > capacity:
@@ -409,6 +442,20 @@ class ChunkController:
         self.state.clear()
         self._blend_current = self._blend_from = None
         self._blend_step = 0
+        self._takeovers.clear()
+
+    def plan(self, t_ns: int) -> np.ndarray | None:
+        """The combined target for time ``t_ns`` from the chunks buffered now (before the safety
+        filter; no state changes), or None when no chunk covers it. In ``rtc`` it includes the
+        pending takeovers: what the executor has committed to, absent new chunks."""
+        live = self.buffer.live(int(t_ns))
+        if not live:
+            return None
+        return self._combine(live, int(t_ns), advance=False)
+
+    def _rtc_takeover(self, chunk: Chunk) -> Takeover:
+        next_tick = chunk.start_ns if self.last_tick_ns is None else self.last_tick_ns + self.config.period_ns
+        return takeover(chunk, self.plan, next_tick, self.config.rtc_tolerance)
 
     # ------------------------------------------------------------------ the tick
     def tick(self, t_ns: int) -> Command | None:
@@ -518,6 +565,8 @@ class ChunkController:
         mode = self.config.mode
         if mode == "temporal_ensemble":
             return temporal_ensemble(sample_stack(live, t_ns), self.config.ensemble_coefficient)
+        if mode == "rtc":
+            return self._rtc(live, t_ns, advance)
         newest = live[-1]
         if mode == "latest":
             return newest.sample(t_ns)  # type: ignore[return-value]
@@ -540,6 +589,42 @@ class ChunkController:
             return new  # type: ignore[return-value]
         old = old_chunk.sample(t_ns)
         return (1.0 - w) * old + w * new  # type: ignore[operator]
+
+    def _rtc_value(self, chunk: Chunk, t_ns: int) -> np.ndarray:
+        take = self._takeovers.get(chunk.uid)
+        value = chunk.sample(t_ns) if take is None else bridged_sample(chunk, take, t_ns)
+        return value  # type: ignore[return-value]  # live chunks cover t_ns
+
+    def _rtc(self, live: list[Chunk], t_ns: int, advance: bool) -> np.ndarray:
+        """``rtc``: the newest chunk whose takeover time has come (bridged, see
+        :mod:`vla_ros.control.rtc`); a chunk that did not continue the committed actions is
+        cross-faded in over ``blend_steps`` ticks instead."""
+        takes = self._takeovers
+        ready = [c for c in live if c.uid not in takes or takes[c.uid].t_ns <= t_ns]
+        active = ready[-1] if ready else live[-1]
+        take = takes.get(active.uid)
+        mismatch = take is not None and take.blend
+        if advance:
+            if self._blend_current != active.uid:
+                self._blend_from = self._blend_current if mismatch else None
+                self._blend_step = 0
+                self._blend_current = active.uid
+            else:
+                self._blend_step += 1
+            step, source = self._blend_step, self._blend_from
+        elif active.uid == self._blend_current:
+            last = self.last_tick_ns if self.last_tick_ns is not None else t_ns
+            step = self._blend_step + max(1, (t_ns - last) // self.config.period_ns)
+            source = self._blend_from
+        else:
+            step = (t_ns - take.t_ns) // self.config.period_ns if take is not None else 0
+            source = self._blend_current if mismatch else None
+        new = self._rtc_value(active, t_ns)
+        old_chunk = None if source is None else next((c for c in live if c.uid == source), None)
+        w = blend_weight(step, self.config.blend_steps)
+        if old_chunk is None or w >= 1.0:
+            return new
+        return (1.0 - w) * self._rtc_value(old_chunk, t_ns) + w * new
 
     def _lookahead(self, t_ns: int, start: np.ndarray) -> tuple[tuple[int, np.ndarray], ...]:
         dt = self.config.trajectory_dt_ns or self.config.period_ns

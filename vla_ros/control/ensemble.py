@@ -1,4 +1,8 @@
-"""Combining the live chunks' targets at one instant: ACT temporal ensembling, latest, blend."""
+"""Combining the live chunks' targets at one instant: ACT temporal ensembling, latest, blend, rtc.
+
+``rtc`` (real-time chunking, Black et al. 2025, arXiv 2506.07339) is ``latest`` with the takeover
+moved to the end of what the executor had committed: see :mod:`vla_ros.control.rtc`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-MODES = ("temporal_ensemble", "latest", "blend")
+MODES = ("temporal_ensemble", "latest", "blend", "rtc")
 
 
 def ensemble_weights(n: int, m: float) -> np.ndarray:
