@@ -18,10 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's vla_ros, not an installed copy
 
+from vla_ros.doctor.params import PARAMS as DOCTOR_SPECS  # noqa: E402
 from vla_ros.executor.params import SPECS as EXECUTOR_SPECS  # noqa: E402
-from vla_ros.nodes.doctor_node import PARAMS as DOCTOR_SPECS  # noqa: E402
-from vla_ros.nodes.sim_node import SPECS as SIM_SPECS  # noqa: E402
 from vla_ros.policy.params import PARAMS as POLICY_SPECS  # noqa: E402
+from vla_ros.sim.params import SPECS as SIM_SPECS  # noqa: E402
 from vla_ros.util.params import ParamSpec  # noqa: E402
 from vla_ros.util.params_docs import markdown_table, yaml_with_header  # noqa: E402
 
@@ -31,8 +31,8 @@ FIX = "./env.sh python scripts/gen_params_docs.py (make params-docs)"
 TABLES: dict[str, tuple[Sequence[ParamSpec], str]] = {
     "policy_node": (POLICY_SPECS, "vla_ros/policy/params.py"),
     "executor_node": (EXECUTOR_SPECS, "vla_ros/executor/params.py"),
-    "sim_node": (SIM_SPECS, "vla_ros/nodes/sim_node.py"),
-    "doctor_node": (DOCTOR_SPECS, "vla_ros/nodes/doctor_node.py"),
+    "sim_node": (SIM_SPECS, "vla_ros/sim/params.py"),
+    "doctor_node": (DOCTOR_SPECS, "vla_ros/doctor/params.py"),
 }
 
 INTRO = """# Parameters

@@ -26,55 +26,13 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
-from vla_ros.nodes.params import ParamSpec, declare_parameters
+from vla_ros.nodes.params import declare_parameters
 from vla_ros.nodes.run import run_node
-from vla_ros.sim.render import DEFAULT_TARGET, render
+from vla_ros.sim.params import SPECS
+from vla_ros.sim.render import render
 from vla_ros.sim.robot import SimArm, SimArmConfig, SimCommandError
 from vla_ros.sim.task import fingertip
 
-_DEFAULT = SimArmConfig()
-
-SPECS = (
-    ParamSpec("joint_names", list(_DEFAULT.joint_names), "Simulated joints, in state order", read_only=True),
-    ParamSpec(
-        "lower_limits", list(_DEFAULT.lower), "Lower position limits (rad), one per joint", read_only=True
-    ),
-    ParamSpec(
-        "upper_limits", list(_DEFAULT.upper), "Upper position limits (rad), one per joint", read_only=True
-    ),
-    ParamSpec("max_velocity", list(_DEFAULT.max_velocity), "Servo velocity limits (rad/s)", read_only=True),
-    ParamSpec("initial_positions", list(_DEFAULT.initial), "Start positions (rad)", read_only=True),
-    ParamSpec(
-        "time_constant",
-        _DEFAULT.tau,
-        "Servo first-order time constant (s)",
-        read_only=True,
-        range=(0.001, 10.0),
-    ),
-    ParamSpec("state_rate_hz", 100.0, "JointState publish rate", read_only=True, range=(1.0, 1000.0)),
-    ParamSpec("camera_rate_hz", 30.0, "Image publish rate per camera", read_only=True, range=(0.1, 120.0)),
-    ParamSpec(
-        "cameras",
-        ["front", "wrist"],
-        "Camera names; topics are camera/<name>/image_raw (relative: a namespace moves them)",
-        read_only=True,
-    ),
-    ParamSpec("image_width", 320, "Rendered image width (px)", read_only=True, range=(16, 4096)),
-    ParamSpec("image_height", 240, "Rendered image height (px)", read_only=True, range=(16, 4096)),
-    ParamSpec("command_topic", "vla/joint_command", "Where position commands arrive", read_only=True),
-    ParamSpec(
-        "command_type",
-        "joint_state",
-        "Message type of command_topic",
-        read_only=True,
-        choices=("joint_state", "float64_multi_array"),
-    ),
-    ParamSpec(
-        "target",
-        list(DEFAULT_TARGET),
-        "Task target [x, y] drawn in the camera images (the arm's plane, arm length 1; live)",
-    ),
-)
 #: the frame of sim/target and sim/fingertip: the arm's plane, base at the origin, y up
 PLANE_FRAME = "sim_plane"
 
