@@ -178,8 +178,27 @@ def test_missing_tokenizer_says_where_it_looked(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
-        (lambda c: c.update(adapt_to_pi_aloha=True), "adapt_to_pi_aloha"),
-        (lambda c: c.update(attention_mode="self_attn"), "attention_mode"),
+        (
+            lambda c: c.update(adapt_to_pi_aloha=True),
+            r"options vla_ros does not run: adapt_to_pi_aloha = true \(supported: false; the pi-ALOHA",
+        ),
+        (
+            lambda c: c.update(use_delta_joint_actions_aloha=True, attention_mode="self_attn"),
+            r"use_delta_joint_actions_aloha = true \(supported: false; LeRobot 0.6.1 refuses it too "
+            r"\(not ported\)\); attention_mode = \"self_attn\" \(supported: 'cross_attn'\)",
+        ),
+        (
+            lambda c: c.update(num_expert_layers=2),
+            r"num_expert_layers = 2 \(supported: -1 or num_vlm_layers \(4\)\)",
+        ),
+        (
+            lambda c: c.update(resize_imgs_with_padding=[512, 384]),
+            r"resize_imgs_with_padding is \[512, 384\]; .* square images whose side is a multiple of 64",
+        ),
+        (  # null: LeRobot feeds the 48x64 cameras unresized (and fails in the pixel shuffle)
+            lambda c: c.update(resize_imgs_with_padding=None),
+            r"resize_imgs_with_padding is null \(the cameras' own size 48x64\)",
+        ),
         (lambda c: c.update(vlm_model_name="SomeOrg/NoSuchVLM"), "models--SomeOrg--NoSuchVLM"),
         (lambda c: c["input_features"].pop("observation.state"), "no 'observation.state' input"),
         (lambda c: c.update(num_vlm_layers=2), r"unexpected 36 .*lm_expert.layers.2"),

@@ -253,6 +253,62 @@ def vlm_config(ckpt: LeRobotCheckpoint, vlm_dir: str | Path | None = None) -> tu
         raise LeRobotCheckpointError(f"{ckpt.path / 'config.json'}: SmolVLA's VLM config: {e}") from e
 
 
+def _option_checks(c: Mapping[str, Any]) -> list[tuple[str, bool, str]]:
+    """``(config key, supported, what is)`` for the SmolVLA options vla_ros refuses."""
+    vlm_layers = int(c.get("num_vlm_layers", 16))
+    expert_layers = int(c.get("num_expert_layers", -1))
+    return [
+        (
+            "adapt_to_pi_aloha",
+            not c.get("adapt_to_pi_aloha", False),
+            "supported: false; the pi-ALOHA joint flips and gripper transforms are not run",
+        ),
+        (
+            "use_delta_joint_actions_aloha",
+            not c.get("use_delta_joint_actions_aloha", False),
+            "supported: false; LeRobot 0.6.1 refuses it too (not ported)",
+        ),
+        (
+            "add_image_special_tokens",
+            not c.get("add_image_special_tokens", False),
+            "supported: false",
+        ),
+        (
+            "attention_mode",
+            str(c.get("attention_mode", "cross_attn")) == "cross_attn",
+            "supported: 'cross_attn'",
+        ),
+        ("prefix_length", int(c.get("prefix_length", -1)) <= 0, "supported: <= 0 (no fixed prefix)"),
+        (
+            "num_expert_layers",
+            expert_layers <= 0 or expert_layers == vlm_layers,
+            f"supported: -1 or num_vlm_layers ({vlm_layers})",
+        ),
+    ]
+
+
+def _tower_input(
+    res: Any, camera: tuple[int, ...], vc: Mapping[str, Any], vlm: Mapping[str, Any], where: Path
+) -> list[int]:
+    """The images' size at the vision tower, LeRobot's ``(width, height)``: ``resize_imgs_with_padding``,
+    or the cameras' own size when it is null (LeRobot then feeds them unresized). It must be a
+    square multiple of ``patch_size * scale_factor`` (the connector's pixel shuffle takes a square
+    grid of patches; LeRobot fails on anything else): :class:`LeRobotCheckpointError` otherwise."""
+    if res is None:
+        res, what = [int(camera[2]), int(camera[1])], f"null (the cameras' own size {camera[1]}x{camera[2]})"
+    else:
+        what = str(list(res))
+    cell = int(vc.get("patch_size", 16)) * int(vlm.get("scale_factor", 4))
+    if len(res) != 2 or int(res[0]) != int(res[1]) or int(res[0]) % cell or int(res[0]) <= 0:
+        raise LeRobotCheckpointError(
+            f"{where}: resize_imgs_with_padding is {what}; SmolVLA's vision tower and pixel shuffle take "
+            f"square images whose side is a multiple of {cell} (patch {vc.get('patch_size', 16)} x "
+            f"scale {vlm.get('scale_factor', 4)}), e.g. [{vc.get('image_size', 512)}, "
+            f"{vc.get('image_size', 512)}] (LeRobot's default)"
+        )
+    return [int(res[0]), int(res[1])]
+
+
 def smolvla_model_config(
     ckpt: LeRobotCheckpoint,
     fps: float | None = None,
@@ -282,31 +338,24 @@ def smolvla_model_config(
         raise LeRobotCheckpointError(f"{where}: environment-state inputs have no ROS source in vla_ros")
     if "observation.state" not in ckpt.input_features:
         raise LeRobotCheckpointError(f"{where}: no 'observation.state' input; the card's joints come from it")
-    unsupported = {
-        "adapt_to_pi_aloha": bool(c.get("adapt_to_pi_aloha", False)),
-        "add_image_special_tokens": bool(c.get("add_image_special_tokens", False)),
-        "attention_mode != cross_attn": str(c.get("attention_mode", "cross_attn")) != "cross_attn",
-        "prefix_length > 0": int(c.get("prefix_length", -1)) > 0,
-        "num_expert_layers < num_vlm_layers": 0
-        < int(c.get("num_expert_layers", -1))
-        != int(c.get("num_vlm_layers", 16)),
-    }
-    bad = [k for k, v in unsupported.items() if v]
+    bad = [
+        f"{key} = {json.dumps(c.get(key))} ({supported})"
+        for key, ok, supported in _option_checks(c)
+        if not ok
+    ]
     if bad:
-        raise LeRobotCheckpointError(f"{where}: SmolVLA options vla_ros does not run: {bad}")
+        raise LeRobotCheckpointError(
+            f"{where}: SmolVLA options vla_ros does not run: {'; '.join(bad)}. Export a checkpoint "
+            "trained without them"
+        )
     vlm, vlm_src = vlm_config(ckpt, vlm_dir)
     tc, vc = vlm["text_config"], vlm["vision_config"]
     text_layers = int(c.get("num_vlm_layers", 16))
     width = int(tc["hidden_size"])
     expert_width = int(width * float(c.get("expert_width_multiplier", 0.75)))
     head_dim = int(tc.get("head_dim") or width // int(tc["num_attention_heads"]))
-    res = c.get("resize_imgs_with_padding") or [vc.get("image_size", 512)] * 2
     size = int(vc.get("image_size", 512))
-    if int(res[0]) != size or int(res[1]) != size:
-        raise LeRobotCheckpointError(
-            f"{where}: resize_imgs_with_padding {res} differs from the vision tower's image_size {size}; "
-            "vla_ros runs SmolVLA with square images of the tower's size"
-        )
+    res = _tower_input(c.get("resize_imgs_with_padding"), next(iter(shapes.values())), vc, vlm, where)
     tok_cfg = _tokenizer_step(ckpt)
     max_len = int(tok_cfg.get("max_length", c.get("tokenizer_max_length", 48)))
     tok_name = str(tok_cfg.get("tokenizer_name", c.get("vlm_model_name", SMOLVLM2_500M_NAME)))
