@@ -1,83 +1,177 @@
-"""Real-time chunking (RTC): the pure math shared by the flow-matching families and runtimes.
+"""Real-time chunking on the executor side: where a new chunk takes over, and how (pure, integer ns).
 
-Real-time chunking (Black, Galliker, Levine 2025, "Real-Time Execution of Action Chunking Flow
-Policies", arXiv 2506.07339) lets a new action chunk continue the actions the executor has
-already committed while the chunk was being computed (the first ``d`` steps, ``d`` the
-inference delay in control steps). Two ways, both in :mod:`vla_ros.spine.families.flow_matching`:
+Real-time chunking (RTC; Black, Galliker, Levine 2025, "Real-Time Execution of Action Chunking
+Flow Policies", arXiv 2506.07339) keeps the robot moving while the policy infers: the actions the
+executor will execute during the inference delay ``d`` are *committed*; the new chunk is produced
+so that its first ``d`` actions continue them (inpainting or training-time conditioning; the
+model side's math is :mod:`vla_ros.control.rtc_guidance`), and it takes over at the end of the
+committed prefix, so no blending is needed.
 
-- **training-time action conditioning** (Black et al. 2025, "Training-Time Action Conditioning
-  for Efficient Real-Time Chunking", arXiv 2512.05964): the committed prefix is given to the
-  velocity network as clean actions (flow time "clean") and the loss is masked to the rest;
-- **inference-time guidance** (guided inpainting, ΠGDM-style, the 2506.07339 algorithm): each
-  Euler step adds ``w(t) * (Y - Â)ᵀ diag(W) ∂Â/∂x`` to the velocity, with ``Â`` the model's
-  clean-action estimate, ``Y`` the committed actions, ``W`` the soft mask
-  (:func:`soft_mask`) and ``w(t)`` the clipped guidance weight (:func:`guidance_weight`).
+The executor does not know ``d`` (the ActionChunk message has no field for it); it finds the
+committed prefix of a new chunk from the chunk itself:
 
-Time convention here (the project's flow matching): ``x_t = t * noise + (1 - t) * actions``,
-``t = 1`` is noise and ``t = 0`` is clean; the paper's ``τ`` is ``1 - t``.
+* ``k0``: the chunk's last action due at or before the next control tick (its first action when
+  it starts later). When that action differs from what the executor plans for its time by more
+  than ``tolerance`` (joint units, max over joints), the chunk does **not** continue what was
+  committed: :func:`takeover` reports the mismatch (the controller raises a
+  ``rtc_prefix_mismatch`` fault) and the chunk takes over at the next tick with a short
+  cross-fade (the controller's ``blend_steps``).
+* otherwise the prefix runs on over the following actions while they agree with the plan; the
+  chunk takes over at the last of them (the end of what was committed), but never before the
+  next tick. From the takeover time ``T`` to the chunk's next action point ``s_j`` the command
+  goes linearly from the plan's value at ``T`` to action ``j`` (:func:`bridged_sample`), then it
+  follows the chunk: continuous (no seam) by construction, and equal to the chunk itself when
+  ``T`` is an action point whose action equals the plan exactly (a perfectly conditioned
+  prefix).
+
+With no plan (no chunk live yet, or a gap) a chunk takes over at once, as in ``latest``.
+
+:class:`CommittedActions` / :func:`committed_actions` are what the executor publishes on
+``~/committed_actions`` for the policy's next inference.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-#: default maximum guidance weight β of inference-time RTC (configurable per policy:
-#: ``rtc: {guidance: β}``); LeRobot 0.6.1's ``RTCConfig.max_guidance_weight`` defaults to 10
-DEFAULT_MAX_GUIDANCE = 5.0
+from vla_ros.control.chunk import Chunk
+
+#: ``plan(t_ns)``: the executor's target for time ``t_ns`` before the new chunk, or None
+PlanFn = Callable[[int], "np.ndarray | None"]
 
 
-def soft_mask(horizon: int, delay: int, overlap_end: int | None = None) -> np.ndarray:
-    """The paper's soft mask ``W`` over a chunk of ``horizon`` steps, float32 ``[horizon]``.
+@dataclass(frozen=True)
+class Takeover:
+    """Where and how a chunk takes over in ``rtc`` mode.
 
-    ``W_i = 1`` for ``i < delay`` (committed: frozen), ``W_i = c_i (e^{c_i} - 1) / (e - 1)``
-    with ``c_i = (overlap_end - i) / (overlap_end - delay + 1)`` for
-    ``delay <= i < overlap_end`` (the previous chunk's not-yet-committed plan: decaying
-    guidance), ``W_i = 0`` from ``overlap_end`` on (Black et al. 2025, arXiv 2506.07339,
-    Eq. 5; ``overlap_end = H - s`` with ``s`` the execution horizon). ``overlap_end=None``
-    (or ``== delay``) gives the hard mask: only the committed steps are guided, which is
-    what :attr:`vla_ros.contract.observation.Observation.committed_actions` carries.
+    Attributes:
+        t_ns: the takeover time (the chunk is used from the first tick at or after it).
+        start: the plan's target at ``t_ns`` (the bridge's start), or None (no plan: no bridge).
+        blend: True when the prefix did not continue the plan (cross-fade instead of the bridge).
+        prefix: number of the chunk's actions that continue the plan (0 on a mismatch).
+        error: ``max |action - plan|`` of the action that decided (``k0``), joint units; 0 without a plan.
+    """
+
+    t_ns: int
+    start: np.ndarray | None
+    blend: bool
+    prefix: int
+    error: float
+
+
+def first_index_after(chunk: Chunk, t_ns: int) -> int:
+    """Index of the chunk's first action due strictly after ``t_ns`` (``horizon`` when none)."""
+    if t_ns < chunk.start_ns:
+        return 0
+    return min(chunk.horizon, (t_ns - chunk.start_ns) // chunk.dt_ns + 1)
+
+
+def takeover(chunk: Chunk, plan: PlanFn, next_tick_ns: int, tolerance: float) -> Takeover:
+    """The takeover of ``chunk`` arriving before the tick at ``next_tick_ns`` (module docstring).
+
+    Args:
+        chunk: the new chunk (absolute targets, the controller's joint order).
+        plan: the executor's target at a time from the chunks it had before this one.
+        next_tick_ns: the first control tick that can use the chunk, ns.
+        tolerance: how far (joint units, max over joints) an action may be from the plan and
+            still count as continuing it; >= 0.
+
+    Returns a :class:`Takeover` (``t_ns >= next_tick_ns``).
+    """
+    now = max(int(next_tick_ns), chunk.start_ns)
+    k0 = max(0, first_index_after(chunk, next_tick_ns) - 1)
+    p = plan(chunk.start_ns + k0 * chunk.dt_ns)
+    if p is None:
+        return Takeover(now, None, False, 0, 0.0)
+    error = float(np.max(np.abs(chunk.actions[k0] - p)))
+    if not error <= tolerance:  # NaN-safe
+        return Takeover(now, plan(now), True, 0, error)
+    k = k0 + 1
+    while k < chunk.horizon:
+        q = plan(chunk.start_ns + k * chunk.dt_ns)
+        if q is None or not float(np.max(np.abs(chunk.actions[k] - q))) <= tolerance:
+            break
+        k += 1
+    t = max(now, chunk.start_ns + (k - 1) * chunk.dt_ns)
+    return Takeover(t, plan(t), False, k, error)
+
+
+def bridged_sample(chunk: Chunk, take: Takeover, t_ns: int) -> np.ndarray | None:
+    """The chunk's target at ``t_ns`` once it has taken over with ``take`` (None: not covered).
+
+    Between ``take.t_ns`` and the chunk's next action point the target moves linearly from
+    ``take.start`` to that action (the bridge); elsewhere it is ``chunk.sample(t_ns)``.
+    """
+    if take.start is None or take.blend or t_ns < take.t_ns:
+        return chunk.sample(t_ns)
+    j = first_index_after(chunk, take.t_ns)
+    if j >= chunk.horizon:
+        return chunk.sample(t_ns)
+    s_j = chunk.start_ns + j * chunk.dt_ns
+    if t_ns >= s_j:
+        return chunk.sample(t_ns)
+    a = chunk.actions[j]
+    return take.start + ((t_ns - take.t_ns) / (s_j - take.t_ns)) * (a - take.start)
+
+
+@dataclass(frozen=True)
+class CommittedActions:
+    """What an executor has committed to command, on its control grid (absolute, joint units).
+
+    Row ``i`` of ``actions`` (``[n, n_joints]`` float64, ``joint_names`` order) is the target for
+    ``start_ns + i * dt_ns``. Published as ``~/committed_actions`` (vla_ros/ActionChunk:
+    ``header.stamp = start_ns``, ``dt = dt_ns``).
+    """
+
+    start_ns: int
+    dt_ns: int
+    joint_names: tuple[str, ...]
+    actions: np.ndarray
+
+    @property
+    def end_ns(self) -> int:
+        """Time of the last committed action, ns."""
+        return self.start_ns + (int(self.actions.shape[0]) - 1) * self.dt_ns
+
+
+def committed_actions(
+    plan: PlanFn, joint_names: tuple[str, ...], t_ns: int, period_ns: int, history: int, horizon: int
+) -> CommittedActions | None:
+    """The plan on the control grid ``t_ns + k * period_ns``, ``k = -history .. horizon``.
+
+    Past points (``k < 0``) are what the chunk mode targeted then (the RTC prefix of a chunk whose
+    observation is older than ``t_ns``); future ones what it will target absent new chunks.
+    The run is contiguous: it starts at the first past point with a plan and ends before the
+    first future point without one. None when ``t_ns`` itself has no plan.
 
     Raises:
-        ValueError: ``delay`` outside ``[0, horizon]`` or ``overlap_end`` outside
-            ``[delay, horizon]``.
+        ValueError: ``period_ns <= 0`` or a negative ``history`` / ``horizon``.
     """
-    if not 0 <= delay <= horizon:
-        raise ValueError(f"RTC delay {delay} must be in [0, horizon={horizon}] control steps")
-    end = delay if overlap_end is None else int(overlap_end)
-    if not delay <= end <= horizon:
-        raise ValueError(f"RTC overlap_end {end} must be in [delay={delay}, horizon={horizon}]")
-    w = np.zeros(horizon, dtype=np.float32)
-    w[:delay] = 1.0
-    if end > delay:
-        i = np.arange(delay, end, dtype=np.float64)
-        c = (end - i) / (end - delay + 1)
-        w[delay:end] = (c * np.expm1(c) / (math.e - 1.0)).astype(np.float32)
-    return w
-
-
-def guidance_weight(t: float, max_guidance: float = DEFAULT_MAX_GUIDANCE) -> float:
-    """Guidance weight of inference-time RTC at flow time ``t`` (1 noise, 0 clean).
-
-    ``min(β, (1 - τ) / (τ r_τ²))`` with ``τ = 1 - t`` and ``r_τ² = (1 - τ)² / (τ² + (1 - τ)²)``
-    (Black et al. 2025, arXiv 2506.07339, Eq. 4 and the clipping of Sec. 4.2), which simplifies
-    to ``min(β, (t² + (1 - t)²) / (t (1 - t)))``; ``β`` at ``t = 1`` (pure noise) and ``t = 0``.
-    The torch graphs compute the same expression (``FlowMatchingVLA``'s guided step).
-
-    Raises:
-        ValueError: ``max_guidance`` not > 0 or ``t`` outside ``[0, 1]``.
-    """
-    if not max_guidance > 0:
-        raise ValueError(f"RTC max guidance weight must be > 0, got {max_guidance}")
-    if not 0.0 <= t <= 1.0:
-        raise ValueError(f"flow time t must be in [0, 1], got {t}")
-    den = t * (1.0 - t)
-    if den <= 0.0:
-        return float(max_guidance)
-    return float(min(max_guidance, (t * t + (1.0 - t) ** 2) / den))
-
-
-def committed_mask(horizon: int, delay: int) -> np.ndarray:
-    """``[horizon]`` float32, 1 for the first ``delay`` steps (the committed prefix), else 0."""
-    return soft_mask(horizon, delay)
+    if period_ns <= 0 or history < 0 or horizon < 0:
+        raise ValueError(
+            f"period must be > 0 and history, horizon >= 0; got {period_ns}, {history}, {horizon}"
+        )
+    now = plan(int(t_ns))
+    if now is None:
+        return None
+    past: list[np.ndarray] = []
+    for k in range(1, history + 1):
+        p = plan(int(t_ns) - k * int(period_ns))
+        if p is None:
+            break
+        past.append(p)
+    rows = [*reversed(past), now]
+    for k in range(1, horizon + 1):
+        p = plan(int(t_ns) + k * int(period_ns))
+        if p is None:
+            break
+        rows.append(p)
+    return CommittedActions(
+        start_ns=int(t_ns) - len(past) * int(period_ns),
+        dt_ns=int(period_ns),
+        joint_names=tuple(joint_names),
+        actions=np.array(rows, dtype=np.float64),
+    )
