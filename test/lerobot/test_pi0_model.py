@@ -271,3 +271,45 @@ def test_another_models_tokenizer_is_refused_naming_both_sizes() -> None:
     # PaliGemma's own (the fixture tokenizer, 298 tokens) fits
     model = build_lerobot_policy(read_lerobot_folder(folder("pi0_2cam")), tokenizer=TOKENIZER)
     assert model.tokenizer_file == str(TOKENIZER)
+
+
+def test_build_in_place_shares_the_checkpoint_tensors_and_keeps_their_dtypes() -> None:
+    """The low-memory build (full-size benchmarks): the model's parameters ARE the checkpoint's
+    tensors (no copy); at fp32 it predicts exactly what the copying build does; with LeRobot's
+    bf16 layout (``to_bfloat16_for_selected_params``: SigLIP, projector and norms stay fp32) the
+    dtypes are kept and the actions stay within bf16 rounding of fp32's."""
+    from vla_ros.spine.families.lerobot_pi0_checkpoint import build_in_place
+
+    case = "pi05_2cam"
+    ckpt = read_lerobot_folder(folder(case))
+    inputs, _ = golden(case)
+    ref = build_lerobot_policy(ckpt)
+    obs = obs_of(ckpt, ref, inputs, case)
+    model = build_in_place(ckpt)
+    ptrs = {t.data_ptr() for t in ckpt.state_dict.values()}
+    assert all(p.data_ptr() in ptrs for p in model.parameters())
+    with torch.no_grad():
+        want = ref.predict_action(obs, noise=inputs["noise"])
+        assert torch.equal(model.predict_action(obs, noise=inputs["noise"]), want)
+    keep = (
+        "vision_tower",
+        "multi_modal_projector",
+        "input_layernorm",
+        "post_attention_layernorm",
+        "model.norm",
+    )
+    ckpt.state_dict = {
+        k: v
+        if not k.startswith("model.paligemma_with_expert.") or any(s in k for s in keep)
+        else v.bfloat16()
+        for k, v in ckpt.state_dict.items()
+    }
+    low = build_in_place(ckpt)
+    assert low.llm_backbone.layers[0].self_attn.q_proj.weight.dtype == torch.bfloat16
+    assert low.llm_backbone.layers[0].input_layernorm.weight.dtype == torch.float32
+    assert low.vision_backbone.embeddings.patch_embedding.weight.dtype == torch.float32
+    assert low.vla_head.action_in_proj.weight.dtype == torch.float32
+    with torch.no_grad():
+        got = low.predict_action(obs, noise=inputs["noise"])
+    assert got.dtype == torch.float32
+    assert 0.0 < (got - want).abs().max().item() < 5e-2

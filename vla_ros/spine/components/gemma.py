@@ -13,6 +13,9 @@ Weight names follow Hugging Face's ``GemmaModel`` as LeRobot's ``PiGemmaModel`` 
   image features are not.
 - RoPE base 10000 with transformers' ``inv_freq = 1 / base^(2i/D)`` and ``rotate_half``.
 
+Mixed precision as LeRobot's ``dtype: bfloat16``: hidden states take the layers' dtype, norms
+compute in float32 (their weights may stay float32) and return the hidden dtype.
+
 Attention is eager grouped-query attention with a float32 softmax
 (:func:`~vla_ros.spine.components.smollm.gqa_attention`); LeRobot adds ``-2.38e38`` to masked
 logits, which gives the same probabilities for every row with a valid key.
@@ -191,7 +194,9 @@ class GemmaPrefix(nn.Module):
         return self.embed_tokens(tokens.clamp(min=0)) * scale.to(self.embed_tokens.weight.device)
 
     def forward(self, embeds: Tensor, positions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        x = embeds
+        # the layers' dtype (LeRobot's PiGemmaModel: bf16 layers take bf16 hidden states; norms
+        # compute in float32 and return the input's dtype)
+        x = embeds.to(self.layers[0].self_attn.q_proj.weight.dtype) if len(self.layers) else embeds
         keys, values = [], []
         for i, layer in enumerate(self.layers):
             q, k, v, gate = layer.qkv(x, positions, base=self.rope_base)

@@ -98,6 +98,8 @@ class PiExpertBase(nn.Module):
         the velocity of the last ``chunk_size`` tokens ``[B, chunk, max_action_dim]`` (float32)."""
         if prefix_k.shape[0] != self.depth:
             raise ValueError(f"the prefix cache has {prefix_k.shape[0]} layers; the expert has {self.depth}")
+        # the layers' dtype: LeRobot's bf16 expert casts the float32 suffix embeddings at its input
+        h = h.to(self.gemma_expert.layers[0].self_attn.q_proj.weight.dtype)
         b, s = h.shape[:2]
         p = prefix_mask.shape[1]
         n_valid = prefix_mask.to(torch.long).sum(dim=1, keepdim=True)
