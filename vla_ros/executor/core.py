@@ -26,10 +26,12 @@ from typing import Any
 
 from vla_ros.control.chunk import Chunk
 from vla_ros.control.controller import ChunkController, Command, ConfigError
+from vla_ros.control.rtc import CommittedActions, committed_actions
 from vla_ros.control.safety import JointLimits, LimitsError, arming_refusal
 from vla_ros.control.urdf import UrdfError, UrdfLimits, parse_urdf_limits
 from vla_ros.executor import params as ep
 from vla_ros.util.faults import Fault
+from vla_ros.util.ns import seconds_to_ns
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,20 @@ class ExecutorCore:
             if self.controller is None:
                 raise ConfigError("no joint names yet: adopt() them before adding chunks")
             return self.controller.add_chunk(**chunk)
+
+    def committed(self, t_ns: int) -> CommittedActions | None:
+        """What the executor has committed to command around ``t_ns`` (``~/committed_actions``):
+        the chunk mode's targets on the control grid from ``committed_history_s`` before ``t_ns``
+        to ``committed_horizon_s`` after it, as far as the buffered chunks cover (see
+        :func:`vla_ros.control.rtc.committed_actions`); None before joints or without a plan."""
+        with self.lock:
+            ctl = self.controller
+            if ctl is None:
+                return None
+            period = ctl.config.period_ns
+            history = seconds_to_ns(self.values["committed_history_s"]) // period
+            horizon = seconds_to_ns(self.values["committed_horizon_s"]) // period
+            return committed_actions(ctl.plan, ctl.config.joint_names, int(t_ns), period, history, horizon)
 
     def tick(self, t_ns: int) -> TickResult:
         """One control tick at ``t_ns`` (ns)."""

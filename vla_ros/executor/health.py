@@ -28,17 +28,23 @@ def executor_health(
     published: int,
     faults: Mapping[str, int],
 ) -> Health:
-    """What /diagnostics reports: limits, e-stop, holding or running; counters and fault counts."""
+    """What /diagnostics reports: limits, e-stop, holding or running; counters and fault counts.
+
+    ``expired_chunks``: chunks dropped because every action was already in the past;
+    ``rtc_prefix_mismatches``: ``rtc`` chunks that did not continue what was committed.
+    """
     ctl = core.controller
     refusal = None
     estop_latched = False
     buffered = 0
+    expired = mismatches = 0
     limits_state = "unknown (no joint names yet)"
     if ctl is not None:
         with core.lock:
             refusal = core.refusal()
             estop_latched = ctl.estop_latched
             buffered = len(ctl.buffer)
+            expired, mismatches = ctl.expired_chunks, ctl.rtc_mismatches
             missing = any(ctl.limits.missing())
         limits_state = "incomplete" if refusal else "unlimited (allow_unlimited)" if missing else "ok"
     cmd = last_command
@@ -60,6 +66,8 @@ def executor_health(
         "buffered_chunks": str(buffered),
         "limits": limits_state,
         "published": str(published),
+        "expired_chunks": str(expired),
+        "rtc_prefix_mismatches": str(mismatches),
     }
     values.update({f"fault.{k}": str(v) for k, v in sorted(faults.items())})
     return Health(level, message, values)

@@ -86,6 +86,42 @@ SPECS: tuple[ParamSpec, ...] = (
         "blend_steps", 5, "blend mode: cross-fade length at a chunk switch.", unit="ticks", range=(0, 10000)
     ),
     ParamSpec(
+        "rtc_tolerance",
+        0.01,
+        "rtc mode: how far a new chunk's action may be from what the executor committed for its "
+        "time and still continue it; further: reported (rtc_prefix_mismatch) and cross-faded over "
+        "blend_steps ticks.",
+        unit=JOINT_UNIT,
+        read_only=True,
+        range=(0.0, 1000.0),
+    ),
+    ParamSpec(
+        "committed_rate_hz",
+        10.0,
+        "Rate of ~/committed_actions (what the executor has committed to command, for real-time "
+        "chunking and horizon-triggered inference); also published at the first tick after each "
+        "accepted chunk. 0: not published.",
+        unit="Hz",
+        read_only=True,
+        range=(0.0, 2000.0),
+    ),
+    ParamSpec(
+        "committed_horizon_s",
+        1.0,
+        "~/committed_actions: how far ahead of now (as far as the buffered chunks reach).",
+        unit="s",
+        read_only=True,
+        range=(0.0, 60.0),
+    ),
+    ParamSpec(
+        "committed_history_s",
+        0.3,
+        "~/committed_actions: how far back before now (covers observations that old).",
+        unit="s",
+        read_only=True,
+        range=(0.0, 60.0),
+    ),
+    ParamSpec(
         "time_offset_s",
         0.0,
         "Added to chunk stamps: action 0 is due at stamp + offset.",
@@ -297,6 +333,7 @@ def controller_config(values: Mapping[str, Any], joint_names: tuple[str, ...]) -
         mode=values["mode"],
         ensemble_coefficient=float(values["ensemble_coefficient"]),
         blend_steps=int(values["blend_steps"]),
+        rtc_tolerance=float(values["rtc_tolerance"]),
         time_offset_ns=seconds_to_ns(values["time_offset_s"]),
         max_chunk_age_ns=seconds_to_ns(values["max_chunk_age_s"]),
         max_chunks=int(values["max_chunks"]),

@@ -9,7 +9,14 @@ Topics (all remappable): subscribes ``joint_states`` (sensor_msgs/JointState),
 (std_msgs/String, reliable + transient local as robot_state_publisher latches it; each URDF
 received replaces the URDF limits, explicit limit parameters still win); publishes one of
 ``vla/joint_command`` (JointState), ``commands`` (Float64MultiArray) or ``joint_trajectory``
-(JointTrajectory) per ``output_type``, ``~/command_preview`` (JointState) and ``/diagnostics``.
+(JointTrajectory) per ``output_type``, ``~/command_preview`` (JointState), ``/diagnostics`` and
+``~/committed_actions`` (vla_ros/ActionChunk, reliable, depth 1): what the executor has committed
+to command, for real-time chunking and horizon-triggered inference in policy_node. Its
+``header.stamp`` is the time of its first action, ``dt`` the control period, ``actions`` the
+chunk mode's absolute targets on the control grid from ``committed_history_s`` before the tick
+to ``committed_horizon_s`` after it (as far as the buffered chunks reach; the last action is the
+end of what the executor can still execute), ``policy_id`` ``executor:<node>``. Published every
+``1 / committed_rate_hz`` and at the first tick after each accepted chunk, while subscribed.
 Service ``~/arm`` (std_srvs/SetBool): true arms (clears a latched e-stop once released), false
 disarms. The node starts DISARMED unless ``armed_on_start`` is true: nothing reaches the robot
 until someone arms it. Disarmed, it computes but publishes commands only to the preview topic
@@ -30,9 +37,11 @@ import os
 import sys
 import threading
 import time
+from array import array
 from collections import deque
 from typing import Any
 
+import numpy as np
 import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -119,6 +128,11 @@ class ExecutorNode(Node):
         self.tick_durations_ns: deque[int] = deque(maxlen=100_000)
         self.last_command: Command | None = None
         self.published = 0
+        self.committed_published = 0
+        self._committed_due = False  # a chunk was accepted: publish what is committed next tick
+        self._ticks = 0
+        rate = float(self.values["committed_rate_hz"])
+        self._committed_every = max(1, round(float(self.values["control_rate_hz"]) / rate)) if rate > 0 else 0
 
         cb_io = MutuallyExclusiveCallbackGroup()
         cb_timer = MutuallyExclusiveCallbackGroup()
@@ -150,6 +164,9 @@ class ExecutorNode(Node):
         else:
             self._out_pub = self.create_publisher(JointTrajectory, "joint_trajectory", 10)
         self._preview_pub = self.create_publisher(JointState, "~/command_preview", 10)
+        self._committed_pub = self.create_publisher(
+            ActionChunk, "~/committed_actions", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         period = 1.0 / float(self.values["control_rate_hz"])
@@ -262,6 +279,7 @@ class ExecutorNode(Node):
         except ChunkError as exc:
             self._fault(Fault(cause=exc.cause, message=f"rejected chunk: {exc}"))
             return
+        self._committed_due = True
         for f in faults:
             self._fault(f)
 
@@ -357,6 +375,11 @@ class ExecutorNode(Node):
         for f in res.faults:  # for a None command too: why nothing is commanded
             self._fault(f)
         self.faults.settle({f.cause for f in res.faults}, time.monotonic_ns())
+        self._ticks += 1
+        every = self._committed_every
+        if every and (self._committed_due or self._ticks % every == 0):
+            self._committed_due = False
+            self._publish_committed(res.command.t_ns if res.command is not None else None)
         cmd = res.command
         if cmd is None:
             return
@@ -366,6 +389,25 @@ class ExecutorNode(Node):
         if res.armed and not self.dry_run:
             self._out_pub.publish(self._output(cmd))
             self.published += 1
+
+    def _publish_committed(self, t_ns: int | None) -> None:
+        """``~/committed_actions`` at tick time ``t_ns`` (nothing without a plan or a subscriber)."""
+        if t_ns is None or self._committed_pub.get_subscription_count() == 0:
+            return
+        committed = self.core.committed(t_ns)
+        if committed is None:
+            return
+        msg = ActionChunk()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = ns_to_stamp(committed.start_ns)
+        msg.policy_id = f"executor:{self.get_fully_qualified_name()}"
+        msg.seq = self.committed_published
+        msg.joint_names = list(committed.joint_names)
+        msg.dt.sec, msg.dt.nanosec = ns_to_stamp(committed.dt_ns)
+        msg.horizon, msg.action_dim = committed.actions.shape
+        msg.actions = array("f", np.ascontiguousarray(committed.actions, dtype=np.float32).tobytes())
+        msg.action_mode = "absolute"
+        self._committed_pub.publish(msg)
+        self.committed_published += 1
 
     def _joint_state(self, cmd: Command) -> JointState:
         msg = JointState()

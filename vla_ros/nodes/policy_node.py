@@ -5,7 +5,14 @@ Topics (relative names, so a namespace moves them; with none they are the canoni
 - subscribes ``camera/<name>/image_raw`` (sensor_msgs/Image) per card camera, or a topic ending
   in ``/compressed`` (sensor_msgs/CompressedImage), set with the ``cameras`` parameter;
   ``joint_states`` (sensor_msgs/JointState); ``vla/instruction`` (std_msgs/String)
+- subscribes ``executor_node/committed_actions`` (vla_ros/ActionChunk, parameter
+  ``committed_actions_topic``): what the executor has committed to command; each inference
+  carries it resampled onto the new chunk's grid for the first ``d`` steps (real-time chunking;
+  ``d`` the inference delay estimate, reported on /diagnostics as ``delay_steps`` / ``delay_ns``)
 - publishes ``vla/action_chunk`` (vla_ros/ActionChunk) and ``/diagnostics``
+
+Inference runs at ``rate_hz`` (0: as fast as possible) or, with ``inference_trigger: horizon``,
+when the executor has fewer than ``d + horizon_margin_steps`` chunk steps of actions left.
 
 Callbacks only validate header fields (O(1)) and store a reference to the message; camera
 topics are taken as serialized bytes and read in place (:mod:`vla_ros.perception.cdr`), so a
@@ -72,6 +79,8 @@ from vla_ros.policy.params import PARAMS
 
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 _DYNAMIC_STALENESS = ("image_staleness_s", "state_staleness_s", "future_tolerance_s")
+#: inference_trigger horizon: how often the worker checks the executor's remaining horizon
+HORIZON_POLL_S = 0.005
 
 
 def _qos(kind: str, depth: int) -> QoSProfile:
@@ -170,7 +179,15 @@ class PolicyNode(Node):
 
     def _activate(self, runtime: Any) -> None:
         """Everything that depends on the card: joints, cameras, subscriptions, the worker."""
-        for name in ("instruction", "rate_hz", "depth_max_m", "max_image_pixels", *_DYNAMIC_STALENESS):
+        for name in (
+            "instruction",
+            "rate_hz",
+            "depth_max_m",
+            "max_image_pixels",
+            "horizon_margin_steps",
+            "committed_max_age_s",
+            *_DYNAMIC_STALENESS,
+        ):
             self.p[name] = self.get_parameter(name).value  # changed while waiting for the card
         self.runtime = runtime
         card = self.runtime.card
@@ -196,6 +213,7 @@ class PolicyNode(Node):
             log=self._log,
             infer_on=self.p["infer_on"],
             max_image_pixels=self.p["max_image_pixels"],
+            committed_max_age_ns=seconds_to_ns(self.p["committed_max_age_s"]),
             # camera and joint_states faults: one episode while a source flaps, "recovered" once settled
             faults=FaultLog(
                 settle_ns=seconds_to_ns(self.p["fault_settle_s"]), settle_prefixes=("image:", "joint_states:")
@@ -232,6 +250,13 @@ class PolicyNode(Node):
             _qos(self.p["state_qos"], self.p["qos_depth"]),
         )
         self.create_subscription(String, "vla/instruction", self._on_instruction, 10)
+        if self.p["committed_actions_topic"]:
+            self.create_subscription(
+                ActionChunk,
+                self.p["committed_actions_topic"],
+                self._on_committed,
+                QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE),
+            )
         self._worker = threading.Thread(target=self._run, name="policy_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -289,6 +314,10 @@ class PolicyNode(Node):
             self.policy.depth_max_m = float(values["depth_max_m"])
         if "max_image_pixels" in values:
             self.policy.max_image_pixels = int(values["max_image_pixels"])
+        if "horizon_margin_steps" in values:
+            self.p["horizon_margin_steps"] = int(values["horizon_margin_steps"])
+        if "committed_max_age_s" in values:
+            self.policy.committed_max_age_ns = seconds_to_ns(values["committed_max_age_s"])
         if any(k in values for k in _DYNAMIC_STALENESS):
             merged = {k: values.get(k, self.get_parameter(k).value) for k in _DYNAMIC_STALENESS}
             self.policy.assembler.limits = self._limits(merged)
@@ -338,13 +367,34 @@ class PolicyNode(Node):
     def _on_instruction(self, msg: String) -> None:
         self.policy.instruction = msg.data
 
+    def _on_committed(self, msg: Any) -> None:
+        stamp = msg.header.stamp
+        self.policy.push_committed(
+            self.get_clock().now().nanoseconds,
+            stamp_to_ns(stamp.sec, stamp.nanosec),
+            stamp_to_ns(msg.dt.sec, msg.dt.nanosec),
+            msg.joint_names,
+            np.asarray(msg.actions, dtype=np.float32),
+        )
+
     # ---- worker ------------------------------------------------------------------------------
 
     def _run(self) -> None:
         next_t = time.monotonic()
+        horizon = self.p["inference_trigger"] == "horizon"
         while not self._stop.is_set():
             period = self._period_s
-            if period > 0:
+            if horizon:
+                # poll the executor's remaining horizon every HORIZON_POLL_S (and on new data)
+                self._wake.wait(HORIZON_POLL_S)
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
+                if not self.policy.horizon_due(
+                    self.get_clock().now().nanoseconds, self.p["horizon_margin_steps"]
+                ):
+                    continue
+            elif period > 0:
                 next_t += period
                 delay = next_t - time.monotonic()
                 if delay < 0:  # overran: skip the missed ticks instead of bursting
@@ -415,6 +465,7 @@ class PolicyNode(Node):
             stats=snap,
             inputs=self.policy.assembler.counters(),
             active=active,
+            delay=self.policy.delay_estimate(),
         )
         return DiagnosticStatus(
             level=_LEVELS[level],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from vla_ros.control.delay import DelayEstimate
 from vla_ros.policy.stats import StatsSnapshot
 from vla_ros.util.faults import Fault
 
@@ -40,11 +41,14 @@ def status_values(
     stats: StatsSnapshot,
     inputs: Mapping[str, Mapping[str, int]],
     active: Mapping[str, Fault],
+    delay: DelayEstimate | None = None,
 ) -> list[tuple[str, str]]:
     """The diagnostics key/value pairs, in their reported order.
 
     ``inputs`` is :meth:`ObservationAssembler.counters` (received/dropped per input); ``active``
-    the active faults (one ``fault:<cause>`` pair each, sorted).
+    the active faults (one ``fault:<cause>`` pair each, sorted); ``delay`` the inference delay
+    estimate: ``delay_steps`` (chunk steps), ``delay_ns`` (the p95 latency it comes from),
+    ``delay_samples`` (``n/a`` before the first sample after warm-up).
     """
     values = [
         ("policy_id", policy_id),
@@ -54,6 +58,9 @@ def status_values(
         ("latency_p99_ms", f"{stats.latency_p99_ms:.3f}"),
         ("infer_p50_ms", f"{stats.infer_p50_ms:.3f}"),
         ("infer_p99_ms", f"{stats.infer_p99_ms:.3f}"),
+        ("delay_steps", "n/a" if delay is None else str(delay.steps)),
+        ("delay_ns", "n/a" if delay is None else str(delay.latency_ns)),
+        ("delay_samples", "0" if delay is None else str(delay.samples)),
     ]
     values += [(k, str(v)) for k, v in stats.counts.items()]
     for source, c in inputs.items():

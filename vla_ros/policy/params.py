@@ -65,6 +65,36 @@ PARAMS: tuple[ParamSpec, ...] = (
         unit="Hz",
     ),
     ParamSpec(
+        "inference_trigger",
+        "rate",
+        "rate: infer at rate_hz (0: as fast as possible); horizon: start an inference when the "
+        "executor has fewer than d + horizon_margin_steps chunk steps of actions left (d: the "
+        "inference delay estimate; covered: the executor's committed actions or the last chunk)",
+        read_only=True,
+        choices=("rate", "horizon"),
+    ),
+    ParamSpec(
+        "horizon_margin_steps",
+        2,
+        "inference_trigger horizon: chunk steps of slack beyond the inference delay",
+        range=(0, 10000),
+        unit="steps",
+    ),
+    ParamSpec(
+        "committed_actions_topic",
+        "executor_node/committed_actions",
+        "The executor's committed actions (vla_ros/ActionChunk) for real-time chunking and the "
+        "horizon trigger; empty: do not subscribe",
+        read_only=True,
+    ),
+    ParamSpec(
+        "committed_max_age_s",
+        0.25,
+        "Committed actions received longer ago than this are not used (one log line)",
+        range=(0.001, 60.0),
+        unit="s",
+    ),
+    ParamSpec(
         "image_staleness_s",
         0.2,
         "Maximum age of each camera's newest image, against the node clock",

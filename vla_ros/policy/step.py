@@ -23,6 +23,7 @@ import numpy as np
 
 from vla_ros.contract.errors import NonFiniteOutputError
 from vla_ros.contract.observation import Observation
+from vla_ros.control.delay import DelayEstimate, DelayEstimator
 from vla_ros.perception import (
     ImageFormatError,
     MissingJointError,
@@ -34,6 +35,13 @@ from vla_ros.perception import (
 )
 from vla_ros.perception.image import check_compressed
 from vla_ros.perception.image_header import DEFAULT_MAX_PIXELS
+from vla_ros.policy.committed import (
+    CommittedError,
+    Received,
+    committed_from_message,
+    horizon_due,
+    resample,
+)
 from vla_ros.policy.stats import PolicyStats
 from vla_ros.util.faults import FaultLog
 from vla_ros.util.ns import seconds_to_ns
@@ -51,6 +59,10 @@ INFER_ON = ("all_new", "any_new")
 #: input fault kinds (the last part of a cause) counted as ``stale_observations``: inputs whose
 #: time is wrong (old, ahead, silent, unstamped, from another clock)
 STALE_KINDS = frozenset({"stale", "future", "silent", "unstamped", "clock"})
+#: committed actions received longer ago than this are not used (default of ``committed_max_age_ns``)
+DEFAULT_COMMITTED_MAX_AGE_NS = 250_000_000
+#: the inference delay estimate: first latency excluded (warm-up), p95 over the last 50
+DELAY_WARMUP, DELAY_WINDOW, DELAY_PERCENTILE = 1, 50, 95.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,13 @@ class PolicyStep:
 
     ``instruction`` and ``depth_max_m`` may be changed between steps (plain attributes).
     ``action_joints`` renames the card's action joints in each chunk (default: the card's).
+
+    Real-time chunking: :meth:`push_committed` stores the executor's latest committed actions;
+    each observation then carries them resampled onto its chunk's grid for the first ``d`` steps
+    (``Observation.committed_actions``), ``d`` = :attr:`delay`'s estimate from the published
+    chunks' latencies (:meth:`record_latency`). Committed actions older than
+    ``committed_max_age_ns``, or received before the last chunk was published (they do not
+    include it yet), are not used (one log line per episode).
     """
 
     def __init__(
@@ -113,6 +132,7 @@ class PolicyStep:
         faults: FaultLog | None = None,
         infer_on: str = "all_new",
         max_image_pixels: int = DEFAULT_MAX_PIXELS,
+        committed_max_age_ns: int = DEFAULT_COMMITTED_MAX_AGE_NS,
     ) -> None:
         if infer_on not in INFER_ON:
             raise ValueError(f"infer_on={infer_on!r} is not one of {INFER_ON}")
@@ -141,6 +161,14 @@ class PolicyStep:
         self.faults = faults if faults is not None else FaultLog()
         self._seq = 0
         self._state_push_faults: set[str] = set()  # joint_states causes raised at push time
+        #: the inference delay in chunk steps (observation stamp -> chunk published)
+        self.delay = DelayEstimator(
+            self.dt_ns, warmup=DELAY_WARMUP, window=DELAY_WINDOW, percentile=DELAY_PERCENTILE
+        )
+        self.committed_max_age_ns = int(committed_max_age_ns)
+        self.committed: Received | None = None
+        self._last_published_ns: int | None = None  # node time the last chunk was published
+        self._last_chunk_end_ns: int | None = None  # time of the last chunk's last action
 
     # ---- faults ------------------------------------------------------------------------------
 
@@ -209,6 +237,73 @@ class PolicyStep:
                 self.log("info", f"recovered: {gone}")
         return stored
 
+    def push_committed(
+        self, received_ns: int, stamp_ns: int, dt_ns: int, joint_names: Sequence[str], actions: Any
+    ) -> bool:
+        """Store the executor's committed actions (a ``~/committed_actions`` message received at
+        node time ``received_ns``); False and a fault (logged once) when they cannot be used."""
+        try:
+            committed = committed_from_message(stamp_ns, dt_ns, joint_names, actions, self.action_joints)
+        except CommittedError as exc:
+            self.fault(exc.cause, f"ignored committed actions: {exc}")
+            return False
+        for cause in ("committed:shape", "committed:nonfinite", "committed:joints"):
+            self.recover(cause)
+        self.committed = Received(int(received_ns), committed)
+        return True
+
+    def delay_estimate(self) -> DelayEstimate | None:
+        """The current inference delay estimate (None before the first sample after warm-up)."""
+        return self.delay.estimate()
+
+    def committed_for(self, stamp_ns: int, now_ns: int) -> np.ndarray | None:
+        """``[d, action_dim]`` float32 committed actions for a chunk stamped ``stamp_ns``, or None
+        (no estimate yet, ``d`` = 0, none received, stale, or not covering the grid)."""
+        estimate = self.delay.estimate()
+        got = self.committed
+        if estimate is None or estimate.steps == 0 or got is None:
+            return None
+        age = int(now_ns) - got.received_ns
+        behind = self._last_published_ns is not None and got.received_ns < self._last_published_ns
+        if age > self.committed_max_age_ns or behind:
+            why = (
+                f"received {age / 1e6:.0f} ms ago (committed_max_age_s {self.committed_max_age_ns / 1e9:g})"
+                if age > self.committed_max_age_ns
+                else "received before the last chunk was published (they do not include it yet)"
+            )
+            self.fault(
+                "committed:stale",
+                f"not using the executor's committed actions: {why}; inferring without them "
+                "(is the executor publishing ~/committed_actions? use inference_trigger: horizon)",
+            )
+            return None
+        out = resample(got.committed, stamp_ns, self.dt_ns, estimate.steps)
+        if out is None:
+            c = got.committed
+            self.fault(
+                "committed:uncovered",
+                f"the executor's committed actions ({c.start_ns}..{c.end_ns} ns) do not cover the "
+                f"chunk's first {estimate.steps} steps from {stamp_ns} ns; inferring without them "
+                "(raise the executor's committed_history_s / committed_horizon_s)",
+            )
+            return None
+        self.recover("committed:stale")
+        self.recover("committed:uncovered")
+        return out
+
+    def horizon_due(self, now_ns: int, margin_steps: int) -> bool:
+        """``inference_trigger: horizon``: whether fewer than ``d + margin_steps`` chunk steps of
+        actions remain at ``now_ns`` (covered: the executor's committed actions while fresh, or
+        this step's last published chunk, whichever reaches further; see
+        :func:`vla_ros.policy.committed.horizon_due`). ``d`` is 0 before the first estimate."""
+        ends = [] if self._last_chunk_end_ns is None else [self._last_chunk_end_ns]
+        got = self.committed
+        if got is not None and int(now_ns) - got.received_ns <= self.committed_max_age_ns:
+            ends.append(got.committed.end_ns)
+        estimate = self.delay.estimate()
+        d = 0 if estimate is None else estimate.steps
+        return horizon_due(now_ns, max(ends) if ends else None, self.dt_ns, d, margin_steps)
+
     # ---- the step ----------------------------------------------------------------------------
 
     def run(self, now_ns: int) -> ChunkResult | NoChunk:
@@ -244,7 +339,11 @@ class PolicyStep:
             images[camera] = frames[0] if len(frames) == 1 else np.stack(frames)
         state = assembly.state[0] if assembly.state.shape[0] == 1 else assembly.state
         obs = Observation(
-            images=images, state=state, instruction=self.instruction, stamp_ns=assembly.stamp_ns
+            images=images,
+            state=state,
+            instruction=self.instruction,
+            stamp_ns=assembly.stamp_ns,
+            committed_actions=self.committed_for(assembly.stamp_ns, now_ns),
         )
         self.assembler.mark_consumed(assembly)
 
@@ -285,8 +384,17 @@ class PolicyStep:
         return result
 
     def record_published(self, result: ChunkResult, latency_ns: int) -> None:
-        """Count ``result`` as published ``latency_ns`` after its stamp (timings for diagnostics)."""
+        """Count ``result`` as published ``latency_ns`` after its stamp (timings for diagnostics,
+        the delay estimate, the horizon trigger)."""
         self.stats.record_chunk(latency_ns, result.infer_ns, time.perf_counter_ns() - result.started_ns)
+        self.record_latency(latency_ns)
+        self._last_published_ns = result.stamp_ns + int(latency_ns)
+        self._last_chunk_end_ns = result.stamp_ns + (result.horizon - 1) * result.dt_ns
+
+    def record_latency(self, latency_ns: int) -> None:
+        """Feed one observation stamp -> chunk ready latency (ns; negative: clocks disagree,
+        counted as 0) to the inference delay estimate."""
+        self.delay.add(max(0, int(latency_ns)))
 
     def _rejected(self, rejected: ObservationRejected) -> NoChunk:
         causes = {f"input:{e.cause}" for e in rejected.errors}
