@@ -1,6 +1,8 @@
 """What the doctor finds out, gathered once per run and only when a check asks (facts, not verdicts).
 
-:class:`Facts` is the one place a run gathers data: the workspace (:func:`workspace.find_workspace`),
+:class:`Facts` is the one place a run gathers data: the ROS environment (:func:`ros_env.ros_facts`),
+the RMW library and network interfaces (:func:`middleware.rmw_facts`,
+:func:`middleware.network_interfaces`), the workspace (:func:`workspace.find_workspace`),
 the Python stack (:func:`ros_env.probe_python`), the Jetson and NVIDIA driver
 (:func:`gpu.jetson_info`, :func:`gpu.nvidia_driver_present`), torch's CUDA
 (:func:`gpu.probe_torch`), TensorRT and the card's engines (:func:`inference.probe_tensorrt`), the
@@ -16,9 +18,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vla_ros.doctor import card_checks, gpu, inference, live, ros_env, workspace
+from vla_ros.doctor import card_checks, gpu, inference, live, middleware, ros_env, workspace
 from vla_ros.doctor.result import DoctorContext
 
 if TYPE_CHECKING:
@@ -53,6 +56,22 @@ class Facts:
         self.want = set(opts.groups)
         self._live_obs = live_obs
 
+    # -- ROS environment, middleware -----------------------------------------------------------
+    @cached_property
+    def ros(self) -> ros_env.RosFacts:
+        """The sourced ROS environment (:func:`ros_env.ros_facts`)."""
+        return ros_env.ros_facts(self.ctx)
+
+    @cached_property
+    def rmw(self) -> middleware.RmwFacts:
+        """The RMW library, found and test-loaded (:func:`middleware.rmw_facts`)."""
+        return middleware.rmw_facts(self.ctx, load=True)
+
+    @cached_property
+    def interfaces(self) -> dict[str, dict]:
+        """The network interfaces (:func:`middleware.network_interfaces`)."""
+        return middleware.network_interfaces(self.ctx)
+
     # -- Python, workspace ---------------------------------------------------------------------
     @cached_property
     def python_probe(self) -> dict[str, Any]:
@@ -69,6 +88,12 @@ class Facts:
     def module_file(self) -> str | None:
         """Where this process imports vla_ros from (the options' ``module_file``)."""
         return self.opts.module_file
+
+    @cached_property
+    def registered_prefixes(self) -> list[Path]:
+        """The ament prefixes registering vla_ros, in order
+        (:func:`workspace.ament_prefixes_with_package`)."""
+        return workspace.ament_prefixes_with_package(self.ctx)
 
     @cached_property
     def workspace(self) -> workspace.Workspace | None:

@@ -143,7 +143,7 @@ def probe_torch(ctx: DoctorContext, timeout: float = 60.0) -> dict[str, Any]:
 @check(
     "gpu.cuda",
     "CUDA (torch)",
-    args=lambda f: (f.ctx, f.torch_probe, f.jetson, f.torch_version, f.gpu_skipped),
+    args=lambda f: (f.ctx, f.torch_probe, f.jetson, f.torch_version, f.gpu_skipped, f.gpu_present),
 )
 def check_cuda(
     ctx: DoctorContext,
@@ -151,11 +151,13 @@ def check_cuda(
     jetson: dict[str, Any] | None,
     torch_version: str | None = None,
     skipped_reason: str | None = None,
+    driver_present: bool | None = None,
 ) -> Verdict:
     """CUDA through torch. ``torch_probe`` is :func:`probe_torch`'s answer, or ``None`` when it
     was not run (``skipped_reason`` says why; ``torch_version`` is the installed distribution's
-    version, read without importing torch)."""
-    driver = nvidia_driver_present(ctx) or jetson is not None
+    version, read without importing torch; ``driver_present``: :func:`nvidia_driver_present`, read
+    here when not given)."""
+    driver = (nvidia_driver_present(ctx) if driver_present is None else driver_present) or jetson is not None
     details: dict[str, Any] = {"driver_present": driver, "torch_installed": torch_version}
     if torch_probe is None:
         if skipped_reason:

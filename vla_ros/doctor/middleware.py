@@ -1,8 +1,13 @@
-"""Middleware checks (check 4): RMW implementation, domain id, discovery settings, multicast."""
+"""Middleware checks (check 4): RMW implementation, domain id, discovery settings, multicast.
+
+Facts: :func:`rmw_facts` (the RMW library, found and loaded) and :func:`network_interfaces`; the
+environment variables are read from the context. The ``check_*`` judgements turn them into results.
+"""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from vla_ros.doctor.registry import Verdict, check, verdict
@@ -50,15 +55,46 @@ def installed_rmws(ctx: DoctorContext) -> list[str]:
     return [r for r in KNOWN_RMWS if find_rmw_library(ctx, r) is not None]
 
 
-@check("middleware.rmw", "RMW implementation")
-def check_rmw(ctx: DoctorContext, load: bool = True) -> Verdict:
-    """``RMW_IMPLEMENTATION`` set, known, and its library present (and loadable when ``load``, tried in a
-    subprocess with this environment)."""
-    rmw = ctx.env.get("RMW_IMPLEMENTATION", "").strip()
-    have = installed_rmws(ctx)
-    details = {"rmw_implementation": rmw or None, "installed": have}
-    name = rmw or DEFAULT_RMW
+@dataclass(frozen=True)
+class RmwFacts:
+    """The RMW implementation as found (no judgement).
+
+    Attributes:
+        setting: ``RMW_IMPLEMENTATION`` ('' when unset).
+        name: the implementation in use (the setting, else :data:`DEFAULT_RMW`).
+        installed: implementations whose library can be found.
+        library: ``lib<name>.so``, or ``None`` when not found.
+        load_error: why the library does not load (``None``: it loads, or loading was not tried).
+    """
+
+    setting: str
+    name: str
+    installed: list[str]
+    library: Path | None
+    load_error: str | None = None
+
+
+def rmw_facts(ctx: DoctorContext, load: bool = True) -> RmwFacts:
+    """Find the RMW library of ``ctx`` (and, with ``load``, try loading it in a subprocess with
+    ``ctx``'s environment)."""
+    setting = ctx.env.get("RMW_IMPLEMENTATION", "").strip()
+    name = setting or DEFAULT_RMW
     lib = find_rmw_library(ctx, name)
+    error = None
+    if lib is not None and load:
+        res = ctx.run([ctx.python, "-c", f"import ctypes; ctypes.CDLL({str(lib)!r})"], timeout=30)
+        if res.rc != 0:
+            error = (res.stderr.strip().splitlines() or ["?"])[-1]
+    return RmwFacts(setting, name, installed_rmws(ctx), lib, error)
+
+
+@check("middleware.rmw", "RMW implementation", args=lambda f: (f.ctx, True, f.rmw))
+def check_rmw(ctx: DoctorContext, load: bool = True, facts: RmwFacts | None = None) -> Verdict:
+    """``RMW_IMPLEMENTATION`` set, known, and its library present (and loadable when ``load``, tried in a
+    subprocess with this environment); ``facts``: :func:`rmw_facts`, gathered here when not given."""
+    facts = facts or rmw_facts(ctx, load)
+    rmw, have, name, lib = facts.setting, facts.installed, facts.name, facts.library
+    details = {"rmw_implementation": rmw or None, "installed": have}
     details["library"] = str(lib) if lib else None
     if lib is None:
         status = Status.FAIL if rmw else Status.WARN
@@ -71,18 +107,15 @@ def check_rmw(ctx: DoctorContext, load: bool = True) -> Verdict:
             ),
             **details,
         )
-    if load:
-        res = ctx.run([ctx.python, "-c", f"import ctypes; ctypes.CDLL({str(lib)!r})"], timeout=30)
-        if res.rc != 0:
-            err = (res.stderr.strip().splitlines() or ["?"])[-1]
-            details["load_error"] = err
-            return verdict(
-                Status.FAIL,
-                f"lib{name}.so does not load: {err}",
-                "source the distro's setup.bash so its libraries are on "
-                "LD_LIBRARY_PATH, or reinstall the rmw package",
-                **details,
-            )
+    if facts.load_error is not None:
+        details["load_error"] = facts.load_error
+        return verdict(
+            Status.FAIL,
+            f"lib{name}.so does not load: {facts.load_error}",
+            "source the distro's setup.bash so its libraries are on "
+            "LD_LIBRARY_PATH, or reinstall the rmw package",
+            **details,
+        )
     if not rmw:
         return verdict(
             Status.WARN,
@@ -197,7 +230,9 @@ def check_discovery(ctx: DoctorContext) -> Verdict:
     return verdict(Status.PASS, f"discovery range {desc}", **details)
 
 
-def _interfaces(ctx: DoctorContext) -> dict[str, dict]:
+def network_interfaces(ctx: DoctorContext) -> dict[str, dict]:
+    """Network interfaces under ``/sys/class/net`` (of ``ctx.root``): name -> flags, up,
+    operstate, loopback, multicast; ``{}`` when unreadable."""
     base = ctx.path("/sys/class/net")
     out: dict[str, dict] = {}
     if not base.is_dir():
@@ -221,12 +256,13 @@ def _interfaces(ctx: DoctorContext) -> dict[str, dict]:
     return out
 
 
-@check("middleware.multicast", "multicast interface")
-def check_multicast(ctx: DoctorContext) -> Verdict:
-    """A non-loopback interface that is up and multicast-capable (DDS discovery needs one)."""
+@check("middleware.multicast", "multicast interface", args=lambda f: (f.ctx, f.interfaces))
+def check_multicast(ctx: DoctorContext, ifaces: dict[str, dict] | None = None) -> Verdict:
+    """A non-loopback interface that is up and multicast-capable (DDS discovery needs one);
+    ``ifaces``: :func:`network_interfaces`, read here when not given."""
     rng = ctx.env.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "").strip().upper()
     local_only = rng in ("LOCALHOST", "OFF") or ctx.env.get("ROS_LOCALHOST_ONLY") == "1"
-    ifaces = _interfaces(ctx)
+    ifaces = network_interfaces(ctx) if ifaces is None else ifaces
     if not ifaces:
         return verdict(Status.SKIP, f"cannot read network interfaces ({ctx.path('/sys/class/net')})")
     good = [

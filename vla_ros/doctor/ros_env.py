@@ -1,9 +1,14 @@
-"""Checks of the ROS distro environment and of the Python interpreter (checks 1 and 2)."""
+"""Checks of the ROS distro environment and of the Python interpreter (checks 1 and 2).
+
+Facts: :func:`ros_facts` (the sourced environment) and :func:`probe_python` (imports in a fresh
+interpreter); the ``check_*`` judgements turn them into results.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +59,68 @@ def _declared_distro(prefix: Path) -> str | None:
     return None
 
 
-@check("ros.distro", "ROS distro")
-def check_distro(ctx: DoctorContext) -> Verdict:
-    """``ROS_DISTRO`` set, supported, ROS 2, and agreeing with the sourced prefixes."""
+@dataclass(frozen=True)
+class RosFacts:
+    """The sourced ROS environment, as found (no judgement).
+
+    Attributes:
+        distro: ``ROS_DISTRO`` ('' when unset).
+        version: ``ROS_VERSION`` ('' when unset).
+        ament_prefixes: ``AMENT_PREFIX_PATH`` entries, in order.
+        declared_by_prefix: prefix -> the distro its ros_environment declares.
+        distros_seen: distro -> the path variables naming ``/opt/ros/<distro>``.
+        foreign_entries: path variable -> its entries of a distro other than ``distro``.
+        missing_prefixes: ``AMENT_PREFIX_PATH`` / ``CMAKE_PREFIX_PATH`` -> entries that do not exist.
+    """
+
+    distro: str
+    version: str
+    ament_prefixes: list[str]
+    declared_by_prefix: dict[str, str]
+    distros_seen: dict[str, list[str]]
+    foreign_entries: dict[str, list[str]]
+    missing_prefixes: dict[str, list[str]]
+
+
+def ros_facts(ctx: DoctorContext) -> RosFacts:
+    """Read the ROS environment of ``ctx``: variables, the prefixes' declared distros, the
+    distros named on the path variables and the prefixes that do not exist."""
     distro = ctx.env.get("ROS_DISTRO", "").strip()
-    version = ctx.env.get("ROS_VERSION", "").strip()
+    declared: dict[str, str] = {}
+    for prefix in ctx.split("AMENT_PREFIX_PATH"):
+        d = _declared_distro(Path(prefix))
+        if d:
+            declared[prefix] = d
+    foreign: dict[str, list[str]] = {}
+    seen: dict[str, set[str]] = {}
+    for var in PATH_VARS:
+        for entry in ctx.split(var):
+            for d in _distros_in_path(entry):
+                seen.setdefault(d, set()).add(var)
+                if distro and d != distro:
+                    foreign.setdefault(var, []).append(entry)
+    missing: dict[str, list[str]] = {}
+    for var in ("AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH"):
+        for entry in ctx.split(var):
+            if not Path(entry).is_dir():
+                missing.setdefault(var, []).append(entry)
+    return RosFacts(
+        distro=distro,
+        version=ctx.env.get("ROS_VERSION", "").strip(),
+        ament_prefixes=ctx.split("AMENT_PREFIX_PATH"),
+        declared_by_prefix=declared,
+        distros_seen={d: sorted(v) for d, v in seen.items()},
+        foreign_entries=foreign,
+        missing_prefixes=missing,
+    )
+
+
+@check("ros.distro", "ROS distro", args=lambda f: (f.ctx, f.ros))
+def check_distro(ctx: DoctorContext, ros: RosFacts | None = None) -> Verdict:
+    """``ROS_DISTRO`` set, supported, ROS 2, and agreeing with the sourced prefixes
+    (``ros``: :func:`ros_facts` of ``ctx``, read here when not given)."""
+    ros = ros or ros_facts(ctx)
+    distro, version = ros.distro, ros.version
     if not distro:
         return verdict(
             Status.FAIL,
@@ -84,11 +146,7 @@ def check_distro(ctx: DoctorContext) -> Verdict:
             distro=distro,
             ros_version=version,
         )
-    declared: dict[str, str] = {}
-    for prefix in ctx.split("AMENT_PREFIX_PATH"):
-        d = _declared_distro(Path(prefix))
-        if d:
-            declared[prefix] = d
+    declared = ros.declared_by_prefix
     others = {p: d for p, d in declared.items() if d != distro}
     if others:
         p, d = next(iter(others.items()))
@@ -103,29 +161,18 @@ def check_distro(ctx: DoctorContext) -> Verdict:
     return verdict(Status.PASS, f"ROS 2 {distro}", distro=distro, declared_by_prefix=declared)
 
 
-@check("ros.paths", "ROS paths")
-def check_paths(ctx: DoctorContext) -> Verdict:
-    """No second distro in the path variables, and every ament/CMake prefix exists."""
-    distro = ctx.env.get("ROS_DISTRO", "").strip()
-    foreign: dict[str, list[str]] = {}
-    seen: dict[str, set[str]] = {}
-    for var in PATH_VARS:
-        for entry in ctx.split(var):
-            for d in _distros_in_path(entry):
-                seen.setdefault(d, set()).add(var)
-                if distro and d != distro:
-                    foreign.setdefault(var, []).append(entry)
-    missing: dict[str, list[str]] = {}
-    for var in ("AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH"):
-        for entry in ctx.split(var):
-            if not Path(entry).is_dir():
-                missing.setdefault(var, []).append(entry)
+@check("ros.paths", "ROS paths", args=lambda f: (f.ctx, f.ros))
+def check_paths(ctx: DoctorContext, ros: RosFacts | None = None) -> Verdict:
+    """No second distro in the path variables, and every ament/CMake prefix exists
+    (``ros``: :func:`ros_facts` of ``ctx``, read here when not given)."""
+    ros = ros or ros_facts(ctx)
+    distro, foreign, seen, missing = ros.distro, ros.foreign_entries, ros.distros_seen, ros.missing_prefixes
     details: dict[str, Any] = {
         "distro": distro or None,
-        "distros_seen": {d: sorted(v) for d, v in seen.items()},
+        "distros_seen": seen,
         "foreign_entries": foreign,
         "missing_prefixes": missing,
-        "ament_prefix_path": ctx.split("AMENT_PREFIX_PATH"),
+        "ament_prefix_path": ros.ament_prefixes,
     }
     if foreign:
         var, entries = next(iter(foreign.items()))
@@ -152,7 +199,7 @@ def check_paths(ctx: DoctorContext) -> Verdict:
             "the setup.bash of the workspaces that exist",
             **details,
         )
-    if not ctx.split("AMENT_PREFIX_PATH"):
+    if not ros.ament_prefixes:
         return verdict(
             Status.WARN,
             "AMENT_PREFIX_PATH is empty: no ROS prefix is sourced",
@@ -161,7 +208,7 @@ def check_paths(ctx: DoctorContext) -> Verdict:
         )
     return verdict(
         Status.PASS,
-        f"{len(ctx.split('AMENT_PREFIX_PATH'))} ament prefix(es), one distro",
+        f"{len(ros.ament_prefixes)} ament prefix(es), one distro",
         **details,
     )
 

@@ -136,10 +136,13 @@ def _same(a: Path | None, b: Path | None) -> bool:
     return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
 
 
-@check("workspace.index", "ament index", args=lambda f: (f.ctx, f.workspace))
-def check_ament_index(ctx: DoctorContext, ws: Workspace | None) -> Verdict:
-    """vla_ros is in the ament index, resolved from this workspace's install."""
-    prefixes = ament_prefixes_with_package(ctx)
+@check("workspace.index", "ament index", args=lambda f: (f.ctx, f.workspace, f.registered_prefixes))
+def check_ament_index(
+    ctx: DoctorContext, ws: Workspace | None, prefixes: list[Path] | None = None
+) -> Verdict:
+    """vla_ros is in the ament index, resolved from this workspace's install (``prefixes``:
+    :func:`ament_prefixes_with_package`, read here when not given)."""
+    prefixes = ament_prefixes_with_package(ctx) if prefixes is None else prefixes
     details = {
         "registered_in": [str(p) for p in prefixes],
         "expected_install": str(ws.install) if ws and ws.install else None,
@@ -391,10 +394,20 @@ def check_symlink_install(ctx: DoctorContext, ws: Workspace | None) -> Verdict:
     return verdict(Status.PASS, f"consistent install ({mode})", **details)
 
 
-@check("workspace.underlay", "underlay shadowing", args=lambda f: (f.ctx, f.workspace, f.module_file))
-def check_underlay(ctx: DoctorContext, ws: Workspace | None, module_file: str | None = None) -> Verdict:
-    """No other prefix (an underlay) or Python path provides vla_ros ahead of this workspace."""
-    prefixes = ament_prefixes_with_package(ctx)
+@check(
+    "workspace.underlay",
+    "underlay shadowing",
+    args=lambda f: (f.ctx, f.workspace, f.module_file, f.registered_prefixes),
+)
+def check_underlay(
+    ctx: DoctorContext,
+    ws: Workspace | None,
+    module_file: str | None = None,
+    prefixes: list[Path] | None = None,
+) -> Verdict:
+    """No other prefix (an underlay) or Python path provides vla_ros ahead of this workspace
+    (``prefixes``: :func:`ament_prefixes_with_package`, read here when not given)."""
+    prefixes = ament_prefixes_with_package(ctx) if prefixes is None else prefixes
     others = [p for p in prefixes if not (ws and _same(p, ws.install))]
     details: dict = {"registered_in": [str(p) for p in prefixes], "module_file": module_file}
     if ws and ws.install and others:
