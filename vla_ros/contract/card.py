@@ -30,6 +30,8 @@ FILE_ROLES = (
     "onnx_step",
     "onnx_slow",
     "onnx_fast",
+    # inference-time real-time chunking: the guided Euler step (flow_matching rtc: {guidance})
+    "onnx_step_rtc",
     # with export precision int8: the fp32 graphs the int8 ones were quantized from
     "onnx_fp32",
     "onnx_prefix_fp32",
@@ -37,6 +39,7 @@ FILE_ROLES = (
     "engine",
     "engine_prefix",
     "engine_step",
+    "engine_step_rtc",
     "engine_slow",
     "engine_fast",
     "safetensors",
@@ -48,7 +51,7 @@ FILE_ROLES = (
 # files that define the policy's numbers (engines are per-device builds of the ONNX and are
 # left out of the policy id so that rebuilding an engine on another Jetson keeps the id)
 _IDENTITY_ROLES = (
-    *("onnx", "onnx_prefix", "onnx_step", "onnx_slow", "onnx_fast", "safetensors"),
+    *("onnx", "onnx_prefix", "onnx_step", "onnx_step_rtc", "onnx_slow", "onnx_fast", "safetensors"),
     *("tokenizer", "tokenizer_config"),
 )
 _REQUIRED_KEYS = ("name", "family", "io", "state_joints", "action_joints", "normalization", "files")

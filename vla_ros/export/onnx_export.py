@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from vla_ros.contract.errors import ExportError, ParityError
+from vla_ros.export.rtc_graphs import export_rtc_graphs, rtc_mode, rtc_parity_pairs
 
 DEFAULT_OPSET = 17
 # max |onnxruntime - torch| on the parity inputs, per precision of the compared graph
@@ -322,18 +323,35 @@ def export_onnx(
             x0 = inputs.get("noise", torch.zeros((1, *io.noise_shape)))
             idx = torch.tensor(0, dtype=torch.int64)
             path_s = out_dir / "step.onnx"
-            _export_graph(
-                _Step(model, keys),
-                (*[prefix[k] for k in keys], x0, idx),
-                path_s,
-                [*gnames, "x", "step_index"],
-                ["x_next"],
-                opset,
-                exporter,
-                dynamic_batch,
-                axes,
-            )
+            if rtc_mode(model) != "conditioned":  # else step.onnx is the conditioned step
+                _export_graph(
+                    _Step(model, keys),
+                    (*[prefix[k] for k in keys], x0, idx),
+                    path_s,
+                    [*gnames, "x", "step_index"],
+                    ["x_next"],
+                    opset,
+                    exporter,
+                    dynamic_batch,
+                    axes,
+                )
             files["onnx_prefix"], files["onnx_step"] = path_p.name, path_s.name
+            rtc = None
+            if rtc_mode(model) is not None:  # real-time chunking: the conditioned/guided step
+                rtc_files, rtc = export_rtc_graphs(
+                    model,
+                    out_dir,
+                    keys,
+                    gnames,
+                    prefix,
+                    x0,
+                    opset,
+                    _export_graph,
+                    exporter,
+                    dynamic_batch,
+                    axes,
+                )
+                files.update(rtc_files)
             split = {
                 "prefix_inputs": obs_names,
                 "prefix_keys": keys,
@@ -346,6 +364,10 @@ def export_onnx(
                 "step_inputs": [*gnames, "x", "step_index"],
                 "step_output": "x_next",
             }
+            if rtc is not None:
+                split["rtc"] = rtc
+                if rtc["role"] == "onnx_step":
+                    split["step_inputs"] = list(rtc["step_inputs"])
     for f in files.values():
         check_onnx(out_dir / f)
     opset_used = onnx_opset(out_dir / next(iter(files.values())))
@@ -588,8 +610,11 @@ def onnx_parity(
             batch = int(feeds["state"].shape[0])
             x = feeds.get("noise", np.zeros((batch, *model.io_spec().noise_shape), np.float32))
             t_x = torch.from_numpy(x)
+            # a conditioned step graph with nothing committed (mask 0) is the plain step
+            horizon = model.io_spec().noise_shape[0]
+            no_rtc = {"rtc_actions": np.zeros_like(x), "rtc_mask": np.zeros((batch, horizon), np.float32)}
             for i in range(int(split["num_steps"])):
-                sf = {**pout, "x": x, "step_index": np.array(i, dtype=np.int64)}
+                sf = {**no_rtc, **pout, "x": x, "step_index": np.array(i, dtype=np.int64)}
                 (x_next,) = _run(ss, ["x_next"], sf, files["onnx_step"], label)
                 if i == 0:
                     t_step = model.export_step(tprefix, t_x, torch.tensor(0, dtype=torch.int64))
@@ -597,6 +622,22 @@ def onnx_parity(
                 x = x_next
             # the loop state may be wider than the actions (noise_dim): cut as the runtime does
             pairs["actions"] = [(x[..., : model.io_spec().action_dim], ref)]
+            if split.get("rtc"):  # random committed prefixes with random delays
+                pairs.update(
+                    rtc_parity_pairs(
+                        model,
+                        out_dir,
+                        files,
+                        split,
+                        pout,
+                        tprefix,
+                        feeds,
+                        obs,
+                        lambda p: _session(sessions, p),
+                        _run,
+                        label,
+                    )
+                )
     errs = {k: max((_err(a, b) for a, b in ps), default=0.0) for k, ps in pairs.items()}
     cos = {k: worst_cosine(cosine(_np(a), _np(b)) for a, b in ps) for k, ps in pairs.items()}
     worst_err = max(errs.values()) if gate == "all" else errs["actions"]

@@ -35,7 +35,7 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789éüßø→"
 #: into a longer prompt with the state (pi0.5)
 PROMPT_SHARE = 8
 #: per-graph outputs first, end to end last: a failure names the most specific graph
-_ORDER = ("prefix", "step0", "slow", "fast", "actions")
+_ORDER = ("prefix", "step0", "step_rtc0", "slow", "fast", "actions", "actions_rtc")
 
 
 def random_instruction(rng: np.random.Generator, max_len: int) -> str:
@@ -193,7 +193,13 @@ def graph_names(files: Mapping[str, str], split: Any, dual: Any) -> dict[str, st
         return {"slow": s, "fast": f, "actions": f"{s} -> {f} (end to end)"}
     if split is not None:
         p, s = files["onnx_prefix"], files["onnx_step"]
-        return {"prefix": p, "step0": f"{s} (step 0)", "actions": f"{p} + {s} loop (end to end)"}
+        names = {"prefix": p, "step0": f"{s} (step 0)", "actions": f"{p} + {s} loop (end to end)"}
+        rtc = split.get("rtc") if isinstance(split, Mapping) else None
+        if rtc:  # real-time chunking: random committed prefixes with random delays
+            r = files[rtc["role"]]
+            names["step_rtc0"] = f"{r} (step 0, {rtc['mode']} RTC, random committed prefix)"
+            names["actions_rtc"] = f"{p} + {r} loop ({rtc['mode']} RTC, end to end)"
+        return names
     return {"actions": files["onnx"]}
 
 
@@ -318,3 +324,25 @@ def _failure(
         f"max |{compared}| = {fig['max_abs']:.3g} > {bound:g} (cosine "
         f"{fig['cosine']:.6f}; fails on {failed}). {hint}"
     )
+
+
+def card_parity_feeds(card: Any, seed: int = 0) -> dict[str, np.ndarray]:
+    """Deterministic model inputs ``{input name: array}`` (batch 1) built from the card alone: the
+    fixed feeds of the TensorRT and int8 gates and of calibration. ``card`` is a
+    :class:`~vla_ros.contract.card.PolicyCard`."""
+    from vla_ros.runtime.processing import get_tokenizer
+
+    rng = np.random.default_rng(seed)
+    shapes = card.io.input_shapes(1)
+    feeds: dict[str, np.ndarray] = {}
+    for name in card.io.input_names:
+        if name == "images":
+            feeds[name] = rng.random(shapes[name], dtype=np.float32)
+        elif name == "tokens":
+            # the state (drawn before the tokens) reaches tokenizers that write it into the prompt
+            feeds[name] = get_tokenizer(card.io, root=card.root)(
+                "pick up the red cube", state=feeds["state"][0, -1]
+            )
+        else:
+            feeds[name] = rng.standard_normal(shapes[name], dtype=np.float32)
+    return feeds

@@ -171,7 +171,10 @@ class FlowMatchingExpert(nn.Module):
     ) -> Tensor:
         b, h, _ = x_t.shape
         p = prefix_k.shape[3]
-        temb = sinusoidal_embedding(t * 1000.0, self.dim)[:, None].expand(b, h, self.dim)
+        # t: [B] (one flow time per sample) or [B, H] (per action token: real-time chunking
+        # conditions the committed prefix at t = 0)
+        temb = sinusoidal_embedding(t.reshape(-1) * 1000.0, self.dim).reshape(b, -1, self.dim)
+        temb = temb.expand(b, h, self.dim)
         act = self.time_mlp(torch.cat([self.action_in(x_t), temb], dim=-1))
         state_tok = self.state_in(state)
         if context is not None:

@@ -11,6 +11,30 @@ Split export layout: ``export_prefix(obs)`` returns the KV cache ``prefix_k``/``
 ``[depth, B, kv_heads, P, head_dim]``, ``prefix_mask [B, P]``, ``prefix_ctx [B, expert_dim]``
 and ``prefix_state [B, state_dim]``; ``export_step(prefix, x, i)`` is Euler step ``i`` of
 ``num_export_steps = num_steps``.
+
+Real-time chunking (RTC; Black, Galliker, Levine 2025, arXiv 2506.07339), config ``rtc:``:
+
+- ``rtc: {max_delay: k}`` (or ``rtc: true``: ``k = horizon // 2``): **training-time action
+  conditioning** (Black et al. 2025, arXiv 2512.05964). ``forward`` draws a delay ``d``
+  uniformly in ``[0, k]`` per sample (``batch["rtc_delay"] [B]`` int fixes it); the first
+  ``d`` action tokens get the clean actions and flow time 0 (clean; the paper's time 1), the
+  rest follow the schedule, and the loss is masked to the non-prefix steps; ``d = 0`` is the
+  unconditioned loss. The exported step graph then takes two more inputs, ``rtc_actions``
+  ``[B, H, A]`` (normalized, model space, zero past the prefix) and ``rtc_mask [B, H]`` (1 for
+  the committed steps); the prefix rows of ``x`` are set to ``rtc_actions`` every step, so
+  the chunk's first ``d`` actions are the committed ones. No new weights.
+- ``rtc: {guidance: β}`` (β > 0, the maximum guidance weight): **inference-time RTC** for a
+  policy trained without conditioning (guided inpainting: :mod:`vla_ros.control.rtc_guidance`).
+  Exact in torch (``torch.func.vjp`` through the velocity network). The ONNX export is exact
+  too: a second step graph ``step_rtc.onnx`` (inputs: the step's, ``rtc_actions``, ``rtc_mask``
+  as soft-mask weights in ``[0, 1]``, ``rtc_max_guidance`` scalar) whose output already
+  contains the guidance term: the vector-Jacobian product is traced into plain forward and
+  backward ops with ``make_fx(torch.func.vjp)`` and exported with the dynamo exporter
+  (:func:`vla_ros.export.onnx_export.export_onnx`). The plain step graph stays for calls with
+  nothing committed.
+
+The card states it in ``io.extra["rtc"]``: ``{"mode": "conditioned", "max_delay": k}`` or
+``{"mode": "guided", "max_guidance": β}``.
 """
 
 from __future__ import annotations
@@ -21,6 +45,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from vla_ros.control.rtc_guidance import DEFAULT_MAX_GUIDANCE
 from vla_ros.spine.base_vla import BaseVLA, step_tensor
 from vla_ros.spine.components.layers import masked_mean
 from vla_ros.spine.components.text import get_tokenizer
@@ -51,12 +76,14 @@ class FlowMatchingVLA(BaseVLA):
         time_beta: tuple[float, float] = (1.5, 1.0),
         freeze: Any = None,
         export_layout: str | None = None,
+        rtc: bool | Mapping[str, Any] | None = None,
         **slots: Any,
     ) -> None:
         super().__init__(io, freeze=freeze, export_layout=export_layout, **slots)
         if num_steps < 1:
             raise ValueError(f"flow_matching num_steps must be >= 1, got {num_steps}")
         self.num_steps = int(num_steps)
+        self.rtc_max_delay, self.rtc_guidance = parse_rtc(rtc, self.io.horizon)
         self.time_beta = (float(time_beta[0]), float(time_beta[1]))
         self.build_slots()
         llm, head = self.llm_backbone, self.vla_head
@@ -105,7 +132,108 @@ class FlowMatchingVLA(BaseVLA):
         return self.num_steps
 
     def io_extra(self) -> dict[str, Any]:
-        return {"num_steps": self.num_steps}
+        extra: dict[str, Any] = {"num_steps": self.num_steps}
+        if self.rtc_mode is not None:
+            extra["rtc"] = self.rtc_spec()
+        return extra
+
+    # ------------------------------------------------------------------ real-time chunking
+    @property
+    def rtc_mode(self) -> str | None:
+        """``"conditioned"`` (trained with action conditioning), ``"guided"`` (inference-time
+        guidance configured) or None (committed actions are not used)."""
+        if self.rtc_max_delay is not None:
+            return "conditioned"
+        return "guided" if self.rtc_guidance is not None else None
+
+    def rtc_spec(self) -> dict[str, Any]:
+        """The card's ``io.extra["rtc"]`` entry (see the module docstring)."""
+        if self.rtc_max_delay is not None:
+            return {"mode": "conditioned", "max_delay": int(self.rtc_max_delay)}
+        if self.rtc_guidance is not None:
+            return {"mode": "guided", "max_guidance": float(self.rtc_guidance)}
+        return {}
+
+    def export_step_rtc(
+        self,
+        prefix: Mapping[str, Tensor],
+        x: Tensor,
+        step_index: int | Tensor,
+        rtc_actions: Tensor,
+        rtc_mask: Tensor,
+        max_guidance: Tensor | float | None = None,
+    ) -> Tensor:
+        """Euler step ``step_index`` that continues the committed actions.
+
+        ``x``, ``rtc_actions``: ``[B, H, A]`` normalized (model space); ``rtc_mask``: ``[B, H]``
+        (conditioned: 1 for the committed steps, 0 after; guided: the soft-mask weights in
+        ``[0, 1]``); ``max_guidance``: the guidance clip β (guided only; default the
+        configured one). Conditioned: the trained conditioning (prefix rows clean at flow time
+        0, then set to ``rtc_actions``). Guided: ``x - v / N + w(t) g / N`` with ``g`` the
+        vector-Jacobian product ``((Y - Â) ⊙ W)ᵀ ∂Â/∂x``, ``Â = x - t v`` (arXiv 2506.07339,
+        Algorithm 1 in this time convention; ``w`` as
+        :func:`vla_ros.control.rtc_guidance.guidance_weight`). A mask of zeros is the plain
+        :meth:`export_step` (exactly for conditioned; guided adds a zero term).
+
+        Raises:
+            ValueError: the model has no RTC configured (``rtc:`` in its config).
+        """
+        i = step_tensor(step_index, x).to(x.dtype)
+        t = 1.0 - i / self.num_steps
+        mask = rtc_mask.to(x.dtype)
+        if self.rtc_max_delay is not None:
+            m = (mask > 0.5).to(x.dtype)[..., None]
+            y = rtc_actions.to(x.dtype)
+            x_in = m * y + (1.0 - m) * x
+            t_tok = (1.0 - m[..., 0]) * t
+            v = self._velocity(prefix, x_in, t_tok)
+            return m * y + (1.0 - m) * (x_in - v / self.num_steps)
+        if self.rtc_guidance is None:
+            raise ValueError(
+                "flow_matching: export_step_rtc needs RTC configured: set rtc: {max_delay: k} "
+                "(training-time conditioning) or rtc: {guidance: beta} (inference-time guidance)"
+            )
+        beta = self.rtc_guidance if max_guidance is None else max_guidance
+        return self._guided_step(prefix, x, t, rtc_actions, mask, beta)
+
+    def _guided_step(
+        self, prefix: Mapping[str, Tensor], x: Tensor, t: Tensor, y: Tensor, w: Tensor, beta: Any
+    ) -> Tensor:
+        """Inference-time RTC step (see :meth:`export_step_rtc`); autograd runs even under
+        ``torch.inference_mode`` (inputs are cloned into normal tensors)."""
+        with torch.inference_mode(False), torch.enable_grad():
+            feats = {k: v.clone() for k, v in prefix.items()}
+            x0, y0, w0, t0 = x.clone(), y.to(x.dtype).clone(), w.clone(), t.clone()
+            tb = t0.reshape(1).expand(x0.shape[0])
+
+            def denoise(xx: Tensor) -> tuple[Tensor, Tensor]:
+                v = self._velocity(feats, xx, tb)
+                return xx - t0 * v, v
+
+            a_hat, vjp_fn, v = torch.func.vjp(denoise, x0, has_aux=True)
+            (g,) = vjp_fn((y0 - a_hat) * w0[..., None])
+            b = torch.as_tensor(beta, dtype=x0.dtype, device=x0.device)
+            den = (t0 * (1.0 - t0)).clamp_min(1e-12)
+            weight = torch.minimum((t0 * t0 + (1.0 - t0) ** 2) / den, b)
+            out = x0 - v / self.num_steps + weight * g / self.num_steps
+        return out.detach()
+
+    def predict_action_rtc(
+        self,
+        obs: Mapping[str, Tensor],
+        rtc_actions: Tensor,
+        rtc_mask: Tensor,
+        noise: Tensor | None = None,
+        max_guidance: float | None = None,
+    ) -> Tensor:
+        """``predict_action`` continuing committed actions: the prefix graph, then
+        :meth:`export_step_rtc` for every Euler step. Shapes as there; returns ``[B, H, A]``."""
+        self.check_obs(obs)
+        x = self.get_noise(obs, noise)
+        prefix = self.export_prefix(obs)
+        for i in range(self.num_steps):
+            x = self.export_step_rtc(prefix, x, i, rtc_actions, rtc_mask, max_guidance)
+        return x
 
     # ------------------------------------------------------------------ split layout
     def export_prefix(self, obs: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -175,6 +303,53 @@ class FlowMatchingVLA(BaseVLA):
             t = beta.sample((a.shape[0],)).to(a) * 0.999 + 0.001
         tt = t.to(a.dtype)[:, None, None]
         x_t = tt * noise + (1.0 - tt) * a
-        v = self._velocity(self.export_prefix(batch), x_t, t.to(a.dtype))
-        loss = masked_loss(v, noise - a, action_weights(batch, a), "mse")
+        weights = action_weights(batch, a)
+        t_in = t.to(a.dtype)
+        if self.rtc_max_delay is not None:
+            # training-time action conditioning (arXiv 2512.05964): a committed prefix of d
+            # steps is clean (flow time 0) and out of the loss; d uniform in [0, max_delay]
+            d = batch.get("rtc_delay")
+            if d is None:
+                d = torch.randint(0, self.rtc_max_delay + 1, (a.shape[0],), device=a.device)
+            m = (torch.arange(a.shape[1], device=a.device)[None] < d.to(a.device)[:, None]).to(a.dtype)
+            x_t = m[..., None] * a + (1.0 - m[..., None]) * x_t
+            t_in = (1.0 - m) * t_in[:, None]
+            weights = weights * (1.0 - m[..., None])
+        v = self._velocity(self.export_prefix(batch), x_t, t_in)
+        loss = masked_loss(v, noise - a, weights, "mse")
         return {"loss": loss, "mse": loss.detach()}
+
+
+def parse_rtc(rtc: bool | Mapping[str, Any] | None, horizon: int) -> tuple[int | None, float | None]:
+    """``rtc`` config -> ``(max_delay or None, max guidance weight or None)``.
+
+    ``None``/``False``: no RTC; ``True``: conditioning with ``max_delay = horizon // 2``;
+    ``{max_delay: k}`` with ``0 < k < horizon``; ``{guidance: β}`` (β > 0, or ``true`` for
+    :data:`~vla_ros.control.rtc_guidance.DEFAULT_MAX_GUIDANCE`). Raises ``ValueError`` naming
+    the bad value (both keys, unknown keys, out-of-range numbers).
+    """
+    if rtc is None or rtc is False:
+        return None, None
+    if rtc is True:
+        return max(1, horizon // 2), None
+    if not isinstance(rtc, Mapping):
+        raise ValueError(
+            f"flow_matching rtc={rtc!r}: use true, {{max_delay: k}} (training-time conditioning) "
+            "or {guidance: beta} (inference-time guidance)"
+        )
+    unknown = sorted(set(rtc) - {"max_delay", "guidance"})
+    if unknown or ("max_delay" in rtc) == ("guidance" in rtc):
+        raise ValueError(
+            f"flow_matching rtc={dict(rtc)!r}: give exactly one of max_delay (training-time action "
+            "conditioning) or guidance (inference-time guidance, the max guidance weight)"
+        )
+    if "max_delay" in rtc:
+        k = int(rtc["max_delay"])
+        if not 0 < k < horizon:
+            raise ValueError(f"flow_matching rtc.max_delay={k} must be in [1, horizon - 1 = {horizon - 1}]")
+        return k, None
+    g = rtc["guidance"]
+    beta = DEFAULT_MAX_GUIDANCE if g is True else float(g)
+    if not beta > 0:
+        raise ValueError(f"flow_matching rtc.guidance={g!r} (max guidance weight) must be > 0")
+    return None, beta
