@@ -1,0 +1,132 @@
+"""Real-time chunking through real rclpy nodes: executor_node publishes ~/committed_actions,
+policy_node receives them and the Observation it builds carries them, resampled onto the chunk's
+grid for the first d steps (d from the published chunks' latencies, warm-up excluded, p95).
+
+The tiny ONNX card has no RTC conditioning: it runs unchanged (chunks are still published and
+the executor commands them in ``rtc`` mode)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+from test_policy_support import ACTION_JOINTS, CAMERAS, STATE_JOINTS, image_msg, joint_msg, make_card  # noqa: E402
+
+MS = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_card(tmp_path_factory.mktemp("card") / "nan_gate")
+
+
+class Recording:
+    """The real runtime, keeping each Observation it is given together with the committed
+    actions the policy step held at that moment (the ones it resampled)."""
+
+    def __init__(self, runtime) -> None:
+        self.runtime, self.card = runtime, runtime.card
+        self.seen: list[tuple[object, object]] = []
+        self.step = None
+        self.lock = threading.Lock()
+
+    def infer(self, obs):
+        with self.lock:
+            self.seen.append((obs, None if self.step is None else self.step.committed))
+        return self.runtime.infer(obs)
+
+    def warmup(self, n: int) -> None:
+        self.runtime.warmup(n)
+
+
+def test_policy_node_gets_the_executors_committed_actions(ros, card: Path) -> None:
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image, JointState
+
+    from vla_ros.msg import ActionChunk
+    from vla_ros.nodes.executor_node import ExecutorNode
+    from vla_ros.nodes.policy_node import PolicyNode
+    from vla_ros.policy.committed import resample
+    from vla_ros.runtime import load_runtime
+
+    executor_params = {
+        "joint_names": list(ACTION_JOINTS),
+        "mode": "rtc",
+        "allow_unlimited": True,
+        "armed_on_start": True,
+        "control_rate_hz": 100.0,
+        "committed_rate_hz": 50.0,
+        "committed_history_s": 0.5,
+        "timer": "ros_timer",
+        "state_timeout_s": 0.0,
+    }
+    executor = ros.add_node(
+        ExecutorNode(
+            context=ros.context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in executor_params.items()],
+        )
+    )
+    committed_topic = ros.subscribe("executor_node/committed_actions", ActionChunk)
+    rec = Recording(load_runtime(card, backend="onnxruntime"))
+    policy_params = {
+        "card": str(card),
+        "warmup": 0,
+        "image_staleness_s": 5.0,
+        "state_staleness_s": 5.0,
+        "committed_max_age_s": 5.0,
+    }
+    policy = ros.add_node(
+        PolicyNode(
+            context=ros.context,
+            runtime=rec,
+            parameter_overrides=[Parameter(k, value=v) for k, v in policy_params.items()],
+        )
+    )
+    rec.step = policy.policy
+    cams = {name: ros.publisher(topic, Image) for name, topic in policy.camera_topics.items()}
+    states = ros.publisher("joint_states", JointState)
+    for pub in (*cams.values(), states):
+        ros.wait_for_subscribers(pub, n=2 if pub is states else 1)
+    rng = np.random.default_rng(0)
+
+    def carried():
+        return [(o, c) for o, c in list(rec.seen) if o.committed_actions is not None]
+
+    deadline = time.monotonic() + 20.0
+    while time.monotonic() < deadline and len(carried()) < 3:
+        t = ros.helper.get_clock().now().nanoseconds
+        for pub in cams.values():
+            pub.publish(image_msg(t, rng.integers(0, 256, size=(48, 64, 3), dtype=np.uint8)))
+        states.publish(joint_msg(t, STATE_JOINTS, (1.0, 2.0, 3.0)))  # holds j1, j2 (actions)
+        time.sleep(0.06)
+    got = carried()
+    assert len(got) >= 3, (
+        f"{len(rec.seen)} inferences, none with committed actions; faults {policy.faults.active()}"
+    )
+    assert committed_topic.messages, "the executor published no ~/committed_actions"
+    first = committed_topic.messages[0]
+    assert first.policy_id == f"executor:{executor.get_fully_qualified_name()}"
+    assert list(first.joint_names) == list(ACTION_JOINTS) and first.action_mode == "absolute"
+    assert (first.dt.sec, first.dt.nanosec) == (0, 10 * MS)
+    dt = policy.policy.dt_ns
+    for obs, received in got:
+        d = obs.committed_actions.shape[0]
+        assert d >= 1 and obs.committed_actions.shape[1] == len(ACTION_JOINTS)
+        assert obs.committed_actions.dtype == np.float32
+        want = resample(received.committed, obs.stamp_ns, dt, d)
+        np.testing.assert_array_equal(obs.committed_actions, want)
+    # the delay estimate sizes them, and both nodes report on /diagnostics
+    est = policy.policy.delay_estimate()
+    assert est is not None and est.steps == -(-est.latency_ns // dt)
+    values = {kv.key: kv.value for kv in policy.diagnostic_status().values}
+    assert values["delay_steps"] == str(est.steps) and values["delay_ns"] == str(est.latency_ns)
+    # a card without RTC conditioning runs unchanged: chunks published, executor commanding them
+    assert policy.policy.stats.count("chunks_published") >= 4
+    assert ros.wait_until(lambda: executor.published > 0, 5.0)
+    assert CAMERAS
