@@ -1,8 +1,9 @@
 """doctor_node judges the inference delay from the policy node's measured latency (real rclpy).
 
-A stand-in policy publishes real ``ActionChunk`` messages (or only its /diagnostics status) with
-a 60 ms latency; the act_tiny card's chunk is 8 actions at dt 20 ms, so the delay is 3 steps, and
-an executor ``max_chunk_age_s`` of 0.04 s leaves an execution horizon of 3: refused.
+A stand-in policy publishes real ``ActionChunk`` messages with a 60 ms latency (or only its
+/diagnostics status, whose ``delay_ns`` estimate is 60 ms); the act_tiny card's chunk is 8
+actions at dt 20 ms, so the delay is 3 steps, and an executor ``max_chunk_age_s`` of 0.04 s
+leaves an execution horizon of 3: refused.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def test_node_reads_action_chunk_inference_latency(ros, card_copy, short_age_par
     assert "max_chunk_age_s from 0.04 to >= 0.06 s" in delay["fix"]
 
 
-def test_node_reads_the_policy_diagnostics_latency(ros, card_copy, short_age_params) -> None:
+def test_node_reads_the_policy_diagnostics_delay(ros, card_copy, short_age_params) -> None:
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
     policy = ros.make_node("stand_in_policy_diag")
@@ -97,7 +98,9 @@ def test_node_reads_the_policy_diagnostics_latency(ros, card_copy, short_age_par
             name="/policy_node: policy",
             values=[
                 KeyValue(key="latency_p50_ms", value="20.000"),
-                KeyValue(key="latency_p99_ms", value="60.000"),
+                KeyValue(key="latency_p99_ms", value="200.000"),  # one slow chunk in the tail
+                KeyValue(key="delay_steps", value="3"),
+                KeyValue(key="delay_ns", value="60000000"),  # its estimate: p95 after warm-up
             ],
         )
         arr = DiagnosticArray(status=[status])
@@ -109,4 +112,5 @@ def test_node_reads_the_policy_diagnostics_latency(ros, card_copy, short_age_par
     _doctor(ros, card_copy("act"), short_age_params)
     delay = _judged_delay(ros, diags)
     assert delay["status"] == "FAIL" and json.loads(delay["delay_steps"]) == 3
-    assert delay["latency_source"] == "/diagnostics '/policy_node: policy' latency_p99_ms"
+    assert delay["latency_source"] == "/diagnostics '/policy_node: policy' delay_ns"
+    assert json.loads(delay["latency_ns"]) == 60_000_000

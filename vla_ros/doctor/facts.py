@@ -208,6 +208,15 @@ class Facts:
         return Latency(found[0], found[1], tuple(obs.inference_latency_samples_ns()))
 
     @property
+    def policy_delay(self) -> tuple[int, str] | None:
+        """The latency a running policy node's own delay estimate comes from (its /diagnostics
+        ``delay_ns``), ns, unless ``--latency-ms`` overrides the measurement; else ``None``."""
+        obs = self.observation
+        if self.opts.latency_ms is not None or obs is None or obs.error:
+            return None
+        return obs.policy_delay_ns()
+
+    @property
     def latency_s(self) -> float | None:
         """:attr:`latency` in seconds, or ``None``."""
         return self.latency.seconds if self.latency else None

@@ -102,6 +102,8 @@ class LiveObservation:
     nodes: list[str] = field(default_factory=list)
     #: policy nodes' latest ``latency_p99_ms`` on /diagnostics, by status name (ms)
     diagnostics_latency_ms: dict[str, float] = field(default_factory=dict)
+    #: policy nodes' latest ``delay_ns`` on /diagnostics (their p95 after warm-up), by status name
+    diagnostics_delay_ns: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
     def inference_latency_s(self) -> tuple[float, str] | None:
@@ -117,12 +119,35 @@ class LiveObservation:
             return ms / 1e3, f"/diagnostics '{name}' latency_p99_ms"
         return None
 
+    def policy_delay_ns(self) -> tuple[int, str] | None:
+        """The largest ``delay_ns`` a policy node reported on /diagnostics (the latency its own
+        inference-delay estimate comes from), with where it came from; ``None`` when none did."""
+        if not self.diagnostics_delay_ns:
+            return None
+        name, ns = max(self.diagnostics_delay_ns.items(), key=lambda kv: kv[1])
+        return ns, f"/diagnostics '{name}' delay_ns"
+
     def inference_latency_samples_ns(self) -> list[int]:
         """The individual ``ActionChunk.inference_latency`` samples (ns, arrival order) of the
         topic :meth:`inference_latency_s` reads; ``[]`` when it reads /diagnostics or nothing."""
         return next(
             (list(t.inference_latency_ns) for t in self.topics.values() if t.inference_latency_ns), []
         )
+
+
+def diagnostics_delay_ns(statuses: list[tuple[str, dict[str, str]]]) -> dict[str, int]:
+    """``delay_ns`` of each ``(status name, key -> value)`` that reports one (a policy node's
+    inference-delay estimate, see :func:`vla_ros.policy.health.status_values`; ``n/a`` and
+    unparsable or negative values are left out)."""
+    out = {}
+    for name, values in statuses:
+        try:
+            ns = int(values["delay_ns"])
+        except (KeyError, ValueError):
+            continue
+        if ns >= 0:
+            out[name] = ns
+    return out
 
 
 def diagnostics_latency_ms(statuses: list[tuple[str, dict[str, str]]]) -> dict[str, float]:

@@ -20,6 +20,7 @@ from vla_ros.doctor.live import (
     LiveObservation,
     TopicExpectation,
     TopicSample,
+    diagnostics_delay_ns,
     diagnostics_latency_ms,
 )
 
@@ -78,6 +79,7 @@ class LiveSampler:
         self.clock_messages = 0
         self._diag_sub: Any = None
         self.diagnostics_latency_ms: dict[str, float] = {}
+        self.diagnostics_delay_ns: dict[str, int] = {}
         self.started = time.monotonic()
 
     # -- discovery ----------------------------------------------------------------------------
@@ -119,12 +121,13 @@ class LiveSampler:
         self._clock_sub = self.node.create_subscription(Clock, "/clock", count, PROBE_QOS)
 
     def _subscribe_diagnostics(self) -> None:
-        """Keep the latest ``latency_p99_ms`` each policy node reports on /diagnostics."""
+        """Keep the latest ``latency_p99_ms`` and ``delay_ns`` each policy node reports on /diagnostics."""
         from diagnostic_msgs.msg import DiagnosticArray
 
         def record(msg: Any) -> None:
             statuses = [(s.name, {kv.key: kv.value for kv in s.values}) for s in msg.status]
             self.diagnostics_latency_ms.update(diagnostics_latency_ms(statuses))
+            self.diagnostics_delay_ns.update(diagnostics_delay_ns(statuses))
 
         self._diag_sub = self.node.create_subscription(DiagnosticArray, "/diagnostics", record, PROBE_QOS)
 
@@ -199,6 +202,7 @@ class LiveSampler:
             nodes_queried=sorted(self._queried),
             nodes=sorted(f"{ns.rstrip('/')}/{n}" for n, ns in self.node.get_node_names_and_namespaces()),
             diagnostics_latency_ms=dict(self.diagnostics_latency_ms),
+            diagnostics_delay_ns=dict(self.diagnostics_delay_ns),
         )
         self.close()
         return obs

@@ -27,9 +27,12 @@ LIVE_PERCENTILE = 95.0
 LIVE_WARMUP = 1
 
 
-def delay_latency_ns(latency: Latency | None, loaded: CardLoad) -> tuple[int, str] | None:
-    """The latency the delay is counted from, ns, and where it came from: the live samples' p95
-    (warm-up excluded), else the measured latency given, else the card's record; ``None``."""
+def delay_latency_ns(
+    latency: Latency | None, loaded: CardLoad, reported: tuple[int, str] | None = None
+) -> tuple[int, str] | None:
+    """The latency the delay is counted from, ns, and where it came from: the live chunks' p95
+    (warm-up excluded), else the policy node's ``reported`` estimate (its /diagnostics
+    ``delay_ns``), else the measured latency given, else the card's record; ``None``."""
     if latency is not None and len(latency.samples_ns) > LIVE_WARMUP:
         dt_ns = round(loaded.card.io.dt * NS) if loaded.card else NS
         est = DelayEstimator(max(dt_ns, 1), warmup=LIVE_WARMUP, percentile=LIVE_PERCENTILE)
@@ -38,6 +41,8 @@ def delay_latency_ns(latency: Latency | None, loaded: CardLoad) -> tuple[int, st
         got = est.estimate()
         if got is not None:
             return got.latency_ns, f"{latency.source}: p95 of {got.samples} chunks after warm-up"
+    if reported is not None:
+        return reported
     if latency is not None:
         return round(latency.seconds * NS), latency.source
     found = card_latency_s(loaded.card) if loaded.card else None
@@ -62,15 +67,18 @@ def fix_for(f: Feasibility, dt_s: float, settings: ExecutorSettings) -> str:
 @check(
     "card.delay",
     "inference delay vs execution horizon",
-    args=lambda f: (f.ctx, f.card_load, f.latency, f.executor_settings),
+    args=lambda f: (f.ctx, f.card_load, f.latency, f.executor_settings, f.policy_delay),
 )
 def check_delay(
     ctx: DoctorContext,
     loaded: CardLoad | None,
     latency: Latency | None = None,
     settings: ExecutorSettings | None = None,
+    reported: tuple[int, str] | None = None,
 ) -> Verdict:
-    """The inference delay in steps against the execution horizon and the chunk horizon."""
+    """The inference delay in steps against the execution horizon and the chunk horizon
+    (``latency``: the measured one; ``reported``: a policy node's own ``delay_ns``, ns, and
+    where it came from; ``settings``: the executor's, its defaults when not given)."""
     from vla_ros.doctor.facts import ExecutorSettings
 
     settings = settings or ExecutorSettings()
@@ -87,7 +95,7 @@ def check_delay(
         )
     horizon, dt_s = card.io.chunk_shape[0], card.io.dt
     dt_ns = round(dt_s * NS)
-    found = delay_latency_ns(latency, loaded)
+    found = delay_latency_ns(latency, loaded, reported)
     details = {
         "horizon": horizon,
         "dt_s": dt_s,
