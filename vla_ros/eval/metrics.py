@@ -189,10 +189,12 @@ def compute_metrics(policy: PolicyTrace, executor: ExecutorTrace, reference: Tra
             "infer_ms_p99": _pct(infer, 99),
             "obs_to_chunk_ms_p50": _pct(ready, 50),
             "obs_to_chunk_ms_p99": _pct(ready, 99),
+            **policy.delay_report(),
         },
         "chunks": {
             "accepted": len(executor.chunk_targets),
             "rejected": dict(executor.rejected_chunks),
+            "expired": executor.expired_chunks,
             "mae": float(_nanmean(chunk_err)) if chunk_err.size else float("nan"),
             "mae_by_step": [float(x) for x in np.atleast_1d(by_step)],
         },

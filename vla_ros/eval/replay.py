@@ -14,6 +14,12 @@ Two passes, so that a parameter sweep pays for the model once:
 
 Time is the bag's integer-nanosecond log time ("now" for staleness, as the node clock would read
 on arrival); data carry their header stamps, as on the robot.
+
+The policy pass feeds each chunk's latency (stamp -> ready) to the step's inference delay
+estimate, as the node does on publishing (:attr:`PolicyTrace.delay`: ``d`` in chunk steps and the
+p95 latency in ns); the executor pass counts the chunks dropped because every action was already
+in the past (:attr:`ExecutorTrace.expired_chunks`). The two passes run one after the other, so
+the executor's committed actions (real-time chunking) are not fed back into the inferences.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vla_ros.control.chunk import ChunkError
+from vla_ros.control.delay import DelayEstimate
 from vla_ros.control.state import StateError
 from vla_ros.eval.bag import BagSource, canonical_topic
 from vla_ros.executor.core import ExecutorCore
@@ -97,6 +104,17 @@ class PolicyTrace:
     faults: Counter = field(default_factory=Counter)  # policy log lines by level
     messages: Counter = field(default_factory=Counter)  # topic -> messages replayed
     latency_mode: str = "measured"
+    #: the inference delay estimate at the end of the pass (None: fewer chunks than the warm-up)
+    delay: DelayEstimate | None = None
+
+    def delay_report(self) -> dict:
+        """``{delay_steps, delay_ns, delay_samples}`` of :attr:`delay` (None / 0 without one)."""
+        d = self.delay
+        return {
+            "delay_steps": None if d is None else d.steps,
+            "delay_ns": None if d is None else d.latency_ns,
+            "delay_samples": 0 if d is None else d.samples,
+        }
 
     @property
     def infer_ms(self) -> np.ndarray:
@@ -157,6 +175,7 @@ def replay_policy(
             return now + (took if latency_ns is None else 0)
         ready = now + (took if latency_ns is None else latency_ns)
         trace.chunks.append(ChunkRecord(now, ready, result))
+        step.record_latency(ready - result.stamp_ns)
         return ready
 
     def catch_up(t: int) -> None:
@@ -202,6 +221,7 @@ def replay_policy(
         catch_up(trace.end_ns)
     finally:
         step.log = original_log
+    trace.delay = step.delay_estimate()
     return trace
 
 
@@ -219,6 +239,7 @@ class ExecutorTrace:
     rejected_chunks: Counter  # ChunkError cause -> chunks refused
     rejected_states: Counter  # StateError cause -> joint states refused
     chunk_targets: list[tuple[int, int, np.ndarray]]  # accepted chunks: (start_ns, dt_ns, [H, J])
+    expired_chunks: int = 0  # chunks dropped: every action already in the past (never replayed)
 
 
 def replay_executor(trace: PolicyTrace, core: ExecutorCore, *, armed: bool = True) -> ExecutorTrace:
@@ -293,6 +314,7 @@ def replay_executor(trace: PolicyTrace, core: ExecutorCore, *, armed: bool = Tru
         rejected_chunks=rejected,
         rejected_states=rejected_states,
         chunk_targets=targets,
+        expired_chunks=ctl.expired_chunks,
     )
 
 

@@ -14,6 +14,16 @@ def _f(x: float, unit: str = "", digits: int = 4) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}g}{unit}"
 
 
+def _delay(p: dict) -> str:
+    """The inference delay estimate of the policy figures as text."""
+    if p.get("delay_steps") is None:
+        return "n/a (no chunk after the warm-up one)"
+    return (
+        f"{p['delay_steps']} chunk steps (p95 stamp->chunk {p['delay_ns'] / 1e6:.4g} ms over "
+        f"{p['delay_samples']} chunks, the first excluded as warm-up)"
+    )
+
+
 def summary(metrics: dict, title: str) -> str:
     """The figures of :func:`vla_ros.eval.metrics.compute_metrics` as a short text report."""
     p, c, m, r = metrics["policy"], metrics["chunks"], metrics["commands"], metrics["reference"]
@@ -29,7 +39,9 @@ def summary(metrics: dict, title: str) -> str:
         f"latency {p['latency']}: "
         f"model p50 {_f(p['infer_ms_p50'], ' ms')} p99 {_f(p['infer_ms_p99'], ' ms')}, "
         f"stamp->chunk p50 {_f(p['obs_to_chunk_ms_p50'], ' ms')} p99 {_f(p['obs_to_chunk_ms_p99'], ' ms')}",
-        f"  chunks    {c['accepted']} accepted by the executor (rejected: {rejected}); "
+        f"            inference delay {_delay(p)}",
+        f"  chunks    {c['accepted']} accepted by the executor, {c.get('expired', 0)} expired (every "
+        f"action in the past: dropped) (rejected: {rejected}); "
         f"|action - reference| mean {_f(c['mae'])}",
         f"            by horizon step (every {max(1, len(steps) // 8)}): {curve}",
         f"  commands  {m['ticks']} ticks, holding {_f(100 * m['hold_fraction'], ' %', 3)}, compared "
