@@ -182,6 +182,11 @@ class Facts:
         return read_executor_settings(self.opts.params, self.opts.namespace)
 
     # -- live graph, latency -------------------------------------------------------------------
+    @property
+    def expected_topics(self) -> list[live.TopicExpectation]:
+        """The topics that must be live (``--topic`` / ``expected_topics``)."""
+        return list(self.opts.topics)
+
     @cached_property
     def observation(self) -> live.LiveObservation | None:
         """The sampled graph: the caller's, else sampled now for ``opts.live_s`` seconds when the

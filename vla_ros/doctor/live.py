@@ -194,7 +194,7 @@ def _visible(obs: LiveObservation) -> list[str]:
     return sorted(n for n in obs.topics if n not in HIDDEN_TOPICS)
 
 
-@check("live.topics", "topics live", args=lambda f: (f.observation, f.opts.topics), needs_live=True)
+@check("live.topics", "topics live", args=lambda f: (f.observation, f.expected_topics), needs_live=True)
 def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Verdict:
     """Expected topics have publishers and deliver messages during the window."""
     if obs.error:
@@ -250,7 +250,7 @@ def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Verd
     return verdict(Status.PASS, f"{len(ok)} topic(s) live", **details)
 
 
-@check("live.rates", "topic rates", args=lambda f: (f.observation, f.opts.topics), needs_live=True)
+@check("live.rates", "topic rates", args=lambda f: (f.observation, f.expected_topics), needs_live=True)
 def check_rates(obs: LiveObservation, expected: list[TopicExpectation]) -> Verdict:
     """Measured rates within tolerance: slower than expected FAILs, faster WARNs."""
     if obs.error:
@@ -459,15 +459,20 @@ def check_joints(obs: LiveObservation, card: PolicyCard | None, topic: str = "/j
     return verdict(Status.PASS, f"{topic} covers all {len(want)} card joints", **details)
 
 
+@dataclass(frozen=True)
+class _LiveFacts:
+    """The facts the live checks read (the part of :class:`~vla_ros.doctor.facts.Facts` they use)."""
+
+    observation: LiveObservation
+    expected_topics: list[TopicExpectation]
+    card: PolicyCard | None
+
+
 def live_checks(
     obs: LiveObservation, expected: list[TopicExpectation], card: PolicyCard | None
 ) -> list[CheckResult]:
-    """Every live check on one observation, in report order."""
-    return [
-        check_topics(obs, expected),
-        check_rates(obs, expected),
-        check_clock_offset(obs),
-        check_sim_time(obs),
-        check_qos(obs),
-        check_joints(obs, card),
-    ]
+    """Every registered live check on one observation, in report order."""
+    from vla_ros.doctor.registry import checks
+
+    facts = _LiveFacts(obs, expected, card)
+    return [spec.run(facts) for spec in checks(["live"])]
