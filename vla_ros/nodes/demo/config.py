@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 import yaml
 
 from vla_ros.sim.cards import BUNDLED_CARD, PACKAGE_ROOT, resolve_card
+from vla_ros.sim.task import TASKS, ReachTask, make_task
 from vla_ros.util.param_files import ParamsFileError, read_params
 
 __all__ = [
@@ -38,31 +38,17 @@ class DemoError(RuntimeError):
     """The demo could not start or run; the message says how to fix it."""
 
 
-class TaskModel(Protocol):
-    """What the demo needs from a sim task (:mod:`vla_ros.sim.task`): ``success_radius``,
-    ``sample_target(rng)``, ``distance(positions, target)``, and, where the task defines
-    episodes of several targets, ``sample_episode(rng)`` (a ``TaskEpisode``)."""
-
-    success_radius: float
-
-    def sample_target(self, rng: np.random.Generator) -> np.ndarray: ...
-
-    def distance(self, positions: np.ndarray, target: np.ndarray) -> float: ...
-
-
 @dataclass(frozen=True)
 class DemoTask:
     """A task the demo runs: its name, the task object and the policy card it runs by default."""
 
     name: str
-    model: TaskModel
+    model: ReachTask  # or a subclass (vla_ros.sim.task.TASKS)
     card: str  # a bundled card name (a folder of vla_ros/sim/bundled) or a card path
 
 
 def _task_names() -> list[str]:
-    from vla_ros.sim import task as tasks
-
-    return sorted(getattr(tasks, "TASKS", {"reach": None}))
+    return sorted(TASKS)
 
 
 def default_card(task: str) -> str:
@@ -77,12 +63,9 @@ def resolve_task(name: str) -> DemoTask:
 
     Raises :class:`DemoError` naming the known tasks for an unknown name.
     """
-    from vla_ros.sim import task as tasks
-
-    if name not in _task_names():
+    if name not in TASKS:
         raise DemoError(f"no sim task {name!r}; choose one of {', '.join(_task_names())}")
-    model = tasks.make_task(name) if hasattr(tasks, "make_task") else tasks.ReachTask()
-    return DemoTask(name, model, default_card(name))
+    return DemoTask(name, make_task(name), default_card(name))
 
 
 def available_tasks() -> list[str]:

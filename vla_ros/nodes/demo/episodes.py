@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from vla_ros.nodes.demo.config import DemoError, DemoTask, TaskModel
+from vla_ros.nodes.demo.config import DemoError, DemoTask
 from vla_ros.nodes.demo.monitor import DemoMonitor
 from vla_ros.nodes.demo.record import EpisodeResult
+from vla_ros.sim.task import ReachTask, TaskEpisode
 
 POLL_S = 0.02
 #: an episode's first target is at least this far from the last one (the arm's plane, arm length 1)
@@ -41,38 +41,6 @@ class EpisodeConfig:
     start_timeout_s: float = 20.0  # at most this long for the first chunk and joint state
 
 
-@dataclass
-class _OneTarget:
-    """A one-target episode, for a task without ``sample_episode`` (the interface of
-    ``vla_ros.sim.task.TaskEpisode`` the demo uses)."""
-
-    targets: np.ndarray
-    success_radius: float
-    reached_at_s: list[float] = field(default_factory=list)
-
-    @property
-    def target(self) -> np.ndarray:
-        return self.targets[0]
-
-    @property
-    def done(self) -> bool:
-        return bool(self.reached_at_s)
-
-    @property
-    def time_to_success_s(self) -> float | None:
-        return self.reached_at_s[-1] if self.reached_at_s else None
-
-    def update(self, positions: np.ndarray, t_s: float) -> bool:
-        from vla_ros.sim.task import fingertip
-
-        if (
-            not self.reached_at_s
-            and np.linalg.norm(fingertip(positions) - self.target) <= self.success_radius
-        ):
-            self.reached_at_s.append(float(t_s))
-        return False
-
-
 def _wait(condition: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -82,30 +50,25 @@ def _wait(condition: Callable[[], bool], timeout_s: float) -> bool:
     return condition()
 
 
-def task_episodes(model: TaskModel, n: int, seed: int) -> list[Any]:
+def task_episodes(model: ReachTask, n: int, seed: int) -> list[TaskEpisode]:
     """``n`` episodes of ``model`` (``seed``), each starting >= MIN_TARGET_STEP from the last target."""
     rng = np.random.default_rng(seed)
-    sample = getattr(model, "sample_episode", None)
-    out: list[Any] = []
+    out: list[TaskEpisode] = []
     while len(out) < n:
-        ep = (
-            sample(rng)
-            if sample is not None
-            else _OneTarget(model.sample_target(rng)[None], model.success_radius)
-        )
+        ep = model.sample_episode(rng)
         if not out or np.linalg.norm(ep.targets[0] - out[-1].targets[-1]) >= MIN_TARGET_STEP:
             out.append(ep)
     return out
 
 
-def time_limit(model: TaskModel, config: EpisodeConfig) -> float:
+def time_limit(model: ReachTask, config: EpisodeConfig) -> float:
     """``config.episode_s``, at least 1 s past the task's deadline when it has one."""
-    deadline = getattr(model, "deadline_s", None)
+    deadline = getattr(model, "deadline_s", None)  # SwitchingTargetsTask has one
     return max(config.episode_s, deadline + 1.0) if deadline else config.episode_s
 
 
 def run_episode(
-    monitor: DemoMonitor, task: DemoTask, index: int, episode: Any, config: EpisodeConfig
+    monitor: DemoMonitor, task: DemoTask, index: int, episode: TaskEpisode, config: EpisodeConfig
 ) -> EpisodeResult:
     """One episode (see the module docstring); ``episode`` is fresh from :func:`task_episodes`."""
     limit = time_limit(task.model, config)
