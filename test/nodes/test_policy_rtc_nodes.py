@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
-from test_policy_support import ACTION_JOINTS, CAMERAS, STATE_JOINTS, image_msg, joint_msg, make_card  # noqa: E402
+from test_policy_support import ACTION_JOINTS, STATE_JOINTS, image_msg, joint_msg, make_card  # noqa: E402
 
 MS = 1_000_000
 
@@ -129,4 +129,56 @@ def test_policy_node_gets_the_executors_committed_actions(ros, card: Path) -> No
     # a card without RTC conditioning runs unchanged: chunks published, executor commanding them
     assert policy.policy.stats.count("chunks_published") >= 4
     assert ros.wait_until(lambda: executor.published > 0, 5.0)
-    assert CAMERAS
+
+
+def test_horizon_trigger_waits_until_the_committed_horizon_runs_low(ros, card: Path) -> None:
+    """inference_trigger horizon, margin 2, no delay estimate yet (d = 0), card dt 50 ms: with the
+    executor's actions committed until E = now + 1.5 s, no inference starts before E - 100 ms,
+    although observations keep arriving; then chunks are published."""
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image, JointState
+
+    from vla_ros.msg import ActionChunk
+    from vla_ros.nodes.policy_node import PolicyNode
+
+    params = {
+        "card": str(card),
+        "warmup": 0,
+        "image_staleness_s": 5.0,
+        "state_staleness_s": 5.0,
+        "committed_max_age_s": 5.0,
+        "inference_trigger": "horizon",
+        "horizon_margin_steps": 2,
+    }
+    policy = ros.add_node(
+        PolicyNode(
+            context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()]
+        )
+    )
+    chunks = ros.subscribe("vla/action_chunk", ActionChunk)
+    committed = ros.publisher("executor_node/committed_actions", ActionChunk)
+    cams = {name: ros.publisher(topic, Image) for name, topic in policy.camera_topics.items()}
+    states = ros.publisher("joint_states", JointState)
+    for pub in (committed, *cams.values(), states):
+        ros.wait_for_subscribers(pub)
+    clock = ros.helper.get_clock()
+    start = clock.now().nanoseconds
+    msg = ActionChunk(joint_names=list(ACTION_JOINTS), horizon=151, action_dim=2, action_mode="absolute")
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(start, 1_000_000_000)
+    msg.dt.nanosec = 10 * MS
+    msg.actions = [0.0] * 302
+    committed.publish(msg)
+    end = start + 150 * 10 * MS
+    assert ros.wait_until(lambda: policy.policy.committed is not None, 5.0)
+    rng = np.random.default_rng(1)
+    first_seen = None
+    while clock.now().nanoseconds < end + 2_000_000_000 and first_seen is None:
+        t = clock.now().nanoseconds
+        for pub in cams.values():
+            pub.publish(image_msg(t, rng.integers(0, 256, size=(48, 64, 3), dtype=np.uint8)))
+        states.publish(joint_msg(t, STATE_JOINTS, (1.0, 2.0, 3.0)))
+        time.sleep(0.03)
+        if chunks.messages:
+            first_seen = clock.now().nanoseconds
+    assert first_seen is not None, f"no chunk; faults {policy.faults.active()}"
+    assert first_seen >= end - 100 * MS
