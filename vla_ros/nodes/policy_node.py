@@ -317,7 +317,7 @@ class PolicyNode(Node):
         if "horizon_margin_steps" in values:
             self.p["horizon_margin_steps"] = int(values["horizon_margin_steps"])
         if "committed_max_age_s" in values:
-            self.policy.committed_max_age_ns = seconds_to_ns(values["committed_max_age_s"])
+            self.policy.tracker.max_age_ns = seconds_to_ns(values["committed_max_age_s"])
         if any(k in values for k in _DYNAMIC_STALENESS):
             merged = {k: values.get(k, self.get_parameter(k).value) for k in _DYNAMIC_STALENESS}
             self.policy.assembler.limits = self._limits(merged)

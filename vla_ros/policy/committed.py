@@ -107,3 +107,47 @@ class Received:
 
     received_ns: int
     committed: CommittedActions
+
+
+class CommittedTracker:
+    """The latest committed actions at the policy, when they may be used, and what is covered.
+
+    Args:
+        max_age_ns: committed actions received longer ago than this are stale.
+
+    Committed actions received before the policy's last chunk was published are stale too:
+    they do not include that chunk yet (the executor publishes again at its first tick after
+    accepting a chunk).
+    """
+
+    def __init__(self, max_age_ns: int) -> None:
+        self.max_age_ns = int(max_age_ns)
+        self.received: Received | None = None
+        self.last_published_ns: int | None = None  # node time the last chunk was published
+        self.last_chunk_end_ns: int | None = None  # time of the last chunk's last action
+
+    def published(self, stamp_ns: int, latency_ns: int, horizon: int, dt_ns: int) -> None:
+        """A chunk stamped ``stamp_ns`` of ``horizon`` actions was published ``latency_ns`` later."""
+        self.last_published_ns = int(stamp_ns) + int(latency_ns)
+        self.last_chunk_end_ns = int(stamp_ns) + (int(horizon) - 1) * int(dt_ns)
+
+    def stale(self, now_ns: int) -> str | None:
+        """Why the received committed actions may not be used at ``now_ns`` (None: usable or none)."""
+        got = self.received
+        if got is None:
+            return None
+        age = int(now_ns) - got.received_ns
+        if age > self.max_age_ns:
+            return f"received {age / 1e6:.0f} ms ago (committed_max_age_s {self.max_age_ns / 1e9:g})"
+        if self.last_published_ns is not None and got.received_ns < self.last_published_ns:
+            return "received before the last chunk was published (they do not include it yet)"
+        return None
+
+    def covered_until(self, now_ns: int) -> int | None:
+        """The time of the last action known to be covered: the fresh committed actions' end or
+        the last published chunk's, whichever is later (None: nothing known)."""
+        ends = [] if self.last_chunk_end_ns is None else [self.last_chunk_end_ns]
+        got = self.received
+        if got is not None and int(now_ns) - got.received_ns <= self.max_age_ns:
+            ends.append(got.committed.end_ns)
+        return max(ends) if ends else None

@@ -37,6 +37,7 @@ from vla_ros.perception.image import check_compressed
 from vla_ros.perception.image_header import DEFAULT_MAX_PIXELS
 from vla_ros.policy.committed import (
     CommittedError,
+    CommittedTracker,
     Received,
     committed_from_message,
     horizon_due,
@@ -115,8 +116,8 @@ class PolicyStep:
     each observation then carries them resampled onto its chunk's grid for the first ``d`` steps
     (``Observation.committed_actions``), ``d`` = :attr:`delay`'s estimate from the published
     chunks' latencies (:meth:`record_latency`). Committed actions older than
-    ``committed_max_age_ns``, or received before the last chunk was published (they do not
-    include it yet), are not used (one log line per episode).
+    ``committed_max_age_ns`` (``tracker.max_age_ns``), or received before the last chunk was
+    published (they do not include it yet), are not used (one log line per episode).
     """
 
     def __init__(
@@ -165,10 +166,7 @@ class PolicyStep:
         self.delay = DelayEstimator(
             self.dt_ns, warmup=DELAY_WARMUP, window=DELAY_WINDOW, percentile=DELAY_PERCENTILE
         )
-        self.committed_max_age_ns = int(committed_max_age_ns)
-        self.committed: Received | None = None
-        self._last_published_ns: int | None = None  # node time the last chunk was published
-        self._last_chunk_end_ns: int | None = None  # time of the last chunk's last action
+        self.tracker = CommittedTracker(committed_max_age_ns)
 
     # ---- faults ------------------------------------------------------------------------------
 
@@ -249,8 +247,13 @@ class PolicyStep:
             return False
         for cause in ("committed:shape", "committed:nonfinite", "committed:joints"):
             self.recover(cause)
-        self.committed = Received(int(received_ns), committed)
+        self.tracker.received = Received(int(received_ns), committed)
         return True
+
+    @property
+    def committed(self) -> Received | None:
+        """The latest committed actions received (None: none yet)."""
+        return self.tracker.received
 
     def delay_estimate(self) -> DelayEstimate | None:
         """The current inference delay estimate (None before the first sample after warm-up)."""
@@ -263,14 +266,8 @@ class PolicyStep:
         got = self.committed
         if estimate is None or estimate.steps == 0 or got is None:
             return None
-        age = int(now_ns) - got.received_ns
-        behind = self._last_published_ns is not None and got.received_ns < self._last_published_ns
-        if age > self.committed_max_age_ns or behind:
-            why = (
-                f"received {age / 1e6:.0f} ms ago (committed_max_age_s {self.committed_max_age_ns / 1e9:g})"
-                if age > self.committed_max_age_ns
-                else "received before the last chunk was published (they do not include it yet)"
-            )
+        why = self.tracker.stale(now_ns)
+        if why is not None:
             self.fault(
                 "committed:stale",
                 f"not using the executor's committed actions: {why}; inferring without them "
@@ -296,13 +293,9 @@ class PolicyStep:
         actions remain at ``now_ns`` (covered: the executor's committed actions while fresh, or
         this step's last published chunk, whichever reaches further; see
         :func:`vla_ros.policy.committed.horizon_due`). ``d`` is 0 before the first estimate."""
-        ends = [] if self._last_chunk_end_ns is None else [self._last_chunk_end_ns]
-        got = self.committed
-        if got is not None and int(now_ns) - got.received_ns <= self.committed_max_age_ns:
-            ends.append(got.committed.end_ns)
         estimate = self.delay.estimate()
         d = 0 if estimate is None else estimate.steps
-        return horizon_due(now_ns, max(ends) if ends else None, self.dt_ns, d, margin_steps)
+        return horizon_due(now_ns, self.tracker.covered_until(now_ns), self.dt_ns, d, margin_steps)
 
     # ---- the step ----------------------------------------------------------------------------
 
@@ -388,8 +381,7 @@ class PolicyStep:
         the delay estimate, the horizon trigger)."""
         self.stats.record_chunk(latency_ns, result.infer_ns, time.perf_counter_ns() - result.started_ns)
         self.record_latency(latency_ns)
-        self._last_published_ns = result.stamp_ns + int(latency_ns)
-        self._last_chunk_end_ns = result.stamp_ns + (result.horizon - 1) * result.dt_ns
+        self.tracker.published(result.stamp_ns, latency_ns, result.horizon, result.dt_ns)
 
     def record_latency(self, latency_ns: int) -> None:
         """Feed one observation stamp -> chunk ready latency (ns; negative: clocks disagree,
