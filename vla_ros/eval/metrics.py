@@ -17,6 +17,7 @@ import numpy as np
 
 from vla_ros.contract.errors import VlaRosError
 from vla_ros.eval.replay import ExecutorTrace, PolicyTrace, StateSample
+from vla_ros.util.stats import percentiles_ms
 
 
 class MetricsError(VlaRosError, ValueError):
@@ -147,10 +148,6 @@ def _state_gaps(no_state: np.ndarray, holding: np.ndarray) -> np.ndarray:
     return out
 
 
-def _pct(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q)) if values.size else float("nan")
-
-
 def _nanmean(x: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray | float:
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(x)
@@ -174,8 +171,8 @@ def compute_metrics(policy: PolicyTrace, executor: ExecutorTrace, reference: Tra
     smooth_cmd = derivatives_rms(np.where(covered[:, None], executor.positions, np.nan), executor.period_ns)
     smooth_ref = derivatives_rms(ref_at_ticks, executor.period_ns)
     ticks = int(executor.times_ns.size)
-    infer = policy.infer_ms
-    ready = policy.obs_to_ready_ms
+    infer_p50, infer_p99 = percentiles_ms(policy.infer_ms, (50, 99), unit_s=1e-3)
+    ready_p50, ready_p99 = percentiles_ms(policy.obs_to_ready_ms, (50, 99), unit_s=1e-3)
     return {
         "duration_s": (policy.end_ns - policy.start_ns) / 1e9,
         "joints": list(names),
@@ -185,10 +182,10 @@ def compute_metrics(policy: PolicyTrace, executor: ExecutorTrace, reference: Tra
             "no_chunk": dict(policy.no_chunk),
             "log_lines": dict(policy.faults),
             "latency": policy.latency_mode,
-            "infer_ms_p50": _pct(infer, 50),
-            "infer_ms_p99": _pct(infer, 99),
-            "obs_to_chunk_ms_p50": _pct(ready, 50),
-            "obs_to_chunk_ms_p99": _pct(ready, 99),
+            "infer_ms_p50": infer_p50,
+            "infer_ms_p99": infer_p99,
+            "obs_to_chunk_ms_p50": ready_p50,
+            "obs_to_chunk_ms_p99": ready_p99,
             **policy.delay_report(),
         },
         "chunks": {

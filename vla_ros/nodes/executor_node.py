@@ -74,6 +74,7 @@ from vla_ros.nodes.params import declare_parameters
 from vla_ros.nodes.run import destroy_half_built, run_node
 from vla_ros.util.faults import Fault, FaultLog
 from vla_ros.util.ns import msg_to_ns, ns_to_stamp, seconds_to_ns
+from vla_ros.util.ticker import Ticker
 
 ERROR_CAUSES = (
     "estop",
@@ -335,9 +336,9 @@ class ExecutorNode(Node):
                     )
                 )
         period = round(1e9 / float(self.values["control_rate_hz"]))
-        deadline = time.monotonic_ns() + period
+        ticker = Ticker(period, first_ns=time.monotonic_ns() + period)
         while not self._stop.is_set():
-            delay = deadline - time.monotonic_ns()
+            delay = ticker.delay_ns(time.monotonic_ns())
             if delay > 0:
                 time.sleep(delay * 1e-9)  # plain sleep: wakes more precisely than Event.wait
                 if self._stop.is_set():
@@ -346,12 +347,7 @@ class ExecutorNode(Node):
                 self._on_tick()
             except Exception as exc:  # never let the control thread die silently
                 self._fault(Fault(cause="tick_exception", message=f"control tick raised {exc!r}"))
-            deadline += period
-            late = time.monotonic_ns() - deadline
-            if late > 0:
-                skipped = late // period + 1
-                self.overruns += int(skipped)
-                deadline += skipped * period
+            self.overruns += ticker.advance(time.monotonic_ns())  # skips missed ticks, counts them
 
     def destroy_node(self) -> None:
         """Stop the control thread, then destroy the node."""

@@ -11,7 +11,8 @@ import numpy as np
 
 from vla_ros.contract.card import PolicyCard
 from vla_ros.contract.errors import VlaRosError
-from vla_ros.runtime.base import latency_summary, synthetic_observation
+from vla_ros.runtime.base import synthetic_observation
+from vla_ros.util.stats import latency_summary_ms
 
 # bench name -> (runtime backend, options)
 BENCH_BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -169,7 +170,7 @@ def bench_card(
             "backend": name,
             "iters": iters,
             "warmup": warmup,
-            "latency": latency_summary(samples[name]),
+            "latency": latency_summary_ms(samples[name], unit_s=1.0),
             "model_latency": st["model"],
             # per graph call (split: prefix once, step num_steps times per infer; dual: slow
             # when due, fast every infer)

@@ -1,0 +1,74 @@
+"""vla_ros.util.ticker: the one deadline schedule (fixed grid, overruns skipped and counted)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vla_ros.util.ticker import Ticker
+
+MS = 1_000_000
+
+
+def test_on_time_ticks_stay_on_the_grid() -> None:
+    t = Ticker(10 * MS, first_ns=5 * MS)
+    assert t.delay_ns(0) == 5 * MS
+    assert t.delay_ns(7 * MS) == -2 * MS  # due (late by 2 ms, still the same tick)
+    assert t.advance(8 * MS) == 0  # the work ended before the next deadline
+    assert t.deadline_ns == 15 * MS  # the grid, not 8 ms + period: no drift
+    assert t.advance(15 * MS) == 0  # ending exactly on the next deadline runs it at once
+    assert t.deadline_ns == 25 * MS
+    assert t.missed == 0
+
+
+def test_an_overrun_skips_the_missed_deadlines_and_counts_them() -> None:
+    t = Ticker(10 * MS, first_ns=0)
+    # the tick at 0 ran until 34 ms: deadlines 10, 20, 30 are gone, the next one is 40
+    assert t.advance(34 * MS) == 3
+    assert (t.deadline_ns, t.missed) == (40 * MS, 3)
+    # just past one deadline: that one is skipped, the next grid point follows
+    assert t.advance(50 * MS + 1) == 1
+    assert (t.deadline_ns, t.missed) == (60 * MS, 4)
+
+
+def test_live_period_change_and_restart() -> None:
+    t = Ticker(10 * MS, first_ns=0)
+    t.period_ns = 4 * MS  # applies from the next advance; the scheduled deadline is kept
+    assert t.deadline_ns == 0
+    t.advance(1 * MS)
+    assert t.deadline_ns == 4 * MS
+    t.restart(100 * MS)
+    assert t.deadline_ns == 100 * MS
+    assert list(Ticker(3, first_ns=10).ticks(19)) == [10, 13, 16]
+    assert list(Ticker(3, first_ns=10).ticks(10)) == []
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, 10.0, True, None])
+def test_bad_period_is_refused_naming_the_value(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"period_ns must be an integer.*round\(1e9 / rate_hz\)"):
+        Ticker(bad, first_ns=0)  # type: ignore[arg-type]
+    t = Ticker(1, first_ns=0)
+    with pytest.raises(ValueError, match="period_ns must be an integer"):
+        t.period_ns = bad  # type: ignore[assignment]
+
+
+@given(
+    period=st.integers(1, 10_000),
+    first=st.integers(-(10**9), 10**9),
+    works=st.lists(st.integers(0, 50_000), min_size=1, max_size=40),
+)
+def test_schedule_invariants(period: int, first: int, works: list[int]) -> None:
+    """Whatever each tick's work takes: deadlines stay on the grid, the next one is never in the
+    past when the work ends (no burst), never more than one period after it (no tick lost
+    beyond the overrun), and ``missed`` counts exactly the grid points skipped."""
+    t = Ticker(period, first_ns=first)
+    now = first
+    for ran, work in enumerate(works, start=1):
+        now = max(now, t.deadline_ns) + work  # wait for the deadline, then work
+        t.advance(now)
+        assert (t.deadline_ns - first) % period == 0
+        assert t.deadline_ns >= now
+        assert t.deadline_ns - now <= period
+        # every grid point before the next deadline either ran or was counted as missed
+        assert (t.deadline_ns - first) // period == ran + t.missed

@@ -1,0 +1,97 @@
+"""One fixed-period deadline schedule on integer nanoseconds, for every loop that ticks.
+
+The executor node's control thread, the policy node's inference-rate worker and eval's
+emulation of both (a replay in bag time, the simulated arm's loop) tick on the same schedule:
+deadlines on a fixed grid ``first_ns + k * period_ns`` (absolute, so sleeping late never
+accumulates drift).
+
+The one overrun rule: **skip and count**. When a tick's work ends after the next deadline has
+passed, the missed deadlines are skipped, never run back to back in a burst (a burst of control
+ticks would send stale commands at once; a burst of inferences would queue stale chunks), and
+:attr:`Ticker.missed` counts them. The next deadline stays on the grid: the first one at or after
+the moment the work ended, so a loop that overran runs again at its next grid point.
+
+Pure Python: the caller reads its own clock (``time.monotonic_ns`` on a robot, bag time in a
+replay) and sleeps its own way; the schedule only does the integer arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+def _period(period_ns: int) -> int:
+    if isinstance(period_ns, bool) or not isinstance(period_ns, int) or period_ns < 1:
+        raise ValueError(
+            f"ticker period_ns must be an integer number of nanoseconds >= 1, got {period_ns!r}; "
+            "convert a rate with round(1e9 / rate_hz)"
+        )
+    return period_ns
+
+
+class Ticker:
+    """Deadlines every ``period_ns`` from ``first_ns``; overruns skip deadlines and count them.
+
+    Args:
+        period_ns: the tick period, integer ns >= 1 (``round(1e9 / rate_hz)``).
+        first_ns: the first deadline, ns on the caller's clock.
+
+    Use: wait :meth:`delay_ns` (``<= 0``: due now), do the tick's work, then call
+    :meth:`advance` with the time the work ended.
+
+    Raises:
+        ValueError: a period that is not an integer >= 1 (names the value and the fix).
+    """
+
+    def __init__(self, period_ns: int, first_ns: int) -> None:
+        self._period_ns = _period(period_ns)
+        self.deadline_ns = int(first_ns)
+        #: deadlines skipped because a tick's work ended after them (the overrun count)
+        self.missed = 0
+
+    @property
+    def period_ns(self) -> int:
+        """The tick period, ns. Setting it (a live rate change) applies from the next
+        :meth:`advance`; the deadline already scheduled is kept."""
+        return self._period_ns
+
+    @period_ns.setter
+    def period_ns(self, value: int) -> None:
+        self._period_ns = _period(value)
+
+    def delay_ns(self, now_ns: int) -> int:
+        """Nanoseconds from ``now_ns`` to the next deadline (``<= 0``: the tick is due)."""
+        return self.deadline_ns - int(now_ns)
+
+    def advance(self, now_ns: int) -> int:
+        """Schedule the next deadline after a tick whose work ended at ``now_ns``.
+
+        The deadline moves one period; if ``now_ns`` is already past it, every deadline before
+        ``now_ns`` is skipped (counted in :attr:`missed`) and the next one is the first grid
+        point after ``now_ns``. A tick ending exactly on the next deadline runs it at once.
+
+        Returns:
+            The number of deadlines skipped by this call (0 when on time).
+        """
+        self.deadline_ns += self._period_ns
+        late = int(now_ns) - self.deadline_ns
+        if late <= 0:
+            return 0
+        skipped = late // self._period_ns + 1
+        self.deadline_ns += skipped * self._period_ns
+        self.missed += skipped
+        return skipped
+
+    def restart(self, first_ns: int) -> None:
+        """Put the next deadline at ``first_ns`` (a new grid; :attr:`missed` is kept): for a
+        loop that was not ticking (waiting on data, or the rate was 0) and starts again."""
+        self.deadline_ns = int(first_ns)
+
+    def ticks(self, end_ns: int) -> Iterator[int]:
+        """The deadlines before ``end_ns`` when every tick's work takes no time (a simulated or
+        replayed loop in its own time): ``first_ns, first_ns + period_ns, ...``. Each one is
+        advanced past as it is yielded, so a live period change applies from the next tick."""
+        while self.deadline_ns < end_ns:
+            t = self.deadline_ns
+            yield t
+            self.advance(t)
