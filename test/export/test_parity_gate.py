@@ -187,8 +187,7 @@ def test_backend_gate_figures_over_the_inputs():
     """The TensorRT gate's comparison (``compare_runs``), run here between two CPU runtimes."""
     from export_testlib import exported_card
 
-    from vla_ros.export.api import card_parity_feeds
-    from vla_ros.export.parity import compare_runs
+    from vla_ros.export.parity import card_parity_feeds, compare_runs
     from vla_ros.runtime import load_runtime
 
     card = PolicyCard.load(exported_card("act_tiny"))

@@ -21,8 +21,7 @@ from tokenizers import Tokenizer
 from vla_ros.cli import main
 from vla_ros.contract.errors import ModelFileError, ObservationError
 from vla_ros.export import PolicyCard
-from vla_ros.export.api import card_parity_feeds
-from vla_ros.export.parity import random_inputs
+from vla_ros.export.parity import card_parity_feeds, random_inputs
 from vla_ros.runtime import Observation, load_runtime
 from vla_ros.runtime.processing import get_tokenizer
 from vla_ros.spine.checkpoints import read_lerobot_folder

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
-import json
 import platform
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from vla_ros.contract.card import CARD_FILE, Normalization, PolicyCard, sha256_file
+from vla_ros.contract.card import CARD_FILE, Normalization, PolicyCard
 from vla_ros.contract.errors import (
     CardError,
     ExportError,
-    ModelFileError,
     ParityError,
 )
 from vla_ros.export.onnx_export import (
@@ -27,9 +25,15 @@ from vla_ros.export.onnx_export import (
     export_onnx,
     model_layouts,
 )
-from vla_ros.export.parity import RANDOM_SEEDS, compare_runs, input_sets, random_inputs
+from vla_ros.export.parity import RANDOM_SEEDS, card_parity_feeds, compare_runs, input_sets, random_inputs
 from vla_ros.export.parity import gate as parity_gate
 from vla_ros.export.progress import Progress
+from vla_ros.export.sources import (
+    attach_tokenizer,
+    build_model,
+    classify_sources,
+    load_lerobot_source,
+)
 from vla_ros.runtime.checkpoint import apply_state_dict, load_state_dict
 
 BACKEND_NAMES = {
@@ -40,8 +44,6 @@ BACKEND_NAMES = {
     "trt": "tensorrt",
     "torch": "torch",
 }
-CONFIG_SUFFIXES = (".yaml", ".yml")
-CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 
 
 def _versions() -> dict[str, str]:
@@ -69,105 +71,6 @@ def parse_backends(backends: Iterable[str] | str) -> list[str]:
     return out
 
 
-def classify_sources(sources: Iterable[str | Path]) -> tuple[Path | None, Path | None, Path | None]:
-    """Split CLI MODEL arguments into (config YAML, checkpoint, existing card folder)."""
-    config = ckpt = card = None
-    for s in sources:
-        p = Path(s)
-        if p.is_dir() and (p / CARD_FILE).is_file():
-            card = p
-        elif p.suffix.lower() in CONFIG_SUFFIXES or (not p.suffix and not p.exists()):
-            config = p
-        elif p.suffix.lower() in CHECKPOINT_SUFFIXES or p.is_dir():
-            ckpt = p
-        else:
-            raise ExportError(
-                f"cannot tell what MODEL {str(s)!r} is: give a family YAML (.yaml), a checkpoint "
-                f"({', '.join(CHECKPOINT_SUFFIXES)}), or an existing policy card folder"
-            )
-    return config, ckpt, card
-
-
-def _config_for_checkpoint(ckpt: Path) -> dict[str, Any]:
-    """The model config that goes with a checkpoint given alone."""
-    for cand in (ckpt.with_suffix(".yaml"), ckpt.parent / "config.yaml"):
-        if cand.is_file() and cand != ckpt:
-            from vla_ros.spine.config import load_config
-
-            return load_config(cand)
-    if ckpt.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(ckpt), framework="pt") as f:
-                meta = f.metadata() or {}
-        except Exception as e:  # safetensors raises its own error types
-            raise ModelFileError(f"checkpoint {str(ckpt)!r} is not valid safetensors: {e}") from e
-        if "config" in meta:
-            return json.loads(meta["config"])
-    raise ExportError(
-        f"checkpoint {str(ckpt)!r} came without a model config: pass the family YAML too "
-        f"(vla-ros export MODEL.yaml {ckpt}), or put it next to the checkpoint as "
-        f"{ckpt.with_suffix('.yaml').name} or config.yaml"
-    )
-
-
-def build_model(
-    config: str | Path | Mapping[str, Any] | None, checkpoint: str | Path | None, seed: int = 0
-) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """Build the spine model (seeded init, then the checkpoint) -> (model, config, provenance)."""
-    import torch
-
-    from vla_ros.spine import build_vla
-    from vla_ros.spine.config import load_config
-
-    prov: dict[str, Any] = {}
-    if config is None and checkpoint is None:
-        raise ExportError("export needs a model: a family YAML and/or a checkpoint")
-    if config is None:
-        cfg = _config_for_checkpoint(Path(checkpoint))  # type: ignore[arg-type]
-    elif isinstance(config, Mapping):
-        cfg = dict(config)
-    else:
-        try:
-            path = Path(config)
-            cfg = load_config(path)
-            prov["config"] = str(path)
-        except FileNotFoundError as e:
-            raise ExportError(str(e)) from e
-    # ``pretrained`` weights are loaded here (safely, with vla_ros errors), not by build_vla,
-    # and stay out of the card's model_config: the card's own safetensors replace them.
-    pretrained = cfg.pop("pretrained", None)
-    mapping, strict = None, True
-    if pretrained is not None:
-        if not isinstance(pretrained, Mapping) or "path" not in pretrained:
-            raise ExportError(
-                f"config 'pretrained' must be a mapping with 'path' (and optional name_mapping, "
-                f"strict), got {pretrained!r}"
-            )
-        prov["pretrained"] = dict(pretrained)
-        if checkpoint is None:
-            checkpoint = pretrained["path"]
-            mapping = pretrained.get("name_mapping")
-            strict = bool(pretrained.get("strict", True))
-    torch.manual_seed(seed)
-    try:
-        model = build_vla(cfg)
-    except (TypeError, ValueError, KeyError) as e:
-        raise ExportError(f"cannot build the model from its config: {e}") from e
-    if checkpoint is not None:
-        state = load_state_dict(checkpoint)
-        apply_state_dict(model, state, str(checkpoint), mapping or cfg.get("name_mapping"), strict=strict)
-        p = Path(checkpoint)
-        prov["checkpoint"] = str(p)
-        if p.is_file():
-            prov["checkpoint_sha256"] = sha256_file(p)
-    else:
-        prov["checkpoint"] = None
-        prov["weights"] = f"random initialization (torch.manual_seed({seed}))"
-    return model.eval(), cfg, prov
-
-
 def _normalization(io: Any, normalization: Normalization | Mapping[str, Any] | None) -> Normalization:
     if normalization is None:
         return Normalization.identity(io.state_dim, io.action_dim)
@@ -186,26 +89,6 @@ def default_joints(io: Any) -> tuple[list[str], list[str]]:
     return state, action
 
 
-def card_parity_feeds(card: PolicyCard, seed: int = 0) -> dict[str, np.ndarray]:
-    """Deterministic model inputs built from the card alone (for engine parity runs)."""
-    from vla_ros.runtime.processing import get_tokenizer
-
-    rng = np.random.default_rng(seed)
-    shapes = card.io.input_shapes(1)
-    feeds: dict[str, np.ndarray] = {}
-    for name in card.io.input_names:
-        if name == "images":
-            feeds[name] = rng.random(shapes[name], dtype=np.float32)
-        elif name == "tokens":
-            # the state (drawn before the tokens) reaches tokenizers that write it into the prompt
-            feeds[name] = get_tokenizer(card.io, root=card.root)(
-                "pick up the red cube", state=feeds["state"][0, -1]
-            )
-        else:
-            feeds[name] = rng.standard_normal(shapes[name], dtype=np.float32)
-    return feeds
-
-
 def _remove_old_card(out: Path) -> None:
     """Delete a previous card.yaml (and the files it named) so a failed export leaves no card."""
     card_path = out / CARD_FILE
@@ -220,73 +103,121 @@ def _remove_old_card(out: Path) -> None:
     card_path.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    """How :func:`export_policy` exports: every setting of ``vla-ros export`` in one value.
+
+    Attributes:
+        backends: ``onnx`` always; add ``tensorrt`` for engine(s) (needs TensorRT and a GPU).
+        precision: ``fp32``; ``int8`` (int8 ONNX graphs for CPUs); ``fp16``/``bf16``/``fp8``
+            (TensorRT engines).
+        layout: ``monolithic``, ``split`` or ``dual``; ``None``: the family's default.
+        checkpoint: weights loaded into the model (safetensors/torch file or folder).
+        name: card name (default: the config file's stem or the family).
+        state_joints, action_joints: joint names (default ``joint_i``).
+        normalization: statistics (default identity).
+        delta_to_absolute: whether the runtime adds the state to delta actions (default: when
+            every action joint is a state joint).
+        opset, exporter, dynamic_batch: ONNX settings.
+        trt_options: ``workspace_gb``, ``version_compatible``, ``hardware_compatibility``,
+            ``builder_optimization_level``.
+        model_config: the config of an already-built module (for the torch backend).
+        seed: torch seed of a random initialization.
+        export_command: the command recorded in the card (default: one rebuilt from these).
+        calibration, calibration_samples: int8 calibration (.npz of observations, or synthetic).
+    """
+
+    backends: Iterable[str] | str = ("onnx",)
+    precision: str = "fp32"
+    layout: str | None = None
+    checkpoint: str | Path | None = None
+    name: str | None = None
+    state_joints: list[str] | None = None
+    action_joints: list[str] | None = None
+    normalization: Normalization | Mapping[str, Any] | None = None
+    delta_to_absolute: bool | None = None
+    opset: int = DEFAULT_OPSET
+    exporter: str = "torchscript"
+    dynamic_batch: bool = False
+    trt_options: Mapping[str, Any] | None = None
+    model_config: Mapping[str, Any] | None = None
+    seed: int = 0
+    export_command: str | None = None
+    calibration: str | Path | None = None
+    calibration_samples: int = 16
+
+    def check(self, out_dir: str | Path) -> list[str]:
+        """Refuse combinations that cannot work, before anything is written -> the backends.
+
+        Raises :class:`ExportError` naming the option, its value and the fix.
+        """
+        wanted = parse_backends(self.backends)
+        precision = self.precision
+        if precision not in PARITY_BOUNDS:
+            raise ExportError(f"precision {precision!r} is not one of {sorted(PARITY_BOUNDS)}")
+        if precision == "int8" and self.calibration_samples < 1 and self.calibration is None:
+            raise ExportError(
+                f"--calibration-samples {self.calibration_samples} must be >= 1 (synthetic samples for "
+                "int8 calibration), or give --calibration obs.npz"
+            )
+        if precision == "int8" and "tensorrt" in wanted:
+            raise ExportError(
+                "--precision int8 makes int8 ONNX graphs for onnxruntime on a CPU; TensorRT engines "
+                "use fp16/bf16/fp8 here. Drop tensorrt from --backends, or pick one of those"
+            )
+        if "tensorrt" in wanted:
+            from vla_ros.runtime.trt_engine import tensorrt_unavailable_reason
+
+            reason = tensorrt_unavailable_reason()
+            if reason:
+                raise ExportError(
+                    f"--backends tensorrt cannot run here: {reason}. Export ONNX here (drop "
+                    "tensorrt), copy the card folder to the target and run there: "
+                    f"vla-ros export {out_dir} --backends tensorrt --precision {precision}"
+                )
+        if precision not in ONNX_PRECISIONS and "tensorrt" not in wanted:
+            raise ExportError(
+                f"--precision {precision} applies to the TensorRT engine; the ONNX graph is fp32 (or "
+                "int8 for CPUs). Add --backends onnx,tensorrt or use --precision fp32 or int8"
+            )
+        return wanted
+
+
 def export_policy(
     model_or_yaml: Any,
     out_dir: str | Path,
-    backends: Iterable[str] | str = ("onnx",),
-    precision: str = "fp32",
-    layout: str | None = None,
-    checkpoint: str | Path | None = None,
-    name: str | None = None,
-    state_joints: list[str] | None = None,
-    action_joints: list[str] | None = None,
-    normalization: Normalization | Mapping[str, Any] | None = None,
-    delta_to_absolute: bool | None = None,
-    opset: int = DEFAULT_OPSET,
-    exporter: str = "torchscript",
-    dynamic_batch: bool = False,
-    trt_options: Mapping[str, Any] | None = None,
-    model_config: Mapping[str, Any] | None = None,
-    seed: int = 0,
+    options: ExportOptions | None = None,
+    *,
     progress: Progress | None = None,
-    export_command: str | None = None,
-    calibration: str | Path | None = None,
-    calibration_samples: int = 16,
+    **settings: Any,
 ) -> PolicyCard:
     """Export a spine model to a policy card folder and return the card.
 
     ``model_or_yaml`` is a family YAML path (or a name under ``config/models``), a config dict,
-    a checkpoint path, or an already-built module (then pass ``model_config`` so the torch
-    backend can rebuild it). Writes ``model.safetensors`` and the layout's ONNX graph(s),
-    checks them with ``onnx.checker``, runs the ONNX Runtime vs torch parity gate on the trace
-    input and seeded random valid inputs (:mod:`vla_ros.export.parity`; raises
-    :class:`ParityError` above the bound), builds TensorRT engine(s) when ``"tensorrt"`` is in
-    ``backends``, and writes ``card.yaml`` last. ``precision="int8"`` also writes int8 ONNX
-    graphs for CPUs (calibrated on the ``calibration`` .npz, else on ``calibration_samples``
-    synthetic inputs; :mod:`vla_ros.export.quantize`) and gates them against torch fp32 with
-    ``PARITY_BOUNDS["int8"]`` on the same kind of inputs. A failed export removes what it wrote
-    (no card is left in ``out_dir``).
+    a checkpoint path, or an already-built module (then set ``model_config`` so the torch
+    backend can rebuild it). ``options`` (:class:`ExportOptions`) says how; keyword ``settings``
+    override single fields (``export_policy(cfg, out, layout="split")``). Writes
+    ``model.safetensors`` and the layout's ONNX graph(s) (:mod:`~vla_ros.export.onnx_export`),
+    runs the parity gates (:mod:`~vla_ros.export.parity`; :class:`ParityError` above the bound),
+    quantizes (``int8``, :mod:`~vla_ros.export.quantize`), builds TensorRT engine(s)
+    (:mod:`~vla_ros.export.tensorrt`), and writes ``card.yaml`` last. A failed export removes
+    what it wrote (no card is left in ``out_dir``).
+
+    Raises :class:`ExportError` (bad options, untraceable model), :class:`ParityError`,
+    ``TypeError`` for a keyword that is not an :class:`ExportOptions` field.
     """
+    opts = dataclasses.replace(options or ExportOptions(), **settings)
+    return _export(model_or_yaml, out_dir, opts, progress)
+
+
+def _export(
+    model_or_yaml: Any, out_dir: str | Path, o: ExportOptions, progress: Progress | None
+) -> PolicyCard:
+    """The body of :func:`export_policy`."""
     import torch
 
-    wanted = parse_backends(backends)
-    if precision not in PARITY_BOUNDS:
-        raise ExportError(f"precision {precision!r} is not one of {sorted(PARITY_BOUNDS)}")
-    if precision == "int8" and calibration_samples < 1 and calibration is None:
-        raise ExportError(
-            f"--calibration-samples {calibration_samples} must be >= 1 (synthetic samples for int8 "
-            "calibration), or give --calibration obs.npz"
-        )
-    if precision == "int8" and "tensorrt" in wanted:
-        raise ExportError(
-            "--precision int8 makes int8 ONNX graphs for onnxruntime on a CPU; TensorRT engines "
-            "use fp16/bf16/fp8 here. Drop tensorrt from --backends, or pick one of those"
-        )
-    if "tensorrt" in wanted:
-        from vla_ros.runtime.trt_engine import tensorrt_unavailable_reason
-
-        reason = tensorrt_unavailable_reason()
-        if reason:
-            raise ExportError(
-                f"--backends tensorrt cannot run here: {reason}. Export ONNX here (drop "
-                "tensorrt), copy the card folder to the target and run there: "
-                f"vla-ros export {out_dir} --backends tensorrt --precision {precision}"
-            )
-    if precision not in ONNX_PRECISIONS and "tensorrt" not in wanted:
-        raise ExportError(
-            f"--precision {precision} applies to the TensorRT engine; the ONNX graph is fp32 (or "
-            "int8 for CPUs). Add --backends onnx,tensorrt or use --precision fp32 or int8"
-        )
+    wanted = o.check(out_dir)
+    precision, layout, checkpoint, seed = o.precision, o.layout, o.checkpoint, o.seed
     progress = progress or Progress(enabled=False)
     progress.total = 5 + (1 if "tensorrt" in wanted else 0) + (2 if precision == "int8" else 0)
     out = Path(out_dir)
@@ -295,7 +226,7 @@ def export_policy(
         prov: dict[str, Any] = {}
         if isinstance(model_or_yaml, torch.nn.Module):
             model = model_or_yaml.eval()
-            given = model_config or getattr(model, "config", None)
+            given = o.model_config or getattr(model, "config", None)
             cfg = dict(given) if isinstance(given, Mapping) else None
             if cfg is not None:
                 cfg.pop("pretrained", None)
@@ -321,22 +252,23 @@ def export_policy(
 
     sj, aj = default_joints(io)
     card = PolicyCard(
-        name=name or (Path(str(model_or_yaml)).stem if isinstance(model_or_yaml, (str, Path)) else family),
+        name=o.name or (Path(str(model_or_yaml)).stem if isinstance(model_or_yaml, (str, Path)) else family),
         family=family,
         io=io,
-        state_joints=list(state_joints) if state_joints is not None else sj,
-        action_joints=list(action_joints) if action_joints is not None else aj,
-        normalization=_normalization(io, normalization),
+        state_joints=list(o.state_joints) if o.state_joints is not None else sj,
+        action_joints=list(o.action_joints) if o.action_joints is not None else aj,
+        normalization=_normalization(io, o.normalization),
         export={
             "layout": layout,
             "precision": precision,
-            "opset": opset,
-            "exporter": exporter,
-            "dynamic_batch": dynamic_batch,
+            "opset": o.opset,
+            "exporter": o.exporter,
+            "dynamic_batch": o.dynamic_batch,
         },
         model_config=cfg,
         root=out,
     )
+    delta_to_absolute = o.delta_to_absolute
     if delta_to_absolute is None:
         delta_to_absolute = io.action_mode == "delta" and all(
             j in card.state_joints for j in card.action_joints
@@ -352,15 +284,15 @@ def export_policy(
                 f"--precision int8 supports the monolithic and split layouts; {card.name!r} exports "
                 f"{layout!r}. Export with --precision fp32, or --layout monolithic"
             )
-        if calibration is not None:
+        if o.calibration is not None:
             from vla_ros.export.quantize import read_calibration
 
-            read_calibration(calibration, io)
+            read_calibration(o.calibration, io)
     card.provenance = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
         "platform": platform.platform(),
-        "export_command": export_command
+        "export_command": o.export_command
         or _default_command(model_or_yaml, checkpoint, out, wanted, precision, layout),
         **prov,
     }
@@ -369,7 +301,7 @@ def export_policy(
     _remove_old_card(out)
     before = set(out.iterdir())
     try:
-        _write_card(card, model, wanted, progress, calibration, calibration_samples, trt_options or {})
+        _write_card(card, model, wanted, progress, o.calibration, o.calibration_samples, o.trt_options or {})
     except BaseException:
         _remove_partial(out, card, before, created)
         raise
@@ -632,4 +564,61 @@ def add_engines_to_card(
     return card
 
 
-__all__ = ["add_engines_to_card", "build_model", "export_policy", "parse_backends"]
+def export_lerobot(
+    path: str | Path,
+    out_dir: str | Path,
+    fps: float | None = None,
+    name: str | None = None,
+    tokenizer: str | Path | None = None,
+    options: ExportOptions | None = None,
+    *,
+    sampler: str | None = None,
+    sampler_steps: int | None = None,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> PolicyCard:
+    """``vla-ros export PATH`` for a LeRobot folder: build, export (parity-gated), write the card.
+
+    ``tokenizer`` (SmolVLA, pi0, pi0.5) as in
+    :func:`~vla_ros.export.sources.load_lerobot_source`; their cards get a copy of it.
+    ``options``/``settings`` as in :func:`export_policy` (backends, precision, layout, opset, ...);
+    names, joints, statistics and the model config come from the folder. Raises
+    :class:`~vla_ros.export.sources.SourceError` before writing anything when the folder (or
+    the tokenizer) is bad input.
+    """
+    src = load_lerobot_source(
+        path,
+        fps=fps,
+        name=name,
+        tokenizer=tokenizer,
+        sampler=sampler,
+        sampler_steps=sampler_steps,
+    )
+    card = export_policy(
+        src.model,
+        out_dir,
+        dataclasses.replace(options or ExportOptions(), **settings),
+        progress=progress,
+        name=src.name,
+        state_joints=src.state_joints,
+        action_joints=src.action_joints,
+        normalization=src.normalization,
+        delta_to_absolute=False,
+        model_config=src.model_config,
+    )
+    card.provenance.update(src.provenance)
+    if src.tokenizer_file is not None:
+        attach_tokenizer(card, src.tokenizer_file, src.tokenizer_kind or "smolvla")
+    card.save()
+    return card
+
+
+__all__ = [
+    "ExportOptions",
+    "add_engines_to_card",
+    "build_model",
+    "classify_sources",
+    "export_lerobot",
+    "export_policy",
+    "parse_backends",
+]

@@ -136,8 +136,10 @@ def read_stats_file(path: str | Path) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Export; exit code 0 on success, 2 on bad input (a LeRobot folder), 1 on other errors."""
     from vla_ros.export.api import (
+        ExportOptions,
         add_engines_to_card,
         classify_sources,
+        export_lerobot,
         export_policy,
         parse_backends,
     )
@@ -150,7 +152,20 @@ def run(args: argparse.Namespace) -> int:
         "hardware_compatibility": args.trt_hardware_compat,
     }
     command = "vla-ros export " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    from vla_ros.export.sources import SourceError, export_lerobot, is_foreign_folder
+    # the settings every kind of MODEL shares
+    options = ExportOptions(
+        precision=args.precision,
+        layout=args.layout,
+        opset=args.opset,
+        exporter=args.exporter,
+        dynamic_batch=args.dynamic_batch,
+        trt_options=trt_options,
+        export_command=command,
+        calibration=args.calibration,
+        calibration_samples=args.calibration_samples,
+        seed=args.seed,
+    )
+    from vla_ros.export.sources import SourceError, is_foreign_folder
 
     try:
         if len(args.model) == 1 and is_foreign_folder(args.model[0]):
@@ -166,19 +181,11 @@ def run(args: argparse.Namespace) -> int:
                 fps=args.fps,
                 name=args.name,
                 tokenizer=args.tokenizer,
+                options=options,
                 sampler=args.sampler,
                 sampler_steps=args.sampler_steps,
                 backends=parse_backends(args.backends),
-                precision=args.precision,
-                layout=args.layout,
-                opset=args.opset,
-                exporter=args.exporter,
-                dynamic_batch=args.dynamic_batch,
-                trt_options=trt_options,
                 progress=progress,
-                export_command=command,
-                calibration=args.calibration,
-                calibration_samples=args.calibration_samples,
             )
             return _report(card)
     except SourceError as e:
@@ -214,24 +221,15 @@ def run(args: argparse.Namespace) -> int:
             card = export_policy(
                 config if config is not None else ckpt,
                 args.out,
+                options,
+                progress=progress,
                 backends=backends,
-                precision=args.precision,
-                layout=args.layout,
                 checkpoint=ckpt if config is not None else None,
                 name=args.name,
                 state_joints=extra.get("state_joints"),
                 action_joints=extra.get("action_joints"),
                 normalization=extra.get("normalization"),
                 delta_to_absolute=extra.get("delta_to_absolute"),
-                opset=args.opset,
-                exporter=args.exporter,
-                dynamic_batch=args.dynamic_batch,
-                trt_options=trt_options,
-                seed=args.seed,
-                progress=progress,
-                export_command=command,
-                calibration=args.calibration,
-                calibration_samples=args.calibration_samples,
             )
     except VlaRosError as e:
         print(f"vla-ros export: error: {e}", file=sys.stderr)

@@ -88,7 +88,7 @@ def load_calibration(path: str | Path, card: PolicyCard) -> list[dict[str, np.nd
 
 def synthetic_calibration(card: PolicyCard, samples: int, seed: int = 1) -> list[dict[str, np.ndarray]]:
     """``samples`` input dicts drawn from the card (uniform images, N(0, 1) normalized state)."""
-    from vla_ros.export.api import card_parity_feeds
+    from vla_ros.export.parity import card_parity_feeds
 
     return [card_parity_feeds(card, seed=seed + i) for i in range(samples)]
 

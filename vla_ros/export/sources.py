@@ -45,12 +45,15 @@ exits 2 on it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from vla_ros.contract.card import Normalization, PolicyCard, Stats
-from vla_ros.contract.errors import ExportError
+from vla_ros.contract.card import CARD_FILE, Normalization, PolicyCard, Stats, sha256_file
+from vla_ros.contract.errors import ExportError, ModelFileError
+from vla_ros.runtime.checkpoint import apply_state_dict, load_state_dict
 
 DEFAULT_FPS = 30.0
 #: file names of a SmolVLA / pi0 / pi0.5 card's tokenizer copy (card roles ``tokenizer`` /
@@ -272,14 +275,13 @@ def load_lerobot_source(
     )
 
 
-def _attach_tokenizer(card: PolicyCard, src: Path, kind: str = "smolvla") -> None:
+def attach_tokenizer(card: PolicyCard, src: Path, kind: str = "smolvla") -> None:
     """Copy ``src`` (and its ``tokenizer_config.json``) into the card; the card names the copy
     with tokenizer kind ``kind`` (``smolvla`` / ``pi0`` / ``pi05``).
 
     On failure the card.yaml the export wrote is removed (no card that needs the source
     machine's files is left), and :class:`ExportError` says what could not be written.
     """
-    from vla_ros.contract.card import CARD_FILE
 
     root = Path(card.root)  # type: ignore[arg-type]
     try:
@@ -299,47 +301,104 @@ def _attach_tokenizer(card: PolicyCard, src: Path, kind: str = "smolvla") -> Non
         card.model_config["tokenizer_file"] = None  # the model file needs none; the runtime tokenizes
 
 
-def export_lerobot(
-    path: str | Path,
-    out_dir: str | Path,
-    fps: float | None = None,
-    name: str | None = None,
-    tokenizer: str | Path | None = None,
-    **kwargs: Any,
-) -> PolicyCard:
-    """``vla-ros export PATH`` for a LeRobot folder: build, export (parity-gated), write the card.
+CONFIG_SUFFIXES = (".yaml", ".yml")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
 
-    ``tokenizer`` (SmolVLA, pi0, pi0.5) as in :func:`load_lerobot_source`; their cards get a
-    copy of it. ``kwargs`` go to :func:`vla_ros.export.api.export_policy` (backends, precision,
-    layout, opset, ...). Raises :class:`SourceError` before writing anything when the folder
-    (or the tokenizer) is bad input.
-    """
-    from vla_ros.export.api import export_policy
 
-    src = load_lerobot_source(
-        path,
-        fps=fps,
-        name=name,
-        tokenizer=tokenizer,
-        sampler=kwargs.pop("sampler", None),
-        sampler_steps=kwargs.pop("sampler_steps", None),
+def classify_sources(sources: Iterable[str | Path]) -> tuple[Path | None, Path | None, Path | None]:
+    """Split CLI MODEL arguments into (config YAML, checkpoint, existing card folder)."""
+    config = ckpt = card = None
+    for s in sources:
+        p = Path(s)
+        if p.is_dir() and (p / CARD_FILE).is_file():
+            card = p
+        elif p.suffix.lower() in CONFIG_SUFFIXES or (not p.suffix and not p.exists()):
+            config = p
+        elif p.suffix.lower() in CHECKPOINT_SUFFIXES or p.is_dir():
+            ckpt = p
+        else:
+            raise ExportError(
+                f"cannot tell what MODEL {str(s)!r} is: give a family YAML (.yaml), a checkpoint "
+                f"({', '.join(CHECKPOINT_SUFFIXES)}), or an existing policy card folder"
+            )
+    return config, ckpt, card
+
+
+def _config_for_checkpoint(ckpt: Path) -> dict[str, Any]:
+    """The model config that goes with a checkpoint given alone."""
+    for cand in (ckpt.with_suffix(".yaml"), ckpt.parent / "config.yaml"):
+        if cand.is_file() and cand != ckpt:
+            from vla_ros.spine.config import load_config
+
+            return load_config(cand)
+    if ckpt.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(ckpt), framework="pt") as f:
+                meta = f.metadata() or {}
+        except Exception as e:  # safetensors raises its own error types
+            raise ModelFileError(f"checkpoint {str(ckpt)!r} is not valid safetensors: {e}") from e
+        if "config" in meta:
+            return json.loads(meta["config"])
+    raise ExportError(
+        f"checkpoint {str(ckpt)!r} came without a model config: pass the family YAML too "
+        f"(vla-ros export MODEL.yaml {ckpt}), or put it next to the checkpoint as "
+        f"{ckpt.with_suffix('.yaml').name} or config.yaml"
     )
-    card = export_policy(
-        src.model,
-        out_dir,
-        name=src.name,
-        state_joints=src.state_joints,
-        action_joints=src.action_joints,
-        normalization=src.normalization,
-        delta_to_absolute=False,
-        model_config=src.model_config,
-        **kwargs,
-    )
-    card.provenance.update(src.provenance)
-    if src.tokenizer_file is not None:
-        _attach_tokenizer(card, src.tokenizer_file, src.tokenizer_kind or "smolvla")
-    card.save()
-    return card
 
 
-__all__ = ["SourceError", "export_lerobot", "is_foreign_folder", "load_lerobot_source"]
+def build_model(
+    config: str | Path | Mapping[str, Any] | None, checkpoint: str | Path | None, seed: int = 0
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Build the spine model (seeded init, then the checkpoint) -> (model, config, provenance)."""
+    import torch
+
+    from vla_ros.spine import build_vla
+    from vla_ros.spine.config import load_config
+
+    prov: dict[str, Any] = {}
+    if config is None and checkpoint is None:
+        raise ExportError("export needs a model: a family YAML and/or a checkpoint")
+    if config is None:
+        cfg = _config_for_checkpoint(Path(checkpoint))  # type: ignore[arg-type]
+    elif isinstance(config, Mapping):
+        cfg = dict(config)
+    else:
+        try:
+            path = Path(config)
+            cfg = load_config(path)
+            prov["config"] = str(path)
+        except FileNotFoundError as e:
+            raise ExportError(str(e)) from e
+    # ``pretrained`` weights are loaded here (safely, with vla_ros errors), not by build_vla,
+    # and stay out of the card's model_config: the card's own safetensors replace them.
+    pretrained = cfg.pop("pretrained", None)
+    mapping, strict = None, True
+    if pretrained is not None:
+        if not isinstance(pretrained, Mapping) or "path" not in pretrained:
+            raise ExportError(
+                f"config 'pretrained' must be a mapping with 'path' (and optional name_mapping, "
+                f"strict), got {pretrained!r}"
+            )
+        prov["pretrained"] = dict(pretrained)
+        if checkpoint is None:
+            checkpoint = pretrained["path"]
+            mapping = pretrained.get("name_mapping")
+            strict = bool(pretrained.get("strict", True))
+    torch.manual_seed(seed)
+    try:
+        model = build_vla(cfg)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ExportError(f"cannot build the model from its config: {e}") from e
+    if checkpoint is not None:
+        state = load_state_dict(checkpoint)
+        apply_state_dict(model, state, str(checkpoint), mapping or cfg.get("name_mapping"), strict=strict)
+        p = Path(checkpoint)
+        prov["checkpoint"] = str(p)
+        if p.is_file():
+            prov["checkpoint_sha256"] = sha256_file(p)
+    else:
+        prov["checkpoint"] = None
+        prov["weights"] = f"random initialization (torch.manual_seed({seed}))"
+    return model.eval(), cfg, prov
