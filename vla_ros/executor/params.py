@@ -99,7 +99,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "committed_rate_hz",
         10.0,
         "Rate of ~/committed_actions (what the executor has committed to command, for real-time "
-        "chunking and horizon-triggered inference); also published at the first tick after each "
+        "chunking and horizon-triggered inference); in rtc mode also at the first tick after each "
         "accepted chunk. 0: not published.",
         unit="Hz",
         read_only=True,

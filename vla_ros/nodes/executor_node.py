@@ -16,7 +16,9 @@ to command, for real-time chunking and horizon-triggered inference in policy_nod
 chunk mode's absolute targets on the control grid from ``committed_history_s`` before the tick
 to ``committed_horizon_s`` after it (as far as the buffered chunks reach; the last action is the
 end of what the executor can still execute), ``policy_id`` ``executor:<node>``. Published every
-``1 / committed_rate_hz`` and at the first tick after each accepted chunk, while subscribed.
+``1 / committed_rate_hz`` (and in ``rtc`` mode at the first tick after each accepted chunk), while
+subscribed, after the tick's command (it costs ~1 ms for ``latest``, ~6 ms for
+``temporal_ensemble`` with 50 live chunks of 6 joints, 1.3 s at 100 Hz, on a loaded 2-core VM).
 Service ``~/arm`` (std_srvs/SetBool): true arms (clears a latched e-stop once released), false
 disarms. The node starts DISARMED unless ``armed_on_start`` is true: nothing reaches the robot
 until someone arms it. Disarmed, it computes but publishes commands only to the preview topic
@@ -280,7 +282,8 @@ class ExecutorNode(Node):
         except ChunkError as exc:
             self._fault(Fault(cause=exc.cause, message=f"rejected chunk: {exc}"))
             return
-        self._committed_due = True
+        # rtc: the policy's next inference must see the takeover of this chunk (see the docstring)
+        self._committed_due = self.values["mode"] == "rtc"
         for f in faults:
             self._fault(f)
 
@@ -371,20 +374,20 @@ class ExecutorNode(Node):
         for f in res.faults:  # for a None command too: why nothing is commanded
             self._fault(f)
         self.faults.settle({f.cause for f in res.faults}, time.monotonic_ns())
+        cmd = res.command
+        if cmd is not None:
+            self.last_command = cmd
+            if self.dry_run or self.values["publish_preview"]:
+                self._preview_pub.publish(self._joint_state(cmd))
+            if res.armed and not self.dry_run:
+                self._out_pub.publish(self._output(cmd))
+                self.published += 1
+        # after the command is out: computing what is committed must not delay it
         self._ticks += 1
         every = self._committed_every
         if every and (self._committed_due or self._ticks % every == 0):
             self._committed_due = False
-            self._publish_committed(res.command.t_ns if res.command is not None else None)
-        cmd = res.command
-        if cmd is None:
-            return
-        self.last_command = cmd
-        if self.dry_run or self.values["publish_preview"]:
-            self._preview_pub.publish(self._joint_state(cmd))
-        if res.armed and not self.dry_run:
-            self._out_pub.publish(self._output(cmd))
-            self.published += 1
+            self._publish_committed(None if cmd is None else cmd.t_ns)
 
     def _publish_committed(self, t_ns: int | None) -> None:
         """``~/committed_actions`` at tick time ``t_ns`` (nothing without a plan or a subscriber)."""
