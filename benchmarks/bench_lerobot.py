@@ -5,7 +5,9 @@
     ./env.sh python benchmarks/bench_lerobot.py --policies smolvla --work /tmp/bench_lerobot
 
 SmolVLA (450 M parameters) is not in the default run: it takes minutes to build and export and
-several GB of memory (the export's peak RSS is printed); ask for it by name.
+several GB of memory (the export's peak RSS is printed); ask for it by name. ``pi0`` / ``pi05``
+(full size, bf16, the spine model in torch; ~8.3 GiB each side, one side at a time, only with
+16 GiB available) are measured by ``bench_lerobot_pi.py``: ``--policies pi0,pi05``.
 
 For each policy at LeRobot's DEFAULT size (random weights) this
 
@@ -113,6 +115,8 @@ POLICIES: dict[str, dict[str, Any]] = {
         "default": False,
     },
 }
+#: full-size pi0 / pi0.5 (bf16, LeRobot then vla_ros in turn): benchmarks/bench_lerobot_pi.py
+FULL_SIZE_PI = ("pi0", "pi05")
 #: where the lane writes SmolVLA's VLM folder (config + tokenizer + processors), under --work/<policy>
 VLM_FOLDER = "vlm_smolvlm2_500m"
 
@@ -661,6 +665,8 @@ def main() -> int:
     # the working tree's vla_ros, not an older colcon install (install/) that env.sh puts first
     sys.path.insert(0, str(ROOT))
     names = [*args.policies, *(p for p in (args.policy_list or "").split(",") if p)] or default
+    full_pi = [p for p in names if p in FULL_SIZE_PI]
+    names = [p for p in names if p not in FULL_SIZE_PI]
     unknown = [p for p in names if p not in POLICIES]
     if unknown:
         parser.error(f"unknown policies {unknown}; choose from {list(POLICIES)}")
@@ -676,15 +682,25 @@ def main() -> int:
             )
             continue
         rows.append(bench_policy(name, args, root))
+    pi_rows = []
+    if full_pi:  # full-size pi0 / pi0.5 in bf16, one side after the other (bench_lerobot_pi.py)
+        import bench_lerobot_pi
+
+        runs = args.runs or bench_lerobot_pi.SPECS[full_pi[0]]["runs"]
+        pi_rows = [bench_lerobot_pi.bench_pi(n, root / "pi_full" / n, runs, Path(args.lane)) for n in full_pi]
     m = _machine()
     print(
         f"\n== LeRobot vs vla_ros, batch 1, {THREADS} threads each, {m['cpus']} CPUs ({m['cpu']}), "
         f"load avg {m['loadavg_1m']:.1f} =="
     )
-    print(format_table(rows))
+    if rows:
+        print(format_table(rows))
     notes = format_notes(rows)
     if notes:
         print(notes)
+    if pi_rows:
+        print(bench_lerobot_pi.format_rows(pi_rows))
+        rows += pi_rows
     if args.json:
         print(json.dumps({"machine": m, "rows": rows}, indent=1))
     if not args.work:
