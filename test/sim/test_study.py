@@ -30,6 +30,9 @@ def test_seam_jump_is_the_departure_from_constant_velocity_at_each_boundary() ->
     np.testing.assert_allclose(seam_jumps(ramp, [3, 6]), [0.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(seam_jumps(spliced, [3, 6, 7]), [0.0, 0.1, 0.1], atol=1e-12)
     assert seam_jumps(spliced, [0, 1]).size == 0  # no two commands before them
+    # a window of ticks after the boundary (an executor that switches later), cut at the next one
+    np.testing.assert_allclose(seam_jumps(spliced, [3], window=4), [0.1], atol=1e-12)
+    np.testing.assert_allclose(seam_jumps(spliced, [3, 5], window=4), [0.0, 0.1], atol=1e-12)
     with pytest.raises(ValueError, match="boundary tick 10 is outside the 10 recorded ticks"):
         seam_jumps(spliced, [10])
 

@@ -15,6 +15,7 @@ from vla_ros.sim.loop import (
     run_episode,
 )
 from vla_ros.sim.render import render
+from vla_ros.sim.robot import SimArmConfig
 from vla_ros.sim.task import (
     TASKS,
     ReachTask,
@@ -160,3 +161,58 @@ def test_bad_loop_settings_are_refused() -> None:
         LoopConfig(schedule="fast")
     with pytest.raises(ValueError, match="latency_s"):
         LoopConfig(latency_s=-0.1)
+
+
+class _GlobalRamp:
+    """Absolute chunks that all lie on one trajectory: ``base + 0.2 rad/s * t`` (agreeing chunks)."""
+
+    action_mode = "absolute"
+    dt = 0.05
+
+    def __init__(self, base: np.ndarray) -> None:
+        self.base = base
+        self.seen: list[tuple[float, np.ndarray | None]] = []
+
+    def __call__(self, obs) -> np.ndarray:
+        t = (obs.stamp_ns - T0_NS) / NS
+        self.seen.append((t, obs.committed_actions))
+        k = np.arange(20)[:, None]
+        return (self.base[None, :] + 0.2 * (t + k * self.dt)).astype(np.float32)
+
+
+def test_rtc_observations_carry_the_executors_committed_actions_up_to_the_chunks_arrival() -> None:
+    base = np.asarray(SimArmConfig().initial)
+    policy = _GlobalRamp(base)
+    ep = TASK.episode(np.array([[0.0, 0.6]]))
+    cfg = LoopConfig(duration_s=1.0, latency_s=0.3, mode="rtc", schedule="one_in_flight", execution_horizon=3)
+    run_episode(policy, ep, task=TASK, config=cfg)
+    assert [t for t, _ in policy.seen] == pytest.approx([0.0, 0.3, 0.6, 0.9])
+    assert policy.seen[0][1] is None  # nothing committed before the first chunk
+    for t, committed in policy.seen[1:]:
+        # d = floor(0.3 / 0.05) + 1 = 7 actions: those due at t .. t + 0.3 (the arrival), on the ramp
+        expected = base[None, :] + 0.2 * (t + np.arange(7)[:, None] * 0.05)
+        np.testing.assert_allclose(committed, expected, atol=1e-6)
+    other = _GlobalRamp(base)
+    run_episode(other, ep, task=TASK, config=replace(cfg, mode="latest"))
+    assert all(c is None for _, c in other.seen)  # only rtc sends them
+
+
+def test_the_continuation_starts_with_the_committed_actions_then_approaches_the_goal() -> None:
+    q = np.asarray(SimArmConfig().initial)
+    goal = goal_pose(np.array([0.3, 0.6]))
+    committed = q[None, :] + np.array([[0.0], [0.02], [0.05]]) * np.ones(6)
+    chunk = TASK.continuation(q, committed, goal, 20, 0.05)
+    assert chunk.shape == (20, 6) and chunk.dtype == np.float32
+    np.testing.assert_allclose(chunk[:3], committed - q, atol=1e-7)
+    # from the last committed action the expert's approach: the same as approach() from there
+    np.testing.assert_allclose(
+        chunk[2:] + q - committed[-1], TASK.approach(committed[-1], goal, 18, 0.05), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        TASK.continuation(q, np.zeros((0, 6)), goal, 20, 0.05), TASK.approach(q, goal, 20, 0.05)
+    )
+    np.testing.assert_array_equal(
+        TASK.approach(q, goal, 20, 0.05), TASK.expert_chunk(q, np.array([0.3, 0.6]), 20, 0.05)
+    )
+    with pytest.raises(ValueError, match="20 committed actions leave nothing of a 20-action chunk"):
+        TASK.continuation(q, np.zeros((20, 6)), goal, 20, 0.05)

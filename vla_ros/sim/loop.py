@@ -126,7 +126,12 @@ class LoopConfig:
         cameras, image_size: rendered cameras and their ``(height, width)``.
         control_period_s, camera_period_s: executor tick and camera frame periods.
         latency_s: injected inference delay: a chunk joins the executor this long after its
-            observation's stamp (on simulated time).
+            observation's stamp (on simulated time). In ``rtc`` mode each observation carries
+            the executor's committed actions (:func:`committed_prefix`) for the chunk's actions
+            due at or before its arrival, ``d = floor(latency / policy dt) + 1``: the node
+            graph's ``ceil(latency / dt)`` where a real latency is never an exact multiple of
+            ``dt``; here, on simulated time, it is, and the action due at the arrival tick is
+            executed from what was committed too.
         duration_s: episode length (simulated seconds).
         max_jump: the executor's ``max_jump`` (rad).
         mode: the executor's chunk mode (``temporal_ensemble`` | ``latest`` | ``blend`` | ...).
@@ -167,7 +172,8 @@ class Episode:
     ``commands_log`` / ``positions_log`` (``LoopConfig.record``) hold one row per control tick
     (commanded and measured joint positions after the tick, rad; the command row repeats the
     last one on ticks without a command); ``boundaries`` the tick indices at which a new chunk
-    joined the executor's buffer (chunk boundaries); ``dropped`` counts chunks the executor
+    joined the executor's buffer (chunk boundaries) and ``seam_window`` the ticks after each in
+    which the executor may switch to it (``d + 1`` chunk steps); ``dropped`` counts chunks the executor
     refused (all their actions already in the past).
     """
 
@@ -184,6 +190,7 @@ class Episode:
     commands_log: list[np.ndarray] = field(default_factory=list)
     positions_log: list[np.ndarray] = field(default_factory=list)
     boundaries: list[int] = field(default_factory=list)
+    seam_window: int = 1
 
     @property
     def success(self) -> bool:
@@ -211,6 +218,20 @@ def controller_for(
     return ChunkController(
         ControllerConfig(joint_names=names, period_ns=period_ns, mode=mode), limits, armed=True
     )
+
+
+def committed_prefix(ctl: ChunkController, stamp_ns: int, dt_ns: int, d: int) -> np.ndarray | None:
+    """Real-time chunking's committed actions for an observation at ``stamp_ns``: the
+    executor's plan (:meth:`ChunkController.plan`) at ``stamp_ns + i * dt_ns``, ``i < d``
+    (``[d, n]`` float32, absolute; the node graph's ``Observation.committed_actions``). None when
+    ``d == 0`` or the plan does not cover one of those times (nothing committed yet).
+    """
+    if d <= 0:
+        return None
+    rows = [ctl.plan(stamp_ns + i * dt_ns) for i in range(d)]
+    if any(r is None for r in rows):
+        return None
+    return np.stack(rows).astype(np.float32)
 
 
 def _arm_with_initial(arm_cfg: SimArmConfig, initial: np.ndarray | None) -> SimArmConfig:
@@ -261,6 +282,7 @@ def run_episode(
     dt_ns = round(policy.dt * NS)
     ctl = controller_for(arm_cfg, period_ns, cfg.max_jump, cfg.mode)
     episode = Episode(ep.target.copy(), ep.distance(arm.position), float("nan"), task_episode=ep)
+    episode.seam_window = max(1, (latency_ns // dt_ns + 2) * dt_ns // period_ns)
     pending: list[tuple[int, int, np.ndarray]] = []  # (available at, stamp, actions)
     t, end, next_frame = T0_NS, T0_NS + round(cfg.duration_s * NS), T0_NS
     next_obs = T0_NS  # one_in_flight / sync: no observation before this
@@ -296,6 +318,8 @@ def run_episode(
                     c: render(arm.position, h, w, camera=c, target=tuple(ep.target)) for c in cfg.cameras
                 }
                 obs = Observation(images=images, state=arm.position.copy(), stamp_ns=t)
+                if cfg.mode == "rtc":
+                    obs.committed_actions = committed_prefix(ctl, t, dt_ns, latency_ns // dt_ns + 1)
                 actions = np.asarray(policy(obs), dtype=np.float32)
                 if on_observation is not None:
                     on_observation(obs, actions)

@@ -1,13 +1,15 @@
 """Smoothness and task metrics of closed-loop episodes (the latency study's columns).
 
-* **seam jump** at a chunk boundary (the control tick at which a new chunk joined the
-  executor): how far the command there leaves the motion it was on, ``|c_b - (2 c_{b-1} -
-  c_{b-2})|_inf`` (rad): the command's jump against a constant-velocity continuation of the
-  two commands before it. A smooth splice scores ~0 whatever the robot's speed; a chunk that
-  starts elsewhere than the robot is headed scores its offset (limited, as every command, by
-  the executor's velocity limit, so the largest is about ``2 * v_max * period``: reversing at
-  full speed). Black et al. 2025 (real-time chunking, arXiv 2506.07339) show these
-  discontinuities at chunk boundaries; the exact score is this project's.
+* **seam jump** at a chunk boundary (the control ticks from a new chunk joining the executor
+  until it is certainly in command: ``d + 1`` chunk steps, ``d`` the inference delay in chunk
+  steps, as ``rtc`` hands over at the end of the committed prefix): how far the command leaves
+  the motion it was on, ``|c_b - (2 c_{b-1} - c_{b-2})|_inf`` (rad): the command's jump
+  against a constant-velocity continuation of the two commands before it. A smooth splice
+  scores ~0 whatever the robot's speed; a chunk that starts elsewhere than the robot is headed
+  scores its offset (limited, as every command, by the executor's velocity limit, so the
+  largest is about ``2 * v_max * period``: reversing at full speed). Black et al. 2025
+  (real-time chunking, arXiv 2506.07339) show these discontinuities at chunk boundaries; the
+  exact score is this project's.
 * **jerk RMS**: the root mean square of the third finite difference of the commanded positions
   divided by ``period^3`` (rad/s^3), over all joints and ticks of the episode.
 
@@ -25,20 +27,34 @@ import numpy as np
 from vla_ros.sim.loop import Episode
 
 
-def seam_jumps(commands: np.ndarray, boundaries: Sequence[int]) -> np.ndarray:
-    """Seam jump (rad, max over joints) at each boundary tick ``b >= 2`` of ``commands [T, n]``.
+def seam_jumps(commands: np.ndarray, boundaries: Sequence[int], window: int = 1) -> np.ndarray:
+    """Seam jump (rad, max over joints) of each chunk boundary of ``commands [T, n]``.
 
-    Raises ``ValueError`` when ``commands`` is not ``[T, n]`` or a boundary is outside it.
+    The jump at tick ``b`` is ``|c_b - 2 c_{b-1} + c_{b-2}|_inf``; a boundary's seam is the
+    largest jump over its ``window`` ticks ``b .. b + window - 1`` (cut at the next boundary and
+    the end; ticks ``< 2`` have no jump). A window longer than one tick covers executors that
+    switch to a chunk after it arrives (``rtc``: at the end of the committed prefix).
+
+    Raises ``ValueError`` when ``commands`` is not ``[T, n]``, a boundary is outside it, or
+    ``window < 1``.
     """
     c = np.asarray(commands, dtype=np.float64)
     if c.ndim != 2:
         raise ValueError(f"commands must be [ticks, joints], got shape {c.shape}")
+    if window < 1:
+        raise ValueError(f"window must be >= 1 tick, got {window}")
+    jumps = np.zeros(len(c))
+    if len(c) >= 3:
+        jumps[2:] = np.max(np.abs(c[2:] - 2.0 * c[1:-1] + c[:-2]), axis=1)
+    bs = sorted(boundaries)
     out = []
-    for b in boundaries:
+    for i, b in enumerate(bs):
         if not 0 <= b < len(c):
             raise ValueError(f"boundary tick {b} is outside the {len(c)} recorded ticks")
-        if b >= 2:
-            out.append(float(np.max(np.abs(c[b] - 2.0 * c[b - 1] + c[b - 2]))))
+        stop = min(b + window, bs[i + 1] if i + 1 < len(bs) else len(c))
+        start = max(b, 2)
+        if start < stop:
+            out.append(float(jumps[start:stop].max()))
     return np.asarray(out, dtype=np.float64)
 
 
@@ -66,7 +82,7 @@ def episode_metrics(episode: Episode, period_s: float) -> dict[str, Any]:
     if not episode.commands_log:
         raise ValueError("the episode has no recorded commands; run it with LoopConfig(record=True)")
     commands = np.stack(episode.commands_log)
-    seams = seam_jumps(commands, episode.boundaries)
+    seams = seam_jumps(commands, episode.boundaries, episode.seam_window)
     return {
         "success": episode.success,
         "time_to_success_s": episode.time_to_success_s,

@@ -103,10 +103,36 @@ class ReachTask:
     def expert_chunk(self, state: np.ndarray, target: np.ndarray, horizon: int, dt: float) -> np.ndarray:
         """The expert's delta chunk ``[horizon, n]``: action ``k`` is for ``k * dt`` after the state."""
         q = np.asarray(state, dtype=np.float64)
-        err = goal_pose(target, len(q)) - q
+        return self.approach(q, goal_pose(target, len(q)), horizon, dt)
+
+    def approach(self, start: np.ndarray, goal: np.ndarray, horizon: int, dt: float) -> np.ndarray:
+        """The expert's motion from joint positions ``start`` to ``goal`` as a delta chunk
+        ``[horizon, n]`` float32 relative to ``start`` (row 0 is zero; module docstring)."""
+        q = np.asarray(start, dtype=np.float64)
+        err = np.asarray(goal, dtype=np.float64) - q
         tc = max(self.time_constant, float(np.max(np.abs(err))) / self.max_speed)
         frac = 1.0 - np.exp(-np.arange(horizon) * dt / tc)
         return (frac[:, None] * err[None, :]).astype(np.float32)
+
+    def continuation(
+        self, state: np.ndarray, committed: np.ndarray, goal: np.ndarray, horizon: int, dt: float
+    ) -> np.ndarray:
+        """The expert's chunk that continues ``d`` committed actions (real-time chunking).
+
+        ``committed`` ``[d, n]`` (absolute, for ``k * dt`` after the state, ``d < horizon``) are
+        the chunk's first ``d`` actions; from the last of them the expert approaches ``goal``
+        (:meth:`approach`). Returns the delta chunk ``[horizon, n]`` float32 relative to
+        ``state``; ``d == 0`` is :meth:`approach` from the state.
+        """
+        q = np.asarray(state, dtype=np.float64)
+        c = np.asarray(committed, dtype=np.float64).reshape(-1, len(q))
+        d = len(c)
+        if d == 0:
+            return self.approach(q, goal, horizon, dt)
+        if d >= horizon:
+            raise ValueError(f"{d} committed actions leave nothing of a {horizon}-action chunk to plan")
+        rest = self.approach(c[-1], goal, horizon - d + 1, dt)[1:] + (c[-1] - q)[None, :]
+        return np.concatenate([c - q[None, :], rest]).astype(np.float32)
 
     @staticmethod
     def distance(positions: np.ndarray, target: np.ndarray) -> float:

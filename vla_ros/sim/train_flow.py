@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import sys
@@ -59,6 +60,10 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "bundled" / NAME
 TRAIN_SEED = 11
 #: held-out episodes come from this seed (training uses --seed)
 EVAL_SEED = 1234
+#: ``--rtc``: the most committed actions the policy is conditioned on (12 x 50 ms: latencies
+#: up to 0.55 s, the study's 500 ms included)
+RTC_MAX_DELAY = 12
+RTC_NOTE = "yes (`rtc: {{max_delay: {k}}}`, labels continuing the executor's committed actions)"
 
 #: the bundled model: flow matching, ~0.5 M parameters, ms-scale CPU inference
 MODEL_CONFIG: dict[str, Any] = {
@@ -101,16 +106,25 @@ MODEL_CONFIG: dict[str, Any] = {
 }
 
 
-def generate(episodes: int, seed: int, task: SwitchingTargetsTask, cfg: LoopConfig) -> dict[str, np.ndarray]:
-    """Demonstrations: uint8 images ``[N, cams, H, W, 3]``, states ``[N, 6]``, labels ``[N, H, 6]``."""
+def generate(
+    episodes: int, seed: int, task: SwitchingTargetsTask, cfg: LoopConfig, rtc: bool = False
+) -> dict[str, np.ndarray]:
+    """Demonstrations: uint8 images ``[N, cams, H, W, 3]``, states ``[N, 6]``, labels ``[N, H, 6]``.
+
+    With ``rtc``, every other episode runs the executor in ``rtc`` mode at a random latency of
+    0.1-0.5 s, so its observations carry what the executor had committed (its plan, ahead of
+    the lagging measured state); those are kept too: ``committed [N, RTC_MAX_DELAY, 6]``
+    (absolute, zero-padded), ``committed_len [N]`` and the goal poses ``goals [N, 6]``, from
+    which :func:`conditioned_labels` builds the labels of a conditioned sample.
+    """
     io = MODEL_CONFIG["io"]
     horizon, dt = int(io["horizon"]), float(io["dt"])
     rng = np.random.default_rng(seed)
     default = np.asarray(SimArmConfig().initial)
-    images: list[np.ndarray] = []
-    states: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    for _ in range(episodes):
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("images", "states", "labels", "committed", "goals")}
+    lengths: list[int] = []
+    goal_cache: dict[tuple[float, float], np.ndarray] = {}
+    for i in range(episodes):
         ep = task.sample_episode(rng)
         if rng.random() < 0.5:
             start = default + rng.uniform(-0.3, 0.3, size=6)
@@ -122,14 +136,48 @@ def generate(episodes: int, seed: int, task: SwitchingTargetsTask, cfg: LoopConf
             if noisy
             else ExpertPolicy(task, ep, horizon, dt)
         )
+        ep_cfg = cfg
+        if rtc and i % 2 == 1:
+            latency = float(rng.choice([0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]))
+            ep_cfg = dataclasses.replace(cfg, mode="rtc", latency_s=latency)
 
         def record(obs: Observation, _chunk: np.ndarray, ep: Any = ep) -> None:
-            images.append(np.stack([obs.images[c] for c in cfg.cameras]))
-            states.append(obs.state.astype(np.float32))
-            labels.append(task.expert_chunk(obs.state, ep.target, horizon, dt))
+            key = (float(ep.target[0]), float(ep.target[1]))
+            if key not in goal_cache:
+                goal_cache[key] = goal_pose(ep.target)
+            goal = goal_cache[key]
+            out["images"].append(np.stack([obs.images[c] for c in cfg.cameras]))
+            out["states"].append(obs.state.astype(np.float32))
+            out["labels"].append(task.approach(obs.state, goal, horizon, dt))
+            out["goals"].append(goal.astype(np.float32))
+            c = obs.committed_actions
+            c = np.zeros((0, 6), np.float32) if c is None else c[:RTC_MAX_DELAY]
+            lengths.append(len(c))
+            out["committed"].append(np.concatenate([c, np.zeros((RTC_MAX_DELAY - len(c), 6), np.float32)]))
 
-        run_episode(policy, ep, task=task, config=cfg, initial=start, on_observation=record)
-    return {"images": np.stack(images), "states": np.stack(states), "labels": np.stack(labels)}
+        run_episode(policy, ep, task=task, config=ep_cfg, initial=start, on_observation=record)
+    data = {k: np.stack(v) for k, v in out.items()}
+    data["committed_len"] = np.asarray(lengths, dtype=np.int64)
+    return data
+
+
+def conditioned_labels(
+    data: dict[str, np.ndarray], idx: np.ndarray, delays: np.ndarray, task: SwitchingTargetsTask
+) -> np.ndarray:
+    """Delta labels ``[B, H, 6]`` of samples ``idx`` whose first ``delays[b]`` actions are the
+    recorded committed ones (:meth:`~vla_ros.sim.task.ReachTask.continuation`); delay 0: the
+    plain expert label."""
+    io = MODEL_CONFIG["io"]
+    horizon, dt = int(io["horizon"]), float(io["dt"])
+    out = np.empty((len(idx), horizon, 6), dtype=np.float32)
+    for b, (i, d) in enumerate(zip(idx, delays)):
+        if d == 0:
+            out[b] = data["labels"][i]
+        else:
+            out[b] = task.continuation(
+                data["states"][i], data["committed"][i, :d], data["goals"][i], horizon, dt
+            )
+    return out
 
 
 def build_model(rtc: bool) -> Any:
@@ -142,7 +190,7 @@ def build_model(rtc: bool) -> Any:
 
     config = copy.deepcopy(MODEL_CONFIG)
     if rtc:
-        config["rtc"] = True
+        config["rtc"] = {"max_delay": RTC_MAX_DELAY}
     try:
         return build_vla(config), config
     except TypeError as e:
@@ -179,6 +227,8 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     gen = torch.Generator().manual_seed(seed)
+    np_rng = np.random.default_rng(seed)
+    task = SwitchingTargetsTask()
     model.train()
     t0 = time.monotonic()
     losses: list[float] = []
@@ -187,7 +237,14 @@ def train(
         idx = torch.randint(0, n, (batch,), generator=gen)
         # exactly the runtime's preprocessing: uint8 HWC -> float CHW in [0, 1], [B, T=1, N, C, H, W]
         img = images[idx].permute(0, 1, 4, 2, 3).float().mul_(1.0 / 255.0)[:, None]
-        out = model({"images": img, "state": states[idx][:, None], "actions": labels[idx]})
+        batch_in = {"images": img, "state": states[idx][:, None], "actions": labels[idx]}
+        if rtc:  # d uniform in [0, committed length] per sample: labels continue the committed actions
+            ids = idx.numpy()
+            delays = np.floor(np_rng.random(len(ids)) * (data["committed_len"][ids] + 1)).astype(np.int64)
+            raw = torch.from_numpy(conditioned_labels(data, ids, delays, task))
+            batch_in["actions"] = (raw - a_mean) / a_std
+            batch_in["rtc_delay"] = torch.from_numpy(delays)
+        out = model(batch_in)
         loss = out["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -334,7 +391,7 @@ def write_readme(out: Path, training: dict[str, Any], task: SwitchingTargetsTask
             threads=training.get("torch_threads", 1),
             seconds=training["seconds"],
             mse=training["final_flow_mse_normalized"],
-            rtc="yes (`rtc: true`, delays 0..horizon/2)" if training.get("rtc_conditioning") else "no",
+            rtc=RTC_NOTE.format(k=RTC_MAX_DELAY) if training.get("rtc_conditioning") else "no",
             gen_s=training["demonstration_seconds"],
             closed_loop=table,
         )
@@ -396,7 +453,7 @@ def run(args: argparse.Namespace) -> int:
         build_model(True)  # fail before the demonstrations when the family cannot do it
     load_start = os.getloadavg()[0]
     t0 = time.monotonic()
-    data = generate(args.episodes, args.seed, task, LoopConfig(duration_s=args.episode_s))
+    data = generate(args.episodes, args.seed, task, LoopConfig(duration_s=args.episode_s), rtc=args.rtc)
     gen_s = time.monotonic() - t0
     print(
         f"demonstrations: {len(data['states'])} observations from {args.episodes} episodes in {gen_s:.0f} s",
