@@ -4,7 +4,7 @@
   latency p50/p99, observation -> chunk latency, control jitter, counts, one row per episode.
 * ``trajectories.png`` (:func:`write_trajectories`, matplotlib): each joint's measured position
   and the executor's command over the run, every action chunk's arrival marked (the chunk
-  boundaries), episodes shaded green (reached) or red (not).
+  boundaries), each target's arrival dotted, episodes shaded green (done) or red (not).
 * ``camera.gif`` (:func:`write_gif`, Pillow): the front and wrist cameras re-rendered from the
   measured joint states with the sim's own renderer (:func:`vla_ros.sim.render.render`, larger
   than the policy's 64 px), the target with its success circle and the fingertip drawn, one frame
@@ -130,6 +130,15 @@ def write_trajectories(run: RunRecord, path: Path) -> Path:
                 lw=0,
             )
             ax.axvline((e.start_ns - t0) / 1e9, color="0.2", lw=0.8)
+            for m, r in enumerate(e.reached_at_s):
+                first_reach = j == 0 and k == 0 and m == 0
+                ax.axvline(
+                    (e.start_ns - t0) / 1e9 + r,
+                    color="tab:green",
+                    lw=0.9,
+                    ls=":",
+                    label="target reached" if first_reach else None,
+                )
             if j == 0:
                 ax.text(
                     (e.start_ns - t0) / 1e9,
@@ -170,10 +179,10 @@ def write_trajectories(run: RunRecord, path: Path) -> Path:
     axes[0, 0].set_title(
         f"vla-ros demo: task {s.get('task', '?')}, mode {s.get('mode', '?')}, injected latency "
         f"{s.get('latency_ms', 0):g} ms: {ok}/{len(run.episodes)} reached "
-        "(green: reached, red: not; grey ticks: chunk arrivals)",
+        "(green: done, red: not; grey: chunk arrivals; dotted: target reached)",
         fontsize=9,
     )
-    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=3)
+    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=4)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
