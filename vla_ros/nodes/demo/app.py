@@ -220,6 +220,13 @@ def run(args: argparse.Namespace) -> int:
     print(_summary_text(report, out), flush=True)
     if args.json:
         print(json.dumps(report))
+    if report["commands"]["received"] == 0:
+        print(
+            "vla-ros demo: no joint command reached vla/joint_command: is the executor armed and are "
+            "its joint_names the sim's? (the report says what else flowed)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
