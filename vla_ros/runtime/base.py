@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -12,27 +13,17 @@ import numpy as np
 from vla_ros.contract.card import PolicyCard
 from vla_ros.contract.errors import CardError, InferenceError, ObservationError, VlaRosError
 from vla_ros.contract.observation import Observation
-from vla_ros.runtime.processing import Postprocessor, Preprocessor
+from vla_ros.runtime.processing import CommittedActions, Postprocessor, Preprocessor, rtc_settings
+from vla_ros.util.stats import latency_summary_ms
+
+log = logging.getLogger(__name__)
+#: the RTC feeds :meth:`PolicyRuntime.infer` adds for a card with real-time chunking
+RTC_FEEDS = ("rtc_actions", "rtc_mask", "rtc_max_guidance")
 
 STAGES = ("preprocess", "model", "postprocess", "total")
 # per-graph stages, recorded once per graph call: split -> prefix (once per infer) and step
 # (num_steps per infer); dual -> slow (when its period has elapsed) and fast (every infer)
 GRAPH_STAGES = ("prefix", "step", "slow", "fast")
-
-
-def latency_summary(samples_s: list[float] | np.ndarray) -> dict[str, float]:
-    """p50/p90/p99/max/mean in milliseconds of latency samples given in seconds."""
-    a = np.asarray(samples_s, dtype=np.float64) * 1e3
-    if a.size == 0:
-        return {"count": 0}
-    return {
-        "count": int(a.size),
-        "mean_ms": float(a.mean()),
-        "p50_ms": float(np.percentile(a, 50)),
-        "p90_ms": float(np.percentile(a, 90)),
-        "p99_ms": float(np.percentile(a, 99)),
-        "max_ms": float(a.max()),
-    }
 
 
 def split_spec(card: PolicyCard) -> dict[str, Any]:
@@ -94,6 +85,12 @@ class PolicyRuntime(ABC):
         self._latent_age_ns: int | None = None
         if card.layout == "dual":
             self._slow_period_ns = round(1e9 / float(dual_spec(card)["slow_hz"]))
+        # real-time chunking: None when the card does not use committed actions
+        self.rtc = rtc_settings(card)
+        self._committed = CommittedActions(card, self.rtc) if self.rtc is not None else None
+        #: guided RTC's maximum guidance weight β (the card's; may be changed at run time)
+        self.rtc_max_guidance = float(self.rtc.get("max_guidance", 0.0)) if self.rtc else 0.0
+        self._rtc_logged: set[str] = set()
 
     # ------------------------------------------------------------------ public API
     @property
@@ -109,11 +106,16 @@ class PolicyRuntime(ABC):
         the family samples padded ones, e.g. LeRobot SmolVLA's ``max_action_dim``) fixes the
         sampler's initial sample for families that need one; when omitted it is drawn from
         this runtime's seeded generator (standard normal).
+
+        ``obs.committed_actions`` (real-time chunking, ``[d, action_dim]`` raw absolute) is
+        used by cards with ``io.extra["rtc"]`` (:meth:`rtc_feeds`): the chunk then continues
+        those actions; other cards ignore it (one info log per episode).
         """
         t0 = time.perf_counter()
         feeds = self.pre(obs)
         if self._card.io.needs_noise:
             feeds["noise"] = self._noise(noise)
+        feeds.update(self.rtc_feeds(obs))
         t1 = time.perf_counter()
         try:
             actions = self.run_model(feeds, stamp_ns=int(obs.stamp_ns or 0))
@@ -133,6 +135,62 @@ class PolicyRuntime(ABC):
         for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
             self._times[stage].append(dt)
         return out
+
+    def rtc_feeds(self, obs: Observation) -> dict[str, np.ndarray]:
+        """The step graph's real-time chunking inputs for ``obs`` (empty when nothing is
+        committed or the card has no RTC): ``rtc_actions [1, horizon, noise_dim]`` and
+        ``rtc_mask [1, horizon]`` in the model's space (:class:`CommittedActions`), plus
+        ``rtc_max_guidance`` (0-d float32, :attr:`rtc_max_guidance`) for a guided card.
+        Raises :class:`ObservationError` for malformed committed actions."""
+        committed = obs.committed_actions
+        if committed is None or np.asarray(committed).size == 0:
+            return {}
+        if self._committed is None:
+            self._log_once(
+                "no_rtc",
+                "policy %s has no real-time chunking (no io.extra['rtc'] in its card): committed "
+                "actions are ignored; export a flow_matching model with rtc: {max_delay: k} or "
+                "rtc: {guidance: beta} to use them",
+                self._card.policy_id,
+            )
+            return {}
+        out = self._committed(committed, obs.state)
+        if self._committed.truncated:
+            self._log_once(
+                "rtc_truncated",
+                "policy %s was trained with committed prefixes up to max_delay=%d steps; %d more "
+                "committed steps were not given to it (the executor bridges them)",
+                self._card.policy_id,
+                int(self.rtc.get("max_delay", 0)) if self.rtc else 0,
+                self._committed.truncated,
+            )
+        if self.rtc and self.rtc["mode"] == "guided":
+            out["rtc_max_guidance"] = np.array(self.rtc_max_guidance, dtype=np.float32)
+        return out
+
+    def _log_once(self, cause: str, msg: str, *args: object) -> None:
+        """One info line per cause per episode (:meth:`reset` starts a new episode)."""
+        if cause not in self._rtc_logged:
+            self._rtc_logged.add(cause)
+            log.info(msg, *args)
+
+    def step_graph(self, feeds: dict[str, np.ndarray]) -> tuple[str, dict[str, np.ndarray]]:
+        """The split loop's step graph for ``feeds`` and the RTC inputs to feed it every step:
+        ``("step_rtc", rtc feeds)`` for a guided card with committed actions, ``("step", rtc
+        feeds or zeros)`` for a conditioned card (its step graph always takes them; zeros:
+        nothing committed), else ``("step", {})``."""
+        if not self.rtc:
+            return "step", {}
+        given = {k: feeds[k] for k in RTC_FEEDS if k in feeds}
+        if self.rtc["mode"] == "guided":
+            return ("step_rtc", given) if given else ("step", {})
+        if not given:
+            horizon, width = self._card.io.noise_shape
+            given = {
+                "rtc_actions": np.zeros((1, horizon, width), np.float32),
+                "rtc_mask": np.zeros((1, horizon), np.float32),
+            }
+        return "step", given
 
     def run_model(self, feeds: dict[str, np.ndarray], stamp_ns: int = 0) -> np.ndarray:
         """Model call on preprocessed feeds -> normalized actions ``[1, horizon, action_dim]``.
@@ -155,11 +213,13 @@ class PolicyRuntime(ABC):
             if "noise" in feeds
             else np.zeros((1, *self._card.io.noise_shape), dtype=np.float32)
         )
+        graph, rtc = self.step_graph(feeds)
         for i in range(int(spec["num_steps"])):
             step_feeds = {k: prefix[k] for k in spec["prefix_outputs"]}
+            step_feeds.update(rtc)
             step_feeds["x"] = x
             step_feeds["step_index"] = np.array(i, dtype=np.int64)
-            x = np.asarray(self._timed_call("step", step_feeds)["x_next"])
+            x = np.asarray(self._timed_call(graph, step_feeds)["x_next"])
         return self.cut_actions(x)
 
     def cut_actions(self, x: np.ndarray) -> np.ndarray:
@@ -211,12 +271,14 @@ class PolicyRuntime(ABC):
         self._latent_stamp_ns = None
         self._latent_tokens = None
         self._latent_age_ns = None
+        self._rtc_logged.clear()
 
     def _timed_call(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """:meth:`_call` with its duration recorded under stage ``graph``."""
+        """:meth:`_call` with its duration recorded under stage ``graph`` (``step_rtc`` under
+        ``step``)."""
         t = time.perf_counter()
         out = self._call(graph, feeds)
-        self._record(graph, time.perf_counter() - t)
+        self._record("step" if graph == "step_rtc" else graph, time.perf_counter() - t)
         return out
 
     def _record(self, stage: str, seconds: float) -> None:
@@ -245,9 +307,9 @@ class PolicyRuntime(ABC):
         out.update(self.info())
         out["layout"] = self._card.layout
         for stage in STAGES:
-            out[stage] = latency_summary(list(self._times[stage]))
+            out[stage] = latency_summary_ms(self._times[stage], unit_s=1.0)
         for stage in self.graph_stages():
-            out[stage] = latency_summary(list(self._times[stage]))
+            out[stage] = latency_summary_ms(self._times[stage], unit_s=1.0)
         if self._card.layout == "dual" and self._latent_age_ns is not None:
             out["latent_age_ms"] = self._latent_age_ns / 1e6
         return out
@@ -281,7 +343,8 @@ class PolicyRuntime(ABC):
     # ------------------------------------------------------------------ backend hooks
     @abstractmethod
     def _call(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run graph ``model`` | ``prefix`` | ``step`` on numpy feeds, return numpy outputs."""
+        """Run graph ``model`` | ``prefix`` | ``step`` | ``step_rtc`` | ``slow`` | ``fast`` on
+        numpy feeds, return numpy outputs."""
 
     # ------------------------------------------------------------------ helpers
     def _noise(self, noise: np.ndarray | None) -> np.ndarray:

@@ -46,7 +46,10 @@ def graph_roles(card: PolicyCard) -> dict[str, str]:
         return {"model": "onnx"}
     if card.layout == "dual":
         return {"slow": "onnx_slow", "fast": "onnx_fast"}
-    return {"prefix": "onnx_prefix", "step": "onnx_step"}
+    roles = {"prefix": "onnx_prefix", "step": "onnx_step"}
+    if card.has("onnx_step_rtc"):  # guided real-time chunking: the guided step graph
+        roles["step_rtc"] = "onnx_step_rtc"
+    return roles
 
 
 def resolve_providers(requested: list[str] | str | None) -> tuple[list[str], list[str]]:
@@ -200,6 +203,12 @@ def expected_graph_io(card: PolicyCard, graph: str) -> dict[str, tuple[tuple[int
     if graph == "prefix":
         return {n: (shapes[n], dtypes[n]) for n in spec.get("prefix_inputs", [])}
     out = {"x": ((1, *card.io.noise_shape), "float32"), "step_index": ((), "int64")}
+    rtc = spec.get("rtc") or {}
+    if (graph == "step_rtc" or rtc.get("role") == "onnx_step") and rtc:
+        out["rtc_actions"] = ((1, *card.io.noise_shape), "float32")
+        out["rtc_mask"] = ((1, card.io.noise_shape[0]), "float32")
+        if graph == "step_rtc":
+            out["rtc_max_guidance"] = ((), "float32")
     dt = spec.get("prefix_dtypes") or {}
     for n, shp in (spec.get("prefix_shapes") or {}).items():
         out[n] = (tuple(shp), str(dt.get(n, "float32")))

@@ -231,3 +231,71 @@ class Postprocessor:
             current = s[-1] if s.ndim == 2 else s
             out = out + current[self._state_index][None, :]
         return out.astype(np.float32)
+
+
+def rtc_settings(card: PolicyCard) -> dict[str, Any] | None:
+    """The card's real-time chunking settings (``io.extra["rtc"]`` merged with
+    ``export.split.rtc``: ``mode`` ``conditioned``/``guided``, ``max_delay`` or
+    ``max_guidance``, the step graph ``role`` and its ``step_inputs``), or None when the
+    policy does not use committed actions."""
+    rtc = card.io.extra.get("rtc")
+    split = card.export.get("split") if card.layout == "split" else None
+    graph = split.get("rtc") if isinstance(split, dict) else None
+    if not isinstance(rtc, dict) or rtc.get("mode") not in ("conditioned", "guided") or not graph:
+        return None
+    return {**rtc, **graph}
+
+
+class CommittedActions:
+    """Raw committed actions -> the RTC inputs of a step graph, in the model's space.
+
+    ``__call__(committed [d, action_dim] raw absolute, state raw [D] or [T, D])`` returns
+    ``{"rtc_actions": float32 [1, horizon, noise_dim], "rtc_mask": float32 [1, horizon]}``:
+    rows ``start .. start + d`` (``start`` the card's ``action_window`` start) hold the committed
+    actions made relative to the newest state when the model predicts deltas
+    (``card.output_action_mode != io.action_mode``; the inverse of :class:`Postprocessor`),
+    normalized with the card's action statistics and zero-padded to ``noise_dim`` (LeRobot
+    families sample padded actions); the mask is 1 on those rows. A conditioned policy uses
+    at most its ``max_delay`` rows (it was trained with delays up to that): extra rows are
+    dropped and ``truncated`` says how many. Raises :class:`ObservationError` for a wrong shape
+    or non-finite values, naming the field, the shape and the fix.
+    """
+
+    def __init__(self, card: PolicyCard, settings: dict[str, Any]) -> None:
+        self.card, self.io = card, card.io
+        self.settings = settings
+        self._post = Postprocessor(card)
+        self.truncated = 0
+
+    def __call__(self, committed: np.ndarray, state: np.ndarray) -> dict[str, np.ndarray]:
+        io = self.io
+        c = np.asarray(committed)
+        if c.ndim != 2 or c.shape[1] != io.action_dim:
+            raise ObservationError(
+                f"Observation.committed_actions has shape {c.shape}; expected [d, {io.action_dim}] "
+                "(d committed steps, the card's action_joints order) or None"
+            )
+        if not np.issubdtype(c.dtype, np.number) or not np.all(np.isfinite(c)):
+            raise ObservationError(
+                "Observation.committed_actions has non-finite or non-numeric values; send the "
+                "executor's committed commands (raw units) or None"
+            )
+        start, stop = io.action_window
+        limit = stop - start - 1  # at least one step left to predict
+        if self.settings.get("mode") == "conditioned":
+            limit = min(limit, int(self.settings.get("max_delay", limit)))
+        d = min(c.shape[0], limit)
+        self.truncated = c.shape[0] - d
+        horizon, width = io.noise_shape
+        actions = np.zeros((1, horizon, width), dtype=np.float32)
+        mask = np.zeros((1, horizon), dtype=np.float32)
+        if d <= 0:
+            return {"rtc_actions": actions, "rtc_mask": mask}
+        a = c[:d].astype(np.float32)
+        if self._post.delta_to_absolute:
+            s = np.asarray(state, dtype=np.float32)
+            current = s[-1] if s.ndim == 2 else s
+            a = a - current[self._post._state_index][None, :]
+        actions[0, start : start + d, : io.action_dim] = normalize(a, self.card.normalization.action)
+        mask[0, start : start + d] = 1.0
+        return {"rtc_actions": actions, "rtc_mask": mask}

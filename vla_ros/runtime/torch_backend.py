@@ -8,7 +8,7 @@ import numpy as np
 
 from vla_ros.contract.card import PolicyCard
 from vla_ros.contract.errors import BackendUnavailableError, CardError
-from vla_ros.runtime.base import PolicyRuntime, dual_spec, split_spec
+from vla_ros.runtime.base import RTC_FEEDS, PolicyRuntime, dual_spec, split_spec
 from vla_ros.runtime.checkpoint import apply_state_dict, load_state_dict
 from vla_ros.runtime.timing import StageTimer
 
@@ -120,7 +120,8 @@ class TorchBackend(PolicyRuntime):
         return t.to(self.dtype) if t.is_floating_point() else t
 
     def _obs(self, t: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in t.items() if k != "noise" and not k.startswith("__")}
+        skip = ("noise", *RTC_FEEDS)
+        return {k: v for k, v in t.items() if k not in skip and not k.startswith("__")}
 
     def _eager(self, t: dict[str, Any]) -> Any:
         if self.layout == "monolithic":
@@ -130,10 +131,15 @@ class TorchBackend(PolicyRuntime):
         x = t.get("noise")
         if x is None:
             x = self.torch.zeros((1, *self.card.io.noise_shape), device=self.device, dtype=self.dtype)
+        rtc = "rtc_mask" in t  # real-time chunking: the conditioned / guided step (exact VJP)
         for i in range(self.num_steps):
             with self._timer("step"):
                 idx = self.torch.tensor(i, dtype=self.torch.int64, device=self.device)
-                x = self.model.export_step(prefix, x, idx)
+                if rtc:
+                    beta = t.get("rtc_max_guidance")
+                    x = self.model.export_step_rtc(prefix, x, idx, t["rtc_actions"], t["rtc_mask"], beta)
+                else:
+                    x = self.model.export_step(prefix, x, idx)
         return x
 
     def run_model(self, feeds: dict[str, np.ndarray], stamp_ns: int = 0) -> np.ndarray:
@@ -141,7 +147,10 @@ class TorchBackend(PolicyRuntime):
             return self._run_dual(feeds, stamp_ns)
         with self.torch.inference_mode():
             t = {k: self._to_tensor(k, v) for k, v in feeds.items()}
-            out = self._replay(t) if self.cuda_graph else self._eager(t)
+            # calls with committed actions (real-time chunking) run eagerly: the captured
+            # graphs are the plain steps (the guided step runs autograd)
+            graphed = self.cuda_graph and not any(k in t for k in RTC_FEEDS)
+            out = self._replay(t) if graphed else self._eager(t)
             result = out.float().cpu().numpy()
         self._timer.flush()
         return self.cut_actions(result)
@@ -165,7 +174,11 @@ class TorchBackend(PolicyRuntime):
                 spec = split_spec(self.card)
                 x, idx = t.pop("x"), t.pop("step_index")
                 feats = {k: t[g] for g, k in zip(spec["prefix_outputs"], spec["prefix_keys"])}
-                out = {"x_next": self.model.export_step(feats, x, idx)}
+                if "rtc_mask" in t:  # conditioned step / guided step_rtc
+                    y, m, beta = t["rtc_actions"], t["rtc_mask"], t.get("rtc_max_guidance")
+                    out = {"x_next": self.model.export_step_rtc(feats, x, idx, y, m, beta)}
+                else:
+                    out = {"x_next": self.model.export_step(feats, x, idx)}
             return {k: v.float().cpu().numpy() for k, v in out.items()}
 
     # ------------------------------------------------------------------ CUDA graphs

@@ -8,6 +8,7 @@ on the same stream.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ from vla_ros.contract.errors import BackendUnavailableError, CardError, ModelFil
 from vla_ros.runtime.base import PolicyRuntime, split_spec
 from vla_ros.runtime.timing import StageTimer
 from vla_ros.runtime.trt_engine import current_platform, deserialize_engine
+
+log = logging.getLogger(__name__)
 
 
 def rebuild_command(card: PolicyCard) -> str:
@@ -124,6 +127,19 @@ class TensorRTBackend(PolicyRuntime):
             self.engines["prefix"] = prefix
             self.engines["step"] = _Engine(card, "engine_step", self.device, shared)
             self.num_steps = int(spec["num_steps"])
+            if self.rtc and self.rtc["mode"] == "guided":
+                if card.has("engine_step_rtc"):  # the guided step, reading the same buffers
+                    shared = {**shared, "x": self.engines["step"].buffers["x"]}
+                    shared["step_index"] = self.engines["step"].buffers["step_index"]
+                    self.engines["step_rtc"] = _Engine(card, "engine_step_rtc", self.device, shared)
+                else:
+                    log.info(
+                        "card %s has guided real-time chunking but no engine_step_rtc (TensorRT "
+                        "engines are built for the plain graphs); committed actions are ignored "
+                        "on the tensorrt backend: use onnxruntime or torch for guided RTC",
+                        card.name,
+                    )
+                    self.rtc, self._committed = None, None
         self._check_against_card()
         self._timer = StageTimer(self._record, torch)
 
@@ -168,6 +184,9 @@ class TensorRTBackend(PolicyRuntime):
                 self._load(prefix, feeds)
                 with self._timer("prefix"):
                     prefix.execute(self.stream)
+                graph, rtc = self.step_graph(feeds)  # real-time chunking inputs (or none)
+                step = self.engines[graph]
+                self._load(step, rtc)
                 x = step.buffers["x"]
                 if "noise" in feeds:
                     x.copy_(torch.from_numpy(feeds["noise"]).reshape(x.shape))
