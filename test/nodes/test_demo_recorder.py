@@ -72,6 +72,7 @@ def _messages(store):
 
 def test_recording_reads_back_with_the_right_topics_counts_and_values(tmp_path: Path) -> None:
     from rosbags.rosbag2 import Reader
+    from rosbags.rosbag2.storage_mcap import McapReader
 
     store = typestore()
     msgs = _messages(store)
@@ -91,6 +92,22 @@ def test_recording_reads_back_with_the_right_topics_counts_and_values(tmp_path: 
     meta = yaml.safe_load((tmp_path / "rec" / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert meta["storage_identifier"] == "mcap" and meta["message_count"] == 9
     assert recorder.mcap_file.read_bytes()[:8] == b"\x89MCAP0\r\n"  # the MCAP magic
+    # what Foxglove's and PlotJuggler's ROS 2 decoders read: ros2msg schemas with every
+    # dependency inlined, CDR messages
+    mcap = McapReader(recorder.mcap_file)
+    mcap.open()
+    try:
+        schemas = {s.name: s for s in mcap.schemas.values()}
+        channels = {c.topic: c for c in mcap.channels.values()}
+    finally:
+        mcap.close()
+    assert set(schemas) == set(topics.values()) and {s.encoding for s in schemas.values()} == {"ros2msg"}
+    assert {c.topic: (c.schema, c.message_encoding) for c in channels.values()} == {
+        t: (m, "cdr") for t, m in topics.items()
+    }
+    chunk_schema = schemas["vla_ros/msg/ActionChunk"].data
+    assert chunk_schema.startswith("std_msgs/Header header\n")
+    assert "MSG: std_msgs/Header" in chunk_schema and "MSG: builtin_interfaces/Duration" in chunk_schema
     with Reader(tmp_path / "rec") as reader:
         assert {c.topic: c.msgtype for c in reader.connections} == topics
         assert {c.topic: c.msgcount for c in reader.connections} == counts
