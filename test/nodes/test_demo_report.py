@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,13 @@ def test_gif_needs_an_episode(tmp_path: Path, run: RunRecord) -> None:
     bare = RunRecord(**{**run.__dict__, "episodes": []})
     with pytest.raises(ValueError, match="no episode"):
         write_gif(bare, tmp_path / "x.gif")
+
+
+def test_long_runs_get_a_lower_gif_frame_rate(run: RunRecord) -> None:
+    from vla_ros.nodes.demo.report import GIF_MAX_FRAMES, gif_fps
+
+    assert gif_fps(run) == 10.0  # 4 s of episodes: 40 frames at the full rate
+    start = run.episodes[0].start_ns
+    long = RunRecord(**{**run.__dict__, "episodes": [replace(run.episodes[0], end_ns=start + 300 * NS)]})
+    assert gif_fps(long) == 4.0  # 300 s in 1200 frames
+    assert len(gif_frame_times(long, gif_fps(long))) == GIF_MAX_FRAMES

@@ -8,7 +8,8 @@
 * ``camera.gif`` (:func:`write_gif`, Pillow): the front and wrist cameras re-rendered from the
   measured joint states with the sim's own renderer (:func:`vla_ros.sim.render.render`, larger
   than the policy's 64 px), the target with its success circle and the fingertip drawn, one frame
-  per ``1 / fps`` seconds of each episode (:func:`gif_frame_times`).
+  per ``1 / fps`` seconds of each episode (:func:`gif_frame_times`; 10 fps, less for runs
+  longer than :data:`GIF_MAX_FRAMES` frames).
 
 Percentiles use :func:`vla_ros.util.stats.percentiles_ms` (numpy's linear interpolation).
 """
@@ -30,6 +31,8 @@ from vla_ros.util.stats import percentiles_ms
 
 JSON_NAME, PNG_NAME, GIF_NAME = "report.json", "trajectories.png", "camera.gif"
 GIF_FPS = 10.0
+#: a longer run gets a lower frame rate, so the GIF stays a few MB (Pillow holds every frame)
+GIF_MAX_FRAMES = 1200
 GIF_SIZE = 192  # px per camera view
 _TEXT_H = 22  # px of the caption strip under the views
 _TIP, _ZONE = (255, 0, 255), (120, 220, 120)
@@ -232,6 +235,12 @@ def gif_frame(run: RunRecord, episode: int, t_ns: int) -> np.ndarray:
     return np.vstack([np.hstack(views), caption])
 
 
+def gif_fps(run: RunRecord) -> float:
+    """:data:`GIF_FPS`, lowered so the run fits in about :data:`GIF_MAX_FRAMES` frames."""
+    total_s = sum(max(e.duration_s, 0.0) for e in run.episodes)
+    return min(GIF_FPS, GIF_MAX_FRAMES / total_s) if total_s > 0 else GIF_FPS
+
+
 def write_gif(run: RunRecord, path: Path, fps: float = GIF_FPS) -> int:
     """``camera.gif``, one frame per :func:`gif_frame_times` entry, looping; returns the frame count.
 
@@ -243,16 +252,11 @@ def write_gif(run: RunRecord, path: Path, fps: float = GIF_FPS) -> int:
     times = gif_frame_times(run, fps)
     if not times:
         raise ValueError("no episode to draw: the GIF needs at least one episode with joint states")
-    frames = [Image.fromarray(gif_frame(run, k, t)) for k, t in times]
-    frames[0].save(
-        path,
-        save_all=True,
-        append_images=frames[1:],
-        duration=round(1000 / fps),
-        loop=0,
-        optimize=False,
+    frames = (Image.fromarray(gif_frame(run, k, t)) for k, t in times)  # drawn as Pillow writes
+    next(frames).save(
+        path, save_all=True, append_images=frames, duration=round(1000 / fps), loop=0, optimize=False
     )
-    return len(frames)
+    return len(times)
 
 
 def write_report(
@@ -269,10 +273,11 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"json": str(out_dir / JSON_NAME), "png": str(out_dir / PNG_NAME), "gif": str(out_dir / GIF_NAME)}
     write_trajectories(run, out_dir / PNG_NAME)
-    frames = write_gif(run, out_dir / GIF_NAME)
+    fps = gif_fps(run)
+    frames = write_gif(run, out_dir / GIF_NAME, fps)
     report = summary(run, {**files, **(extra_files or {})})
     report["gif_frames"] = frames
-    report["gif_fps"] = GIF_FPS
+    report["gif_fps"] = round(fps, 4)
     if recorded is not None:
         report["recorded_messages"] = dict(sorted(recorded.items()))
     (out_dir / JSON_NAME).write_text(json.dumps(report, indent=2) + "\n")
