@@ -273,6 +273,29 @@ def test_another_models_tokenizer_is_refused_naming_both_sizes() -> None:
     assert model.tokenizer_file == str(TOKENIZER)
 
 
+def test_a_fitting_tokenizer_without_gemmas_layout_is_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tokenizer small enough for the table but without Gemma's ``<bos>`` at id 2 (another
+    model's, ids silently different): built, with one warning, kept in ``ckpt.warnings``."""
+    from tokenizers import Tokenizer as Tok
+    from tokenizers import models
+
+    vocab = {"<|endoftext|>": 0, "<|im_start|>": 1, "<bos>": 5, "[UNK]": 3, "pick": 4}
+    other = tmp_path / "tokenizer.json"
+    Tok(models.WordLevel(vocab, unk_token="[UNK]")).save(str(other))
+    ckpt = read_lerobot_folder(folder("pi0_2cam"))
+    with caplog.at_level(logging.WARNING):
+        build_lerobot_policy(ckpt, tokenizer=other)
+    notes = [r.getMessage() for r in caplog.records if "no Gemma <bos> at id 2 (it has 5)" in r.getMessage()]
+    assert len(notes) == 1 and str(other) in notes[0]
+    assert [w for w in ckpt.warnings if "no Gemma <bos>" in w] == notes
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        build_lerobot_policy(read_lerobot_folder(folder("pi0_2cam")), tokenizer=TOKENIZER)
+    assert not [r for r in caplog.records if "Gemma <bos>" in r.getMessage()]
+
+
 def test_build_in_place_shares_the_checkpoint_tensors_and_keeps_their_dtypes() -> None:
     """The low-memory build (full-size benchmarks): the model's parameters ARE the checkpoint's
     tensors (no copy); at fp32 it predicts exactly what the copying build does; with LeRobot's

@@ -282,13 +282,24 @@ def check_tokenizer_fits(ckpt: LeRobotCheckpoint, tok_file: str | Path, vocab: i
     """:class:`LeRobotCheckpointError` when the tokenizer's ids (its vocabulary, added tokens
     included) do not all have a row in the model's ``vocab``-row embedding table: the tokenizer
     of another model (an id past the table would fail inside the graph, or read a wrong row).
+    One warning (also in ``ckpt.warnings``) when it fits but lacks Gemma's layout (``<bos>`` at
+    id 2, as PaliGemma's): likely another model's, whose ids would silently differ from LeRobot's.
     A file the ``tokenizers`` library cannot read is left to the tokenizer's own error."""
     try:
         from tokenizers import Tokenizer
 
-        n = Tokenizer.from_file(str(tok_file)).get_vocab_size(with_added_tokens=True)
+        tok = Tokenizer.from_file(str(tok_file))
+        n = tok.get_vocab_size(with_added_tokens=True)
     except Exception:  # not a tokenizers file: reported where it is parsed
         return
+    if n <= vocab and tok.token_to_id("<bos>") != 2:
+        note = (
+            f"tokenizer {tok_file} has no Gemma <bos> at id 2 (it has {tok.token_to_id('<bos>')}): it does "
+            f"not look like PaliGemma's ({TOKENIZER_NAME}); with another model's tokenizer the token ids, "
+            "and so the actions, differ from LeRobot's. Pass the tokenizer the checkpoint was trained with"
+        )
+        LOG.warning(note)
+        ckpt.warnings.append(note)
     if n > vocab:
         raise LeRobotCheckpointError(
             f"tokenizer {tok_file} has {n} tokens but the {ckpt.policy_type} checkpoint "
@@ -300,7 +311,7 @@ def check_tokenizer_fits(ckpt: LeRobotCheckpoint, tok_file: str | Path, vocab: i
 def _build(
     ckpt: LeRobotCheckpoint, fps: float | None = None, tokenizer: str | Path | None = None
 ) -> LeRobotPi0:
-    from vla_ros.spine.build import build_vla
+    from vla_ros.spine.compose import build_vla
     from vla_ros.spine.weights import WeightLoadError, load_weights
 
     cfg = pi_model_config(ckpt, fps, tokenizer)
@@ -347,7 +358,7 @@ def build_in_place(
     """
     import torch
 
-    from vla_ros.spine.build import build_vla
+    from vla_ros.spine.compose import build_vla
     from vla_ros.spine.weights import WeightLoadError, _check_mapping, load_weights, map_name
 
     cfg = pi_model_config(ckpt, fps, tokenizer)
