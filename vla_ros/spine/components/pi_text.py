@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from vla_ros.spine.components.smolvla_text import SmolVLASpecTokenizer, TokenizerNotFoundError
-from vla_ros.spine.components.text import _Tokenizer
+from vla_ros.spine.components.tokenizer_base import TokenizerBase
 
 LOG = logging.getLogger(__name__)
 PAD = -1
@@ -149,7 +149,7 @@ class Pi0SpecTokenizer(SmolVLASpecTokenizer):
         super().__init__(path)
 
 
-class Pi05SpecTokenizer(_Tokenizer):
+class Pi05SpecTokenizer(TokenizerBase):
     """The ``pi05:PATH`` tokenizer kind: pi0.5's prompt of the task and the observation's
     normalized state (:func:`pi05_prompt`, 256 bins), tokenized as :class:`PromptTokenizer`
     (truncated to ``max_len`` and said once per task, ``-1`` padded).

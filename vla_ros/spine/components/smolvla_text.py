@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from vla_ros.contract.errors import VlaRosError
-from vla_ros.spine.components.text import _Tokenizer
+from vla_ros.spine.components.tokenizer_base import TokenizerBase
 
 LOG = logging.getLogger(__name__)
 TOKENIZER_FILE = "tokenizer.json"
@@ -165,7 +165,7 @@ class SmolVLATokenizer:
         return torch.tensor([r + [PAD] * (self.max_length - len(r)) for r in rows], dtype=torch.long)
 
 
-class SmolVLASpecTokenizer(_Tokenizer):
+class SmolVLASpecTokenizer(TokenizerBase):
     """The ``smolvla:PATH`` tokenizer kind of :func:`vla_ros.spine.components.text.get_tokenizer`.
 
     ``encode(task, max_len)`` gives the ids :class:`SmolVLATokenizer` gives (LeRobot's newline,

@@ -32,39 +32,13 @@ import torch
 from torch import Tensor, nn
 
 from vla_ros.spine.components.layers import Block
+from vla_ros.spine.components.tokenizer_base import BOS_ID, EOS_ID, PAD_ID, TokenizerBase
 from vla_ros.spine.registry import TEXT_ENCODERS
 
-PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 _NUM_SPECIAL = 3
 
 
-class _Tokenizer:
-    """Shared fixed-length batching; subclasses implement ``_ids(text)`` and ``vocab_size``."""
-
-    name = "?"
-    vocab_size = 0
-    pad_id = PAD_ID
-    #: whether ``encode`` needs the observation's normalized state (``state=``; pi0.5's prompt)
-    needs_state = False
-
-    def _ids(self, text: str) -> list[int]:
-        raise NotImplementedError
-
-    def encode(self, text: str, max_len: int) -> list[int]:
-        """Ids of ``text`` (with bos/eos where the scheme has them), cut or padded to ``max_len``."""
-        if not isinstance(text, str):
-            raise TypeError(f"{self.name} tokenizer expects a str, got {type(text).__name__}")
-        ids = self._ids(text)[:max_len]
-        return ids + [self.pad_id] * (max_len - len(ids))
-
-    def __call__(self, texts: str | Sequence[str], max_len: int) -> Tensor:
-        """``int64 [B, max_len]`` for one text or a list of texts."""
-        if isinstance(texts, str):
-            texts = [texts]
-        return torch.tensor([self.encode(t, max_len) for t in texts], dtype=torch.long)
-
-
-class ByteTokenizer(_Tokenizer):
+class ByteTokenizer(TokenizerBase):
     """UTF-8 byte tokenizer: vocabulary 259, no files, no download."""
 
     name = "byte"
@@ -79,7 +53,7 @@ class ByteTokenizer(_Tokenizer):
         return raw.decode("utf-8", errors="replace")
 
 
-class HashTokenizer(_Tokenizer):
+class HashTokenizer(TokenizerBase):
     """Word-level tokenizer hashing each word into ``buckets`` ids (collisions are accepted)."""
 
     name = "hash"
@@ -97,7 +71,7 @@ class HashTokenizer(_Tokenizer):
         return [BOS_ID, *ids, EOS_ID]
 
 
-class HFTokenizer(_Tokenizer):
+class HFTokenizer(TokenizerBase):
     """A Hugging Face ``tokenizers`` JSON file, loaded locally (never downloaded)."""
 
     name = "hf"
@@ -136,7 +110,7 @@ def tokenizer_file(spec: str, root: str | Path | None = None) -> Path | None:
     return Path(root) / path if root is not None and not path.is_absolute() else path
 
 
-def get_tokenizer(spec: str, root: str | Path | None = None) -> _Tokenizer:
+def get_tokenizer(spec: str, root: str | Path | None = None) -> TokenizerBase:
     """The tokenizer named by ``spec`` (``"byte"``, ``"hash"``, ``"hash:N"``, ``"hf:PATH"``,
     ``"smolvla:PATH"``, ``"pi0:PATH"``, ``"pi05:PATH"``); relative ``PATH`` under ``root`` when
     given.

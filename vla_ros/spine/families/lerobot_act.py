@@ -429,7 +429,7 @@ def lerobot_weights(ckpt: LeRobotCheckpoint, model: LeRobotACT) -> dict[str, Ten
 @register_lerobot_builder("act")
 def build_from_lerobot(ckpt: LeRobotCheckpoint, fps: float | None = None) -> LeRobotACT:
     """The spine ACT for ``ckpt`` with its weights loaded strictly through :data:`NAME_MAPPING`."""
-    from vla_ros.spine.build import build_vla
+    from vla_ros.spine.compose import build_vla
     from vla_ros.spine.weights import WeightLoadError, load_weights
 
     cfg = act_model_config(ckpt, fps)

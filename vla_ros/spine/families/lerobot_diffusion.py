@@ -484,7 +484,7 @@ def build_lerobot_diffusion(
     :class:`LeRobotCheckpointError` for a config the spine cannot express and for weights that do
     not fit it (naming the missing / unexpected / mis-shaped keys).
     """
-    from vla_ros.spine.build import build_vla  # here: vla_ros.spine.build imports the families
+    from vla_ros.spine.compose import build_vla
 
     norms = []
     for feat in ckpt.image_features:

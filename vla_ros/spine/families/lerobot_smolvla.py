@@ -446,7 +446,7 @@ def build_from_lerobot(
     vlm_dir: str | Path | None = None,
 ) -> LeRobotSmolVLA:
     """The spine SmolVLA for ``ckpt`` with its weights loaded strictly through :data:`NAME_MAPPING`."""
-    from vla_ros.spine.build import build_vla
+    from vla_ros.spine.compose import build_vla
     from vla_ros.spine.weights import WeightLoadError, load_weights
 
     cfg = smolvla_model_config(ckpt, fps, tokenizer, vlm_dir)
