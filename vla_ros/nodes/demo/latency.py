@@ -5,7 +5,8 @@ policy node with its runtime wrapped, so every ``infer`` returns ``latency_ms`` 
 node's worker thread, exactly where a slower model spends its time. Everything downstream sees
 what a slow model would cause: the chunk's stamp (the observation's) is older when it is
 published, the node's measured inference time and observation -> chunk latency include the
-delay, and the worker starts its next inference later. Nothing on a robot can switch it on.
+delay, and the worker starts its next inference later. The node's start-up warm-up calls the
+wrapped runtime directly (not slowed). Nothing on a robot can switch it on.
 """
 
 from __future__ import annotations
