@@ -126,3 +126,16 @@ def test_chunks_with_every_action_in_the_past_are_dropped_and_counted(mode):
     ctl.add_chunk(stamp_ns=900 * MS, dt_ns=PERIOD, joint_names=["a"], actions=np.arange(20.0) / 100)
     ctl.update_state(1010 * MS, ["a"], [0.11])
     assert ctl.tick(1010 * MS).positions[0] == pytest.approx(0.11, abs=1e-15)  # index 11, not 0
+
+
+def test_committed_prefix_samples_the_plan_on_the_chunk_grid():
+    """The plan of A (0.1 rad/s ramp) at 130, 230, 330 ms: the committed prefix for d = 3."""
+    from vla_ros.control.rtc import committed_prefix
+
+    ctl = _ctl("rtc")
+    ctl.add_chunk(stamp_ns=0, dt_ns=DT, joint_names=["a"], actions=A)
+    got = committed_prefix(ctl.plan, 130 * MS, DT, 3)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got[:, 0], [0.013, 0.023, 0.033], rtol=0, atol=1e-9)
+    assert committed_prefix(ctl.plan, 1800 * MS, DT, 3) is None  # 2.0 s is past A's last action
+    assert committed_prefix(ctl.plan, 0, DT, 0) is None

@@ -175,3 +175,20 @@ def committed_actions(
         joint_names=tuple(joint_names),
         actions=np.array(rows, dtype=np.float64),
     )
+
+
+def committed_prefix(plan: PlanFn, stamp_ns: int, dt_ns: int, steps: int) -> np.ndarray | None:
+    """``[steps, n_joints]`` float32: the plan at ``stamp_ns + i * dt_ns``, ``i < steps`` (the
+    committed actions of a chunk stamped ``stamp_ns`` when the executor's plan is at hand, as in
+    a simulated loop; the robot path resamples ``~/committed_actions`` instead). None when a
+    grid time has no plan, or ``steps <= 0``.
+    """
+    if steps <= 0:
+        return None
+    rows = []
+    for i in range(int(steps)):
+        p = plan(int(stamp_ns) + i * int(dt_ns))
+        if p is None:
+            return None
+        rows.append(p)
+    return np.array(rows, dtype=np.float32)
