@@ -93,15 +93,15 @@ def test_cli_flags_an_infeasible_schedule(card_copy, tmp_path: Path, capsys: pyt
 
 
 def test_policy_diagnostics_are_read_and_the_reported_delay_counts(card_copy) -> None:
-    from vla_ros.doctor.live import LiveObservation, diagnostics_delay_ns, diagnostics_latency_ms
+    from vla_ros.doctor.live import LiveObservation, diagnostics_numbers
 
     statuses = [
         ("/a/policy_node: policy", {"latency_p99_ms": "61.5", "delay_ns": "60000000"}),
         ("/b/policy_node: policy", {"latency_p99_ms": "nan", "delay_ns": "n/a"}),  # no chunks yet
         ("/executor_node: executor", {"rate_hz": "100"}),
     ]
-    assert diagnostics_latency_ms(statuses) == {"/a/policy_node: policy": 61.5}
-    assert diagnostics_delay_ns(statuses) == {"/a/policy_node: policy": 60_000_000}
+    assert diagnostics_numbers(statuses, "latency_p99_ms") == {"/a/policy_node: policy": 61.5}
+    assert diagnostics_numbers(statuses, "delay_ns") == {"/a/policy_node: policy": 60_000_000}
     obs = LiveObservation(1.0, diagnostics_latency_ms={"p": 61.5}, diagnostics_delay_ns={"p": 60_000_000})
     assert obs.inference_latency_s() == (0.0615, "/diagnostics 'p' latency_p99_ms")
     assert obs.policy_delay_ns() == (60_000_000, "/diagnostics 'p' delay_ns")

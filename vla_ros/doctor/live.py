@@ -135,32 +135,18 @@ class LiveObservation:
         )
 
 
-def diagnostics_delay_ns(statuses: list[tuple[str, dict[str, str]]]) -> dict[str, int]:
-    """``delay_ns`` of each ``(status name, key -> value)`` that reports one (a policy node's
-    inference-delay estimate, see :func:`vla_ros.policy.health.status_values`; ``n/a`` and
-    unparsable or negative values are left out)."""
+def diagnostics_numbers(statuses: list[tuple[str, dict[str, str]]], key: str) -> dict[str, float]:
+    """``key`` of each ``(status name, key -> value)`` that reports it as a finite number >= 0
+    (a policy node's ``latency_p99_ms`` or ``delay_ns``, see
+    :func:`vla_ros.policy.health.status_values`); ``n/a``, NaN and unparsable values are left out."""
     out = {}
     for name, values in statuses:
         try:
-            ns = int(values["delay_ns"])
+            number = float(values[key])
         except (KeyError, ValueError):
             continue
-        if ns >= 0:
-            out[name] = ns
-    return out
-
-
-def diagnostics_latency_ms(statuses: list[tuple[str, dict[str, str]]]) -> dict[str, float]:
-    """``latency_p99_ms`` of each ``(status name, key -> value)`` that reports one (a policy
-    node's, see :func:`vla_ros.policy.health.status_values`); unparsable values are left out."""
-    out = {}
-    for name, values in statuses:
-        try:
-            ms = float(values["latency_p99_ms"])
-        except (KeyError, ValueError):
-            continue
-        if math.isfinite(ms) and ms >= 0:
-            out[name] = ms
+        if math.isfinite(number) and number >= 0:
+            out[name] = number
     return out
 
 

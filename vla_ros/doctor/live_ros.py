@@ -20,8 +20,7 @@ from vla_ros.doctor.live import (
     LiveObservation,
     TopicExpectation,
     TopicSample,
-    diagnostics_delay_ns,
-    diagnostics_latency_ms,
+    diagnostics_numbers,
 )
 
 # Compatible with every publisher: best effort + volatile never blocks a match.
@@ -126,8 +125,9 @@ class LiveSampler:
 
         def record(msg: Any) -> None:
             statuses = [(s.name, {kv.key: kv.value for kv in s.values}) for s in msg.status]
-            self.diagnostics_latency_ms.update(diagnostics_latency_ms(statuses))
-            self.diagnostics_delay_ns.update(diagnostics_delay_ns(statuses))
+            self.diagnostics_latency_ms.update(diagnostics_numbers(statuses, "latency_p99_ms"))
+            delay = diagnostics_numbers(statuses, "delay_ns")
+            self.diagnostics_delay_ns.update({k: round(v) for k, v in delay.items()})
 
         self._diag_sub = self.node.create_subscription(DiagnosticArray, "/diagnostics", record, PROBE_QOS)
 
