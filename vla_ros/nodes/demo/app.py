@@ -214,6 +214,9 @@ def run(args: argparse.Namespace) -> int:
     except DemoError as exc:
         print(f"vla-ros demo: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("vla-ros demo: interrupted; no report written", file=sys.stderr)
+        return 130
     from vla_ros.nodes.demo.report import write_report
 
     report = write_report(run_record, out, extra, recorded)
