@@ -239,6 +239,7 @@ def _run_graph(
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
     from vla_ros.nodes.bringup import BringupError, ros_arguments, select_nodes, yaml_sections
     from vla_ros.nodes.demo.monitor import DemoMonitor
@@ -252,7 +253,13 @@ def _run_graph(
     joints = list(node_section(data, "sim_node").get("joint_names") or [f"joint_{i}" for i in range(1, 7)])
     context = Context()
     use_large_data_profile()
-    rclpy.init(context=context, args=ros_arguments(params_file, log_level=args.log_level))
+    # no rclpy signal handlers: Ctrl-C raises KeyboardInterrupt in this thread (the episode loop),
+    # which tears the graph down below (rclpy's handler would only wake executors)
+    rclpy.init(
+        context=context,
+        args=ros_arguments(params_file, log_level=args.log_level),
+        signal_handler_options=SignalHandlerOptions.NO,
+    )
     nodes: list[Any] = []
     monitor = recorder = executor = spinner = None
     extra: dict[str, str] = {}
