@@ -123,3 +123,22 @@ def test_pure_matching_agrees_with_rclpy(tmp_path: Path, namespace: str) -> None
         assert got == want and len(want) >= 4
     finally:
         _close(node, ctx)
+
+
+def test_executor_node_warns_for_a_command_line_parameter_it_does_not_have(
+    capfd: pytest.CaptureFixture,
+) -> None:
+    from vla_ros.nodes.executor_node import ExecutorNode
+
+    # -p chunk_mode:=latest: rclpy ignores an undeclared override silently; mode stays at its default
+    ctx = _context(["-p", "chunk_mode:=latest", "-p", "limits.j1.lower:=-1.0", "-p", "joint_names:=[j1]"])
+    node = ExecutorNode(context=ctx)
+    try:
+        assert node.get_parameter("mode").value == "temporal_ensemble"
+        assert node.get_parameter("limits.j1.lower").value == -1.0  # a map key is known
+        lines = [x for x in capfd.readouterr().err.splitlines() if "has no parameter" in x]
+        assert len(lines) == 1 and lines[0].startswith("[WARN]")
+        assert "/executor_node has no parameter 'chunk_mode' (did you mean 'mode' or " in lines[0]
+        assert "limits.j1" not in lines[0] and "joint_names" not in lines[0]
+    finally:
+        _close(node, ctx)

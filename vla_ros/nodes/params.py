@@ -36,11 +36,14 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from vla_ros.util.param_files import (
+    RCLPY_PARAMS,
     ParamsFile,
     ParamsFileError,
+    applicable,
     mismatch_warning,
     params_file_args,
     read_params,
+    suggest,
     unknown_key_warnings,
 )
 from vla_ros.util.params import ParamSpec, SpecIndex, check_forms, deprecation_warning
@@ -260,6 +263,41 @@ def _rcl_node_options(node: Node) -> int:
     return int(addr)
 
 
+def unknown_override_warning(
+    node: Node, specs: Sequence[ParamSpec], files: Sequence[ParamsFile]
+) -> str | None:
+    """One line naming the parameters set on the command line (``-p``), in a launch file or as
+    constructor overrides that the node does not declare (with ``difflib`` suggestions): rclpy
+    ignores them silently, so ``-p chunk_mode:=rtc`` would leave ``mode`` at its default.
+
+    Keys that come from a parameter file are left to :func:`unknown_key_warnings` (one line per
+    cause), catch-all sections included.
+    """
+    fqn = node.get_fully_qualified_name()
+    from_files = {k for _, section in applicable(files, fqn) for k in section.params}
+    known = {s.name for s in specs} | set(declared_names(node)) | RCLPY_PARAMS
+    maps = [s for s in specs if s.is_map]
+    unknown = [
+        name
+        for name in getattr(node, "_parameter_overrides", {})  # rclpy: files, -p and overrides
+        if name not in known
+        and name not in from_files
+        and not name.startswith("qos_overrides.")
+        and not any(m.key_of(name) for m in maps)  # limits.<joint>.lower: declared per joint
+    ]
+    if not unknown:
+        return None
+    what = ", ".join(
+        f"{k!r}"
+        + (f" (did you mean {' or '.join(repr(c) for c in suggest(k, known))}?)" if suggest(k, known) else "")
+        for k in unknown
+    )
+    return (
+        f"{fqn} has no parameter {what}: set on the command line, in a launch file or as an "
+        f"override, it is ignored (see `ros2 param list {fqn}`)"
+    )
+
+
 def warn_params_files(node: Node, specs: Sequence[ParamSpec] = ()) -> list[str]:
     """Log (WARN, one line per cause) what the node's parameter files fail to tell it; returns the lines.
 
@@ -289,6 +327,9 @@ def warn_params_files(node: Node, specs: Sequence[ParamSpec] = ()) -> list[str]:
             k for f in files for sec in f.sections for k in sec.params if any(m.key_of(k) for m in maps)
         }
         lines += unknown_key_warnings(files, fqn, known)
+    line = unknown_override_warning(node, specs, files)
+    if line:
+        lines.append(line)
     for line in lines:
         node.get_logger().warning(line)
     return lines

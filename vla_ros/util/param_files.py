@@ -469,8 +469,19 @@ def params_files_problem(argv: Sequence[str]) -> str | None:
 
 
 def suggest(name: str, known: Iterable[str]) -> list[str]:
-    """Up to three known names close to ``name`` (``difflib``, cutoff 0.5)."""
-    return difflib.get_close_matches(name, sorted(set(known)), n=3, cutoff=0.5)
+    """Up to three known names close to ``name``: first those it extends or shortens by whole
+    ``_``-separated words (``chunk_mode`` -> ``mode``), then ``difflib``'s (cutoff 0.5)."""
+    names = sorted(set(known))
+    words = [
+        k
+        for k in names
+        if name.endswith("_" + k)
+        or name.startswith(k + "_")
+        or k.endswith("_" + name)
+        or k.startswith(name + "_")
+    ]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    return (words + [c for c in close if c not in words])[:3]
 
 
 def _did_you_mean(close: Sequence[str]) -> str:
