@@ -37,6 +37,10 @@ def test_delay_within_the_horizon_passes_and_a_short_max_chunk_age_fails(card_co
 
     settings = read_executor_settings(_params(tmp_path, max_chunk_age_s=0.04))
     assert settings.max_chunk_age_s == 0.04 and "executor_node" in settings.source
+    scoped = tmp_path / "robot1.yaml"
+    scoped.write_text("/robot1/executor_node:\n  ros__parameters:\n    time_offset_s: 0.02\n")
+    assert read_executor_settings(scoped, "/robot1").time_offset_s == 0.02
+    assert read_executor_settings(scoped, "/").time_offset_s == 0.0  # another namespace's section
     bad = check_delay(CTX, loaded, Latency(0.060, "--latency-ms"), settings)
     assert bad.status is Status.FAIL
     assert (bad.details["delay_steps"], bad.details["execution_horizon"]) == (3, 3)
