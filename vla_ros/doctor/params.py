@@ -7,7 +7,7 @@ parameter is one more :class:`ParamSpec` entry here.
 
 from __future__ import annotations
 
-from vla_ros.doctor.report import GROUP_TITLES
+from vla_ros.doctor.registry import GROUP_TITLES
 from vla_ros.util.params import ParamSpec
 
 PARAMS: tuple[ParamSpec, ...] = (
