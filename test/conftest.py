@@ -1,6 +1,6 @@
 """Test configuration shared by the whole suite.
 
-ROS tests are marked ``@pytest.mark.ros`` and use the ``ros`` fixture (see ros_harness.py). Under
+ROS tests are marked ``@pytest.mark.ros`` and use the ``ros`` fixture (see support/ros_harness.py). Under
 ``make test`` (VLA_ROS_REQUIRE_ROS=1) a missing rclpy or missing colcon-built messages is an error,
 never a silent skip; elsewhere (a pip install without ROS) those tests skip and say why.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # the harness module
+sys.path.insert(0, str(HERE))  # the shared helpers: support.*
 
 # Keep test traffic on this machine and off any robot's DDS domain: one domain per test process
 # (subprocesses started by tests inherit it), discovery restricted to localhost.
@@ -71,8 +71,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def ros():
-    """A fresh rclpy context with a background MultiThreadedExecutor (see ros_harness.RosHarness)."""
-    from ros_harness import RosHarness
+    """A fresh rclpy context with a background MultiThreadedExecutor (see support.ros_harness.RosHarness)."""
+    from support.ros_harness import RosHarness
 
     harness = RosHarness()
     try:

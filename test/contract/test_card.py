@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from export_testlib import copy_card, exported_card
+from support.export_testlib import copy_card, exported_card
 
 from vla_ros.contract.card import CARD_FILE, Normalization, PolicyCard, Stats
 from vla_ros.contract.errors import CardError, ModelFileError

@@ -1,6 +1,16 @@
 """Arming refusals with real-shaped URDFs: both joint lists, the missing attribute, mimic joints."""
 
-from urdf_samples import SO101_NAMES, UR_NAMES, VX_ARM, chain, limit, robotiq_2f85, so101, ur5e, vx300s
+from support.urdf_samples import (
+    SO101_NAMES,
+    UR_NAMES,
+    VX_ARM,
+    chain,
+    limit,
+    robotiq_2f85,
+    so101,
+    ur5e,
+    vx300s,
+)
 
 from vla_ros.control.safety import JointLimits, arming_refusal
 from vla_ros.control.urdf import parse_urdf_limits

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from urdf_samples import chain, limit
+from support.urdf_samples import chain, limit
 
 from vla_ros.control.urdf import UrdfError, describe_unmatched, parse_urdf_limits
 

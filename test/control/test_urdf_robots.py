@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from urdf_samples import (
+from support.urdf_samples import (
     PANDA_HARD,
     PANDA_SOFT,
     PANDA_VEL,

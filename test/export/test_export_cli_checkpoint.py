@@ -144,7 +144,7 @@ def test_corrupt_and_mismatched_checkpoints(tmp_path):
 
 @pytest.mark.skipif(tensorrt_unavailable_reason() is None, reason="TensorRT can run here")
 def test_cli_add_engine_to_card_where_tensorrt_is_missing(tmp_path, capsys):
-    from export_testlib import copy_card, exported_card
+    from support.export_testlib import copy_card, exported_card
 
     card_dir = copy_card(exported_card("act_tiny"), tmp_path / "card")
     before = (card_dir / "card.yaml").read_text()

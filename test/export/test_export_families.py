@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from export_testlib import exported_card, family_cases
+from support.export_testlib import exported_card, family_cases
 
 from vla_ros.export import PolicyCard
 from vla_ros.spine import VLAS

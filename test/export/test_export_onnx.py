@@ -7,7 +7,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from export_testlib import TinyPolicy
+from support.export_testlib import TinyPolicy
 
 from vla_ros.contract.errors import ExportError, ParityError
 from vla_ros.export import PolicyCard, export_policy

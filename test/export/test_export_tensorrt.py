@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from export_testlib import copy_card, exported_card
+from support.export_testlib import copy_card, exported_card
 
 from vla_ros.contract.errors import BackendUnavailableError, EngineMismatchError
 from vla_ros.export import PolicyCard

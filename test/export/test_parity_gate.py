@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from export_testlib import TinyPolicy
+from support.export_testlib import TinyPolicy
 
 from vla_ros.contract.errors import ParityError
 from vla_ros.export import PolicyCard, export_policy
@@ -185,7 +185,7 @@ def test_int8_gate_uses_the_same_inputs_and_batch_3(tmp_path):
 
 def test_backend_gate_figures_over_the_inputs():
     """The TensorRT gate's comparison (``compare_runs``), run here between two CPU runtimes."""
-    from export_testlib import exported_card
+    from support.export_testlib import exported_card
 
     from vla_ros.export.parity import card_parity_feeds, compare_runs
     from vla_ros.runtime import load_runtime

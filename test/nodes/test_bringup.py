@@ -92,7 +92,7 @@ def test_a_node_that_fails_to_start_is_reported(tmp_path: Path, capsys) -> None:
 def test_bringup_with_sim_end_to_end(ros, tmp_path: Path) -> None:
     """sim_node + policy_node + executor_node in one process: chunks and commands flow; Ctrl-C."""
     from sensor_msgs.msg import JointState
-    from test_policy_support import make_card
+    from support.policy_card import make_card
 
     from vla_ros.contract.card import PolicyCard
     from vla_ros.msg import ActionChunk

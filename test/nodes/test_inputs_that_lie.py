@@ -22,7 +22,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
-from test_policy_support import CAMERAS, image_msg, joint_msg, make_card  # noqa: E402
+from support.policy_card import CAMERAS, image_msg, joint_msg, make_card  # noqa: E402
 
 HOUR_NS = 3600 * 1_000_000_000
 MS = 1_000_000

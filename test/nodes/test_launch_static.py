@@ -226,7 +226,7 @@ def test_every_yaml_key_is_a_declared_parameter(launch: LaunchModel, repo_root: 
     import rclpy
     from rclpy.context import Context
     from rclpy.parameter import Parameter
-    from test_policy_support import make_card
+    from support.policy_card import make_card
 
     card = make_card(tmp_path / "card")
     checked = []

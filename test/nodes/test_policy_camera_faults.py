@@ -12,8 +12,8 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
+from support.policy_card import image_msg, make_card  # noqa: E402
 from test_policy_node import Rig  # noqa: E402
-from test_policy_support import image_msg, make_card  # noqa: E402
 
 H, W = 48, 64
 

@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
-from test_policy_support import (  # noqa: E402
+from support.policy_card import (  # noqa: E402
     ACTION_JOINTS,
     CAMERAS,
     image_msg,

@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
-from test_policy_support import ACTION_JOINTS, STATE_JOINTS, image_msg, joint_msg, make_card  # noqa: E402
+from support.policy_card import ACTION_JOINTS, STATE_JOINTS, image_msg, joint_msg, make_card  # noqa: E402
 
 MS = 1_000_000
 

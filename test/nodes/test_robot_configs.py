@@ -24,8 +24,8 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
+from support.policy_card import make_card  # noqa: E402
 from test_executor_node import _call  # noqa: E402
-from test_policy_support import make_card  # noqa: E402
 
 ROBOTS_DIR = Path(__file__).resolve().parents[2] / "config" / "robots"
 ROBOT_FILES = sorted(ROBOTS_DIR.glob("*.yaml"))

@@ -11,7 +11,7 @@ rclpy = pytest.importorskip("rclpy")
 from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from urdf_samples import SO101_LIMITS, SO101_NAMES, UR_XACRO, VX_ARM, so101, vx300s  # noqa: E402
+from support.urdf_samples import SO101_LIMITS, SO101_NAMES, UR_XACRO, VX_ARM, so101, vx300s  # noqa: E402
 
 # /rosout keeps its history for late joiners: the constructor's log lines are read too
 ROSOUT_QOS = QoSProfile(

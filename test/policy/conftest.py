@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-# the tiny card builder is shared with the node tests
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))
 
 
 @pytest.fixture(scope="session")
 def card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Cameras wrist+top, state joints j1..j3, actions j1..j2, horizon 4, dt 0.05 s; NaN if state[0] < 0."""
-    from test_policy_support import make_card
+    from support.policy_card import make_card
 
     return make_card(tmp_path_factory.mktemp("policy_card") / "nan_gate")
 
@@ -22,6 +18,6 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def history_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """As ``card`` with obs_history=2."""
-    from test_policy_support import make_card
+    from support.policy_card import make_card
 
     return make_card(tmp_path_factory.mktemp("policy_card_hist") / "nan_gate", obs_history=2)

@@ -259,7 +259,7 @@ def test_nan_output_gives_no_chunk_then_recovers(runtime) -> None:
 
 def test_runtime_error_is_an_inference_error(card: Path, tmp_path: Path) -> None:
     """A real onnxruntime runtime fed an observation its card does not accept (4 state joints)."""
-    from test_policy_support import make_card
+    from support.policy_card import make_card
 
     wide = load_runtime(make_card(tmp_path / "wide", state_joints=("j1", "j2", "j3", "j4")))
     narrow = load_runtime(card)

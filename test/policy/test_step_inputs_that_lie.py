@@ -18,7 +18,7 @@ JOINTS = ("j1", "j2", "j3")
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory):
-    from test_policy_support import make_card
+    from support.policy_card import make_card
 
     return load_runtime(
         make_card(tmp_path_factory.mktemp("card") / "plain", nan_gate=False), backend="onnxruntime"

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from export_testlib import TinyPolicy, copy_card, exported_card, family_cases
+from support.export_testlib import TinyPolicy, copy_card, exported_card, family_cases
 
 from vla_ros.contract.card import Normalization, Stats
 from vla_ros.contract.errors import (

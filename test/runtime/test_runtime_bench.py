@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from export_testlib import exported_card
+from support.export_testlib import exported_card
 
 from vla_ros.cli import main
 from vla_ros.export import PolicyCard

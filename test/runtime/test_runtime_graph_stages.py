@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from export_testlib import copy_card, exported_card
+from support.export_testlib import copy_card, exported_card
 
 from vla_ros.contract.errors import CardError
 from vla_ros.export import PolicyCard, export_policy
