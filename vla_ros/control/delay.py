@@ -16,8 +16,10 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from vla_ros.contract.errors import VlaRosError
 
-class DelayError(ValueError):
+
+class DelayError(VlaRosError, ValueError):
     """Invalid delay-estimator settings or samples."""
 
 
