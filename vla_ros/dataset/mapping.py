@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vla_ros.contract.errors import VlaRosError
-from vla_ros.eval.bag import IMAGE_TYPES, JOINT_STATE_TYPE, STRING_TYPE, BagSource, resolve_topic
+from vla_ros.eval.bag import JOINT_STATE_TYPE, BagSource, observation_topics, resolve_topic
 from vla_ros.policy.config import parse_cameras
 
 FLOAT_ARRAY_TYPE = "std_msgs/msg/Float64MultiArray"
@@ -83,16 +83,8 @@ def topic_map(
             cams = parse_cameras(entries, tuple(e.partition("=")[0].strip() for e in entries))
     except ValueError as exc:
         raise DatasetError(str(exc)) from None
-    cameras = {c: resolve_topic(t, namespace) for c, t in cams.items()}
-    for cam, topic in cameras.items():
-        bag.require(topic, IMAGE_TYPES, f"camera {cam!r}", param="policy_node cameras (name=topic)")
-    joints = resolve_topic("joint_states", namespace)
-    bag.require(
-        joints,
-        (JOINT_STATE_TYPE,),
-        "joint states (observation.state reads <namespace>/joint_states)",
-        param="--namespace so that <namespace>/joint_states",
-    )
+    observed = observation_topics(bag, cams, namespace, reader="observation.state")
+    joints = observed.joint_states
     state = _names(policy["state_joints"], card.state_joints if card else [], executor["joint_names"])
     if not state:
         state = _first_names(bag, joints)
@@ -100,15 +92,14 @@ def topic_map(
     names = _names(policy["action_joints"], card.action_joints if card else [], executor["joint_names"])
     action_names = names or state
     topic, mtype = _action_source(bag, executor, namespace, action, action_topic, notes)
-    instruction = resolve_topic("vla/instruction", namespace)
     return TopicMap(
-        cameras=cameras,
+        cameras=observed.cameras,
         joint_states=joints,
         state_names=tuple(state),
         action_names=tuple(action_names),
         action_topic=topic,
         action_type=mtype,
-        instruction=instruction if bag.optional(instruction, (STRING_TYPE,)) else None,
+        instruction=observed.instruction,
         notes=tuple(notes),
     )
 

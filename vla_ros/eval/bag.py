@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,43 @@ def resolve_topic(topic: str, namespace: str = "/") -> str:
         return topic
     ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
     return f"{ns}/{topic}"
+
+
+@dataclass(frozen=True)
+class ObservationTopics:
+    """The bag topics (fully qualified) an observation is read from."""
+
+    cameras: dict[str, str]  # camera name -> image topic
+    joint_states: str
+    instruction: str | None  # None: the bag has no readable ``<namespace>/vla/instruction``
+
+
+def observation_topics(
+    bag: BagSource, cameras: Mapping[str, str], namespace: str, *, reader: str
+) -> ObservationTopics:
+    """The camera topics and ``<namespace>/joint_states`` of ``bag``, required; the instruction if any.
+
+    ``cameras``: camera name -> topic as policy_node ``cameras`` gives it (relative topics resolve
+    in ``namespace``, as the node's would). ``reader`` names what reads the joint states, for the
+    error (``"the replay"``). Raises :class:`BagError` naming a missing, mistyped or empty topic
+    and the parameter that chose it.
+    """
+    resolved = {cam: resolve_topic(topic, namespace) for cam, topic in cameras.items()}
+    for cam, topic in resolved.items():
+        bag.require(topic, IMAGE_TYPES, f"camera {cam!r}", param="policy_node cameras (name=topic)")
+    joints = resolve_topic("joint_states", namespace)
+    bag.require(
+        joints,
+        (JOINT_STATE_TYPE,),
+        f"joint states ({reader} reads <namespace>/joint_states)",
+        param="--namespace so that <namespace>/joint_states",
+    )
+    instruction = resolve_topic("vla/instruction", namespace)
+    return ObservationTopics(
+        cameras=resolved,
+        joint_states=joints,
+        instruction=instruction if bag.optional(instruction, (STRING_TYPE,)) else None,
+    )
 
 
 class BagSource:

@@ -19,7 +19,7 @@ from typing import Any
 from vla_ros.control.controller import ControllerConfig
 from vla_ros.control.safety import JointLimits, arming_refusal
 from vla_ros.control.urdf import UrdfError, parse_urdf_limits
-from vla_ros.eval.bag import IMAGE_TYPES, JOINT_STATE_TYPE, STRING_TYPE, BagSource, resolve_topic
+from vla_ros.eval.bag import JOINT_STATE_TYPE, STRING_TYPE, BagSource, observation_topics, resolve_topic
 from vla_ros.eval.replay import ReplayTopics
 from vla_ros.executor import params as ep
 from vla_ros.executor.core import ExecutorCore
@@ -126,24 +126,14 @@ def replay_topics(
 ) -> ReplayTopics:
     """The bag topics for the card's cameras, joint states, instruction and reference; checked."""
     cameras = parse_cameras(values["cameras"], tuple(step.runtime.card.io.camera_names))
-    resolved = {cam: resolve_topic(topic, namespace) for cam, topic in cameras.items()}
-    for cam, topic in resolved.items():
-        bag.require(topic, IMAGE_TYPES, f"camera {cam!r}", param="policy_node cameras (name=topic)")
-    joints = resolve_topic("joint_states", namespace)
-    bag.require(
-        joints,
-        (JOINT_STATE_TYPE,),
-        "joint states (the replay reads <namespace>/joint_states)",
-        param="--namespace so that <namespace>/joint_states",
-    )
-    instruction = resolve_topic("vla/instruction", namespace)
+    observed = observation_topics(bag, cameras, namespace, reader="the replay")
     ref = resolve_topic(reference, namespace) if reference else None
     if ref:
         bag.require(ref, (JOINT_STATE_TYPE,), "reference", param="--reference")
     return ReplayTopics(
-        cameras=resolved,
-        joint_states=joints,
-        instruction=instruction if bag.optional(instruction, (STRING_TYPE,)) else None,
+        cameras=observed.cameras,
+        joint_states=observed.joint_states,
+        instruction=observed.instruction,
         reference=ref,
     )
 
