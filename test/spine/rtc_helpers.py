@@ -94,3 +94,42 @@ def _train(build_vla: Any, rtc: Any, steps: int, batch: int, seed: int) -> Any:
         loss.backward()
         opt.step()
     return model.eval()
+
+
+#: statistics of the exported RTC test cards (not the identity: the runtime converts)
+STATE_STATS = {"mean": [0.1, -0.2], "std": [2.0, 0.5]}
+ACTION_STATS = {"mean": [0.3, -0.1], "std": [0.2, 0.05]}
+_CARDS: dict[str, Any] = {}
+
+
+def rtc_card(kind: str, root: Any) -> Any:
+    """A policy card (exported once per process under ``root``) of a ramp-trained policy:
+    ``conditioned`` (trained with ``rtc: {max_delay: 3}``, exported as a delta-action policy
+    so that the runtime's delta conversion is exercised), ``guided`` (trained without
+    conditioning, exported with ``rtc: {guidance: 5.0}``) or ``plain`` (no RTC)."""
+    if kind in _CARDS:
+        return _CARDS[kind]
+    from pathlib import Path
+
+    from vla_ros.contract.card import Normalization, Stats
+    from vla_ros.export import export_policy
+    from vla_ros.spine import build_vla
+
+    rtc = {"conditioned": {"max_delay": 3}, "guided": {"guidance": 5.0}, "plain": None}[kind]
+    trained = train_ramps({"max_delay": 3} if kind == "conditioned" else None)
+    cfg = config(rtc)
+    if kind == "conditioned":
+        cfg["io"]["action_mode"] = "delta"
+    model = build_vla(cfg)
+    model.load_state_dict(trained.state_dict())
+    norm = Normalization(Stats(**STATE_STATS), Stats(**ACTION_STATS))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        card = export_policy(
+            model.eval(), Path(root) / kind, layout="split", model_config=cfg, normalization=norm
+        )
+    finally:
+        torch.set_num_threads(threads)
+    _CARDS[kind] = card
+    return card
