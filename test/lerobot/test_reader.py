@@ -200,3 +200,27 @@ def test_legacy_buffer_of_another_feature(tmp_path: Path) -> None:
     save_file(sd, str(d / "model.safetensors"))
     with pytest.raises(LeRobotCheckpointError, match="holds inf/nan"):
         read_lerobot_folder(d)
+
+
+def test_processor_files_of_an_early_migration_are_read_and_named(tmp_path: Path) -> None:
+    """Hub folders migrated early name their processors ``robot_preprocessor.json``: they are
+    read in place of ``policy_*processor.json`` (same format; same statistics) with a warning."""
+    d = tmp_path / "pm"
+    shutil.copytree(case_folder("act_2cam_minmax_prenorm"), d)
+    want = read_lerobot_folder(d)
+    for kind in ("preprocessor", "postprocessor"):
+        (d / f"policy_{kind}.json").rename(d / f"robot_{kind}.json")
+    got = read_lerobot_folder(d)
+    assert got.norm_map == want.norm_map and set(got.stats) == set(want.stats)
+    for feat, stats in want.stats.items():
+        for name, t in stats.items():
+            assert torch.equal(got.stats[feat][name], t), (feat, name)
+    assert got.warnings == [
+        f"no policy_{k}.json: read robot_{k}.json in its place (LeRobot 0.6.1 loads only "
+        f"policy_{k}.json; rename it)"
+        for k in ("preprocessor", "postprocessor")
+    ]
+    shutil.copyfile(d / "robot_preprocessor.json", d / "other_preprocessor.json")
+    (d / "robot_postprocessor.json").unlink()
+    with pytest.raises(LeRobotCheckpointError, match=r"has no policy_preprocessor\.json"):
+        read_lerobot_folder(d)

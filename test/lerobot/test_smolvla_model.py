@@ -220,3 +220,17 @@ def test_noise_of_the_action_dim_is_refused(loaded) -> None:
     obs = obs_of(ckpt, model, inputs, case)
     with pytest.raises(ValueError, match="max_action_dim=32"):
         model.predict_action(obs, noise=inputs["noise"][..., : model.io.action_dim])
+
+
+def test_vision_positions_of_a_smaller_resize_are_bucketed() -> None:
+    """resize_imgs_with_padding below the tower's size: transformers buckets the patch grid's
+    fractional coordinates into the learned 32 x 32 table (checked against LeRobot live in
+    test_review_live.py): 16 x 16 patches (256 px) take every other row and column, 8 x 8
+    (128 px) every fourth; the tower's own size is the identity."""
+    from vla_ros.spine.components.siglip import bucketed_position_ids
+
+    i = torch.arange(16)
+    assert torch.equal(bucketed_position_ids(16, 16, 32), (2 * i[:, None] * 32 + 2 * i[None, :]).reshape(-1))
+    j = torch.arange(8)
+    assert torch.equal(bucketed_position_ids(8, 8, 32), (4 * j[:, None] * 32 + 4 * j[None, :]).reshape(-1))
+    assert torch.equal(bucketed_position_ids(32, 32, 32), torch.arange(32 * 32))

@@ -261,10 +261,23 @@ def _norm_map(raw: Any, where: str) -> dict[str, str]:
     return out
 
 
-def _processor_step(folder: Path, file: str, registry_name: str) -> tuple[dict[str, Any], dict] | None:
-    """(step config, flat stats) of the first ``registry_name`` step of a processor JSON."""
+def processor_file(folder: Path, file: str) -> Path | None:
+    """``folder / file``, or the one ``*_<kind>.json`` that stands for it (kind ``preprocessor``
+    / ``postprocessor``: early migrated hub folders name theirs ``robot_preprocessor.json``);
+    None when there is none, or several (which one is meant is not known)."""
     path = folder / file
-    if not path.is_file():
+    if path.is_file():
+        return path
+    kind = file.rsplit("_", 1)[-1]
+    found = sorted(folder.glob(f"*_{kind}"))
+    return found[0] if len(found) == 1 else None
+
+
+def _processor_step(folder: Path, file: str, registry_name: str) -> tuple[dict[str, Any], dict] | None:
+    """(step config, flat stats) of the first ``registry_name`` step of a processor JSON
+    (:func:`processor_file`)."""
+    path = processor_file(folder, file)
+    if path is None:
         return None
     data = _json(path)
     for step in data.get("steps") or []:
@@ -426,6 +439,12 @@ def read_lerobot_folder(path: str | Path, check_type: bool = True) -> LeRobotChe
         layout=layout,
         eps=eps,
     )
+    for file in (PREPROCESSOR_FILE, POSTPROCESSOR_FILE):
+        used = processor_file(folder, file)
+        if used is not None and used.name != file:
+            ckpt.warnings.append(
+                f"no {file}: read {used.name} in its place (LeRobot 0.6.1 loads only {file}; rename it)"
+            )
     _check_stats(ckpt)
     return ckpt
 
@@ -437,6 +456,7 @@ __all__ = [
     "LeRobotFeature",
     "build_lerobot_policy",
     "is_lerobot_folder",
+    "processor_file",
     "read_lerobot_folder",
     "register_lerobot_builder",
     "resolve_folder",

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from vla_ros.spine.checkpoints.lerobot import (
     LeRobotCheckpoint,
     LeRobotCheckpointError,
+    processor_file,
     register_lerobot_builder,
 )
 from vla_ros.spine.components import siglip, smollm, smolvla_expert  # noqa: F401  (registers the slots)
@@ -229,8 +230,8 @@ def _camera_name(feature: str) -> str:
 
 
 def _tokenizer_step(ckpt: LeRobotCheckpoint) -> dict[str, Any]:
-    path = ckpt.path / "policy_preprocessor.json"
-    if not path.is_file():
+    path = processor_file(ckpt.path, "policy_preprocessor.json")
+    if path is None:
         return {}
     steps = json.loads(path.read_text()).get("steps") or []
     for step in steps:
