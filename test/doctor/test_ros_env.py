@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vla_ros.doctor import ros_env
-from vla_ros.doctor.result import DoctorContext, Status
+from vla_ros.doctor.result import PROBE_MARK, DoctorContext, Status
 
 
 def _prefix(root: Path, distro: str | None = None) -> Path:
@@ -136,3 +136,18 @@ def test_venv_conda_and_broken_probe() -> None:
     broken = ros_env.probe_python(bad)
     assert "error" in broken
     assert ros_env.check_rclpy(bad, broken).status is Status.FAIL
+
+
+def test_probe_returns_findings_or_an_error_naming_the_probe() -> None:
+    """One runner serves every probe (Python stack, torch, TensorRT): findings, crash, timeout."""
+    ctx = DoctorContext(env=dict(os.environ), python=sys.executable)
+    script = (
+        "import json, sys; sys.stderr.write('warned'); "
+        f"print({PROBE_MARK!r} + json.dumps({{'argv': sys.argv[1:]}}))"
+    )
+    assert ctx.probe(script, "echo probe", "a", "b") == {"argv": ["a", "b"]}
+    assert ctx.probe(script, "echo probe", stderr_tail=True) == {"argv": [], "stderr_tail": "warned"}
+    crash = ctx.probe("import sys; sys.exit('it broke')", "crash probe")
+    assert crash == {"error": "crash probe exited 1: it broke"}
+    slow = ctx.probe("import time; time.sleep(30)", "slow probe", timeout=0.5)
+    assert slow == {"error": "slow probe timed out after 0.5 s"}

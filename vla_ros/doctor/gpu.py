@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -131,13 +130,7 @@ print("@@DOCTOR@@" + json.dumps(out))
 def probe_torch(ctx: DoctorContext, timeout: float = 60.0) -> dict[str, Any]:
     """Import torch in ``ctx.python`` (a subprocess, time-boxed) and report CUDA; torch's import
     is slow, so callers run this only when a GPU can be there."""
-    res = ctx.run([ctx.python, "-c", TORCH_PROBE], timeout=timeout)
-    if res.rc is None:
-        return {"error": f"importing torch timed out after {timeout:g} s"}
-    for line in res.stdout.splitlines():
-        if line.startswith("@@DOCTOR@@"):
-            return json.loads(line[len("@@DOCTOR@@") :])
-    return {"error": f"torch probe exited {res.rc}: {res.stderr.strip()[-400:]}"}
+    return ctx.probe(TORCH_PROBE, "torch probe", timeout=timeout)
 
 
 @check(

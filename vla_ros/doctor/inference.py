@@ -63,16 +63,9 @@ def probe_tensorrt(
     deserialize each (``host_code``: allow a version-compatible engine's embedded lean runtime,
     as the tensorrt backend does). Returns ``{"version", "engines": {path: {"deserialized",
     "log"}}}`` or ``{"error"}``."""
-    argv = [ctx.python, "-c", TRT_PROBE]
-    if engines:
-        argv.append(json.dumps({"engines": [str(p) for p in engines], "host_code": bool(host_code)}))
-    res = ctx.run(argv, timeout=timeout)
-    if res.rc is None:
-        return {"error": f"TensorRT probe timed out after {timeout:g} s"}
-    for line in res.stdout.splitlines():
-        if line.startswith("@@DOCTOR@@"):
-            return json.loads(line[len("@@DOCTOR@@") :])
-    return {"error": f"TensorRT probe exited {res.rc}: {res.stderr.strip()[-400:]}"}
+    request = {"engines": [str(p) for p in engines or []], "host_code": bool(host_code)}
+    args = [json.dumps(request)] if engines else []
+    return ctx.probe(TRT_PROBE, "TensorRT probe", *args, timeout=timeout)
 
 
 @check("inference.tensorrt", "TensorRT", args=lambda f: (f.ctx, f.trt_probe, f.gpu_expected))

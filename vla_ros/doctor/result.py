@@ -8,6 +8,7 @@ temporary folders), never prints, and never raises for a problem it is meant to 
 from __future__ import annotations
 
 import enum
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+#: a probe script prints its findings as one line: PROBE_MARK + a JSON object
+PROBE_MARK = "@@DOCTOR@@"
 
 
 class Status(str, enum.Enum):
@@ -150,6 +154,28 @@ class DoctorContext:
         except OSError as exc:
             return CommandResult(127, "", f"{argv[0]}: {exc}")
         return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def probe(
+        self, script: str, what: str, *args: str, timeout: float = 60.0, stderr_tail: bool = False
+    ) -> dict[str, Any]:
+        """Run the Python ``script`` in :attr:`python` (``-c``, time-boxed) and return its findings.
+
+        ``script`` prints one line ``PROBE_MARK + json.dumps(findings)``; ``args`` follow it on the
+        command line. With ``stderr_tail`` the findings get ``"stderr_tail"``: the last 2000
+        characters of its stderr. When no such line comes (a crash, a timeout) the answer is
+        ``{"error": ...}`` naming ``what`` (``"TensorRT probe"``), the exit code or the timeout,
+        and the end of stderr. Never raises for the probe failing.
+        """
+        res = self.run([self.python, "-c", script, *args], timeout=timeout)
+        if res.rc is None:
+            return {"error": f"{what} timed out after {timeout:g} s"}
+        for line in res.stdout.splitlines():
+            if line.startswith(PROBE_MARK):
+                findings = json.loads(line[len(PROBE_MARK) :])
+                if stderr_tail:
+                    findings["stderr_tail"] = res.stderr[-2000:]
+                return findings
+        return {"error": f"{what} exited {res.rc}: {res.stderr.strip()[-400:]}"}
 
 
 def _sys_executable() -> str:

@@ -6,7 +6,6 @@ interpreter); the ``check_*`` judgements turn them into results.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,13 +266,7 @@ def probe_python(ctx: DoctorContext, timeout: float = 60.0) -> dict[str, Any]:
     those a fresh process with this environment sees, and so a crashing extension cannot take the
     doctor down.
     """
-    res = ctx.run([ctx.python, "-c", PYTHON_PROBE], timeout=timeout)
-    for line in res.stdout.splitlines():
-        if line.startswith("@@DOCTOR@@"):
-            data = json.loads(line[len("@@DOCTOR@@") :])
-            data["stderr_tail"] = res.stderr[-2000:]
-            return data
-    return {"error": f"{ctx.python} -c <probe> exited {res.rc}: {res.stderr.strip()[-400:]}"}
+    return ctx.probe(PYTHON_PROBE, f"{ctx.python} -c <probe>", timeout=timeout, stderr_tail=True)
 
 
 def _rclpy_version(info: dict[str, Any]) -> str | None:
