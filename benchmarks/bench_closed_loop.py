@@ -12,7 +12,8 @@ observation's stamp):
 * **node graph** (``--graph``): a short run of a subset through the real nodes in one process
   (``sim_node`` -> ``policy_node`` -> ``executor_node`` from ``config/demo.yaml``, the card
   swapped in), the latency a real ``time.sleep`` after each inference on the policy node's worker
-  thread, the targets switched through ``sim_node``'s live ``target`` parameter, the metrics
+  thread (``rtc``: ``inference_trigger: horizon``, as docs/rtc.md recommends; the other modes
+  at the pure loop's rate), the targets switched through ``sim_node``'s live ``target`` parameter, the metrics
   from the commands ``executor_node`` published (boundaries: the first command after each chunk
   message). ``sync`` has no node-graph form (policy_node never blocks the executor).
 
@@ -112,6 +113,8 @@ def _graph_params(card: Path, mode: str, out_dir: Path) -> Path:
     policy["card"] = str(card)
     policy["rate_hz"] = 1.0 / (ASYNC_EXECUTION_HORIZON * 0.05)  # as the pure loop's async modes
     data["/**/executor_node"]["ros__parameters"]["mode"] = mode
+    if mode == "rtc":  # docs/rtc.md: start each inference when fewer than d + margin actions remain
+        policy["inference_trigger"] = "horizon"
     path = out_dir / f"graph_{mode}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

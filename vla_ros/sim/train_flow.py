@@ -36,6 +36,7 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -416,6 +417,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--evaluate-only", action="store_true", help="only re-run the closed-loop figures of --out"
     )
+    parser.add_argument(
+        "--trained",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / f"{NAME}_trained.pt",
+        help="where the trained weights are kept before the export",
+    )
+    parser.add_argument(
+        "--resume-export", action="store_true", help="export and check the weights in --trained (no training)"
+    )
 
 
 def eval_config(task: SwitchingTargetsTask) -> LoopConfig:
@@ -449,22 +459,43 @@ def run(args: argparse.Namespace) -> int:
         write_readme(Path(args.out), training, task)
         print(json.dumps(training["closed_loop"], indent=2))
         return 0
-    if args.rtc:
-        build_model(True)  # fail before the demonstrations when the family cannot do it
-    load_start = os.getloadavg()[0]
-    t0 = time.monotonic()
-    data = generate(args.episodes, args.seed, task, LoopConfig(duration_s=args.episode_s), rtc=args.rtc)
-    gen_s = time.monotonic() - t0
-    print(
-        f"demonstrations: {len(data['states'])} observations from {args.episodes} episodes in {gen_s:.0f} s",
-        flush=True,
-    )
-    norm = normalization(data)
-    model, config, record = train(
-        data, norm, args.steps, args.batch, args.lr, args.seed, args.max_minutes, rtc=args.rtc
-    )
-    n_obs = len(data["states"])
-    del data
+    if args.resume_export:  # a finished training whose export or check failed
+        saved = torch.load(args.trained, weights_only=False)
+        model, config = build_model(bool(saved["record"]["rtc_conditioning"]))
+        model.load_state_dict(saved["state_dict"])
+        model.eval()
+        norm, record, n_obs = saved["norm"], saved["record"], saved["observations"]
+        gen_s, load_start = saved["demonstration_seconds"], saved["load_average_at_start"]
+    else:
+        if args.rtc:
+            build_model(True)  # fail before the demonstrations when the family cannot do it
+        load_start = os.getloadavg()[0]
+        t0 = time.monotonic()
+        data = generate(args.episodes, args.seed, task, LoopConfig(duration_s=args.episode_s), rtc=args.rtc)
+        gen_s = time.monotonic() - t0
+        print(
+            f"demonstrations: {len(data['states'])} observations from {args.episodes} episodes "
+            f"in {gen_s:.0f} s",
+            flush=True,
+        )
+        norm = normalization(data)
+        model, config, record = train(
+            data, norm, args.steps, args.batch, args.lr, args.seed, args.max_minutes, rtc=args.rtc
+        )
+        n_obs = len(data["states"])
+        del data
+        torch.save(
+            {
+                "state_dict": model.state_dict(),
+                "norm": norm,
+                "record": record,
+                "observations": n_obs,
+                "demonstration_seconds": gen_s,
+                "load_average_at_start": load_start,
+            },
+            args.trained,
+        )
+        print(f"trained weights: {args.trained} (export again with --resume-export)", flush=True)
     card = export_policy(
         model,
         args.out,
