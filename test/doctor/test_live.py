@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from doctor_rig import doctor_node, start_doctor
 
 from vla_ros.doctor.live import LiveObservation, TopicExpectation, live_checks, qos_incompatibility
 from vla_ros.doctor.result import Status
@@ -171,26 +172,18 @@ def test_expectation_parsing() -> None:
 
 def test_doctor_node_publishes_diagnostics_and_serves_trigger(ros) -> None:
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-    from rclpy.parameter import Parameter
     from sensor_msgs.msg import Imu
     from std_srvs.srv import Trigger
-
-    from vla_ros.nodes.doctor_node import DoctorNode
 
     cam = ros.make_node("fake_camera_for_node")
     _periodic(ros, cam, "/cam/node_test", Imu, 5.0, _stamp())
     diags = ros.subscribe("/diagnostics", DiagnosticArray)
-    node = DoctorNode(
-        context=ros.context,
-        parameter_overrides=[
-            Parameter("period_s", value=0.0),
-            Parameter("live_s", value=1.5),
-            Parameter("gpu", value=False),
-            Parameter("groups", value=["ros", "middleware", "live"]),
-            Parameter("expected_topics", value=["/cam/node_test:5:0.5", "/cam/missing:30"]),
-        ],
+    start_doctor(
+        ros,
+        live_s=1.5,
+        groups=["ros", "middleware", "live"],
+        expected_topics=["/cam/node_test:5:0.5", "/cam/missing:30"],
     )
-    ros.add_node(node)
     arr = diags.wait_for(1, timeout=30.0)[0]
     by_name = {s.name: s for s in arr.status}
     assert "vla_ros doctor: summary" in by_name
@@ -213,19 +206,13 @@ def test_doctor_node_publishes_diagnostics_and_serves_trigger(ros) -> None:
 def test_doctor_node_parameters_and_card_checks(ros, card_copy) -> None:
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     from rclpy.exceptions import InvalidParameterValueException
-    from rclpy.parameter import Parameter
 
-    from vla_ros.nodes.doctor_node import PARAMS, DoctorNode
+    from vla_ros.nodes.doctor_node import PARAMS
     from vla_ros.nodes.params import declared_names
 
     card = card_copy("act")
     diags = ros.subscribe("/diagnostics", DiagnosticArray)
-    fast = [Parameter("period_s", value=0.0), Parameter("live_s", value=0.0), Parameter("gpu", value=False)]
-    node = DoctorNode(
-        context=ros.context,
-        parameter_overrides=[*fast, Parameter("card", value=str(card)), Parameter("groups", value=["card"])],
-    )
-    ros.add_node(node)
+    node = start_doctor(ros, card=str(card), groups=["card"])
     assert {p.name for p in PARAMS} <= set(declared_names(node)) and "card_dir" not in declared_names(node)
     desc = node.describe_parameters(["card", "rate_tolerance"])
     assert desc[0].read_only and "policy card" in desc[0].description.lower()
@@ -236,6 +223,6 @@ def test_doctor_node_parameters_and_card_checks(ros, card_copy) -> None:
     assert schema.level == DiagnosticStatus.OK and schema.message.startswith("act_tiny@")
     assert by_name["vla_ros doctor: card.files"].level == DiagnosticStatus.OK
     with pytest.raises(InvalidParameterValueException):
-        DoctorNode(context=ros.context, parameter_overrides=[*fast, Parameter("rate_tolerance", value=1.5)])
+        doctor_node(ros, rate_tolerance=1.5)
     with pytest.raises(ValueError, match="unknown groups"):
-        DoctorNode(context=ros.context, parameter_overrides=[*fast, Parameter("groups", value=["cards"])])
+        doctor_node(ros, groups=["cards"])

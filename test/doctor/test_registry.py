@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from doctor_rig import start_doctor
 
 from vla_ros.doctor import cli
 from vla_ros.doctor.facts import Facts
@@ -62,9 +63,6 @@ def test_facts_are_gathered_only_when_a_chosen_check_reads_them() -> None:
 @pytest.mark.ros
 def test_cli_and_doctor_node_report_the_same_registered_ids(ros, card_copy, capsys) -> None:
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.parameter import Parameter
-
-    from vla_ros.nodes.doctor_node import DoctorNode
 
     card = card_copy("act")
     registered = [s.id for s in checks()]
@@ -73,16 +71,7 @@ def test_cli_and_doctor_node_report_the_same_registered_ids(ros, card_copy, caps
     assert cli_ids == registered
 
     diags = ros.subscribe("/diagnostics", DiagnosticArray)
-    node = DoctorNode(
-        context=ros.context,
-        parameter_overrides=[
-            Parameter("period_s", value=0.0),
-            Parameter("live_s", value=0.5),
-            Parameter("gpu", value=False),
-            Parameter("card", value=str(card)),
-        ],
-    )
-    ros.add_node(node)
+    start_doctor(ros, live_s=0.5, card=str(card))
     arr = diags.wait_for(1, timeout=120.0)[0]
     names = [s.name for s in arr.status]
     assert names[0] == DOCTOR + "summary"

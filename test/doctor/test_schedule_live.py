@@ -12,33 +12,31 @@ import json
 from pathlib import Path
 
 import pytest
+from doctor_rig import start_doctor
 
 pytestmark = pytest.mark.ros
 
 DELAY = "vla_ros doctor: card.delay"
 
 
-def _doctor(ros, card: Path, params: Path):
-    from rclpy.parameter import Parameter
+def _judged_delay(ros, card: Path, params: Path, msg_type, topic: str, period_s: float, make_msg) -> dict:
+    """The first card.delay status a doctor_node (``card``, executor ``params``) publishes that had
+    a latency to judge (discovery may take a run), while a stand-in policy publishes
+    ``make_msg(stamp)`` of ``msg_type`` on ``topic`` every ``period_s``."""
+    from diagnostic_msgs.msg import DiagnosticArray
 
-    from vla_ros.nodes.doctor_node import DoctorNode
-
-    node = DoctorNode(
-        context=ros.context,
-        parameter_overrides=[
-            Parameter("period_s", value=1.0),
-            Parameter("live_s", value=1.0),
-            Parameter("gpu", value=False),
-            Parameter("groups", value=["card", "live"]),
-            Parameter("card", value=str(card)),
-            Parameter("params_file", value=str(params)),
-        ],
+    policy = ros.make_node("stand_in_policy")
+    pub = policy.create_publisher(msg_type, topic, 10)
+    policy.create_timer(period_s, lambda: pub.publish(make_msg(policy.get_clock().now().to_msg())))
+    diags = ros.subscribe("/diagnostics", DiagnosticArray)
+    start_doctor(
+        ros,
+        period_s=1.0,
+        live_s=1.0,
+        groups=["card", "live"],
+        card=str(card),
+        params_file=str(params),
     )
-    return ros.add_node(node)
-
-
-def _judged_delay(ros, diags) -> dict:
-    """The first card.delay status that had a latency to judge (discovery may take a run)."""
 
     def found() -> dict | None:
         for arr in list(diags.messages):
@@ -62,24 +60,20 @@ def short_age_params(tmp_path: Path) -> Path:
 
 
 def test_node_reads_action_chunk_inference_latency(ros, card_copy, short_age_params) -> None:
-    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from diagnostic_msgs.msg import DiagnosticStatus
 
     from vla_ros.msg import ActionChunk
 
-    policy = ros.make_node("stand_in_policy")
-    pub = policy.create_publisher(ActionChunk, "/vla/action_chunk", 10)
-
-    def tick() -> None:
+    def chunk(stamp) -> ActionChunk:
         msg = ActionChunk(policy_id="stand_in", horizon=8, action_dim=1, actions=[0.0] * 8)
         msg.dt.nanosec = 20_000_000
         msg.inference_latency.nanosec = 60_000_000
-        msg.header.stamp = policy.get_clock().now().to_msg()
-        pub.publish(msg)
+        msg.header.stamp = stamp
+        return msg
 
-    policy.create_timer(0.05, tick)
-    diags = ros.subscribe("/diagnostics", DiagnosticArray)
-    _doctor(ros, card_copy("act"), short_age_params)
-    delay = _judged_delay(ros, diags)
+    delay = _judged_delay(
+        ros, card_copy("act"), short_age_params, ActionChunk, "/vla/action_chunk", 0.05, chunk
+    )
     assert delay["status"] == "FAIL" and delay["level"] == DiagnosticStatus.ERROR
     assert json.loads(delay["delay_steps"]) == 3 and json.loads(delay["execution_horizon"]) == 3
     assert json.loads(delay["latency_ns"]) == 60_000_000
@@ -90,10 +84,7 @@ def test_node_reads_action_chunk_inference_latency(ros, card_copy, short_age_par
 def test_node_reads_the_policy_diagnostics_delay(ros, card_copy, short_age_params) -> None:
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-    policy = ros.make_node("stand_in_policy_diag")
-    pub = policy.create_publisher(DiagnosticArray, "/diagnostics", 10)
-
-    def tick() -> None:
+    def diagnostics(stamp) -> DiagnosticArray:
         status = DiagnosticStatus(
             name="/policy_node: policy",
             values=[
@@ -104,13 +95,12 @@ def test_node_reads_the_policy_diagnostics_delay(ros, card_copy, short_age_param
             ],
         )
         arr = DiagnosticArray(status=[status])
-        arr.header.stamp = policy.get_clock().now().to_msg()
-        pub.publish(arr)
+        arr.header.stamp = stamp
+        return arr
 
-    policy.create_timer(0.2, tick)
-    diags = ros.subscribe("/diagnostics", DiagnosticArray)
-    _doctor(ros, card_copy("act"), short_age_params)
-    delay = _judged_delay(ros, diags)
+    delay = _judged_delay(
+        ros, card_copy("act"), short_age_params, DiagnosticArray, "/diagnostics", 0.2, diagnostics
+    )
     assert delay["status"] == "FAIL" and json.loads(delay["delay_steps"]) == 3
     assert delay["latency_source"] == "/diagnostics '/policy_node: policy' delay_ns"
     assert json.loads(delay["latency_ns"]) == 60_000_000
