@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import colcon_build
 
 from vla_ros.doctor import workspace as w
-from vla_ros.doctor.result import DoctorContext, Status
+from vla_ros.doctor.result import CheckResult, DoctorContext, Status
 
 
 def _ctx(*prefixes: Path) -> DoctorContext:
@@ -20,6 +20,15 @@ def _ctx(*prefixes: Path) -> DoctorContext:
 def _touch(p: Path) -> None:
     now = time.time() + 5
     os.utime(p, (now, now))
+
+
+def _stale_after_editing(workspace: Path, text: str | None = None) -> CheckResult:
+    """check_stale after touching the built source vla_ros/doctor/checks.py (rewritten to ``text``)."""
+    f = workspace / "src" / "vla_ros" / "vla_ros" / "doctor" / "checks.py"
+    if text is not None:
+        f.write_text(text)
+    _touch(f)
+    return w.check_stale(_ctx(), w.find_workspace(_ctx(), workspace))
 
 
 def test_fresh_build_is_clean(workspace: Path) -> None:
@@ -41,10 +50,7 @@ def test_workspace_found_from_the_sourced_install(workspace: Path) -> None:
 
 
 def test_touched_source_warns_and_names_the_file(workspace: Path) -> None:
-    f = workspace / "src" / "vla_ros" / "vla_ros" / "doctor" / "checks.py"
-    _touch(f)
-    ws = w.find_workspace(_ctx(), workspace)
-    res = w.check_stale(_ctx(), ws)
+    res = _stale_after_editing(workspace)
     assert res.status is Status.WARN
     assert "vla_ros/doctor/checks.py" in res.message
     assert res.details["touched_only"] == ["vla_ros/doctor/checks.py"]
@@ -52,19 +58,13 @@ def test_touched_source_warns_and_names_the_file(workspace: Path) -> None:
 
 
 def test_edited_source_fails_and_names_the_file(workspace: Path) -> None:
-    f = workspace / "src" / "vla_ros" / "vla_ros" / "doctor" / "checks.py"
-    f.write_text("def f():\n    return 2\n")
-    _touch(f)
-    res = w.check_stale(_ctx(), w.find_workspace(_ctx(), workspace))
+    res = _stale_after_editing(workspace, "def f():\n    return 2\n")
     assert res.status is Status.FAIL
     assert "vla_ros/doctor/checks.py" in res.message
 
 
 def test_comment_only_edit_is_not_a_code_change(workspace: Path) -> None:
-    f = workspace / "src" / "vla_ros" / "vla_ros" / "doctor" / "checks.py"
-    f.write_text("def f():  # a comment\n    return 1\n")
-    _touch(f)
-    res = w.check_stale(_ctx(), w.find_workspace(_ctx(), workspace))
+    res = _stale_after_editing(workspace, "def f():  # a comment\n    return 1\n")
     assert res.status is Status.WARN and res.details["touched_only"]
 
 
