@@ -175,3 +175,37 @@ def test_guidance_pulls_an_unconditioned_policy_to_the_committed_prefix(trained)
     rest_free = (free[:, d:] - truth[:, d:]).abs().mean().item()
     rest_guided = (pulled[:, d:] - truth[:, d:]).abs().mean().item()
     assert rest_guided < 0.8 * rest_free, (rest_guided, rest_free)
+
+
+@pytest.mark.parametrize("name", ["lerobot_smolvla_tiny", "lerobot_pi0_tiny"])
+def test_lerobot_flow_guided_step_is_the_exact_vjp_on_the_real_action_dims(name):
+    """LeRobot SmolVLA / pi0 (same time convention): the guided step against autograd, with
+    only the first action_dim of the max_action_dim padded dimensions guided."""
+    torch.manual_seed(0)
+    m = build_vla(name).eval()
+    assert m.rtc_mode is None and "rtc" not in m.io_spec().extra
+    with pytest.raises(ValueError, match="enable_rtc_guidance"):
+        obs = m.example_inputs(1)
+        m.export_step_rtc(m.export_prefix(obs), obs["noise"], 0, obs["noise"], torch.ones(1, m.io.horizon))
+    with pytest.raises(ValueError, match="must be > 0"):
+        m.enable_rtc_guidance(0.0)
+    m.enable_rtc_guidance(5.0)
+    assert m.io_spec().extra["rtc"] == {"mode": "guided", "max_guidance": 5.0}
+    obs = m.example_inputs(1, seed=2)
+    x = obs.pop("noise")
+    prefix = {k: v.detach() for k, v in m.export_prefix(obs).items()}
+    y = torch.randn_like(x)
+    w = torch.zeros(1, m.io.horizon)
+    w[:, :3] = 1
+    dims = (torch.arange(x.shape[-1]) < m.io.action_dim).float()
+    for i in (0, 2):
+        t = float(m.times[i])
+        with torch.inference_mode():
+            got = m.export_step_rtc(prefix, x, i, y, w)
+        xx = x.clone().requires_grad_(True)
+        v = m.velocity(prefix, xx, torch.full((1,), t))
+        a_hat = xx - t * v
+        (g,) = torch.autograd.grad(a_hat, xx, grad_outputs=(y - a_hat) * w[..., None] * dims)
+        want = x - v.detach() / m.num_steps + guidance_weight(t, 5.0) * g / m.num_steps
+        assert torch.allclose(got, want, atol=1e-5), i
+        assert (got - (x - v.detach() / m.num_steps)).abs().max() > 1e-3

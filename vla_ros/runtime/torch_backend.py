@@ -83,6 +83,10 @@ class TorchBackend(PolicyRuntime):
         if model is None:
             model = build_model_from_card(card)
         self.model = model.to(self.device).eval()
+        # a LeRobot flow family rebuilt from a guided card: guidance is switched on, not configured
+        guided = bool(self.rtc) and self.rtc["mode"] == "guided"
+        if guided and getattr(model, "rtc_mode", None) is None and hasattr(model, "enable_rtc_guidance"):
+            model.enable_rtc_guidance(float(self.rtc["max_guidance"]))
         if self.dtype != torch.float32:
             self.model = self.model.to(self.dtype)
         if self.layout == "split":

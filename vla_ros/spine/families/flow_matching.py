@@ -55,6 +55,7 @@ from vla_ros.spine.families.common import (
     masked_loss,
     require_actions,
 )
+from vla_ros.spine.families.rtc_step import guided_euler_step
 from vla_ros.spine.registry import VLAS
 
 
@@ -194,29 +195,7 @@ class FlowMatchingVLA(BaseVLA):
                 "(training-time conditioning) or rtc: {guidance: beta} (inference-time guidance)"
             )
         beta = self.rtc_guidance if max_guidance is None else max_guidance
-        return self._guided_step(prefix, x, t, rtc_actions, mask, beta)
-
-    def _guided_step(
-        self, prefix: Mapping[str, Tensor], x: Tensor, t: Tensor, y: Tensor, w: Tensor, beta: Any
-    ) -> Tensor:
-        """Inference-time RTC step (see :meth:`export_step_rtc`); autograd runs even under
-        ``torch.inference_mode`` (inputs are cloned into normal tensors)."""
-        with torch.inference_mode(False), torch.enable_grad():
-            feats = {k: v.clone() for k, v in prefix.items()}
-            x0, y0, w0, t0 = x.clone(), y.to(x.dtype).clone(), w.clone(), t.clone()
-            tb = t0.reshape(1).expand(x0.shape[0])
-
-            def denoise(xx: Tensor) -> tuple[Tensor, Tensor]:
-                v = self._velocity(feats, xx, tb)
-                return xx - t0 * v, v
-
-            a_hat, vjp_fn, v = torch.func.vjp(denoise, x0, has_aux=True)
-            (g,) = vjp_fn((y0 - a_hat) * w0[..., None])
-            b = torch.as_tensor(beta, dtype=x0.dtype, device=x0.device)
-            den = (t0 * (1.0 - t0)).clamp_min(1e-12)
-            weight = torch.minimum((t0 * t0 + (1.0 - t0) ** 2) / den, b)
-            out = x0 - v / self.num_steps + weight * g / self.num_steps
-        return out.detach()
+        return guided_euler_step(self._velocity, prefix, x, t, rtc_actions, mask, beta, self.num_steps)
 
     def predict_action_rtc(
         self,

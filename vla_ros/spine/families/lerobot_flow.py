@@ -15,7 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vla_ros.control.rtc_guidance import DEFAULT_MAX_GUIDANCE
 from vla_ros.spine.base_vla import BaseVLA, step_tensor
+from vla_ros.spine.families.rtc_step import check_guidance, guided_euler_step
 
 
 class LeRobotFlowVLA(BaseVLA):
@@ -103,7 +105,10 @@ class LeRobotFlowVLA(BaseVLA):
         return self.num_steps
 
     def io_extra(self) -> dict[str, Any]:
-        return {"num_steps": self.num_steps, "noise_dim": self.max_action_dim, "lerobot": dict(self.lerobot)}
+        extra = {"num_steps": self.num_steps, "noise_dim": self.max_action_dim, "lerobot": dict(self.lerobot)}
+        if self.rtc_guidance is not None:  # inference-time real-time chunking (enable_rtc_guidance)
+            extra["rtc"] = {"mode": "guided", "max_guidance": float(self.rtc_guidance)}
+        return extra
 
     def velocity(self, prefix: Mapping[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
         """The expert's velocity ``[B, chunk, max_action_dim]`` at ``x`` and time ``t [B]``.
@@ -157,3 +162,60 @@ class LeRobotFlowVLA(BaseVLA):
         """Normalized actions ``[B, chunk, action_dim]``; deterministic given ``noise``."""
         self.check_obs(obs)
         return self.run_split(obs, noise)
+
+    # ------------------------------------------------------------------ real-time chunking
+    #: inference-time RTC: the maximum guidance weight β, None while it is off
+    #: (:meth:`enable_rtc_guidance`); these families are not trained with action conditioning
+    rtc_guidance: float | None = None
+
+    def enable_rtc_guidance(self, max_guidance: float = DEFAULT_MAX_GUIDANCE) -> None:
+        """Turn on inference-time real-time chunking (guided inpainting, arXiv 2506.07339) with
+        maximum guidance weight ``max_guidance`` (β > 0, else ``ValueError``): the card then
+        says ``io.extra["rtc"] = {"mode": "guided", ...}`` and the export writes the guided
+        ``step_rtc`` graph (:mod:`vla_ros.export.rtc_graphs`)."""
+        self.rtc_guidance = check_guidance(max_guidance, f"{type(self).__name__} RTC")
+
+    @property
+    def rtc_mode(self) -> str | None:
+        """``"guided"`` once :meth:`enable_rtc_guidance` was called, else None."""
+        return "guided" if self.rtc_guidance is not None else None
+
+    def export_step_rtc(
+        self,
+        prefix: Mapping[str, Tensor],
+        x: Tensor,
+        step_index: int | Tensor,
+        rtc_actions: Tensor,
+        rtc_mask: Tensor,
+        max_guidance: Tensor | float | None = None,
+    ) -> Tensor:
+        """Guided Euler step ``i`` (:func:`~vla_ros.spine.families.rtc_step.guided_euler_step`)
+        towards ``rtc_actions [B, chunk, max_action_dim]`` (normalized, zero-padded) with the
+        per-step weights ``rtc_mask [B, chunk]``; only the first ``action_dim`` dimensions are
+        guided (the padded ones are not actions). Raises ``ValueError`` while RTC is off."""
+        if self.rtc_guidance is None and max_guidance is None:
+            raise ValueError(
+                f"{type(self).__name__}: inference-time RTC is off; call enable_rtc_guidance(beta)"
+            )
+        t = self.times.index_select(0, step_tensor(step_index, x).reshape(1)).reshape(())
+        dims = (torch.arange(x.shape[-1], device=x.device) < self.io.action_dim).to(x.dtype)
+        weights = rtc_mask.to(x.dtype)[..., None] * dims
+        beta = self.rtc_guidance if max_guidance is None else max_guidance
+        return guided_euler_step(self.velocity, prefix, x, t, rtc_actions, weights, beta, self.num_steps)
+
+    def predict_action_rtc(
+        self,
+        obs: Mapping[str, Tensor],
+        rtc_actions: Tensor,
+        rtc_mask: Tensor,
+        noise: Tensor | None = None,
+        max_guidance: float | None = None,
+    ) -> Tensor:
+        """``predict_action`` guided towards committed actions (:meth:`export_step_rtc` every
+        step); ``[B, chunk, action_dim]`` (truncated)."""
+        self.check_obs(obs)
+        prefix = self.export_prefix(obs)
+        x = self.get_noise(obs, noise)
+        for i in range(self.num_steps):
+            x = self.export_step_rtc(prefix, x, i, rtc_actions, rtc_mask, max_guidance)
+        return x[..., : self.io.action_dim]
