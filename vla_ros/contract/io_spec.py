@@ -18,10 +18,29 @@ Model inputs (``B`` batch, ``T`` observation history, ``N`` cameras):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 ACTION_MODES = ("absolute", "delta")
+
+# model-input names (also the ONNX graphs' input names), in their canonical order
+IMAGES = "images"
+STATE = "state"
+TOKENS = "tokens"
+NOISE = "noise"
+#: every model-input name, in canonical order (an IOSpec has a prefix-ordered subset of them)
+INPUT_NAMES = (IMAGES, STATE, TOKENS, NOISE)
+#: the instructions of :func:`example_inputs` by default, cycled over the batch
+SAMPLE_INSTRUCTIONS = ("pick up the red cube", "open the top drawer", "stack the blocks")
+
+#: ``(instructions [B], normalized state float32 [B, T, state_dim]) -> int64 [B, text_max_len]``
+#: (the state reaches tokenizers that write it into the prompt: pi0.5)
+Tokenize = Callable[[list[str], np.ndarray], np.ndarray]
+#: ``(generator, batch_size) -> instructions [B]``: instructions drawn from the inputs' generator
+DrawInstructions = Callable[[np.random.Generator, int], list[str]]
 
 
 @dataclass(frozen=True)
@@ -57,18 +76,18 @@ class IOSpec:
     @property
     def input_names(self) -> list[str]:
         """Model input names in their canonical order (also the ONNX input order)."""
-        names = ["images", "state"]
+        names = [IMAGES, STATE]
         if self.text_max_len > 0:
-            names.append("tokens")
+            names.append(TOKENS)
         if self.needs_noise:
-            names.append("noise")
+            names.append(NOISE)
         return names
 
     def input_shapes(self, batch_size: int = 1) -> dict[str, tuple[int, ...]]:
         """Shape of every model input for ``batch_size``, keyed by input name."""
         h, w = self.image_size
         shapes: dict[str, tuple[int, ...]] = {
-            "images": (
+            IMAGES: (
                 batch_size,
                 self.obs_history,
                 len(self.camera_names),
@@ -76,12 +95,12 @@ class IOSpec:
                 h,
                 w,
             ),
-            "state": (batch_size, self.obs_history, self.state_dim),
+            STATE: (batch_size, self.obs_history, self.state_dim),
         }
         if self.text_max_len > 0:
-            shapes["tokens"] = (batch_size, self.text_max_len)
+            shapes[TOKENS] = (batch_size, self.text_max_len)
         if self.needs_noise:
-            shapes["noise"] = (batch_size, *self.noise_shape)
+            shapes[NOISE] = (batch_size, *self.noise_shape)
         return shapes
 
     @property
@@ -146,3 +165,57 @@ class IOSpec:
         d["camera_names"] = tuple(d["camera_names"])
         d["image_size"] = tuple(int(v) for v in d["image_size"])
         return cls(**d)
+
+
+def example_inputs(
+    io: IOSpec,
+    *,
+    seed: int = 0,
+    batch_size: int = 1,
+    tokenize: Tokenize | None = None,
+    instructions: Sequence[str] | DrawInstructions = SAMPLE_INSTRUCTIONS,
+) -> dict[str, np.ndarray]:
+    """Seeded model inputs for ``io``, keyed by ``io.input_names`` in their order: the one
+    builder of example inputs (the spine's trace input, the export gates' parity inputs and
+    calibration feeds, the runtime's synthetic observation).
+
+    Drawn from ``numpy.random.default_rng(seed)`` in input order, each in its valid range:
+    ``images`` float32 ``[B, T, N, C, H, W]`` uniform in [0, 1]; ``state`` float32
+    ``[B, T, state_dim]`` N(0, 1) (normalized); ``tokens`` int64 ``[B, text_max_len]`` =
+    ``tokenize(texts, state)``; ``noise`` float32 ``[B, horizon, noise_dim]`` N(0, 1).
+
+    Args:
+        io: the model's IO spec.
+        seed: the generator's seed; equal seeds give equal inputs.
+        batch_size: ``B`` >= 1.
+        tokenize: instructions (and the drawn state) -> token ids; required when ``io`` has
+            ``tokens`` (the contract knows no tokenizer: the spine's or the runtime's is passed).
+        instructions: fixed instructions cycled over the batch, or a function drawing them from
+            the inputs' generator (between ``state`` and ``tokens``).
+
+    Raises:
+        ValueError: ``batch_size`` < 1, or ``tokens`` without ``tokenize`` (says what to pass).
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"example_inputs batch_size must be >= 1, got {batch_size}")
+    rng = np.random.default_rng(seed)
+    shapes = io.input_shapes(batch_size)
+    out: dict[str, np.ndarray] = {}
+    for name in io.input_names:
+        if name == IMAGES:
+            out[name] = rng.random(shapes[name], dtype=np.float32)
+        elif name == TOKENS:
+            if tokenize is None:
+                raise ValueError(
+                    f"example_inputs: the IO spec has {TOKENS!r} (text_max_len={io.text_max_len}, "
+                    f"tokenizer {io.tokenizer!r}) but no tokenize function was given; pass the "
+                    "model's or the card's tokenizer as tokenize=(texts, state) -> int64 ids"
+                )
+            if callable(instructions):
+                texts = list(instructions(rng, batch_size))
+            else:
+                texts = [instructions[i % len(instructions)] for i in range(batch_size)]
+            out[name] = np.asarray(tokenize(texts, out[STATE]), dtype=np.int64).reshape(shapes[name])
+        else:  # state and noise
+            out[name] = rng.standard_normal(shapes[name], dtype=np.float32)
+    return out

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from vla_ros.contract.errors import ParityError
-from vla_ros.contract.io_spec import IOSpec
+from vla_ros.contract.io_spec import IOSpec, example_inputs
 
 #: seeds of the random parity inputs at batch 1 (kept apart from the int8 calibration's 1..N)
 RANDOM_SEEDS = (10_001, 10_002, 10_003)
@@ -48,7 +48,8 @@ def random_instruction(rng: np.random.Generator, max_len: int) -> str:
 def random_inputs(
     io: IOSpec, seed: int, batch_size: int = 1, root: str | Path | None = None
 ) -> dict[str, np.ndarray]:
-    """Seeded model inputs in each input's valid range, keyed by ``io.input_names``.
+    """Seeded model inputs in each input's valid range, keyed by ``io.input_names``
+    (:func:`vla_ros.contract.io_spec.example_inputs`).
 
     ``images`` float32 uniform in [0, 1]; ``state`` and ``noise`` float32 N(0, 1) (state is
     normalized); ``tokens`` int64 ``[B, text_max_len]`` from random instructions of random
@@ -57,28 +58,24 @@ def random_inputs(
     (the text mask) is what the runtime produces; a relative tokenizer file (a card's own copy)
     is looked up under ``root`` (the card folder).
     """
+    if io.text_max_len <= 0:
+        return example_inputs(io, seed=seed, batch_size=batch_size)
     from vla_ros.spine.components.text import get_tokenizer
 
-    rng = np.random.default_rng(seed)
-    shapes = io.input_shapes(batch_size)
-    out: dict[str, np.ndarray] = {}
-    for name in io.input_names:
-        if name == "images":
-            out[name] = rng.random(shapes[name], dtype=np.float32)
-        elif name == "tokens":
-            tok = get_tokenizer(io.tokenizer, root=root)
-            # pi0.5's prompt wraps the instruction with the state: shorter instructions, so that
-            # the state bins are inside the token limit (and matter) on the random inputs
-            budget = io.text_max_len // PROMPT_SHARE if tok.needs_state else io.text_max_len
-            texts = [random_instruction(rng, budget) for _ in range(batch_size)]
-            if tok.needs_state:  # pi0.5: the prompt carries the sample's (drawn) normalized state
-                rows = [tok.encode(t, io.text_max_len, state=s[-1]) for t, s in zip(texts, out["state"])]
-            else:
-                rows = [tok.encode(t, io.text_max_len) for t in texts]
-            out[name] = np.asarray(rows, dtype=np.int64)
-        else:
-            out[name] = rng.standard_normal(shapes[name], dtype=np.float32)
-    return out
+    tok = get_tokenizer(io.tokenizer, root=root)
+    # pi0.5's prompt wraps the instruction with the state: shorter instructions, so that
+    # the state bins are inside the token limit (and matter) on the random inputs
+    budget = io.text_max_len // PROMPT_SHARE if tok.needs_state else io.text_max_len
+
+    def draw(rng: np.random.Generator, n: int) -> list[str]:
+        return [random_instruction(rng, budget) for _ in range(n)]
+
+    def tokenize(texts: list[str], state: np.ndarray) -> np.ndarray:
+        if tok.needs_state:  # pi0.5: the prompt carries the sample's (drawn) normalized state
+            return np.asarray([tok.encode(t, io.text_max_len, state=s[-1]) for t, s in zip(texts, state)])
+        return np.asarray([tok.encode(t, io.text_max_len) for t in texts])
+
+    return example_inputs(io, seed=seed, batch_size=batch_size, tokenize=tokenize, instructions=draw)
 
 
 def input_sets(
@@ -329,20 +326,13 @@ def _failure(
 def card_parity_feeds(card: Any, seed: int = 0) -> dict[str, np.ndarray]:
     """Deterministic model inputs ``{input name: array}`` (batch 1) built from the card alone: the
     fixed feeds of the TensorRT and int8 gates and of calibration. ``card`` is a
-    :class:`~vla_ros.contract.card.PolicyCard`."""
+    :class:`~vla_ros.contract.card.PolicyCard`; the instruction goes through the runtime's
+    tokenizer (:func:`vla_ros.contract.io_spec.example_inputs`)."""
     from vla_ros.runtime.processing import get_tokenizer
 
-    rng = np.random.default_rng(seed)
-    shapes = card.io.input_shapes(1)
-    feeds: dict[str, np.ndarray] = {}
-    for name in card.io.input_names:
-        if name == "images":
-            feeds[name] = rng.random(shapes[name], dtype=np.float32)
-        elif name == "tokens":
-            # the state (drawn before the tokens) reaches tokenizers that write it into the prompt
-            feeds[name] = get_tokenizer(card.io, root=card.root)(
-                "pick up the red cube", state=feeds["state"][0, -1]
-            )
-        else:
-            feeds[name] = rng.standard_normal(shapes[name], dtype=np.float32)
-    return feeds
+    def tokenize(texts: list[str], state: np.ndarray) -> np.ndarray:
+        # the state reaches tokenizers that write it into the prompt
+        step = get_tokenizer(card.io, root=card.root)
+        return np.concatenate([step(t, state=s[-1]) for t, s in zip(texts, state)])
+
+    return example_inputs(card.io, seed=seed, tokenize=tokenize, instructions=("pick up the red cube",))

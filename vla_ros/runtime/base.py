@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -12,6 +13,7 @@ import numpy as np
 
 from vla_ros.contract.card import PolicyCard
 from vla_ros.contract.errors import CardError, InferenceError, ObservationError, VlaRosError
+from vla_ros.contract.io_spec import IMAGES, STATE, example_inputs
 from vla_ros.contract.observation import Observation
 from vla_ros.runtime.processing import CommittedActions, Postprocessor, Preprocessor, rtc_settings
 from vla_ros.util.stats import latency_summary_ms
@@ -49,16 +51,22 @@ def dual_spec(card: PolicyCard) -> dict[str, Any]:
 
 
 def synthetic_observation(card: PolicyCard, seed: int = 0) -> Observation:
-    """A valid observation for ``card`` (random images, state at its mean); for warm-up/bench."""
-    rng = np.random.default_rng(seed)
-    h, w = card.io.image_size
+    """A valid raw observation for ``card``, for warm-up and benchmarks: the model-input example
+    of :func:`vla_ros.contract.io_spec.example_inputs` (same ``seed``) taken back to what the
+    sensors give: each camera's latest image as uint8 ``[H, W, C]`` (``round(255 * x)``) and the
+    latest state de-normalized with the card's statistics (``mean + std * x``, raw units)."""
+    io = card.io
+    # images and state only: the observation carries the instruction as text
+    example = example_inputs(dataclasses.replace(io, text_max_len=0, needs_noise=False), seed=seed)
+    frames = example[IMAGES][0, -1]  # [N, C, H, W] in [0, 1]
     images = {
-        cam: rng.integers(0, 256, size=(h, w, card.io.image_channels), dtype=np.uint8)
-        for cam in card.io.camera_names
+        cam: np.ascontiguousarray(np.rint(frames[i].transpose(1, 2, 0) * 255.0).astype(np.uint8))
+        for i, cam in enumerate(io.camera_names)
     }
-    state = np.asarray(card.normalization.state.mean, dtype=np.float32) + rng.normal(
-        0, 1, card.io.state_dim
-    ).astype(np.float32) * np.asarray(card.normalization.state.std, dtype=np.float32)
+    stats = card.normalization.state
+    state = np.asarray(stats.mean, dtype=np.float32) + example[STATE][0, -1] * np.asarray(
+        stats.std, dtype=np.float32
+    )
     return Observation(images=images, state=state, instruction="pick up the cube", stamp_ns=0)
 
 

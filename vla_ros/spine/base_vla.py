@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from vla_ros.contract import io_spec
 from vla_ros.contract.io_spec import IOSpec
 from vla_ros.spine.components.text import get_tokenizer
 from vla_ros.spine.registry import SLOT_REGISTRIES
@@ -59,7 +60,6 @@ BUILD_ORDER: tuple[str, ...] = (
     "vla_head",
 )
 EXPORT_LAYOUTS = ("monolithic", "split", "dual")
-SAMPLE_INSTRUCTIONS = ("pick up the red cube", "open the top drawer", "stack the blocks")
 
 
 def merge_prefixed(
@@ -320,19 +320,15 @@ class BaseVLA(nn.Module):
         return get_tokenizer(self.io.tokenizer)(instructions, self.io.text_max_len)
 
     def example_inputs(self, batch_size: int = 1, seed: int = 0) -> dict[str, Tensor]:
-        """A valid, deterministic input dict for ``predict_action``/export, in input order."""
-        g = torch.Generator().manual_seed(seed)
-        shapes = self.io.input_shapes(batch_size)
-        out: dict[str, Tensor] = {}
-        for name in self.io.input_names:
-            if name == "images":
-                out[name] = torch.rand(shapes[name], generator=g)
-            elif name == "tokens":
-                texts = [SAMPLE_INSTRUCTIONS[i % len(SAMPLE_INSTRUCTIONS)] for i in range(batch_size)]
-                out[name] = self.tokenize(texts)
-            else:
-                out[name] = torch.randn(shapes[name], generator=g)
-        return out
+        """A valid, deterministic input dict for ``predict_action``/export, in input order:
+        :func:`vla_ros.contract.io_spec.example_inputs` (seeded; its sample instructions
+        through :meth:`tokenize`) as CPU tensors."""
+
+        def tokenize(texts: list[str], state: Any) -> Any:
+            return self.tokenize(texts).numpy()
+
+        arrays = io_spec.example_inputs(self.io, seed=seed, batch_size=batch_size, tokenize=tokenize)
+        return {name: torch.from_numpy(a) for name, a in arrays.items()}
 
     def example_batch(self, batch_size: int = 2, seed: int = 0) -> dict[str, Tensor]:
         """``example_inputs`` without noise, plus random normalized ``actions`` (for training)."""
