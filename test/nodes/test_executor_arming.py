@@ -17,6 +17,7 @@ pytestmark = pytest.mark.ros
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
+from node_rigs import latest_status, log_lines, rosout_qos, status_values  # noqa: E402
 from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -25,9 +26,7 @@ from std_srvs.srv import SetBool  # noqa: E402
 from test_executor_node import NAMES, Rig, _call  # noqa: E402
 
 # /rosout keeps its history for late joiners: the constructor's log lines are read too
-ROSOUT_QOS = QoSProfile(
-    depth=1000, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
+ROSOUT_QOS = rosout_qos()
 
 URDF = """<robot name="r"><link name="a"/><link name="b"/><link name="c"/>
   <joint name="j1" type="revolute"><parent link="a"/><child link="b"/>
@@ -52,20 +51,8 @@ def _executor(ros, name, **params):
     return ros.add_node(ExecutorNode(name, context=ros.context, parameter_overrides=overrides))
 
 
-def _lines(logs, node, text, level=None):
-    return [
-        m.msg
-        for m in list(logs.messages)
-        if m.name == node.get_name() and text in m.msg and (level is None or m.level == level)
-    ]
-
-
 def _status(diag, node):
-    for m in reversed(list(diag.messages)):
-        for s in m.status:
-            if s.name.startswith(node.get_name()):
-                return s
-    return None
+    return latest_status(diag, lambda name: name.startswith(node.get_name()))
 
 
 def test_refuses_to_arm_without_limits_then_arms_once_they_are_set(ros):
@@ -80,15 +67,15 @@ def test_refuses_to_arm_without_limits_then_arms_once_they_are_set(ros):
 
     # armed_on_start ignored: disarmed, said once, nothing on the command topic
     assert not node.armed
-    assert ros.wait_until(lambda: _lines(logs, node, "armed_on_start ignored"))
-    start = _lines(logs, node, "armed_on_start ignored", Log.ERROR)
+    assert ros.wait_until(lambda: log_lines(logs, node, "armed_on_start ignored"))
+    start = log_lines(logs, node, "armed_on_start ignored", Log.ERROR)
     assert len(start) == 1 and "no finite position limits for ['j1', 'j2']" in start[0]
     assert "no finite velocity limit for ['j1', 'j2']" in start[0] and "allow_unlimited" in start[0]
 
     assert ros.wait_until(lambda: _status(diag, node) is not None)
     status = _status(diag, node)
     assert status.level == DiagnosticStatus.ERROR and "refusing to arm" in status.message
-    assert {kv.key: kv.value for kv in status.values}["limits"] == "incomplete"
+    assert status_values(status)["limits"] == "incomplete"
 
     # ~/arm: refused, the reply says what is missing, one error line per call
     client = ros.helper.create_client(SetBool, f"/{node.get_name()}/arm")
@@ -98,7 +85,7 @@ def test_refuses_to_arm_without_limits_then_arms_once_they_are_set(ros):
     assert not res.success and not node.armed
     assert "no finite position limits for ['j1', 'j2']" in res.message
     assert "no finite velocity" not in res.message
-    assert ros.wait_until(lambda: len(_lines(logs, node, "~/arm(True): refusing", Log.ERROR)) == 1)
+    assert ros.wait_until(lambda: len(log_lines(logs, node, "~/arm(True): refusing", Log.ERROR)) == 1)
     assert rig.out.messages == []
 
     # limits complete (live parameters): arming works, commands flow within the limits
@@ -110,7 +97,7 @@ def test_refuses_to_arm_without_limits_then_arms_once_they_are_set(ros):
     res = _call(ros, client, True)
     assert res.success and node.armed
     rig.wait_positions(lambda q: np.allclose(q, [0.1, 0.1]))  # clipped to position_upper
-    assert ros.wait_until(lambda: {kv.key: kv.value for kv in _status(diag, node).values}["limits"] == "ok")
+    assert ros.wait_until(lambda: status_values(_status(diag, node))["limits"] == "ok")
 
     # while armed, a change that would leave a joint unlimited is rejected; limits stay
     bad = node.set_parameters([Parameter("max_velocity", value=[math.inf])])[0]
@@ -131,8 +118,8 @@ def test_urdf_limits_count_and_continuous_joints_need_only_velocity(ros, v1, arm
     assert node.armed is armed
     assert node.controller.limits.continuous == ("j2",)
     if not armed:  # URDF velocity="0" means "not given": j1 has no velocity limit
-        assert ros.wait_until(lambda: _lines(logs, node, "armed_on_start ignored"))
-        line = _lines(logs, node, "armed_on_start ignored")[0]
+        assert ros.wait_until(lambda: log_lines(logs, node, "armed_on_start ignored"))
+        line = log_lines(logs, node, "armed_on_start ignored")[0]
         assert "no finite velocity limit for ['j1']" in line and "no finite position" not in line
     else:
         rig = Rig(ros, node)
@@ -146,14 +133,14 @@ def test_allow_unlimited_arms_and_warns(ros):
     diag = ros.subscribe("/diagnostics", DiagnosticArray, qos=50)
     node = _executor(ros, "exec_unlimited", allow_unlimited=True)
     assert node.armed
-    assert ros.wait_until(lambda: _lines(logs, node, "allow_unlimited: true", Log.WARN))
-    assert "simulation/bench" in _lines(logs, node, "allow_unlimited: true")[0]
+    assert ros.wait_until(lambda: log_lines(logs, node, "allow_unlimited: true", Log.WARN))
+    assert "simulation/bench" in log_lines(logs, node, "allow_unlimited: true")[0]
     rig = Rig(ros, node, out_topic="vla/joint_command", out_type=JointState)
     rig.send_state([0.0, 0.0])
     rig.send_chunk(np.tile([3.0, -3.0], (300, 1)))
     rig.wait_positions(lambda q: np.allclose(q, [3.0, -3.0]))
     assert ros.wait_until(lambda: _status(diag, node) is not None)
-    values = {kv.key: kv.value for kv in _status(diag, node).values}
+    values = status_values(_status(diag, node))
     assert values["limits"] == "unlimited (allow_unlimited)"
     bad = node.set_parameters([Parameter("allow_unlimited", value=False)])[0]
     assert not bad.successful and "read-only" in bad.reason and node.values["allow_unlimited"] is True
@@ -178,25 +165,25 @@ def test_urdf_from_the_robot_description_topic(ros):
     pub.publish(String(data=URDF.format(v1="1.5")))  # j1 [-1, 1] v 1.5; j2 continuous v 2
     assert ros.wait_until(lambda: node.controller.limits.max_velocity.tolist() == [1.5, 2.0])
     assert node.controller.limits.upper.tolist()[0] == 1.0
-    assert ros.wait_until(lambda: _lines(logs, node, "URDF from robot_description: 2 joints"))
+    assert ros.wait_until(lambda: log_lines(logs, node, "URDF from robot_description: 2 joints"))
     assert _call(ros, client, True).success and node.armed
 
     # not XML: ignored with one warning, the limits in force stay
     pub.publish(String(data="<robot"))
-    assert ros.wait_until(lambda: _lines(logs, node, "ignored URDF on robot_description", Log.WARN))
-    assert "not valid XML" in _lines(logs, node, "ignored URDF")[0]
+    assert ros.wait_until(lambda: log_lines(logs, node, "ignored URDF on robot_description", Log.WARN))
+    assert "not valid XML" in log_lines(logs, node, "ignored URDF")[0]
     assert node.armed and node.controller.limits.max_velocity.tolist() == [1.5, 2.0]
 
     # armed: a URDF that leaves j1 without a velocity limit is refused, limits stay
     pub.publish(String(data=URDF.format(v1="0")))
-    assert ros.wait_until(lambda: _lines(logs, node, "the limits in force stay"))
-    assert "no finite velocity limit for ['j1']" in _lines(logs, node, "the limits in force stay")[0]
+    assert ros.wait_until(lambda: log_lines(logs, node, "the limits in force stay"))
+    assert "no finite velocity limit for ['j1']" in log_lines(logs, node, "the limits in force stay")[0]
     assert node.armed and node.controller.limits.max_velocity.tolist() == [1.5, 2.0]
 
     # explicit parameters still win over the URDF
     assert node.set_parameters([Parameter("max_velocity", value=[0.5])])[0].successful
     pub.publish(String(data=URDF.format(v1="3.0")))
-    assert ros.wait_until(lambda: len(_lines(logs, node, "URDF from robot_description")) == 2)
+    assert ros.wait_until(lambda: len(log_lines(logs, node, "URDF from robot_description")) == 2)
     assert node.controller.limits.max_velocity.tolist() == [0.5, 0.5]
 
 
@@ -234,7 +221,7 @@ def test_joint_outside_its_limits_refuses_to_arm_and_narrowing_under_it_is_refus
     res = _call(ros, client, True)
     assert not res.success and not node.armed
     assert "'j1' at -3 outside [-1.745, 1.745]" in res.message
-    assert ros.wait_until(lambda: len(_lines(logs, node, "~/arm(True): refusing to arm", Log.ERROR)) == 1)
+    assert ros.wait_until(lambda: len(log_lines(logs, node, "~/arm(True): refusing to arm", Log.ERROR)) == 1)
     assert rig.out.messages == []  # nothing reached the robot
 
     # the joint is moved inside: arming works; narrowing the limit under the command is refused

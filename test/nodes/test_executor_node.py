@@ -14,6 +14,7 @@ rclpy = pytest.importorskip("rclpy")
 
 from builtin_interfaces.msg import Duration  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from node_rigs import SimClock, log_lines  # noqa: E402
 from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
@@ -104,7 +105,7 @@ class Rig:
         assert ok, f"commands never satisfied the condition; last {last}"
 
     def log_lines(self, text: str) -> list[str]:
-        return [m.msg for m in list(self.logs.messages) if m.name == self.node.get_name() and text in m.msg]
+        return log_lines(self.logs, self.node, text)
 
 
 def test_follows_chunk_and_reorders_joints(ros):
@@ -320,45 +321,24 @@ def test_bad_parameters_fail_at_start_with_reason(ros):
 
 
 def test_clock_jumping_backwards_holds_and_recovers(ros):
-    import threading
-    import time
-
-    from rosgraph_msgs.msg import Clock
-
     node = make_executor(ros, "exec_clock", mode="latest", use_sim_time=True)
     rig = Rig(ros, node)
-    clock_pub = ros.publisher("/clock", Clock)
-    ros.wait_for_subscribers(clock_pub)
-    sim = {"t": 100 * 10**9}
-    stop = threading.Event()
-
-    def run_clock():
-        while not stop.is_set():
-            sim["t"] += 10_000_000
-            msg = Clock()
-            msg.clock.sec, msg.clock.nanosec = divmod(sim["t"], 1_000_000_000)
-            clock_pub.publish(msg)
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=run_clock, daemon=True)
-    thread.start()
-    try:
+    clock = SimClock(ros, 100 * 10**9, period_s=0.005)
+    ros.wait_for_subscribers(clock.pub)
+    with clock:
         assert ros.wait_until(lambda: node.get_clock().now().nanoseconds > 100 * 10**9)
         rig.send_state([0.0, 0.0])
-        rig.send_chunk(np.tile([0.25, 0.25], (450, 1)), stamp_ns=sim["t"])
+        rig.send_chunk(np.tile([0.25, 0.25], (450, 1)), stamp_ns=clock.t_ns)
         rig.wait_positions(lambda q: np.allclose(q, [0.25, 0.25]))
-        sim["t"] = 50 * 10**9  # the bag looped / sim restarted
+        clock.t_ns = 50 * 10**9  # the bag looped / sim restarted
         assert ros.wait_until(lambda: len(rig.log_lines("clock jumped backwards")) >= 1)
         assert ros.wait_until(lambda: node.last_command.holding)
         np.testing.assert_allclose(node.last_command.positions, [0.25, 0.25])
         assert len(node.controller.buffer) == 0
         rig.send_state([0.25, 0.25])
-        rig.send_chunk(np.tile([0.5, 0.5], (450, 1)), stamp_ns=sim["t"], seq=1)
+        rig.send_chunk(np.tile([0.5, 0.5], (450, 1)), stamp_ns=clock.t_ns, seq=1)
         rig.wait_positions(lambda q: np.allclose(q, [0.5, 0.5]))
         assert len(rig.log_lines("clock jumped backwards")) == 1
-    finally:
-        stop.set()
-        thread.join(timeout=2.0)
 
 
 def test_any_chunk_stream_through_the_node_respects_limits(ros):

@@ -7,11 +7,9 @@ says (/diagnostics, /rosout) and that it publishes nothing from the lying input.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.ros
@@ -19,10 +17,11 @@ pytestmark = pytest.mark.ros
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from node_rigs import PolicyRig, SimClock, latest_status, log_lines, status_values  # noqa: E402
 from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import Image, JointState  # noqa: E402
-from support.policy_card import CAMERAS, image_msg, joint_msg, make_card  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from support.policy_card import joint_msg, make_card  # noqa: E402
 
 HOUR_NS = 3600 * 1_000_000_000
 MS = 1_000_000
@@ -33,71 +32,15 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_card(tmp_path_factory.mktemp("card") / "lying_inputs", nan_gate=False)
 
 
-def _values(status) -> dict[str, str]:
-    return {kv.key: kv.value for kv in status.values}
-
-
-class PolicyRig:
-    """A policy_node plus publishers for its inputs; ``feed`` publishes one stamped input set."""
-
-    def __init__(self, ros, card: Path, **params) -> None:
-        from vla_ros.msg import ActionChunk
-        from vla_ros.nodes.policy_node import PolicyNode
-
-        params = {"warmup": 0, "diagnostics_period_s": 0.1, **params}
-        params.setdefault("image_staleness_s", 5.0)
-        params.setdefault("state_staleness_s", 5.0)
-        overrides = [Parameter("card", value=str(card))] + [Parameter(k, value=v) for k, v in params.items()]
-        self.ros = ros
-        self.node = ros.add_node(PolicyNode(context=ros.context, parameter_overrides=overrides))
-        self.chunks = ros.subscribe("vla/action_chunk", ActionChunk)
-        self.diag = ros.subscribe("/diagnostics", DiagnosticArray)
-        self.rosout = ros.subscribe("/rosout", Log, qos=100)
-        self.cams = {c: ros.publisher(t, Image) for c, t in self.node.camera_topics.items()}
-        self.states = ros.publisher("joint_states", JointState)
-        for pub in (*self.cams.values(), self.states):
-            ros.wait_for_subscribers(pub)
-        self.rgb = np.full((24, 32, 3), 100, np.uint8)
-
-    def now_ns(self) -> int:
-        return self.ros.helper.get_clock().now().nanoseconds
-
-    def feed(self, stamp_ns: int, names=("j1", "j2", "j3"), positions=(1.0, 2.0, 3.0)) -> None:
-        for cam in CAMERAS:
-            self.cams[cam].publish(image_msg(stamp_ns, self.rgb))
-        self.states.publish(joint_msg(stamp_ns, names, positions))
-
-    def feed_until(self, stamp_fn, predicate, timeout: float = 15.0, **kw) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, f"never reached; last status: {self.last_status()}"
-            self.feed(stamp_fn(), **kw)
-            time.sleep(0.05)
-
-    def last_status(self):
-        for arr in reversed(list(self.diag.messages)):
-            for st in arr.status:
-                if st.name.endswith("policy_node: policy"):
-                    return st
-        return None
-
-    def status_has(self, text: str) -> bool:
-        st = self.last_status()
-        return st is not None and text in st.message
-
-    def logs(self, text: str) -> list[str]:
-        return [m.msg for m in list(self.rosout.messages) if m.name.endswith("policy_node") and text in m.msg]
-
-
 def test_policy_rejects_and_counts_a_duplicated_joint(ros, card: Path) -> None:
     rig = PolicyRig(ros, card)
     dup = {"names": ("j1", "j2", "j2", "j3"), "positions": (1.0, 2.0, 5.0, 3.0)}
     rig.feed_until(rig.now_ns, lambda: rig.node.policy.stats.count("rejected_messages") >= 5, **dup)
     assert rig.chunks.messages == []  # neither the first j2 nor the last
     assert rig.ros.wait_until(
-        lambda: (st := rig.last_status()) is not None and int(_values(st)["rejected_messages"]) >= 5
+        lambda: (st := rig.last_status()) is not None and int(status_values(st)["rejected_messages"]) >= 5
     )
-    values = _values(rig.last_status())
+    values = status_values(rig.last_status())
     assert "joint(s) ['j2'] more than once" in values["fault:joint_states:duplicate"]
     assert len(rig.logs("more than once")) == 1  # one line for the episode, every message counted
     rig.feed_until(rig.now_ns, lambda: bool(rig.chunks.messages))  # a well-formed message is used
@@ -130,40 +73,22 @@ def test_policy_names_the_clock_for_stamps_an_hour_off(ros, card: Path) -> None:
 def test_policy_liveness_trips_when_clock_stops(ros, card: Path) -> None:
     """use_sim_time with a /clock that stops (a paused bag): the node clock stands still, the
     stamps never age on it, and the steady-clock liveness still stops the policy."""
-    from rosgraph_msgs.msg import Clock
-
-    clock_pub = ros.publisher("/clock", Clock)
-    sim = {"t": 100 * 1_000_000_000, "run": True}
-
-    def clock_loop() -> None:
-        while sim["run"]:
-            sim["t"] += 10 * MS
-            msg = Clock()
-            msg.clock.sec, msg.clock.nanosec = divmod(sim["t"], 1_000_000_000)
-            clock_pub.publish(msg)
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=clock_loop, daemon=True)
-    thread.start()
-    try:
+    with SimClock(ros, 100 * 1_000_000_000, step_ns=10 * MS, period_s=0.01) as clock:
         rig = PolicyRig(ros, card, use_sim_time=True, image_staleness_s=1.0, state_staleness_s=1.0)
-        rig.feed_until(lambda: sim["t"], lambda: bool(rig.chunks.messages))
-        assert abs(rig.node.get_clock().now().nanoseconds - sim["t"]) < 5_000_000_000  # on sim time
-    finally:
-        sim["run"] = False
-        thread.join()
+        rig.feed_until(lambda: clock.t_ns, lambda: bool(rig.chunks.messages))
+        assert abs(rig.node.get_clock().now().nanoseconds - clock.t_ns) < 5_000_000_000  # on sim time
     # the bag pauses: no /clock, no inputs
     # the cameras may be named first: wait until the joint_states fault is reported too
     assert rig.ros.wait_until(
         lambda: (
             rig.status_has("the node clock stands still")
-            and "fault:input:joint_states:silent" in _values(rig.last_status())
+            and "fault:input:joint_states:silent" in status_values(rig.last_status())
         ),
         timeout=15.0,
     ), rig.last_status()
     st = rig.last_status()
     assert st.level == b"\x02"
-    silent = _values(st)["fault:input:joint_states:silent"]
+    silent = status_values(st)["fault:input:joint_states:silent"]
     assert "joint_states: no message arrived for" in silent and "the node clock stands still" in silent
 
 
@@ -222,14 +147,11 @@ class ExecutorRig:
         self.chunks.publish(msg)
 
     def logs(self, text: str) -> list[str]:
-        return [m.msg for m in list(self.rosout.messages) if m.name == self.node.get_name() and text in m.msg]
+        return log_lines(self.rosout, self.node, text)
 
     def fault_count(self, cause: str) -> int:
-        for arr in reversed(list(self.diag.messages)):
-            for st in arr.status:
-                if st.name.startswith(self.node.get_name()):
-                    return int(_values(st).get(f"fault.{cause}", 0))
-        return 0
+        st = latest_status(self.diag, lambda name: name.startswith(self.node.get_name()))
+        return 0 if st is None else int(status_values(st).get(f"fault.{cause}", 0))
 
 
 def test_executor_rejects_and_counts_a_duplicated_joint(ros) -> None:

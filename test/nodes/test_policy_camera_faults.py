@@ -12,8 +12,8 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
+from node_rigs import PolicyRig  # noqa: E402
 from support.policy_card import image_msg, make_card  # noqa: E402
-from test_policy_node import Rig  # noqa: E402
 
 H, W = 48, 64
 
@@ -31,12 +31,12 @@ def _bad_step(stamp_ns: int):
 
 
 def test_flapping_camera_logs_one_line_per_episode_and_recovers_once(ros, card: Path) -> None:
-    rig = Rig(ros, card, fault_settle_s=0.5)
+    rig = PolicyRig(ros, card, fault_settle_s=0.5)
     good = np.full((H, W, 3), 90, np.uint8)
     for _ in range(20):  # every other wrist frame bad, 50 Hz: one episode
         now = rig.now_ns()
-        rig.pubs["wrist"].publish(image_msg(now, good))
-        rig.pubs["wrist"].publish(_bad_step(now))
+        rig.cams["wrist"].publish(image_msg(now, good))
+        rig.cams["wrist"].publish(_bad_step(now))
         rig.publish(now, {"top": image_msg(now, good)})
         time.sleep(0.02)
     # sensor_data QoS is best effort: a loaded machine may drop some of the 20 bad frames
@@ -47,16 +47,16 @@ def test_flapping_camera_logs_one_line_per_episode_and_recovers_once(ros, card: 
     # 1.5 s, and on a loaded machine until the node says it recovered (at most 10 s)
     start = time.monotonic()
     while time.monotonic() - start < 1.5 or (
-        time.monotonic() - start < 10.0 and not rig.node_logs("recovered: image:wrist:step")
+        time.monotonic() - start < 10.0 and not rig.logs("recovered: image:wrist:step")
     ):
         now = rig.now_ns()
         rig.publish(now, {"wrist": image_msg(now, good), "top": image_msg(now, good)})
         time.sleep(0.02)
-    assert rig.node_logs("recovered: image:wrist:step")
-    rejected = rig.node_logs("rejected image", "camera 'wrist'")
+    assert rig.logs("recovered: image:wrist:step")
+    rejected = rig.logs("rejected image", "camera 'wrist'")
     assert len(rejected) == 1, rejected
     assert "step=64 is shorter than one row of 64 rgb8 pixels (192 bytes)" in rejected[0]
-    assert len(rig.node_logs("recovered: image:wrist:step")) == 1
+    assert len(rig.logs("recovered: image:wrist:step")) == 1
     assert "image:wrist:step" not in rig.node.faults.active()
     status = rig.status_where(lambda st: not any(kv.key.startswith("fault:image:") for kv in st.values))
     from diagnostic_msgs.msg import DiagnosticStatus
@@ -76,15 +76,15 @@ def _bomb_png(width: int, height: int) -> bytes:
 def test_compressed_bomb_is_refused_with_one_line_naming_camera_size_and_limit(ros, card: Path) -> None:
     from sensor_msgs.msg import CompressedImage
 
-    rig = Rig(ros, card, cameras=["wrist=camera/wrist/image_raw/compressed"])
+    rig = PolicyRig(ros, card, cameras=["wrist=camera/wrist/image_raw/compressed"])
     bomb = _bomb_png(32000, 32000)
     for _ in range(5):
         msg = CompressedImage(format="rgb8; png compressed bgr8", data=bomb)
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(rig.now_ns(), 1_000_000_000)
-        rig.pubs["wrist"].publish(msg)
+        rig.cams["wrist"].publish(msg)
     assert ros.wait_until(lambda: rig.node.faults.snapshot().get("image:wrist:pixels", 0) == 5, 5.0)
-    assert ros.wait_until(lambda: rig.node_logs("32000x32000"), 5.0)
-    (line,) = rig.node_logs("32000x32000")
+    assert ros.wait_until(lambda: rig.logs("32000x32000"), 5.0)
+    (line,) = rig.logs("32000x32000")
     assert line == (
         "rejected image: camera 'wrist': compressed PNG image is 32000x32000 (1024.0 MP), over the "
         "max_image_pixels limit of 50000000 (50.0 MP); not decoded. Publish smaller images or raise "
@@ -109,6 +109,6 @@ def test_a_node_that_failed_to_start_does_not_swallow_the_next_ones_log(ros, car
             PolicyNode(context=other)
     finally:
         rclpy.try_shutdown(context=other)
-    rig = Rig(ros, card)
+    rig = PolicyRig(ros, card)
     rig.node.get_logger().warning("a line from the second policy_node")
-    assert ros.wait_until(lambda: rig.node_logs("a line from the second policy_node"), 5.0)
+    assert ros.wait_until(lambda: rig.logs("a line from the second policy_node"), 5.0)

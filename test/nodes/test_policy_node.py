@@ -11,6 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
+from node_rigs import PolicyRig, latest_status, status_values  # noqa: E402
 from support.policy_card import (  # noqa: E402
     ACTION_JOINTS,
     CAMERAS,
@@ -35,103 +36,15 @@ def reference(card: Path):
     return load_runtime(card, backend="onnxruntime")
 
 
-def _stamp(chunk) -> int:
-    return chunk.header.stamp.sec * 1_000_000_000 + chunk.header.stamp.nanosec
-
-
-class Rig:
-    """A policy node under test plus publishers for its inputs and collectors for its outputs."""
-
-    def __init__(self, ros, card: Path, **params) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rcl_interfaces.msg import Log
-        from rclpy.parameter import Parameter
-        from sensor_msgs.msg import CompressedImage, Image, JointState
-
-        from vla_ros.msg import ActionChunk
-        from vla_ros.nodes.policy_node import PolicyNode
-
-        params.setdefault("warmup", 0)
-        # generous limits: a loaded test machine must not make inputs stale by accident
-        params.setdefault("image_staleness_s", 5.0)
-        params.setdefault("state_staleness_s", 5.0)
-        params.setdefault("diagnostics_period_s", 0.1)
-        overrides = [Parameter("card", value=str(card))]
-        overrides += [Parameter(k, value=v) for k, v in params.items()]
-        self.ros = ros
-        self.node = ros.add_node(PolicyNode(context=ros.context, parameter_overrides=overrides))
-        self.chunks = ros.subscribe("vla/action_chunk", ActionChunk)
-        self.diag = ros.subscribe("/diagnostics", DiagnosticArray)
-        self.rosout = ros.subscribe("/rosout", Log, qos=100)
-        self.pubs = {}
-        for name, topic in self.node.camera_topics.items():
-            kind = CompressedImage if topic.endswith("/compressed") else Image
-            self.pubs[name] = ros.publisher(topic, kind)
-        self.pubs["joint_states"] = ros.publisher("joint_states", JointState)
-        for pub in self.pubs.values():
-            ros.wait_for_subscribers(pub)
-
-    def now_ns(self) -> int:
-        return self.ros.helper.get_clock().now().nanoseconds
-
-    def publish(self, stamp_ns: int, images: dict, state=(1.0, 2.0, 3.0), names=None) -> None:
-        for cam, msg in images.items():
-            self.pubs[cam].publish(msg)
-        self.pubs["joint_states"].publish(
-            joint_msg(stamp_ns, names or ("x", "j3", "j2", "j1"), (9.0, *state[::-1]))
-            if names is None
-            else joint_msg(stamp_ns, names, state)
-        )
-
-    def chunk_stamped(self, stamp_ns: int, timeout: float = 10.0):
-        """The first chunk computed from the observation stamped ``stamp_ns``.
-
-        Inputs are separate topics: under load the worker may infer between two of them, from a
-        partly new observation (as it should); tests then wait for the chunk they mean.
-        """
-
-        def find():
-            return next((c for c in list(self.chunks.messages) if _stamp(c) == stamp_ns), None)
-
-        assert self.ros.wait_until(lambda: find() is not None, timeout), (
-            f"no chunk stamped {stamp_ns}; got {[_stamp(c) for c in self.chunks.messages]}"
-        )
-        return find()
-
-    def node_logs(self, *needles: str, since: int = 0) -> list[str]:
-        return [
-            m.msg
-            for m in list(self.rosout.messages)[since:]
-            if m.name.endswith("policy_node") and all(n in m.msg for n in needles)
-        ]
-
-    def last_status(self):
-        for arr in reversed(list(self.diag.messages)):
-            for st in arr.status:
-                if st.name.endswith("policy_node: policy"):
-                    return st
-        return None
-
-    def status_where(self, predicate, timeout: float = 5.0):
-        assert self.ros.wait_until(
-            lambda: (st := self.last_status()) is not None and predicate(st), timeout
-        ), f"diagnostics never matched; last: {self.last_status()}"
-        return self.last_status()
-
-
 def _frames(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {c: rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8) for c in CAMERAS}
-
-
-def _values(status) -> dict[str, str]:
-    return {kv.key: kv.value for kv in status.values}
 
 
 @pytest.mark.parametrize("zero_copy", [True, False], ids=["serialized", "message_objects"])
 def test_chunk_matches_runtime_and_carries_oldest_stamp(ros, card: Path, reference, zero_copy) -> None:
     from vla_ros.runtime import Observation
 
-    rig = Rig(ros, card, zero_copy_images=zero_copy)
+    rig = PolicyRig(ros, card, zero_copy_images=zero_copy)
     rgb = _frames(np.random.default_rng(0))
     t = rig.now_ns()
     t_top, t_state = t - 30_000_000, t - 10_000_000
@@ -168,18 +81,17 @@ def test_chunk_matches_runtime_and_carries_oldest_stamp(ros, card: Path, referen
     assert 2 <= len(chunks) <= 4  # one per new input message at most
     time.sleep(0.3)
     assert len(rig.chunks.messages) == len(chunks)  # inputs stopped: nothing re-published
-    st = rig.status_where(lambda s: _values(s).get("chunks_published") == str(len(chunks)))
+    st = rig.status_where(lambda s: status_values(s).get("chunks_published") == str(len(chunks)))
     assert st.hardware_id == reference.card.policy_id
-    assert float(_values(st)["latency_p50_ms"]) > 0
+    assert float(status_values(st)["latency_p50_ms"]) > 0
 
 
 def test_stale_camera_publishes_nothing_and_says_why(ros, card: Path) -> None:
-    rig = Rig(ros, card, image_staleness_s=0.3)
+    rig = PolicyRig(ros, card, image_staleness_s=0.3)
     rgb = _frames(np.random.default_rng(1))
 
     def publish(cams) -> None:
-        t = rig.now_ns()
-        rig.publish(t, {c: image_msg(t, rgb[c]) for c in cams})
+        rig.publish_frames({c: rgb[c] for c in cams})
         time.sleep(0.03)
 
     def until(predicate, timeout: float = 10.0) -> None:
@@ -202,27 +114,26 @@ def test_stale_camera_publishes_nothing_and_says_why(ros, card: Path) -> None:
     assert len(rig.chunks.messages) == n, "a chunk was published from a stale camera"
     st = rig.status_where(lambda s: "camera 'wrist'" in s.message)
     assert st.level == b"\x02" and "old" in st.message
-    assert int(_values(st)["stale_observations"]) > 0
-    assert len(rig.node_logs("camera 'wrist'", "old", since=logs_before)) == 1
+    assert int(status_values(st)["stale_observations"]) > 0
+    assert len(rig.logs("camera 'wrist'", "old", since=logs_before)) == 1
 
     cams = CAMERAS  # the camera comes back: chunks again, one "recovered" line
     until(lambda: len(rig.chunks.messages) > n)
     assert rig.ros.wait_until(
-        lambda: len(rig.node_logs("recovered", "camera:wrist:stale", since=logs_before)) == 1
+        lambda: len(rig.logs("recovered", "camera:wrist:stale", since=logs_before)) == 1
     )
 
 
 def test_missing_joint_publishes_nothing(ros, card: Path) -> None:
-    rig = Rig(ros, card)
+    rig = PolicyRig(ros, card)
     rgb = _frames(np.random.default_rng(2))
     for _ in range(5):
-        t = rig.now_ns()
-        rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS}, names=("j1", "j2"), state=(1.0, 2.0))
+        rig.publish_frames(rgb, names=("j1", "j2"), state=(1.0, 2.0))
         time.sleep(0.05)
     st = rig.status_where(lambda s: "j3" in s.message)
     assert st.level == b"\x02" and "lacks joint" in st.message
     assert rig.chunks.messages == []
-    assert len(rig.node_logs("lacks joint")) == 1
+    assert len(rig.logs("lacks joint")) == 1
 
 
 @pytest.mark.parametrize(
@@ -235,7 +146,7 @@ def test_missing_joint_publishes_nothing(ros, card: Path) -> None:
     ids=["short_step", "unknown_encoding", "wrong_length"],
 )
 def test_malformed_image_rejected_once_node_alive(ros, card: Path, mutate, needle) -> None:
-    rig = Rig(ros, card)
+    rig = PolicyRig(ros, card)
     rgb = _frames(np.random.default_rng(3))
     for _ in range(4):
         t = rig.now_ns()
@@ -243,15 +154,14 @@ def test_malformed_image_rejected_once_node_alive(ros, card: Path, mutate, needl
         mutate(bad)
         rig.publish(t, {"wrist": bad, "top": image_msg(t, rgb["top"])})
         time.sleep(0.05)
-    assert rig.ros.wait_until(lambda: len(rig.node_logs(needle)) >= 1)
+    assert rig.ros.wait_until(lambda: len(rig.logs(needle)) >= 1)
     time.sleep(0.2)
-    assert len(rig.node_logs(needle)) == 1
+    assert len(rig.logs(needle)) == 1
     assert rig.chunks.messages == []
-    st = rig.status_where(lambda s: int(_values(s)["rejected_messages"]) >= 4)
+    st = rig.status_where(lambda s: int(status_values(s)["rejected_messages"]) >= 4)
     assert "camera 'wrist'" in st.message
     # still alive: a good image gives a chunk
-    t = rig.now_ns()
-    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
+    rig.publish_frames(rgb)
     rig.chunks.wait_for(1, timeout=10)
 
 
@@ -259,59 +169,54 @@ def test_unreadable_serialized_image_rejected_once_node_alive(ros, card: Path) -
     """Bytes that are no Image (a truncated frame, garbage) on a camera topic: one log line."""
     from rclpy.serialization import serialize_message
 
-    rig = Rig(ros, card)
+    rig = PolicyRig(ros, card)
     rgb = _frames(np.random.default_rng(5))
     for i in range(4):
         t = rig.now_ns()
         whole = serialize_message(image_msg(t, rgb["wrist"]))
         # truncated frames, and bytes no deserializer reads (an unknown CDR representation)
         junk = b"\xff\xee" + bytes(range(50 + i))
-        rig.pubs["wrist"].publish((whole[: 40 + i], whole[:-100], junk)[i % 3])
+        rig.cams["wrist"].publish((whole[: 40 + i], whole[:-100], junk)[i % 3])
         rig.publish(t, {"top": image_msg(t, rgb["top"])})
         time.sleep(0.05)
     needle = "cannot read the serialized message"
-    assert rig.ros.wait_until(lambda: len(rig.node_logs(needle)) >= 1)
+    assert rig.ros.wait_until(lambda: len(rig.logs(needle)) >= 1)
     time.sleep(0.2)
-    assert len(rig.node_logs(needle)) == 1
-    assert "camera 'wrist'" in rig.node_logs(needle)[0]
+    assert len(rig.logs(needle)) == 1
+    assert "camera 'wrist'" in rig.logs(needle)[0]
     assert rig.chunks.messages == []
-    rig.status_where(lambda s: int(_values(s)["rejected_messages"]) >= 4)
-    t = rig.now_ns()
-    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
+    rig.status_where(lambda s: int(status_values(s)["rejected_messages"]) >= 4)
+    rig.publish_frames(rgb)
     rig.chunks.wait_for(1, timeout=10)
 
 
 def test_nan_output_publishes_nothing(ros, card: Path) -> None:
-    rig = Rig(ros, card)
+    rig = PolicyRig(ros, card)
     rgb = _frames(np.random.default_rng(4))
     for _ in range(3):
-        t = rig.now_ns()
-        rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS}, state=(-1.0, 2.0, 3.0))
+        rig.publish_frames(rgb, state=(-1.0, 2.0, 3.0))
         time.sleep(0.05)
-    st = rig.status_where(lambda s: int(_values(s)["non_finite_outputs"]) >= 1)
+    st = rig.status_where(lambda s: int(status_values(s)["non_finite_outputs"]) >= 1)
     assert st.level == b"\x02" and "NaN" in st.message
     assert rig.chunks.messages == []
-    assert len(rig.node_logs("NaN")) == 1
-    t = rig.now_ns()
-    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS}, state=(1.0, 2.0, 3.0))
+    assert len(rig.logs("NaN")) == 1
+    rig.publish_frames(rgb, state=(1.0, 2.0, 3.0))
     (chunk,) = rig.chunks.wait_for(1, timeout=10)
     assert np.isfinite(np.asarray(chunk.actions)).all()
 
 
 def test_warning_then_error_faults_are_both_logged(ros, card: Path) -> None:
     """A warning-level fault and then an error-level one in the same node: both logged, worker alive."""
-    rig = Rig(ros, card)
+    rig = PolicyRig(ros, card)
     rgb = _frames(np.random.default_rng(8))
     for names, state in (((("j1", "j2"), (1.0, 2.0))), (None, (-1.0, 2.0, 3.0))):
         for _ in range(3):
-            t = rig.now_ns()
-            rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS}, names=names, state=state)
+            rig.publish_frames(rgb, names=names, state=state)
             time.sleep(0.05)
-    assert rig.ros.wait_until(lambda: len(rig.node_logs("NaN")) == 1)
-    assert len(rig.node_logs("lacks joint")) == 1
-    assert not rig.node_logs("policy worker error")
-    t = rig.now_ns()
-    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
+    assert rig.ros.wait_until(lambda: len(rig.logs("NaN")) == 1)
+    assert len(rig.logs("lacks joint")) == 1
+    assert not rig.logs("policy worker error")
+    rig.publish_frames(rgb)
     rig.chunks.wait_for(1, timeout=10)
 
 
@@ -320,7 +225,7 @@ def test_compressed_camera_and_renamed_joints(ros, card: Path, reference) -> Non
 
     from vla_ros.runtime import Observation
 
-    rig = Rig(
+    rig = PolicyRig(
         ros,
         card,
         cameras=["top=cams/top/image_raw/compressed"],
@@ -349,14 +254,14 @@ def test_history_card_gets_stacked_frames(ros, tmp_path: Path) -> None:
     from vla_ros.runtime import Observation, load_runtime
 
     card = make_card(tmp_path / "hist", obs_history=2)
-    rig = Rig(ros, card)
+    rig = PolicyRig(ros, card)
     rng = np.random.default_rng(6)
     old, new = _frames(rng), _frames(rng)
     t = rig.now_ns()
     t0 = t - 50_000_000  # one card dt (0.05 s) earlier
-    rig.publish(t0, {c: image_msg(t0, old[c]) for c in CAMERAS}, state=(1.0, 1.0, 1.0))
+    rig.publish_frames(old, t0, state=(1.0, 1.0, 1.0))
     rig.chunks.wait_for(1, timeout=10)
-    rig.publish(t, {c: image_msg(t, new[c]) for c in CAMERAS}, state=(2.0, 2.0, 2.0))
+    rig.publish_frames(new, t, state=(2.0, 2.0, 2.0))
     full = rig.chunk_stamped(t)  # every part new
     images = {c: np.stack([old[c], new[c]]) for c in CAMERAS}
     state = np.array([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
@@ -369,7 +274,7 @@ def test_parameters_have_descriptors_and_validation(ros, card: Path) -> None:
 
     from vla_ros.nodes.policy_node import PARAMS, PolicyNode
 
-    rig = Rig(ros, card, rate_hz=50.0)
+    rig = PolicyRig(ros, card, rate_hz=50.0)
     node = rig.node
     names = [s.name for s in PARAMS]
     for desc in node.describe_parameters(names):
@@ -383,8 +288,7 @@ def test_parameters_have_descriptors_and_validation(ros, card: Path) -> None:
     assert node.set_parameters([Parameter("instruction", value="pick")])[0].successful
     # rate mode publishes too
     rgb = _frames(np.random.default_rng(7))
-    t = rig.now_ns()
-    rig.publish(t, {c: image_msg(t, rgb[c]) for c in CAMERAS})
+    rig.publish_frames(rgb)
     rig.chunks.wait_for(1, timeout=10)
 
     with pytest.raises(ValueError, match="parameter 'card' is empty"):
@@ -443,11 +347,7 @@ def test_missing_or_corrupt_card_keeps_the_node_alive_and_loads_when_fixed(ros, 
     chunks = ros.subscribe("vla/action_chunk", ActionChunk)
 
     def last_status():
-        for msg in reversed(list(diag.messages)):
-            for st in msg.status:
-                if "policy_waiting" in st.name:
-                    return st
-        return None
+        return latest_status(diag, lambda name: "policy_waiting" in name)
 
     assert ros.wait_until(lambda: (st := last_status()) is not None and st.level == b"\x02")
     assert str(target) in last_status().message and node.policy is None

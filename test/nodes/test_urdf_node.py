@@ -8,15 +8,13 @@ pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy")
 
+from node_rigs import log_lines, rosout_qos  # noqa: E402
 from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from support.urdf_samples import SO101_LIMITS, SO101_NAMES, UR_XACRO, VX_ARM, so101, vx300s  # noqa: E402
 
 # /rosout keeps its history for late joiners: the constructor's log lines are read too
-ROSOUT_QOS = QoSProfile(
-    depth=1000, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
+ROSOUT_QOS = rosout_qos()
 
 
 def _executor(ros, name, names, urdf):
@@ -30,12 +28,6 @@ def _executor(ros, name, names, urdf):
     }
     overrides = [Parameter(k, value=v) for k, v in params.items()]
     return ros.add_node(ExecutorNode(name, context=ros.context, parameter_overrides=overrides))
-
-
-def _lines(logs, node, text, level):
-    return [
-        m.msg for m in list(logs.messages) if m.name == node.get_name() and text in m.msg and m.level == level
-    ]
 
 
 def test_unexpanded_xacro_parameter_is_a_config_error(ros):
@@ -52,13 +44,13 @@ def test_degrees_warned_once_and_unprefixed_names_refused_naming_both_lists(ros)
     degrees = {n: (-180, 180) for n in SO101_LIMITS}
     node = _executor(ros, "exec_degrees", SO101_NAMES, so101(degrees))
     assert node.armed  # the limits are finite: only a warning
-    assert ros.wait_until(lambda: _lines(logs, node, "degrees?", Log.WARN))
-    (line,) = _lines(logs, node, "degrees?", Log.WARN)
+    assert ros.wait_until(lambda: log_lines(logs, node, "degrees?", Log.WARN))
+    (line,) = log_lines(logs, node, "degrees?", Log.WARN)
     assert line.startswith("robot_description: revolute limits beyond ±2π rad")
 
     vx = _executor(ros, "exec_vx_prefix", VX_ARM, vx300s(prefixes=("left_",)))
     assert not vx.armed
-    assert ros.wait_until(lambda: _lines(logs, vx, "armed_on_start ignored", Log.ERROR))
-    (refusal,) = _lines(logs, vx, "armed_on_start ignored", Log.ERROR)
+    assert ros.wait_until(lambda: log_lines(logs, vx, "armed_on_start ignored", Log.ERROR))
+    (refusal,) = log_lines(logs, vx, "armed_on_start ignored", Log.ERROR)
     assert f"joint_names {list(VX_ARM)} are not in the URDF <robot name='vx300s'>" in refusal
     assert "the URDF's names carry the prefix 'left_'" in refusal
