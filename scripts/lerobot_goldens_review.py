@@ -110,6 +110,12 @@ def _smolvla_norm(module, case: dict) -> None:
         for s in out.values():
             s["q01"], s["q99"] = s["min"] + 0.1, s["max"] - 0.1
             s["q10"], s["q90"] = s["min"] + 0.3, s["max"] - 0.3
+        for cam in c["cameras"]:  # image statistics [3, 1, 1] (used when VISUAL is normalized)
+            mean = torch.tensor([0.45, 0.42, 0.40]) + 0.05 * torch.randn(3, generator=g)
+            std = torch.tensor([0.23, 0.22, 0.24]) + 0.02 * torch.rand(3, generator=g)
+            img = {"mean": mean, "std": std, "min": torch.zeros(3) + 0.02, "max": torch.ones(3) - 0.03}
+            img.update(q01=img["min"] + 0.01, q99=img["max"] - 0.01, q10=mean - std, q90=mean + std)
+            out[f"observation.images.{cam}"] = {k: v.reshape(3, 1, 1) for k, v in img.items()}
         return out
 
     module._stats = stats

@@ -131,6 +131,22 @@ CASES: dict[str, dict] = {
             "max_action_dim": 12,
         },
     },
+    # images normalized by the preprocessor (VISUAL MEAN_STD, [3, 1, 1] stats) before SmolVLA's
+    # resize and [-1, 1] scaling (vla_ros ignored them: actions off by ~2)
+    "smolvla_images_mean_std": {
+        "policy": "smolvla",
+        "cameras": {"a": [40, 40], "b": [40, 40]},
+        "state_dim": 4,
+        "action_dim": 4,
+        "norm": {"VISUAL": "MEAN_STD", "STATE": "MEAN_STD", "ACTION": "MEAN_STD"},
+        "smolvla": {
+            "chunk_size": 4,
+            "n_action_steps": 4,
+            "num_steps": 3,
+            "num_vlm_layers": 2,
+            "tokenizer_max_length": 10,
+        },
+    },
 }
 
 

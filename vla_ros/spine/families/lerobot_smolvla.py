@@ -48,6 +48,7 @@ from vla_ros.spine.checkpoints.lerobot import (
     processor_file,
     register_lerobot_builder,
 )
+from vla_ros.spine.checkpoints.normalize import FeatureNormalizer
 from vla_ros.spine.components import siglip, smollm, smolvla_expert  # noqa: F401  (registers the slots)
 from vla_ros.spine.components.smolvla_text import (
     SmolVLATokenizer,
@@ -131,6 +132,7 @@ class LeRobotSmolVLA(LeRobotFlowVLA):
         max_state_dim: int = 32,
         max_action_dim: int = 32,
         tokenizer_file: str | None = None,
+        image_normalization: list[Mapping[str, Any]] | None = None,
         lerobot: Mapping[str, Any] | None = None,
         freeze: Any = None,
         export_layout: str | None = None,
@@ -147,6 +149,17 @@ class LeRobotSmolVLA(LeRobotFlowVLA):
             lerobot=lerobot,
         )
         self._tokenizer: SmolVLATokenizer | None = None
+        cams = self.io.camera_names
+        norms = list(image_normalization or [{"mode": "IDENTITY"}] * len(cams))
+        if len(norms) != len(cams):
+            raise ValueError(
+                f"image_normalization has {len(norms)} entries for {len(cams)} cameras {list(cams)}"
+            )
+        # LeRobot's preprocessor normalizes each camera (its VISUAL mode) before SmolVLA resizes
+        self.image_norm = nn.ModuleList(
+            FeatureNormalizer(str(n["mode"]), (self.io.image_channels, 1, 1), eps=float(n.get("eps", 1e-8)))
+            for n in norms
+        )
         self.build_slots()
         llm, head = self.llm_backbone, self.vla_head
         if head.depth != llm.depth or head.kv_heads != llm.kv_heads or head.head_dim != llm.head_dim:
@@ -177,7 +190,11 @@ class LeRobotSmolVLA(LeRobotFlowVLA):
 
     # ------------------------------------------------------------------ prefix
     def preprocess_images(self, images: Tensor) -> Tensor:
-        """``[B, N, 3, H, W]`` in [0, 1] -> ``[B * N, 3, S_h, S_w]`` in [-1, 1] (resize, pad, scale)."""
+        """``[B, N, 3, H, W]`` in [0, 1] -> ``[B * N, 3, S_h, S_w]`` (each camera normalized with
+        its VISUAL statistics when the checkpoint has them, then resized, padded, scaled to [-1, 1]
+        when in [0, 1], as LeRobot's preprocessor and ``prepare_images`` do)."""
+        if any(norm.mode != "IDENTITY" for norm in self.image_norm):
+            images = torch.stack([norm.normalize(images[:, i]) for i, norm in enumerate(self.image_norm)], 1)
         x = resize_with_pad(images.flatten(0, 1), *self.resize)
         return x * 2.0 - 1.0
 
@@ -374,7 +391,7 @@ def smolvla_model_config(
         "n_action_steps": int(c.get("n_action_steps", chunk)),
         "cameras": {_camera_name(k): k for k in cams},
         "empty_cameras": n_empty,
-        "normalization": {k: ckpt.mode_of(k) for k in ("observation.state", "action")},
+        "normalization": {k: ckpt.mode_of(k) for k in (*cams, "observation.state", "action")},
         "vlm_model_name": str(c.get("vlm_model_name")),
         "vlm_config": vlm_src,
         "tokenizer_name": tok_name,
@@ -400,6 +417,7 @@ def smolvla_model_config(
         "max_state_dim": int(c.get("max_state_dim", 32)),
         "max_action_dim": int(c.get("max_action_dim", 32)),
         "tokenizer_file": tok_file,
+        "image_normalization": [{"mode": ckpt.mode_of(k), "eps": ckpt.eps} for k in cams],
         "lerobot": lerobot,
         "vision_backbone": {
             "type": "SmolVLMVisionTower",
@@ -434,9 +452,21 @@ def smolvla_model_config(
     }
 
 
-def lerobot_weights(ckpt: LeRobotCheckpoint) -> dict[str, Tensor]:
-    """The checkpoint tensors the model loads (the unused LM head dropped by name)."""
-    return {k: v for k, v in ckpt.state_dict.items() if not k.startswith(UNUSED_PREFIXES)}
+def lerobot_weights(ckpt: LeRobotCheckpoint, model: LeRobotSmolVLA) -> dict[str, Tensor]:
+    """The checkpoint tensors the model loads (the unused LM head dropped by name) plus each
+    camera's image statistics as ``image_norm.<i>.<stat>`` (none for IDENTITY)."""
+    src = {k: v for k, v in ckpt.state_dict.items() if not k.startswith(UNUSED_PREFIXES)}
+    cams = [_feature_of(ckpt, c) for c in model.io.camera_names]
+    for i, feat in enumerate(cams):
+        norm = model.image_norm[i]
+        for stat in norm.stat_names:
+            src[f"image_norm.{i}.{stat}"] = ckpt.stats[feat][stat].reshape(norm.shape)
+    return src
+
+
+def _feature_of(ckpt: LeRobotCheckpoint, camera: str) -> str:
+    """The LeRobot feature of the card camera ``camera`` (inverse of :func:`_camera_name`)."""
+    return next(k for k in ckpt.image_features if _camera_name(k) == camera)
 
 
 @register_lerobot_builder("smolvla")
@@ -458,7 +488,7 @@ def build_from_lerobot(
             f"{ckpt.path / 'config.json'}: cannot build the SmolVLA model: {e}"
         ) from e
     try:
-        load_weights(model, lerobot_weights(ckpt), name_mapping=NAME_MAPPING, strict=True)
+        load_weights(model, lerobot_weights(ckpt, model), name_mapping=NAME_MAPPING, strict=True)
     except WeightLoadError as e:
         raise LeRobotCheckpointError(
             f"{ckpt.path / 'model.safetensors'} does not fit {ckpt.path / 'config.json'} and its VLM "
