@@ -132,6 +132,8 @@ def graph_calibration(
         x = f.get("noise", np.zeros((1, *card.io.output_shape), np.float32))
         for i in range(int(spec["num_steps"])):
             sf = {**pout, "x": x, "step_index": np.array(i, dtype=np.int64)}
+            # a conditioned RTC step graph (flow_matching rtc: {max_delay}): nothing committed
+            sf |= {"rtc_actions": np.zeros_like(x), "rtc_mask": np.zeros(x.shape[:2], np.float32)}
             sf = {n: sf[n] for n in snames}
             step_feeds.append(sf)
             x = step.run(["x_next"], sf)[0]
