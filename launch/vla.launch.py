@@ -27,6 +27,21 @@ ROBOT_COMMAND_TOPICS = {
     "fr3": "/joint_trajectory_controller/joint_trajectory",
     "ur5e": "/forward_position_controller/commands",
 }
+BOOL = ["true", "false"]
+#: the arguments with literal defaults: name -> (default, choices or None, description)
+ARGUMENTS = {
+    "card": (
+        "",
+        None,
+        "Policy card folder (vla-ros export) for policy_node and doctor_node; "
+        "empty = the parameter file's card",
+    ),
+    "namespace": ("", None, "Namespace for every node and its relative topics (empty = global)"),
+    "use_sim_time": ("false", BOOL, "Use /clock instead of the system clock (bag replay, simulation)"),
+    "log_level": ("info", ["debug", "info", "warn", "error", "fatal"], "Log level of every node"),
+    "doctor": ("true", BOOL, "Also run doctor_node (environment and topic checks on /diagnostics)"),
+    "sim": ("false", BOOL, "Also run sim_node (the simulated arm, config/sim.yaml) as the robot"),
+}
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -62,118 +77,70 @@ def generate_launch_description() -> LaunchDescription:
             "params_file and the executor's output goes to the robot's controller topic",
         ),
         DeclareLaunchArgument(
-            "card",
-            default_value="",
-            description="Policy card folder (vla-ros export) for policy_node and doctor_node; "
-            "empty = the parameter file's card",
-        ),
-        DeclareLaunchArgument(
             "command_topic",
             default_value=PythonExpression([repr(ROBOT_COMMAND_TOPICS), ".get('", robot, "', '')"]),
             description="Topic the executor's commands/joint_trajectory output is remapped to "
             "(default: the robot's controller topic; empty = no remapping)",
         ),
-        DeclareLaunchArgument(
-            "namespace",
-            default_value="",
-            description="Namespace for every node and its relative topics (empty = global)",
-        ),
-        DeclareLaunchArgument(
-            "use_sim_time",
-            default_value="false",
-            choices=["true", "false"],
-            description="Use /clock instead of the system clock (bag replay, simulation)",
-        ),
-        DeclareLaunchArgument(
-            "log_level",
-            default_value="info",
-            choices=["debug", "info", "warn", "error", "fatal"],
-            description="Log level of every node",
-        ),
-        DeclareLaunchArgument(
-            "doctor",
-            default_value="true",
-            choices=["true", "false"],
-            description="Also run doctor_node (environment and topic checks on /diagnostics)",
-        ),
-        DeclareLaunchArgument(
-            "sim",
-            default_value="false",
-            choices=["true", "false"],
-            description="Also run sim_node (the simulated arm, config/sim.yaml) as the robot",
-        ),
+    ]
+    arguments += [
+        DeclareLaunchArgument(name, default_value=default, choices=choices, description=description)
+        for name, (default, choices, description) in ARGUMENTS.items()
     ]
     sim_time = {"use_sim_time": ParameterValue(use_sim_time, value_type=bool)}
-    ros_args = ["--ros-args", "--log-level", log_level]
+    # every node: this package, the namespace, the log level, its log on the console
+    common = {
+        "package": "vla_ros",
+        "namespace": namespace,
+        "arguments": ["--ros-args", "--log-level", log_level],
+        "output": "screen",
+        "emulate_tty": True,
+    }
 
     nodes = [
         Node(
-            package="vla_ros",
+            **common,
             executable="policy_node",
             name="policy_node",
-            namespace=namespace,
             parameters=[params, sim_time],
-            arguments=ros_args,
-            output="screen",
-            emulate_tty=True,
             condition=UnlessCondition(has_card),
         ),
         Node(  # card:= given: it overrides the file's card
-            package="vla_ros",
+            **common,
             executable="policy_node",
             name="policy_node",
-            namespace=namespace,
             parameters=[params, {"card": card}, sim_time],
-            arguments=ros_args,
-            output="screen",
-            emulate_tty=True,
             condition=IfCondition(has_card),
         ),
         Node(
-            package="vla_ros",
+            **common,
             executable="executor_node",
             name="executor_node",
-            namespace=namespace,
             parameters=[params, sim_time],
             remappings=[
                 ("commands", PythonExpression(["'", command_topic, "' or 'commands'"])),
                 ("joint_trajectory", PythonExpression(["'", command_topic, "' or 'joint_trajectory'"])),
             ],
-            arguments=ros_args,
-            output="screen",
-            emulate_tty=True,
         ),
         Node(
-            package="vla_ros",
+            **common,
             executable="doctor_node",
             name="doctor_node",
-            namespace=namespace,
             parameters=[params, sim_time],
-            arguments=ros_args,
-            output="screen",
-            emulate_tty=True,
             condition=IfCondition(PythonExpression(["'", doctor, "' == 'true' and '", card, "' == ''"])),
         ),
         Node(  # card:= given: it overrides the file's card
-            package="vla_ros",
+            **common,
             executable="doctor_node",
             name="doctor_node",
-            namespace=namespace,
             parameters=[params, {"card": card}, sim_time],
-            arguments=ros_args,
-            output="screen",
-            emulate_tty=True,
             condition=IfCondition(PythonExpression(["'", doctor, "' == 'true' and '", card, "' != ''"])),
         ),
         Node(
-            package="vla_ros",
+            **common,
             executable="sim_node",
             name="sim_node",
-            namespace=namespace,
             parameters=[sim_params, sim_time],
-            arguments=ros_args,
-            output="screen",
-            emulate_tty=True,
             condition=IfCondition(LaunchConfiguration("sim")),
         ),
     ]

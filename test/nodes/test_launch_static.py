@@ -71,9 +71,28 @@ class LaunchModel:
         calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call)]
         self.arguments: dict[str, ast.Call] = {}
         for c in calls:
-            if _call_name(c) == "DeclareLaunchArgument":
+            if _call_name(c) == "DeclareLaunchArgument" and isinstance(c.args[0], ast.Constant):
                 self.arguments[self.const(c.args[0])] = c
-        self.nodes = [c for c in calls if _call_name(c) == "Node"]
+        # the ARGUMENTS table, name -> (default, choices, description), declared in a loop
+        table = self.assigned.get("ARGUMENTS")
+        for key, entry in zip(table.keys, table.values) if table is not None else ():
+            words = [
+                ast.keyword(k, v) for k, v in zip(("default_value", "choices", "description"), entry.elts)
+            ]
+            self.arguments[self.const(key)] = ast.Call(ast.Name("DeclareLaunchArgument"), [key], words)
+        self.nodes = [self._expanded(c) for c in calls if _call_name(c) == "Node"]
+
+    def _expanded(self, call: ast.Call) -> ast.Call:
+        """``call`` with its ``**shared`` keywords (a dict literal assigned to a name) written out."""
+        words = []
+        for k in call.keywords:
+            if k.arg is None:
+                shared = self.assigned[k.value.id]
+                assert isinstance(shared, ast.Dict), ast.dump(shared)
+                words += [ast.keyword(self.const(key), v) for key, v in zip(shared.keys, shared.values)]
+            else:
+                words.append(k)
+        return ast.Call(call.func, call.args, words)
 
     def const(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
