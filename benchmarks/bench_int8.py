@@ -13,15 +13,15 @@ its stated bound. int8 is a precision change; see docs/export.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure the checkout
 
-from vla_ros.export import PolicyCard, export_policy
+from card_cache import cached_card, cards_root, config_parser
+
+from vla_ros.export import PolicyCard
 from vla_ros.runtime.bench import bench_card
 
 BACKENDS = ("torch", "onnxruntime_fp32", "onnxruntime")
@@ -50,23 +50,11 @@ def measure(card: PolicyCard, threads: int, iters: int, warmup: int) -> dict:
 
 def main() -> int:
     """Command line: export (or reuse) each config's int8 card, then print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", nargs="*", default=["act_small", "flow_matching_small"])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--iters", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--out", default=None, help="keep (and reuse) exported cards here")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    root = Path(args.out or tempfile.mkdtemp(prefix="vla_ros_int8_"))
+    args = config_parser(__doc__.splitlines()[0], iters=20).parse_args()
+    root = cards_root(args.out, "vla_ros_int8_")
     rows = []
     for cfg in args.configs:
-        card_dir = root / f"{cfg}_int8"
-        card = (
-            PolicyCard.load(card_dir)
-            if (card_dir / "card.yaml").is_file()
-            else export_policy(cfg, card_dir, precision="int8")
-        )
+        card = cached_card(root, cfg, "int8", precision="int8")
         rows.append(measure(card, args.threads, args.iters, args.warmup))
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -13,16 +13,13 @@ so ``max_speedup`` = torch p50 / floor_ms bounds what any fp32 runtime can gain 
 
 from __future__ import annotations
 
-import argparse
 import json
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
+from card_cache import cached_card, cards_root, config_parser
 
 from vla_ros.contract.card import PolicyCard
-from vla_ros.export import export_policy
 from vla_ros.export.flops import card_flops
 from vla_ros.runtime.bench import bench_card
 
@@ -96,22 +93,11 @@ def roofline(card: PolicyCard, threads: int, iters: int, warmup: int) -> dict:
 
 def main() -> int:
     """Command line: export (or reuse) each config's card, then print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", nargs="*", default=["act_small", "flow_matching_small"])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--iters", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--out", default=None, help="keep (and reuse) exported cards here")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    root = Path(args.out or tempfile.mkdtemp(prefix="vla_ros_roofline_"))
+    args = config_parser(__doc__.splitlines()[0], iters=15).parse_args()
+    root = cards_root(args.out, "vla_ros_roofline_")
     rows = []
     for cfg in args.configs:
-        card_dir = root / f"{cfg}_default"
-        card = (
-            PolicyCard.load(card_dir) if (card_dir / "card.yaml").is_file() else export_policy(cfg, card_dir)
-        )
-        rows.append(roofline(card, args.threads, args.iters, args.warmup))
+        rows.append(roofline(cached_card(root, cfg, "default"), args.threads, args.iters, args.warmup))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

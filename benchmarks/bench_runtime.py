@@ -16,11 +16,9 @@ import argparse
 import json
 import os
 import platform
-import tempfile
-from pathlib import Path
 
-from vla_ros.contract.card import PolicyCard
-from vla_ros.export import export_policy
+from card_cache import cached_card, cards_root
+
 from vla_ros.runtime.bench import available_backends, bench_card, format_table
 
 
@@ -35,14 +33,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch and ORT CPU threads")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    root = Path(args.out or tempfile.mkdtemp(prefix="vla_ros_bench_"))
+    root = cards_root(args.out, "vla_ros_bench_")
     reports = []
     for cfg in args.configs:
-        card_dir = root / f"{cfg}_{args.layout or 'default'}"
-        if (card_dir / "card.yaml").is_file():
-            card = PolicyCard.load(card_dir)
-        else:
-            card = export_policy(cfg, card_dir, layout=args.layout)
+        card = cached_card(root, cfg, args.layout or "default", layout=args.layout)
         names = args.backends.split(",") if args.backends else available_backends(card)
         opts = {}
         if args.threads:
