@@ -29,6 +29,16 @@ def _controller(names, period_ns, limits, **cfg) -> ChunkController:
     return ChunkController(ControllerConfig(joint_names=tuple(names), period_ns=period_ns, **cfg), limits)
 
 
+def _armed_at(position: float, limits: JointLimits, horizon: int = 20, **cfg) -> ChunkController:
+    """Joint 'a' at 100 Hz, measured at ``position``, armed at t=0 on a chunk (dt 0.1 s, ``horizon``
+    actions) that stays at ``position``."""
+    ctl = _controller(["a"], 10 * MS, limits, **cfg)
+    ctl.update_state(0, ["a"], [position])
+    ctl.add_chunk(stamp_ns=0, dt_ns=100 * MS, joint_names=["a"], actions=[position] * horizon)
+    assert ctl.arm(0)[0]
+    return ctl
+
+
 # ---------------------------------------------------------------------------- the reported cases
 def test_arming_is_refused_with_a_joint_outside_its_limits():
     """SO-101 'new calibration' limits, the joint measured at -3.0 (the other calibration)."""
@@ -48,11 +58,7 @@ def test_arming_is_refused_with_a_joint_outside_its_limits():
 
 
 def test_state_leaving_the_limits_while_armed_disarms_and_never_commands_outside():
-    lim = JointLimits.build(["a"], lower=[-1.0], upper=[1.0], max_velocity=[1.0])
-    ctl = _controller(["a"], 10 * MS, lim)
-    ctl.update_state(0, ["a"], [0.9])
-    ctl.add_chunk(stamp_ns=0, dt_ns=100 * MS, joint_names=["a"], actions=[0.9] * 20)
-    assert ctl.arm(0)[0]
+    ctl = _armed_at(0.9, JointLimits.build(["a"], lower=[-1.0], upper=[1.0], max_velocity=[1.0]))
     assert ctl.tick(0).positions[0] == 0.9
     ctl.update_state(10 * MS, ["a"], [1.2])  # drifted out (or a recalibration)
     cmd = ctl.tick(10 * MS)
@@ -68,10 +74,7 @@ def test_filter_never_catches_up_to_a_lagging_state_with_an_outlier():
     """Limits +-1, v 0.5 rad/s, max_jump 0.5, 100 Hz; state lags two ticks; one outlier 0.9."""
     period = 10 * MS
     lim = JointLimits.build(["a"], lower=[-1.0], upper=[1.0], max_velocity=[0.5], max_jump=[0.5])
-    ctl = _controller(["a"], period, lim)
-    ctl.update_state(0, ["a"], [0.0])
-    ctl.add_chunk(stamp_ns=0, dt_ns=100 * MS, joint_names=["a"], actions=[0.0] * 30)
-    assert ctl.arm(0)[0]
+    ctl = _armed_at(0.0, lim, horizon=30)
     history = [0.0, 0.0]
     commands = []
     for k in range(200):
@@ -89,11 +92,7 @@ def test_filter_never_catches_up_to_a_lagging_state_with_an_outlier():
 
 
 def test_narrowing_a_limit_under_the_command_is_refused_while_armed():
-    lim = JointLimits.build(["a"], lower=[-1.0], upper=[1.0], max_velocity=[0.5])
-    ctl = _controller(["a"], 10 * MS, lim)
-    ctl.update_state(0, ["a"], [0.95])
-    ctl.add_chunk(stamp_ns=0, dt_ns=100 * MS, joint_names=["a"], actions=[0.95] * 20)
-    assert ctl.arm(0)[0]
+    ctl = _armed_at(0.95, JointLimits.build(["a"], lower=[-1.0], upper=[1.0], max_velocity=[0.5]))
     ctl.tick(0)
     narrow = JointLimits.build(["a"], lower=[-1.0], upper=[0.2], max_velocity=[0.5])
     with pytest.raises(LimitsError, match=r"current command of joint 'a' at 0.95 outside \[-1, 0.2\]"):
@@ -238,10 +237,7 @@ def test_every_armed_command_obeys_the_rule(case):
 
 def test_a_persistent_tracking_error_disarms_and_an_outlier_only_holds():
     lim = JointLimits.build(["a"], lower=[-2.0], upper=[2.0], max_velocity=[1.0], max_jump=[0.3])
-    ctl = _controller(["a"], 10 * MS, lim, tracking_error_timeout_ns=100 * MS)
-    ctl.update_state(0, ["a"], [0.0])
-    ctl.add_chunk(stamp_ns=0, dt_ns=100 * MS, joint_names=["a"], actions=[0.0] * 30)
-    assert ctl.arm(0)[0]
+    ctl = _armed_at(0.0, lim, horizon=30, tracking_error_timeout_ns=100 * MS)
     ctl.update_state(10 * MS, ["a"], [1.0])  # one outlier sample
     assert ctl.tick(10 * MS).holding and ctl.armed
     ctl.update_state(20 * MS, ["a"], [0.0])
