@@ -1,4 +1,5 @@
-"""vla_ros.util.ticker: the one deadline schedule (fixed grid, overruns skipped and counted)."""
+"""vla_ros.util.ticker: the one deadline schedule (fixed period; an overrun skips and counts the
+missed deadlines and runs the next tick at once)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,18 @@ def test_on_time_ticks_stay_on_the_grid() -> None:
     assert t.missed == 0
 
 
-def test_an_overrun_skips_the_missed_deadlines_and_counts_them() -> None:
+def test_an_overrun_skips_the_missed_deadlines_counts_them_and_runs_at_once() -> None:
     t = Ticker(10 * MS, first_ns=0)
-    # the tick at 0 ran until 34 ms: deadlines 10, 20, 30 are gone, the next one is 40
+    # the tick at 0 ran until 34 ms: deadlines 10, 20, 30 are gone (no burst); the next tick
+    # runs at once and the grid restarts there
     assert t.advance(34 * MS) == 3
-    assert (t.deadline_ns, t.missed) == (40 * MS, 3)
-    # just past one deadline: that one is skipped, the next grid point follows
-    assert t.advance(50 * MS + 1) == 1
-    assert (t.deadline_ns, t.missed) == (60 * MS, 4)
+    assert (t.deadline_ns, t.missed) == (34 * MS, 3)
+    assert t.delay_ns(34 * MS) == 0
+    assert t.advance(36 * MS) == 0  # on time again: one period from the restart
+    assert t.deadline_ns == 44 * MS
+    # just past one deadline: that one is skipped, the next tick runs at once
+    assert t.advance(54 * MS + 1) == 1
+    assert (t.deadline_ns, t.missed) == (54 * MS + 1, 4)
 
 
 def test_live_period_change_and_restart() -> None:
@@ -59,16 +64,25 @@ def test_bad_period_is_refused_naming_the_value(bad: object) -> None:
     works=st.lists(st.integers(0, 50_000), min_size=1, max_size=40),
 )
 def test_schedule_invariants(period: int, first: int, works: list[int]) -> None:
-    """Whatever each tick's work takes: deadlines stay on the grid, the next one is never in the
-    past when the work ends (no burst), never more than one period after it (no tick lost
-    beyond the overrun), and ``missed`` counts exactly the grid points skipped."""
+    """Whatever each tick's work takes: ticks never run closer than their work allows (no
+    burst: the next deadline is never before the work ended), a loop that keeps up stays on its
+    grid, and ``missed`` counts exactly the deadlines that passed while a tick was working."""
     t = Ticker(period, first_ns=first)
     now = first
-    for ran, work in enumerate(works, start=1):
-        now = max(now, t.deadline_ns) + work  # wait for the deadline, then work
-        t.advance(now)
-        assert (t.deadline_ns - first) % period == 0
+    grid = first  # the current grid's origin (moves on an overrun)
+    expected_missed = 0
+    for work in works:
+        start = max(now, t.deadline_ns)  # wait for the deadline, then work
+        now = start + work
+        nxt = t.deadline_ns + period
+        # the old grid's deadlines reached while working (counted one by one)
+        passed = len(range(nxt, now + 1, period)) if now > nxt else 0
+        expected_missed += passed
+        assert t.advance(now) == passed
         assert t.deadline_ns >= now
-        assert t.deadline_ns - now <= period
-        # every grid point before the next deadline either ran or was counted as missed
-        assert (t.deadline_ns - first) // period == ran + t.missed
+        if passed:
+            grid = now
+            assert t.deadline_ns == now  # runs at once
+        else:
+            assert (t.deadline_ns - grid) % period == 0 and t.deadline_ns - now <= period
+        assert t.missed == expected_missed

@@ -38,6 +38,7 @@ from vla_ros.eval.bag import BagSource, canonical_topic
 from vla_ros.executor.core import ExecutorCore
 from vla_ros.perception.observation import stamp_to_ns
 from vla_ros.policy.step import ChunkResult, PolicyStep
+from vla_ros.util.ticker import Ticker
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,8 @@ def replay_policy(
     step.log = counting_log
     period_ns = round(1e9 / rate_hz) if rate_hz > 0 else 0
     busy_until = trace.start_ns
-    next_tick = trace.start_ns
+    # rate_hz > 0: the node worker's schedule and overrun rule (util.ticker)
+    ticker = Ticker(period_ns, first_ns=trace.start_ns) if period_ns else None
     wake = False
 
     def run_step(now: int) -> int:
@@ -180,16 +182,16 @@ def replay_policy(
 
     def catch_up(t: int) -> None:
         """Run the worker iterations that start before log time ``t``."""
-        nonlocal busy_until, next_tick
+        nonlocal busy_until
         while True:
-            if period_ns:
+            if ticker is not None:
                 # as the node's worker: on time, the next run is one period after this one's
                 # tick; after an overrun it runs at once and the period restarts from there
-                run_at = max(next_tick, busy_until)
+                run_at = ticker.deadline_ns
                 if run_at >= t:
                     return
                 busy_until = run_step(run_at)
-                next_tick = run_at + period_ns
+                ticker.advance(busy_until)
             else:
                 if not wake or busy_until >= t:
                     return
@@ -252,7 +254,7 @@ def replay_executor(trace: PolicyTrace, core: ExecutorCore, *, armed: bool = Tru
     events = _events(trace.states, trace.chunks)
     period = config.period_ns
     first = trace.states[0].log_ns if trace.states else trace.start_ns
-    times = np.arange(first, trace.end_ns, period, dtype=np.int64)
+    times = np.fromiter(Ticker(period, first_ns=first).ticks(trace.end_ns), dtype=np.int64)
     n_j = len(config.joint_names)
     positions = np.full((times.size, n_j), np.nan)
     holding = np.ones(times.size, dtype=bool)

@@ -76,6 +76,7 @@ from vla_ros.policy import (
     status_values,
 )
 from vla_ros.policy.params import PARAMS
+from vla_ros.util.ticker import Ticker
 
 _LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 _DYNAMIC_STALENESS = ("image_staleness_s", "state_staleness_s", "future_tolerance_s")
@@ -380,7 +381,7 @@ class PolicyNode(Node):
     # ---- worker ------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        next_t = time.monotonic()
+        ticker: Ticker | None = None  # the rate_hz schedule (util.ticker's overrun rule)
         horizon = self.p["inference_trigger"] == "horizon"
         while not self._stop.is_set():
             period = self._period_s
@@ -395,23 +396,26 @@ class PolicyNode(Node):
                 ):
                     continue
             elif period > 0:
-                next_t += period
-                delay = next_t - time.monotonic()
-                if delay < 0:  # overran: skip the missed ticks instead of bursting
-                    next_t = time.monotonic()
-                elif self._stop.wait(delay):
+                period_ns = round(period * 1e9)
+                if ticker is None:
+                    ticker = Ticker(period_ns, first_ns=time.monotonic_ns() + period_ns)
+                ticker.period_ns = period_ns  # a live rate_hz change
+                delay = ticker.delay_ns(time.monotonic_ns())
+                if delay > 0 and self._stop.wait(delay * 1e-9):
                     break
             else:
                 # wake on new data; re-check staleness at least every 100 ms without data
                 self._wake.wait(0.1)
                 self._wake.clear()
-                next_t = time.monotonic()
+                ticker = None
             if self._stop.is_set():
                 break
             try:
                 self.step()
             except Exception as exc:  # never let the worker die: log once, hold
                 self.policy.fault("worker:exception", f"policy worker error: {exc!r}", level="error")
+            if ticker is not None:  # an overrun skips the missed ticks and runs at once, never bursts
+                ticker.advance(time.monotonic_ns())
 
     def step(self) -> bool:
         """One worker iteration at the node clock's time; returns True when a chunk was published."""

@@ -2,14 +2,15 @@
 
 The executor node's control thread, the policy node's inference-rate worker and eval's
 emulation of both (a replay in bag time, the simulated arm's loop) tick on the same schedule:
-deadlines on a fixed grid ``first_ns + k * period_ns`` (absolute, so sleeping late never
-accumulates drift).
+deadlines every ``period_ns`` from ``first_ns``, absolute (sleeping late never accumulates
+drift while the loop keeps up).
 
-The one overrun rule: **skip and count**. When a tick's work ends after the next deadline has
-passed, the missed deadlines are skipped, never run back to back in a burst (a burst of control
-ticks would send stale commands at once; a burst of inferences would queue stale chunks), and
-:attr:`Ticker.missed` counts them. The next deadline stays on the grid: the first one at or after
-the moment the work ended, so a loop that overran runs again at its next grid point.
+The one overrun rule: **skip, count, run at once**. When a tick's work ends after the next
+deadline has passed, the missed deadlines are skipped, never run back to back in a burst (a
+burst of control ticks would send stale commands at once; a burst of inferences would queue
+stale chunks), :attr:`Ticker.missed` counts them, and the next tick runs at once: the grid
+restarts from the moment the work ended. A loop that fell behind acts on the newest data as
+soon as it can, instead of idling until the old grid's next point.
 
 Pure Python: the caller reads its own clock (``time.monotonic_ns`` on a robot, bag time in a
 replay) and sleeps its own way; the schedule only does the integer arithmetic.
@@ -30,7 +31,8 @@ def _period(period_ns: int) -> int:
 
 
 class Ticker:
-    """Deadlines every ``period_ns`` from ``first_ns``; overruns skip deadlines and count them.
+    """Deadlines every ``period_ns`` from ``first_ns``; an overrun skips the missed deadlines,
+    counts them and runs the next tick at once (the grid restarts there).
 
     Args:
         period_ns: the tick period, integer ns >= 1 (``round(1e9 / rate_hz)``).
@@ -66,19 +68,22 @@ class Ticker:
     def advance(self, now_ns: int) -> int:
         """Schedule the next deadline after a tick whose work ended at ``now_ns``.
 
-        The deadline moves one period; if ``now_ns`` is already past it, every deadline before
-        ``now_ns`` is skipped (counted in :attr:`missed`) and the next one is the first grid
-        point after ``now_ns``. A tick ending exactly on the next deadline runs it at once.
+        On time (``now_ns`` not past the next deadline) the deadline moves one period. Late,
+        the deadlines up to ``now_ns`` are skipped (``(now_ns - next) // period_ns + 1`` of
+        them, counted in :attr:`missed`) and the next deadline is ``now_ns``: the next tick runs
+        at once and the grid restarts from it. A tick ending exactly on the next deadline is on
+        time (it runs at once, on the grid).
 
         Returns:
             The number of deadlines skipped by this call (0 when on time).
         """
         self.deadline_ns += self._period_ns
-        late = int(now_ns) - self.deadline_ns
+        now_ns = int(now_ns)
+        late = now_ns - self.deadline_ns
         if late <= 0:
             return 0
         skipped = late // self._period_ns + 1
-        self.deadline_ns += skipped * self._period_ns
+        self.deadline_ns = now_ns
         self.missed += skipped
         return skipped
 
