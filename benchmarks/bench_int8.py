@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure the checkout
 
-from card_cache import cached_card, cards_root, config_parser
+from card_cache import config_cards, config_parser
 
 from vla_ros.export import PolicyCard
 from vla_ros.runtime.bench import bench_card
@@ -51,11 +51,8 @@ def measure(card: PolicyCard, threads: int, iters: int, warmup: int) -> dict:
 def main() -> int:
     """Command line: export (or reuse) each config's int8 card, then print the table."""
     args = config_parser(__doc__.splitlines()[0], iters=20).parse_args()
-    root = cards_root(args.out, "vla_ros_int8_")
-    rows = []
-    for cfg in args.configs:
-        card = cached_card(root, cfg, "int8", precision="int8")
-        rows.append(measure(card, args.threads, args.iters, args.warmup))
+    cards = config_cards(args, "vla_ros_int8_", "int8", precision="int8")
+    rows = [measure(card, args.threads, args.iters, args.warmup) for card in cards]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -17,7 +17,7 @@ import json
 import time
 
 import numpy as np
-from card_cache import cached_card, cards_root, config_parser
+from card_cache import config_cards, config_parser
 
 from vla_ros.contract.card import PolicyCard
 from vla_ros.export.flops import card_flops
@@ -94,10 +94,8 @@ def roofline(card: PolicyCard, threads: int, iters: int, warmup: int) -> dict:
 def main() -> int:
     """Command line: export (or reuse) each config's card, then print the table."""
     args = config_parser(__doc__.splitlines()[0], iters=15).parse_args()
-    root = cards_root(args.out, "vla_ros_roofline_")
-    rows = []
-    for cfg in args.configs:
-        rows.append(roofline(cached_card(root, cfg, "default"), args.threads, args.iters, args.warmup))
+    cards = config_cards(args, "vla_ros_roofline_", "default")
+    rows = [roofline(card, args.threads, args.iters, args.warmup) for card in cards]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +43,13 @@ def cached_card(root: Path, config: str, tag: str, **export_options: Any) -> Pol
     if (card_dir / "card.yaml").is_file():
         return PolicyCard.load(card_dir)
     return export_policy(config, card_dir, **export_options)
+
+
+def config_cards(
+    args: argparse.Namespace, prefix: str, tag: str, **export_options: Any
+) -> Iterator[PolicyCard]:
+    """:func:`cached_card` of each of :func:`config_parser`'s ``args.configs``, one at a time, in
+    ``args.out`` or else a fresh folder named ``prefix...``."""
+    root = cards_root(args.out, prefix)
+    for config in args.configs:
+        yield cached_card(root, config, tag, **export_options)
