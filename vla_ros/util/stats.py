@@ -1,7 +1,8 @@
 """Percentiles and latency summaries in milliseconds, from samples in any time unit.
 
-One implementation (numpy's default linear interpolation) for every report in vla_ros: the
-policy node's diagnostics, the runtime's stage timings and the benchmarks.
+One implementation (numpy's default linear interpolation) for every latency report in vla_ros:
+the policy node's diagnostics, the runtime's stage timings and benchmark, eval's replay metrics,
+the demo report and the doctor (test/util/test_one_summary.py keeps it the only one).
 """
 
 from __future__ import annotations
