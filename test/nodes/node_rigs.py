@@ -146,6 +146,11 @@ class PolicyRig:
         self.publish(t, {cam: image_msg(t, rgb) for cam, rgb in frames.items()}, **state)
         return t
 
+    def first_chunk(self, frames: dict[str, np.ndarray], stamp_ns: int | None = None, **state: Any):
+        """:meth:`publish_frames`, then the node's first chunk (it fails after 10 s without one)."""
+        self.publish_frames(frames, stamp_ns, **state)
+        return self.chunks.wait_for(1, timeout=10)[0]
+
     def feed(self, stamp_ns: int, names=("j1", "j2", "j3"), positions=(1.0, 2.0, 3.0)) -> None:
         """One stamped input set: a gray frame on every camera, ``positions`` of ``names``."""
         self.publish_frames(dict.fromkeys(CAMERAS, self.gray), stamp_ns, names=names, state=positions)

@@ -161,8 +161,7 @@ def test_malformed_image_rejected_once_node_alive(ros, card: Path, mutate, needl
     st = rig.status_where(lambda s: int(status_values(s)["rejected_messages"]) >= 4)
     assert "camera 'wrist'" in st.message
     # still alive: a good image gives a chunk
-    rig.publish_frames(rgb)
-    rig.chunks.wait_for(1, timeout=10)
+    rig.first_chunk(rgb)
 
 
 def test_unreadable_serialized_image_rejected_once_node_alive(ros, card: Path) -> None:
@@ -186,8 +185,7 @@ def test_unreadable_serialized_image_rejected_once_node_alive(ros, card: Path) -
     assert "camera 'wrist'" in rig.logs(needle)[0]
     assert rig.chunks.messages == []
     rig.status_where(lambda s: int(status_values(s)["rejected_messages"]) >= 4)
-    rig.publish_frames(rgb)
-    rig.chunks.wait_for(1, timeout=10)
+    rig.first_chunk(rgb)
 
 
 def test_nan_output_publishes_nothing(ros, card: Path) -> None:
@@ -200,8 +198,7 @@ def test_nan_output_publishes_nothing(ros, card: Path) -> None:
     assert st.level == b"\x02" and "NaN" in st.message
     assert rig.chunks.messages == []
     assert len(rig.logs("NaN")) == 1
-    rig.publish_frames(rgb, state=(1.0, 2.0, 3.0))
-    (chunk,) = rig.chunks.wait_for(1, timeout=10)
+    chunk = rig.first_chunk(rgb, state=(1.0, 2.0, 3.0))
     assert np.isfinite(np.asarray(chunk.actions)).all()
 
 
@@ -216,8 +213,7 @@ def test_warning_then_error_faults_are_both_logged(ros, card: Path) -> None:
     assert rig.ros.wait_until(lambda: len(rig.logs("NaN")) == 1)
     assert len(rig.logs("lacks joint")) == 1
     assert not rig.logs("policy worker error")
-    rig.publish_frames(rgb)
-    rig.chunks.wait_for(1, timeout=10)
+    rig.first_chunk(rgb)
 
 
 def test_compressed_camera_and_renamed_joints(ros, card: Path, reference) -> None:
@@ -259,8 +255,7 @@ def test_history_card_gets_stacked_frames(ros, tmp_path: Path) -> None:
     old, new = _frames(rng), _frames(rng)
     t = rig.now_ns()
     t0 = t - 50_000_000  # one card dt (0.05 s) earlier
-    rig.publish_frames(old, t0, state=(1.0, 1.0, 1.0))
-    rig.chunks.wait_for(1, timeout=10)
+    rig.first_chunk(old, t0, state=(1.0, 1.0, 1.0))
     rig.publish_frames(new, t, state=(2.0, 2.0, 2.0))
     full = rig.chunk_stamped(t)  # every part new
     images = {c: np.stack([old[c], new[c]]) for c in CAMERAS}
@@ -288,8 +283,7 @@ def test_parameters_have_descriptors_and_validation(ros, card: Path) -> None:
     assert node.set_parameters([Parameter("instruction", value="pick")])[0].successful
     # rate mode publishes too
     rgb = _frames(np.random.default_rng(7))
-    rig.publish_frames(rgb)
-    rig.chunks.wait_for(1, timeout=10)
+    rig.first_chunk(rgb)
 
     with pytest.raises(ValueError, match="parameter 'card' is empty"):
         PolicyNode(context=ros.context, node_name="no_card")
