@@ -29,6 +29,7 @@ LANE = Path(os.environ.get("LEROBOT_VENV", ROOT / ".venv-lerobot")) / "bin" / "p
 pytestmark = [
     pytest.mark.lerobot,
     pytest.mark.slow,
+    pytest.mark.timeout(900),  # the lane builds and runs every case in the first test's fixture
     pytest.mark.skipif(
         not LANE.is_file(), reason=f"no LeRobot reference lane at {LANE.parent.parent}: run make lerobot-ref"
     ),
