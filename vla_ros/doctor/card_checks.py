@@ -61,6 +61,16 @@ def reexport_fix(card_dir: Path) -> str:
     )
 
 
+def loaded_card(loaded: CardLoad | None) -> PolicyCard | Verdict:
+    """The card a card check judges, or its SKIP verdict: no card given, or it did not load
+    (``card.schema`` reports why)."""
+    if loaded is None:
+        return verdict(Status.SKIP, NO_CARD)
+    if loaded.card is None:
+        return verdict(Status.SKIP, NOT_LOADED)
+    return loaded.card
+
+
 @check("card.schema", "card loads", args=lambda f: (f.ctx, f.card_load))
 def check_card_schema(ctx: DoctorContext, loaded: CardLoad | None) -> Verdict:
     """The card loads and validates (:meth:`PolicyCard.load`: keys, IOSpec, joint counts,
@@ -91,11 +101,9 @@ def check_card_files(ctx: DoctorContext, loaded: CardLoad | None) -> Verdict:
     """Every file the card names is present and matches its SHA-256 (:meth:`PolicyCard.path`)."""
     from vla_ros.contract.errors import VlaRosError
 
-    if loaded is None:
-        return verdict(Status.SKIP, NO_CARD)
-    card = loaded.card
-    if card is None:
-        return verdict(Status.SKIP, NOT_LOADED)
+    card = loaded_card(loaded)
+    if isinstance(card, Verdict):
+        return card
     root = loaded.card_dir
     files = dict(card.files)
     missing, bad, unhashed = [], [], []  # roles
@@ -183,11 +191,9 @@ def check_card_timing(
     latency_source: str = "",
 ) -> Verdict:
     """The chunk (horizon x dt) must outlast the measured inference latency, with margin."""
-    if loaded is None:
-        return verdict(Status.SKIP, NO_CARD)
-    card = loaded.card
-    if card is None:
-        return verdict(Status.SKIP, NOT_LOADED)
+    card = loaded_card(loaded)
+    if isinstance(card, Verdict):
+        return card
     horizon, dt = card.io.chunk_shape[0], card.io.dt  # the published chunk (action_window)
     if latency_s is None:
         found = card_latency_s(card)
@@ -241,11 +247,10 @@ def check_control_rate(
     ctx: DoctorContext, loaded: CardLoad | None, control_rate_hz: float | None = None
 ) -> Verdict:
     """The executor's control rate against the policy's fps (``1 / dt``)."""
-    if loaded is None:
-        return verdict(Status.SKIP, NO_CARD)
-    if loaded.card is None:
-        return verdict(Status.SKIP, NOT_LOADED)
-    fps = 1.0 / loaded.card.io.dt
+    card = loaded_card(loaded)
+    if isinstance(card, Verdict):
+        return card
+    fps = 1.0 / card.io.dt
     details = {"policy_fps": fps, "control_rate_hz": control_rate_hz}
     if control_rate_hz is None:
         return verdict(

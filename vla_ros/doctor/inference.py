@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vla_ros.doctor.card_checks import NO_CARD, NOT_LOADED, CardLoad
+from vla_ros.doctor.card_checks import CardLoad, loaded_card
 from vla_ros.doctor.registry import Verdict, check, verdict
 from vla_ros.doctor.result import DoctorContext, Status
 
@@ -147,11 +147,9 @@ def check_engine(
     """The card's engine(s) against this machine, by the tensorrt backend's own rules
     (:func:`~vla_ros.runtime.trt_engine.engine_compat_problems` on the card's ``export.tensorrt``
     record), then a test deserialize where TensorRT imports."""
-    if loaded is None:
-        return verdict(Status.SKIP, NO_CARD)
-    card = loaded.card
-    if card is None:
-        return verdict(Status.SKIP, NOT_LOADED)
+    card = loaded_card(loaded)
+    if isinstance(card, Verdict):
+        return card
     roles = engine_roles(card)
     if not roles:
         return verdict(Status.SKIP, "the card has no TensorRT engine")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vla_ros.control.delay import DelayEstimator, Feasibility, feasibility
-from vla_ros.doctor.card_checks import NO_CARD, NOT_LOADED, CardLoad, card_latency_s
+from vla_ros.doctor.card_checks import CardLoad, card_latency_s, loaded_card
 from vla_ros.doctor.registry import Verdict, check, verdict
 from vla_ros.doctor.result import DoctorContext, Status
 
@@ -82,11 +82,9 @@ def check_delay(
     from vla_ros.doctor.facts import ExecutorSettings
 
     settings = settings or ExecutorSettings()
-    if loaded is None:
-        return verdict(Status.SKIP, NO_CARD)
-    card = loaded.card
-    if card is None:
-        return verdict(Status.SKIP, NOT_LOADED)
+    card = loaded_card(loaded)
+    if isinstance(card, Verdict):
+        return card
     if settings.error:
         return verdict(
             Status.FAIL,
