@@ -17,6 +17,17 @@ import numpy as np
 from support.policy_card import CAMERAS, image_msg, joint_msg
 
 
+def ros_args_context(args: list[str]) -> Any:
+    """A fresh rclpy context initialised with the command line ``--ros-args ARGS``
+    (``--params-file``, ``-r``, ``-p``), as ``ros2 run``/launch start a node; shut it down after."""
+    import rclpy
+    from rclpy.context import Context
+
+    ctx = Context()
+    rclpy.init(context=ctx, args=["test", "--ros-args", *args])
+    return ctx
+
+
 def rosout_qos() -> Any:
     """QoS reading /rosout with its history for late joiners: a constructor's log lines too."""
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy")
 
+from node_rigs import ros_args_context  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
 YAML = """/**/executor_node:
@@ -23,14 +24,6 @@ YAML = """/**/executor_node:
 """
 
 
-def _context(args: list[str]):
-    from rclpy.context import Context
-
-    ctx = Context()
-    rclpy.init(context=ctx, args=["test", "--ros-args", *args])
-    return ctx
-
-
 def test_the_map_from_a_parameter_file_is_declared_per_joint_and_live(
     tmp_path: Path, capfd: pytest.CaptureFixture
 ) -> None:
@@ -38,7 +31,7 @@ def test_the_map_from_a_parameter_file_is_declared_per_joint_and_live(
 
     f = tmp_path / "limits.yaml"
     f.write_text(YAML)
-    ctx = _context(["--params-file", str(f)])
+    ctx = ros_args_context(["--params-file", str(f)])
     node = ExecutorNode(context=ctx)
     try:
         limits = node.controller.limits
@@ -72,7 +65,7 @@ def test_the_map_from_a_parameter_file_is_declared_per_joint_and_live(
 def test_the_deprecated_arrays_give_the_same_limits_with_one_warning(capfd: pytest.CaptureFixture) -> None:
     from vla_ros.nodes.executor_node import ExecutorNode
 
-    ctx = _context([])
+    ctx = ros_args_context([])
     overrides = [
         Parameter("joint_names", value=["a", "b"]),
         Parameter("position_lower", value=[-1.0, -2.0]),
@@ -98,7 +91,7 @@ def test_a_file_with_both_forms_refuses_to_start_naming_both(tmp_path: Path) -> 
 
     f = tmp_path / "both.yaml"
     f.write_text(YAML + "    max_velocity: [1.0]\n")
-    ctx = _context(["--params-file", str(f)])
+    ctx = ros_args_context(["--params-file", str(f)])
     try:
         with pytest.raises(ConfigError) as err:
             ExecutorNode(context=ctx)

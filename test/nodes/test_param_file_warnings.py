@@ -6,17 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from node_rigs import ros_args_context
 
 pytestmark = pytest.mark.ros
-
-
-def _context(args: list[str]):
-    import rclpy
-    from rclpy.context import Context
-
-    ctx = Context()
-    rclpy.init(context=ctx, args=["test", "--ros-args", *args])
-    return ctx
 
 
 def _close(node, ctx) -> None:
@@ -33,7 +25,7 @@ def test_executor_node_warns_for_a_section_of_another_namespace(
 
     f = tmp_path / "executor.yaml"
     f.write_text("executor_node:\n  ros__parameters:\n    mode: latest\n")
-    ctx = _context(["--params-file", str(f), "-r", "__ns:=/arm"])
+    ctx = ros_args_context(["--params-file", str(f), "-r", "__ns:=/arm"])
     node = ExecutorNode(context=ctx)
     try:
         assert node.get_parameter("mode").value == "temporal_ensemble"  # rcl ignored the section
@@ -55,7 +47,7 @@ def test_policy_node_warns_for_an_unknown_key_with_suggestions(
 
     f = tmp_path / "policy.yaml"
     f.write_text("/**/policy_node:\n  ros__parameters:\n    rate_hz: 5.0\n    rate_hertz: 5.0\n")
-    ctx = _context(["--params-file", str(f)])
+    ctx = ros_args_context(["--params-file", str(f)])
     try:
         with pytest.raises(Exception, match="card"):  # no card: the node refuses to start ...
             PolicyNode(context=ctx)
@@ -115,7 +107,7 @@ def test_pure_matching_agrees_with_rclpy(tmp_path: Path, namespace: str) -> None
     f.write_text(
         "".join(f"'{k}':\n  ros__parameters:\n    k{i}: {i}\n    last: {i}\n" for i, k in enumerate(keys))
     )
-    ctx = _context(["--params-file", str(f), "-r", f"__ns:={namespace}"])
+    ctx = ros_args_context(["--params-file", str(f), "-r", f"__ns:={namespace}"])
     node = Node("executor_node", context=ctx)
     try:
         got = {name: p.value for name, p in node._parameter_overrides.items()}
@@ -131,7 +123,9 @@ def test_executor_node_warns_for_a_command_line_parameter_it_does_not_have(
     from vla_ros.nodes.executor_node import ExecutorNode
 
     # -p chunk_mode:=latest: rclpy ignores an undeclared override silently; mode stays at its default
-    ctx = _context(["-p", "chunk_mode:=latest", "-p", "limits.j1.lower:=-1.0", "-p", "joint_names:=[j1]"])
+    ctx = ros_args_context(
+        ["-p", "chunk_mode:=latest", "-p", "limits.j1.lower:=-1.0", "-p", "joint_names:=[j1]"]
+    )
     node = ExecutorNode(context=ctx)
     try:
         assert node.get_parameter("mode").value == "temporal_ensemble"
