@@ -39,6 +39,7 @@ from vla_ros.control.safety import JointLimits
 from vla_ros.sim.render import render
 from vla_ros.sim.robot import SimArm, SimArmConfig
 from vla_ros.sim.task import ReachTask, TaskEpisode
+from vla_ros.util.ticker import Ticker
 
 NS = 1_000_000_000
 #: simulated time starts here (positive stamps, like a real clock)
@@ -285,6 +286,7 @@ def run_episode(
     episode.seam_window = max(1, (latency_ns // dt_ns + 2) * dt_ns // period_ns)
     pending: list[tuple[int, int, np.ndarray]] = []  # (available at, stamp, actions)
     t, end, next_frame = T0_NS, T0_NS + round(cfg.duration_s * NS), T0_NS
+    ticker = Ticker(period_ns, first_ns=t)  # the executor's schedule (util.ticker); ticks take no sim time
     next_obs = T0_NS  # one_in_flight / sync: no observation before this
     h, w = cfg.image_size
     last_cmd = arm.position.copy()
@@ -341,7 +343,8 @@ def run_episode(
             episode.commands += 1
             last_cmd = np.asarray(cmd.positions, dtype=np.float64)
         arm.step(period_ns)
-        t += period_ns
+        ticker.advance(t)
+        t = ticker.deadline_ns
         episode.ticks += 1
         if cfg.record:
             episode.commands_log.append(last_cmd.copy())
