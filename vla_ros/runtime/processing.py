@@ -292,10 +292,12 @@ class CommittedActions:
         if d <= 0:
             return {"rtc_actions": actions, "rtc_mask": mask}
         a = c[:d].astype(np.float32)
-        if self._post.delta_to_absolute:
+        if io.action_mode == "delta":  # committed actions are absolute (the executor's commands)
+            # also for delta cards whose chunks go out as deltas (the executor adds the state)
             s = np.asarray(state, dtype=np.float32)
             current = s[-1] if s.ndim == 2 else s
-            a = a - current[self._post._state_index][None, :]
+            index = [self.card.state_joints.index(j) for j in self.card.action_joints]
+            a = a - current[index][None, :]
         actions[0, start : start + d, : io.action_dim] = normalize(a, self.card.normalization.action)
         mask[0, start : start + d] = 1.0
         return {"rtc_actions": actions, "rtc_mask": mask}
