@@ -11,7 +11,8 @@ from support.export_testlib import TinyPolicy
 
 from vla_ros.contract.errors import ExportError, ParityError
 from vla_ros.export import PolicyCard, export_policy
-from vla_ros.export.onnx_export import export_onnx, onnx_parity
+from vla_ros.export.onnx_export import export_onnx
+from vla_ros.export.onnx_parity import onnx_parity
 
 
 class BakedStep(TinyPolicy):

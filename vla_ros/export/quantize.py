@@ -105,12 +105,12 @@ def graph_calibration(
     card: PolicyCard, samples: Sequence[dict[str, np.ndarray]]
 ) -> dict[str, list[dict[str, np.ndarray]]]:
     """Per fp32 ONNX file role, the input dicts its graph sees for ``samples``."""
-    from vla_ros.export.onnx_export import _ort_session
+    from vla_ros.export.onnx_parity import ort_session
 
     rng = np.random.default_rng(0)
     feeds = [_with_noise(card, dict(s), rng) for s in samples]
     if card.layout == "monolithic":
-        sess = _ort_session(card.path("onnx"))
+        sess = ort_session(card.path("onnx"))
         names = [i.name for i in sess.get_inputs()]
         return {"onnx": [{n: f[n] for n in names} for f in feeds]}
     if card.layout != "split":
@@ -119,8 +119,8 @@ def graph_calibration(
             f"{card.layout!r}. Export with --precision fp32, or --layout monolithic"
         )
     spec = card.export["split"]
-    prefix = _ort_session(card.path("onnx_prefix"))
-    step = _ort_session(card.path("onnx_step"))
+    prefix = ort_session(card.path("onnx_prefix"))
+    step = ort_session(card.path("onnx_step"))
     pnames = [i.name for i in prefix.get_inputs()]
     snames = [i.name for i in step.get_inputs()]
     gnames = list(spec["prefix_outputs"])
