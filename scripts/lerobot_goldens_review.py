@@ -182,12 +182,45 @@ def make(name: str, case: dict, out: Path, seed: int) -> None:
             setattr(module, k, v)
 
 
+def diffusion_float64(case_dir: Path) -> None:
+    """LeRobot's Diffusion Policy of ``case_dir`` run in float64 (``torch.set_default_dtype``, the
+    policy and the preprocessed batch cast) on the case's inputs and noise; writes
+    ``lerobot_float64.safetensors`` (``action.normalized`` float64). A float32 result can only be
+    as close to another float32 implementation as the problem's conditioning allows; float64
+    shows whether the formulas agree."""
+    import lerobot_goldens_diffusion as module
+    from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
+    from lerobot.policies.factory import make_pre_post_processors
+    from safetensors.torch import load_file, save_file
+
+    folder = case_dir / "pretrained_model"
+    inputs = load_file(str(case_dir / "inputs.safetensors"))
+    policy = DiffusionPolicy.from_pretrained(str(folder)).eval()
+    pre, _ = make_pre_post_processors(policy.config, pretrained_path=str(folder))
+    torch.set_default_dtype(torch.float64)
+    policy = policy.to(torch.float64)
+    out = []
+    for i in range(inputs["noise"].shape[0]):
+        policy.reset()
+        batch = {
+            k: (v.double() if torch.is_tensor(v) and v.is_floating_point() else v)
+            for k, v in pre(module._obs(inputs, i, slice(None))).items()
+        }
+        out.append(policy.predict_action_chunk(batch, noise=inputs["noise"][i][None].double())[0])
+    torch.set_default_dtype(torch.float32)
+    dest = case_dir / "lerobot_float64.safetensors"
+    save_file({"action.normalized": torch.stack(out).contiguous()}, str(dest))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=Path("/tmp/lerobot_review"))
     ap.add_argument("--case", action="append", default=[], help="NAME=JSON or NAME=@file.json")
     ap.add_argument("--seed", type=int, default=7000)
+    ap.add_argument("--float64", type=Path, action="append", default=[], help="Diffusion case dir")
     args = ap.parse_args(argv)
+    for case_dir in args.float64:
+        diffusion_float64(case_dir.resolve())
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     os.chdir(ROOT)
