@@ -17,7 +17,9 @@ are the golden scripts' own (imported from them). A config LeRobot itself refuse
 as ``{"lerobot_refused": message}`` in provenance.json, with no checkpoint written.
 
 Usage (in the lane): ``python scripts/lerobot_goldens_review.py --out DIR --case NAME=JSON [...]``
-(``JSON`` inline or ``@file.json``).
+(``JSON`` inline or ``@file.json``); ``--float64 CASE_DIR`` reruns a Diffusion case's folder in
+float64 (``lerobot_float64.safetensors``: whether a float32 gap is conditioning or a formula).
+Used by ``test/lerobot/test_review_live.py`` and ``test_diffusion_live.py``.
 """
 
 from __future__ import annotations
