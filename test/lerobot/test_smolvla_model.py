@@ -22,12 +22,8 @@ from vla_ros.spine.checkpoints import (
     read_lerobot_folder,
 )
 from vla_ros.spine.components.smolvla_text import TokenizerNotFoundError, find_tokenizer_file
-from vla_ros.spine.families.lerobot_smolvla import (
-    NAME_MAPPING,
-    UNUSED_PREFIXES,
-    resize_with_pad,
-    smolvla_model_config,
-)
+from vla_ros.spine.families.lerobot_smolvla import NAME_MAPPING, UNUSED_PREFIXES, resize_with_pad
+from vla_ros.spine.families.lerobot_smolvla_checkpoint import smolvla_model_config
 from vla_ros.spine.weights import map_name
 
 CASES = ("smolvla_2cam", "smolvla_1cam_empty")

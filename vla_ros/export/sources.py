@@ -166,7 +166,7 @@ def _build(ckpt: Any, tokenizer: Path | None, overrides: dict[str, Any] | None =
     if kind not in TOKENIZER_KINDS:
         return build_lerobot_policy(ckpt, **(overrides or {}))
     if kind == "smolvla":
-        from vla_ros.spine.families.lerobot_smolvla import build_from_lerobot
+        from vla_ros.spine.families.lerobot_smolvla_checkpoint import build_from_lerobot
 
         model = build_from_lerobot(ckpt, tokenizer=tokenizer).eval()
     else:

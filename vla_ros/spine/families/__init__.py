@@ -8,7 +8,7 @@ from vla_ros.spine.families import (  # noqa: F401  (imported for registration)
     lerobot_act,
     lerobot_diffusion,
     lerobot_pi0_checkpoint,
-    lerobot_smolvla,
+    lerobot_smolvla_checkpoint,
     regression,
     tokens,
 )

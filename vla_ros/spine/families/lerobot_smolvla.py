@@ -231,23 +231,6 @@ class LeRobotSmolVLA(LeRobotFlowVLA):
         raise NotImplementedError("lerobot_smolvla is inference-only: fine-tune SmolVLA in LeRobot")
 
 
-# ----------------------------------------------------------------------------- LeRobot folder -> model
-
-
-# the builder registers with the module that defines the model (``families/__init__`` imports it)
-from vla_ros.spine.families.lerobot_smolvla_checkpoint import (  # noqa: E402
-    build_from_lerobot,
-    lerobot_weights,
-    smolvla_model_config,
-    vlm_config,
-)
-
-__all__ = [
-    "NAME_MAPPING",
-    "LeRobotSmolVLA",
-    "build_from_lerobot",
-    "lerobot_weights",
-    "resize_with_pad",
-    "smolvla_model_config",
-    "vlm_config",
-]
+# the LeRobot folder -> model code (build_from_lerobot, smolvla_model_config, ...) is in
+# lerobot_smolvla_checkpoint, which imports this module (families/__init__ imports it to register)
+__all__ = ["NAME_MAPPING", "LeRobotSmolVLA", "resize_with_pad"]
