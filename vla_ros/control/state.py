@@ -241,10 +241,13 @@ class JointStateTracker:
         return self.positions.copy()
 
     def at(self, stamp_ns: int, tolerance_ns: int) -> np.ndarray | None:
-        """The latest complete snapshot stamped at or before ``stamp_ns + tolerance_ns`` and no
-        earlier than ``stamp_ns - tolerance_ns``; None if there is none."""
+        """The complete snapshot stamped nearest to ``stamp_ns`` (the earlier one on a tie), if
+        it is within ``tolerance_ns``; None if there is none. (Not the latest one within the
+        tolerance: a chunk that arrives late finds later snapshots, and a delta chunk's base
+        must be the state at its stamp, not up to ``tolerance_ns`` of motion after it.)"""
         times = list(self._hist_t)
-        k = bisect.bisect_right(times, stamp_ns + tolerance_ns) - 1
-        if k < 0 or times[k] < stamp_ns - tolerance_ns:
+        k = bisect.bisect_right(times, stamp_ns) - 1  # the last at or before the stamp
+        near = [i for i in (k, k + 1) if 0 <= i < len(times) and abs(times[i] - stamp_ns) <= tolerance_ns]
+        if not near:
             return None
-        return self._hist_q[k].copy()
+        return self._hist_q[min(near, key=lambda i: abs(times[i] - stamp_ns))].copy()
