@@ -174,8 +174,11 @@ class Episode:
     (commanded and measured joint positions after the tick, rad; the command row repeats the
     last one on ticks without a command); ``boundaries`` the tick indices at which a new chunk
     joined the executor's buffer (chunk boundaries) and ``seam_window`` the ticks after each in
-    which the executor may switch to it (``d + 1`` chunk steps); ``dropped`` counts chunks the executor
-    refused (all their actions already in the past).
+    which the executor hands over to it (one chunk step and a tick: ``rtc`` bridges from what
+    it had committed to the chunk's next action, ``blend`` cross-fades); ``dropped`` counts
+    chunks the executor refused (all their actions already in the past); ``rtc_mismatches``
+    the chunks the ``rtc`` executor cross-faded in because they did not continue what it had
+    committed.
     """
 
     target: np.ndarray
@@ -192,6 +195,7 @@ class Episode:
     positions_log: list[np.ndarray] = field(default_factory=list)
     boundaries: list[int] = field(default_factory=list)
     seam_window: int = 1
+    rtc_mismatches: int = 0
 
     @property
     def success(self) -> bool:
@@ -283,7 +287,7 @@ def run_episode(
     dt_ns = round(policy.dt * NS)
     ctl = controller_for(arm_cfg, period_ns, cfg.max_jump, cfg.mode)
     episode = Episode(ep.target.copy(), ep.distance(arm.position), float("nan"), task_episode=ep)
-    episode.seam_window = max(1, (latency_ns // dt_ns + 2) * dt_ns // period_ns)
+    episode.seam_window = dt_ns // period_ns + 1  # one chunk step: rtc's bridge, blend's cross-fade
     pending: list[tuple[int, int, np.ndarray]] = []  # (available at, stamp, actions)
     t, end, next_frame = T0_NS, T0_NS + round(cfg.duration_s * NS), T0_NS
     ticker = Ticker(period_ns, first_ns=t)  # the executor's schedule (util.ticker); ticks take no sim time
@@ -356,6 +360,7 @@ def run_episode(
         if cfg.stop_on_success and ep.success:
             break
     episode.final_distance = episode.distances[-1]
+    episode.rtc_mismatches = int(getattr(ctl, "rtc_mismatches", 0))
     return episode
 
 

@@ -1,8 +1,9 @@
 """Smoothness and task metrics of closed-loop episodes (the latency study's columns).
 
-* **seam jump** at a chunk boundary (the control ticks from a new chunk joining the executor
-  until it is certainly in command: ``d + 1`` chunk steps, ``d`` the inference delay in chunk
-  steps, as ``rtc`` hands over at the end of the committed prefix): how far the command leaves
+* **seam jump** at a chunk boundary (where a chunk hands over to the next; the episode's first
+  chunk, which starts the motion from rest, has none), over the control ticks from the new
+  chunk joining the executor to one chunk step later (the hand-over: ``rtc`` bridges from
+  what it had committed to the chunk's next action, ``blend`` cross-fades): how far the command leaves
   the motion it was on, ``|c_b - (2 c_{b-1} - c_{b-2})|_inf`` (rad): the command's jump
   against a constant-velocity continuation of the two commands before it. A smooth splice
   scores ~0 whatever the robot's speed; a chunk that starts elsewhere than the robot is headed
@@ -82,7 +83,8 @@ def episode_metrics(episode: Episode, period_s: float) -> dict[str, Any]:
     if not episode.commands_log:
         raise ValueError("the episode has no recorded commands; run it with LoopConfig(record=True)")
     commands = np.stack(episode.commands_log)
-    seams = seam_jumps(commands, episode.boundaries, episode.seam_window)
+    # the first chunk starts the motion from rest: a boundary has a chunk before it
+    seams = seam_jumps(commands, episode.boundaries[1:], episode.seam_window)
     return {
         "success": episode.success,
         "time_to_success_s": episode.time_to_success_s,

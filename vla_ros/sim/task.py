@@ -121,8 +121,12 @@ class ReachTask:
 
         ``committed`` ``[d, n]`` (absolute, for ``k * dt`` after the state, ``d < horizon``) are
         the chunk's first ``d`` actions; from the last of them the expert approaches ``goal``
-        (:meth:`approach`). Returns the delta chunk ``[horizon, n]`` float32 relative to
-        ``state``; ``d == 0`` is :meth:`approach` from the state.
+        (:meth:`approach`), its first step bent to continue the committed velocity: with
+        ``dv`` the committed last step minus the approach's first, ``dv * k * exp(-(k - 1) /
+        2)`` is added to approach step ``k`` (exactly the committed step at ``k = 1``, gone by
+        ~15 steps), so the chunk has no kink where the committed actions end. Returns the
+        delta chunk ``[horizon, n]`` float32 relative to ``state``; ``d == 0`` is
+        :meth:`approach` from the state.
         """
         q = np.asarray(state, dtype=np.float64)
         c = np.asarray(committed, dtype=np.float64).reshape(-1, len(q))
@@ -131,7 +135,12 @@ class ReachTask:
             return self.approach(q, goal, horizon, dt)
         if d >= horizon:
             raise ValueError(f"{d} committed actions leave nothing of a {horizon}-action chunk to plan")
-        rest = self.approach(c[-1], goal, horizon - d + 1, dt)[1:] + (c[-1] - q)[None, :]
+        path = self.approach(c[-1], goal, horizon - d + 1, dt).astype(np.float64)
+        if d >= 2:
+            k = np.arange(horizon - d + 1, dtype=np.float64)[:, None]
+            dv = (c[-1] - c[-2]) - path[1]
+            path = path + dv[None, :] * k * np.exp(-(k - 1.0) / 2.0)
+        rest = path[1:] + (c[-1] - q)[None, :]
         return np.concatenate([c - q[None, :], rest]).astype(np.float32)
 
     @staticmethod
