@@ -175,6 +175,22 @@ def test_long_prompt_cut_as_lerobot_and_said_once_per_task(
     np.testing.assert_array_equal(rt.pre(obs[0])["tokens"][0], tokens[0])
 
 
+def test_random_parity_inputs_are_cut_without_a_warning(
+    cards: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # the gates' random instructions may exceed the token limit; the warning is for user text only
+    card = PolicyCard.load(cards["pi05_1cam_trunc"])
+    with caplog.at_level(logging.WARNING):
+        feeds = [random_inputs(card.io, seed, root=card.root) for seed in range(8)]
+    assert all(f["tokens"].shape == (1, card.io.text_max_len) for f in feeds)
+    assert not [r for r in caplog.records if "longer than the tokenizer limit" in r.getMessage()]
+    rt = load_runtime(cards["pi05_1cam_trunc"], backend="onnxruntime")
+    obs, noise, _, _ = observations("pi05_1cam_trunc")
+    with caplog.at_level(logging.WARNING):
+        rt.infer(obs[0], noise=noise[0])  # the user's over-long instruction is still said
+    assert [r for r in caplog.records if "longer than the tokenizer limit" in r.getMessage()]
+
+
 def test_card_needs_its_tokenizer_and_valid_state(cards: dict[str, Path], tmp_path: Path) -> None:
     moved = tmp_path / "robot" / "card"
     shutil.copytree(cards["pi0_2cam"], moved)

@@ -13,8 +13,10 @@ bound.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,23 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789éüßø→"
 PROMPT_SHARE = 8
 #: per-graph outputs first, end to end last: a failure names the most specific graph
 _ORDER = ("prefix", "step0", "step_rtc0", "slow", "fast", "actions", "actions_rtc")
+
+
+#: where the LeRobot tokenizers warn about instructions cut to the token limit
+TOKENIZER_LOGGERS = ("vla_ros.spine.components",)
+
+
+@contextlib.contextmanager
+def _quiet(loggers: Sequence[str]) -> Iterator[None]:
+    """Warnings of ``loggers`` (and their children) silenced for the block."""
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in loggers]
+    for logger, _ in saved:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
 
 
 def random_instruction(rng: np.random.Generator, max_len: int) -> str:
@@ -72,9 +91,12 @@ def random_inputs(
         return [random_instruction(rng, budget) for _ in range(n)]
 
     def tokenize(texts: list[str], state: np.ndarray) -> np.ndarray:
-        if tok.needs_state:  # pi0.5: the prompt carries the sample's (drawn) normalized state
-            return np.asarray([tok.encode(t, io.text_max_len, state=s[-1]) for t, s in zip(texts, state)])
-        return np.asarray([tok.encode(t, io.text_max_len) for t in texts])
+        # random text may be cut to the token limit, as the runtime cuts; the tokenizers' warning
+        # is for the user's instructions, not for these
+        with _quiet(TOKENIZER_LOGGERS):
+            if tok.needs_state:  # pi0.5: the prompt carries the sample's (drawn) normalized state
+                return np.asarray([tok.encode(t, io.text_max_len, state=s[-1]) for t, s in zip(texts, state)])
+            return np.asarray([tok.encode(t, io.text_max_len) for t in texts])
 
     return example_inputs(io, seed=seed, batch_size=batch_size, tokenize=tokenize, instructions=draw)
 
