@@ -86,3 +86,35 @@ def test_schedule_invariants(period: int, first: int, works: list[int]) -> None:
         else:
             assert (t.deadline_ns - grid) % period == 0 and t.deadline_ns - now <= period
         assert t.missed == expected_missed
+
+
+def test_run_periodic_sleeps_to_each_deadline_skips_overruns_and_survives_a_raising_tick() -> None:
+    """run_periodic on a simulated clock: sleeping moves the clock, each tick's work takes the
+    scripted time; an overrun skips and counts, a raising tick goes to on_error, stop ends it."""
+    import threading
+
+    from vla_ros.util.ticker import run_periodic
+
+    now = [0]
+    work = iter([1, 25, 1, 1, 1])  # ms of work per tick; the second overruns two deadlines
+    starts: list[int] = []
+    errors: list[Exception] = []
+    stop = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        now[0] += round(seconds * 1e9)
+
+    def tick() -> None:
+        starts.append(now[0])
+        now[0] += next(work) * MS
+        if len(starts) == 3:
+            raise RuntimeError("boom")
+        if len(starts) == 5:
+            stop.set()
+
+    ticker = Ticker(10 * MS, first_ns=10 * MS)
+    run_periodic(ticker, tick, stop, on_error=errors.append, clock=lambda: now[0], sleep=sleep)
+    # 10 on time; 20 ran to 45 (30 and 40 skipped), so 45 runs at once and the grid restarts there
+    assert starts == [10 * MS, 20 * MS, 45 * MS, 55 * MS, 65 * MS]
+    assert ticker.missed == 2
+    assert [str(e) for e in errors] == ["boom"]

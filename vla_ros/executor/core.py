@@ -20,11 +20,11 @@ Every method is thread-safe (one lock); a node may call them from any callback.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vla_ros.control.chunk import Chunk
+from vla_ros.control.chunk import Chunk, ChunkError
 from vla_ros.control.controller import ChunkController, Command, ConfigError
 from vla_ros.control.rtc import CommittedActions, committed_actions
 from vla_ros.control.safety import JointLimits, LimitsError, arming_refusal
@@ -50,6 +50,16 @@ class ParamChange:
 
     accepted: bool
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class ChunkReceipt:
+    """Outcome of :meth:`ExecutorCore.receive_chunk`: buffered or not, the log lines of adopting
+    its joints, and its faults (why it was refused, or its non-fatal faults)."""
+
+    accepted: bool
+    reports: tuple[Report, ...]
+    faults: tuple[Fault, ...]
 
 
 @dataclass(frozen=True)
@@ -269,11 +279,26 @@ class ExecutorCore:
         return reports
 
     # ------------------------------------------------------------------ data path
-    def update_state(self, stamp_ns: int, names: Sequence[str], positions: Sequence[float]) -> None:
-        """Merge a joint state (raises :class:`~vla_ros.control.state.StateError`)."""
+    def update_state(
+        self,
+        stamp_ns: int,
+        names: Sequence[str],
+        positions: Sequence[float],
+        *,
+        arrival_clock: Callable[[], int] | None = None,
+    ) -> None:
+        """Merge a joint state (raises :class:`~vla_ros.control.state.StateError`).
+
+        ``arrival_clock`` (ns; a node passes ``time.monotonic_ns``) judges liveness by arrival
+        times, so a stopped ``/clock`` still trips it; it is set once, by the first state.
+        """
         with self.lock:
-            if self.controller is not None:
-                self.controller.update_state(stamp_ns, names, positions)
+            ctl = self.controller
+            if ctl is None:
+                return
+            if arrival_clock is not None and ctl.state.liveness_clock is None:
+                ctl.state.liveness_clock = arrival_clock
+            ctl.update_state(stamp_ns, names, positions)
 
     def add_chunk(self, **chunk: Any) -> tuple[Chunk, list[Fault]]:
         """Buffer a chunk (``ChunkController.add_chunk`` arguments): the stored chunk and its
@@ -282,6 +307,30 @@ class ExecutorCore:
             if self.controller is None:
                 raise ConfigError("no joint names yet: adopt() them before adding chunks")
             return self.controller.add_chunk(**chunk)
+
+    def receive_chunk(self, **chunk: Any) -> ChunkReceipt:
+        """A chunk from the topic (:meth:`add_chunk` arguments): the first one adopts its
+        ``joint_names`` when ``joint_names`` was not set (:meth:`adopt`). Never raises: a chunk
+        without joint names, joints that cannot be adopted, or a refused chunk is a fault in the
+        receipt (``accepted`` False), to log once per episode."""
+        reports: list[Report] = []
+        names = tuple(chunk.get("joint_names") or ())
+        with self.lock:
+            if self.controller is None:
+                if not names:
+                    fault = Fault(cause="chunk_joints", message="chunk has no joint_names; ignored")
+                    return ChunkReceipt(False, (), (fault,))
+                try:
+                    reports = self.adopt(names)
+                except ConfigError as exc:
+                    fault = Fault(cause="config", message=f"cannot adopt chunk joints: {exc}")
+                    return ChunkReceipt(False, (), (fault,))
+            try:
+                _, faults = self.add_chunk(**chunk)
+            except ChunkError as exc:
+                fault = Fault(cause=exc.cause, message=f"rejected chunk: {exc}")
+                return ChunkReceipt(False, tuple(reports), (fault,))
+        return ChunkReceipt(True, tuple(reports), tuple(faults))
 
     def committed(self, t_ns: int) -> CommittedActions | None:
         """What the executor has committed to command around ``t_ns`` (``~/committed_actions``):

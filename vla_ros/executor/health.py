@@ -1,14 +1,48 @@
-"""The executor's health as plain data: level, message and key/values for /diagnostics."""
+"""The executor's health as plain data: level, message and key/values for /diagnostics, and
+how its faults are logged (which causes are errors, when a cause is logged again)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from vla_ros.control.controller import Command
-from vla_ros.executor.core import ExecutorCore
+from vla_ros.executor.core import ExecutorCore, Report
+from vla_ros.util.faults import Fault, FaultLog
+from vla_ros.util.ns import seconds_to_ns
 
 OK, WARN, ERROR = 0, 1, 2
+#: fault causes (the part before ``:``) logged as errors; every other cause is a warning
+ERROR_CAUSES = (
+    "estop",
+    "tracking_error",
+    "tracking_error_disarm",
+    "clock_backwards",
+    "nonfinite_state",
+    "state_outside_limits",
+)
+#: a fault cause that clears and stays away this long is logged again when it returns
+FAULT_RECUR_AFTER_NS = 1_000_000_000
+
+
+def fault_log(values: Mapping[str, Any]) -> FaultLog:
+    """The executor's log-once fault book: a cause repeats every ``log_repeat_s`` while it lasts
+    and is logged again when it returns :data:`FAULT_RECUR_AFTER_NS` after clearing."""
+    return FaultLog(
+        repeat_interval_ns=seconds_to_ns(float(values["log_repeat_s"])),
+        recur_after_ns=FAULT_RECUR_AFTER_NS,
+    )
+
+
+def fault_report(faults: FaultLog, fault: Fault, now_ns: int) -> Report | None:
+    """Book ``fault`` at ``now_ns`` (steady ns); the log line to write, or None (already logged).
+    Its level is ``error`` for :data:`ERROR_CAUSES`, else ``warning``."""
+    line = faults.report(fault.cause, fault.message, now_ns)
+    if line is None:
+        return None
+    level = "error" if fault.cause.split(":", 1)[0] in ERROR_CAUSES else "warning"
+    return Report(level, line, cause=fault.cause)
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,10 @@ from __future__ import annotations
 
 import threading
 import time
-from array import array
 from collections import deque
 from typing import Any
 
-import numpy as np
-from builtin_interfaces.msg import Duration
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.context import Context
@@ -48,38 +45,33 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
+from vla_ros.nodes import messages
 from vla_ros.nodes.params import declare_parameters
-from vla_ros.nodes.run import destroy_half_built, run_node, spin_single_threaded
+from vla_ros.nodes.run import destroy_half_built, log_at, run_node, spin_single_threaded
 from vla_ros.perception import (
     FaultLog,
     ImageFormatError,
     ObservationAssembler,
     StalenessLimits,
-    ns_to_stamp,
     seconds_to_ns,
-    stamp_to_ns,
 )
 from vla_ros.perception.cdr import read_image_message
 from vla_ros.policy import (
-    ERROR,
-    OK,
-    WARN,
     ChunkResult,
     PolicyStep,
     RateMeter,
-    health,
     make_assembler,
     parse_cameras,
     resolve_joint_names,
     runtime_options,
     staleness_limits,
-    status_values,
 )
+from vla_ros.policy.health import not_loaded_status, step_status
 from vla_ros.policy.params import PARAMS
+from vla_ros.policy.step import STALENESS_PARAMS
+from vla_ros.util.ns import msg_to_ns
 from vla_ros.util.ticker import Ticker
 
-_LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
-_DYNAMIC_STALENESS = ("image_staleness_s", "state_staleness_s", "future_tolerance_s")
 #: inference_trigger horizon: how often the worker checks the executor's remaining horizon
 HORIZON_POLL_S = 0.005
 
@@ -187,7 +179,7 @@ class PolicyNode(Node):
             "max_image_pixels",
             "horizon_margin_steps",
             "committed_max_age_s",
-            *_DYNAMIC_STALENESS,
+            *STALENESS_PARAMS,
         ):
             self.p[name] = self.get_parameter(name).value  # changed while waiting for the card
         self.runtime = runtime
@@ -221,8 +213,6 @@ class PolicyNode(Node):
             ),
         )
         self._period_s = 1.0 / self.p["rate_hz"] if self.p["rate_hz"] > 0 else 0.0
-        dt_sec, dt_nsec = ns_to_stamp(policy.dt_ns)
-        self._dt = Duration(sec=dt_sec, nanosec=dt_nsec)
         self._rate = RateMeter(time.monotonic())
         #: the policy logic (ROS-free); the node only feeds it and publishes what it returns
         self.policy = policy
@@ -232,7 +222,6 @@ class PolicyNode(Node):
             self.runtime.warmup(self.p["warmup"])
         from vla_ros.msg import ActionChunk  # colcon-built message
 
-        self._ActionChunk = ActionChunk
         self.chunk_pub = self.create_publisher(
             ActionChunk,
             "vla/action_chunk",
@@ -306,41 +295,24 @@ class PolicyNode(Node):
         if self.policy is None:  # not active yet: _activate reads the parameters then
             return SetParametersResult(successful=True)
         values = {p.name: p.value for p in params}
-        if "instruction" in values:
-            self.policy.instruction = str(values["instruction"])
+        self.policy.set_params(values, lambda name: self.get_parameter(name).value)
         if "rate_hz" in values:
             rate = float(values["rate_hz"])
             self._period_s = 1.0 / rate if rate > 0 else 0.0
-        if "depth_max_m" in values:
-            self.policy.depth_max_m = float(values["depth_max_m"])
-        if "max_image_pixels" in values:
-            self.policy.max_image_pixels = int(values["max_image_pixels"])
         if "horizon_margin_steps" in values:
             self.p["horizon_margin_steps"] = int(values["horizon_margin_steps"])
-        if "committed_max_age_s" in values:
-            self.policy.tracker.max_age_ns = seconds_to_ns(values["committed_max_age_s"])
-        if any(k in values for k in _DYNAMIC_STALENESS):
-            merged = {k: values.get(k, self.get_parameter(k).value) for k in _DYNAMIC_STALENESS}
-            self.policy.assembler.limits = self._limits(merged)
         self._wake.set()
         return SetParametersResult(successful=True)
 
     def _log(self, level: str, message: str) -> None:
-        # one call site per severity: rclpy refuses a severity change at the same call site
-        logger = self.get_logger()
-        if level == "error":
-            logger.error(message)
-        elif level == "warning":
-            logger.warning(message)
-        else:
-            logger.info(message)
+        log_at(self.get_logger(), level, message)
 
     # ---- callbacks: cheap, never block --------------------------------------------------------
 
     def _image_callback(self, camera: str):
         def callback(msg: Image | CompressedImage) -> None:
             stamp = msg.header.stamp
-            if self.policy.push_image(camera, stamp_to_ns(stamp.sec, stamp.nanosec), msg):
+            if self.policy.push_image(camera, msg_to_ns(stamp), msg):
                 self._wake.set()
 
         return callback
@@ -355,28 +327,22 @@ class PolicyNode(Node):
                 self.policy.reject_image(camera, exc)
                 return
             stamp = msg.header.stamp
-            if self.policy.push_image(camera, stamp_to_ns(stamp.sec, stamp.nanosec), msg):
+            if self.policy.push_image(camera, msg_to_ns(stamp), msg):
                 self._wake.set()
 
         return callback
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = msg.header.stamp
-        if self.policy.push_joint_state(stamp_to_ns(stamp.sec, stamp.nanosec), msg.name, msg.position):
+        if self.policy.push_joint_state(msg_to_ns(stamp), msg.name, msg.position):
             self._wake.set()
 
     def _on_instruction(self, msg: String) -> None:
         self.policy.instruction = msg.data
 
     def _on_committed(self, msg: Any) -> None:
-        stamp = msg.header.stamp
-        self.policy.push_committed(
-            self.get_clock().now().nanoseconds,
-            stamp_to_ns(stamp.sec, stamp.nanosec),
-            stamp_to_ns(msg.dt.sec, msg.dt.nanosec),
-            msg.joint_names,
-            np.asarray(msg.actions, dtype=np.float32),
-        )
+        now_ns = self.get_clock().now().nanoseconds
+        self.policy.push_committed(now_ns, *messages.committed_arguments(msg))
 
     # ---- worker ------------------------------------------------------------------------------
 
@@ -426,64 +392,28 @@ class PolicyNode(Node):
         return True
 
     def _publish(self, result: ChunkResult) -> None:
-        actions = result.actions
-        msg = self._ActionChunk()
-        sec, nsec = ns_to_stamp(result.stamp_ns)
-        msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nsec
-        msg.policy_id = result.policy_id
-        msg.seq = result.seq
-        msg.joint_names = list(result.joint_names)
-        msg.dt = self._dt
-        msg.horizon, msg.action_dim = result.horizon, result.action_dim
-        msg.actions = array("f", np.ascontiguousarray(actions).tobytes())
-        msg.action_mode = result.action_mode
         latency = self.get_clock().now().nanoseconds - result.stamp_ns
-        lsec, lnsec = ns_to_stamp(max(0, latency))
-        msg.inference_latency.sec, msg.inference_latency.nanosec = lsec, lnsec
-        self.chunk_pub.publish(msg)
+        self.chunk_pub.publish(messages.result_chunk(result, latency))
         self.policy.record_published(result, latency)
 
     # ---- diagnostics -------------------------------------------------------------------------
 
     def diagnostic_status(self) -> DiagnosticStatus:
         """The node's current DiagnosticStatus (also published on /diagnostics)."""
+        name = f"{self.get_fully_qualified_name()}: policy"
         if self.policy is None:
-            return DiagnosticStatus(
-                level=_LEVELS[ERROR],
-                name=f"{self.get_fully_qualified_name()}: policy",
-                message=self.load_error or "policy card not loaded yet",
-                hardware_id=str(self.p["card"]),
-                values=[
-                    KeyValue(key="card", value=str(self.p["card"])),
-                    KeyValue(key="load_retry_s", value=f"{self.p['load_retry_s']:g}"),
-                ],
-            )
-        snap = self.policy.stats.snapshot()
-        rate = self._rate.update(time.monotonic(), snap.counts["chunks_published"])
-        active = self.policy.faults.active()
-        level, message = health(active, rate, snap.latency_p50_ms)
-        values = status_values(
-            policy_id=self.policy_id,
-            backend=str(self.p["backend"]),
-            rate_hz=rate,
-            stats=snap,
-            inputs=self.policy.assembler.counters(),
-            active=active,
-            delay=self.policy.delay_estimate(),
+            card = str(self.p["card"])
+            level, message, values = not_loaded_status(card, self.load_error, self.p["load_retry_s"])
+            return messages.diagnostic_status(name, level, message, card, values)
+        backend = str(self.p["backend"])
+        level, message, values = step_status(
+            self.policy, backend=backend, rate=self._rate, now_s=time.monotonic()
         )
-        return DiagnosticStatus(
-            level=_LEVELS[level],
-            name=f"{self.get_fully_qualified_name()}: policy",
-            message=message,
-            hardware_id=self.policy_id,
-            values=[KeyValue(key=k, value=v) for k, v in values],
-        )
+        return messages.diagnostic_status(name, level, message, self.policy_id, values)
 
     def _publish_diagnostics(self) -> None:
-        arr = DiagnosticArray()
-        arr.header.stamp = self.get_clock().now().to_msg()
-        arr.status = [self.diagnostic_status()]
-        self.diag_pub.publish(arr)
+        stamp_ns = self.get_clock().now().nanoseconds
+        self.diag_pub.publish(messages.diagnostic_array(self.diagnostic_status(), stamp_ns))
 
     # ---- teardown ----------------------------------------------------------------------------
 

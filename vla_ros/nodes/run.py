@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import rclpy
 import rclpy.logging
@@ -35,6 +37,29 @@ def spin_single_threaded(node: Node) -> None:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     executor.spin()
+
+
+def fifo_priority(priority: int) -> OSError | None:
+    """Give the calling thread SCHED_FIFO ``priority`` (1..99); the error when it is not granted
+    (no rtprio rights, not Linux), None when granted or ``priority`` <= 0 (nothing asked)."""
+    if priority <= 0:
+        return None
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (PermissionError, OSError, AttributeError) as exc:
+        return exc if isinstance(exc, OSError) else OSError(str(exc))
+    return None
+
+
+def log_at(logger: Any, level: str, text: str) -> None:
+    """Log ``text`` at ``level`` (``error``, ``warning``, else info) on an rclpy logger: one call
+    site per severity, as rclpy refuses a severity change at the same call site."""
+    if level == "error":
+        logger.error(text)
+    elif level == "warning":
+        logger.warning(text)
+    else:
+        logger.info(text)
 
 
 def _node_label(make_node: Callable[..., Node]) -> str:
@@ -177,4 +202,12 @@ def run_node(
     return 0
 
 
-__all__ = ["STARTUP_ERRORS", "Executor", "run_node", "spin_single_threaded", "startup_message"]
+__all__ = [
+    "STARTUP_ERRORS",
+    "Executor",
+    "fifo_priority",
+    "log_at",
+    "run_node",
+    "spin_single_threaded",
+    "startup_message",
+]

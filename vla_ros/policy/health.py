@@ -7,10 +7,17 @@ print or record them. Levels use the ``DiagnosticStatus`` numbering.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from vla_ros.control.delay import DelayEstimate
-from vla_ros.policy.stats import StatsSnapshot
+from vla_ros.policy.stats import RateMeter, StatsSnapshot
 from vla_ros.util.faults import Fault
+
+if TYPE_CHECKING:
+    from vla_ros.policy.step import PolicyStep
+
+#: ``(level, message, key/value pairs)``: one DiagnosticStatus's content
+Status = tuple[int, str, list[tuple[str, str]]]
 
 OK, WARN, ERROR = 0, 1, 2
 #: fault causes with these prefixes stop chunks from being published (level ERROR)
@@ -68,3 +75,30 @@ def status_values(
         values.append((f"received:{source}", str(c["received"])))
     values += [(f"fault:{k}", f.message) for k, f in sorted(active.items())]
     return values
+
+
+def step_status(step: PolicyStep, *, backend: str, rate: RateMeter, now_s: float) -> Status:
+    """The running policy's status: :func:`health` and :func:`status_values` from ``step``'s
+    stats, faults, inputs and delay estimate; the chunk rate read from ``rate`` at ``now_s``
+    (steady seconds)."""
+    snap = step.stats.snapshot()
+    rate_hz = rate.update(now_s, snap.counts["chunks_published"])
+    active = step.faults.active()
+    level, message = health(active, rate_hz, snap.latency_p50_ms)
+    values = status_values(
+        policy_id=step.policy_id,
+        backend=backend,
+        rate_hz=rate_hz,
+        stats=snap,
+        inputs=step.assembler.counters(),
+        active=active,
+        delay=step.delay_estimate(),
+    )
+    return level, message, values
+
+
+def not_loaded_status(card: str, load_error: str | None, load_retry_s: float) -> Status:
+    """ERROR while the policy card is not loaded: the load error (or "not loaded yet"), the card
+    and the retry period (s)."""
+    values = [("card", card), ("load_retry_s", f"{load_retry_s:g}")]
+    return ERROR, load_error or "policy card not loaded yet", values

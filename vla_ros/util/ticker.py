@@ -14,11 +14,14 @@ soon as it can, instead of idling until the old grid's next point.
 
 Pure Python: the caller reads its own clock (``time.monotonic_ns`` on a robot, bag time in a
 replay) and sleeps its own way; the schedule only does the integer arithmetic.
+:func:`run_periodic` is the loop a real-time thread runs on it (sleep, tick, advance).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 
 def _period(period_ns: int) -> int:
@@ -100,3 +103,33 @@ class Ticker:
             t = self.deadline_ns
             yield t
             self.advance(t)
+
+
+def run_periodic(
+    ticker: Ticker,
+    tick: Callable[[], object],
+    stop: threading.Event,
+    *,
+    on_error: Callable[[Exception], object],
+    clock: Callable[[], int] = time.monotonic_ns,
+    sleep: Callable[[float], object] = time.sleep,
+) -> None:
+    """Run ``tick()`` on ``ticker``'s deadlines until ``stop`` is set (a loop thread's body).
+
+    Each round sleeps until the deadline (``sleep`` seconds; :func:`time.sleep` by default, it
+    wakes more precisely than ``Event.wait``), runs ``tick()``, then advances the ticker with the
+    time the work ended: an overrun skips, counts (:attr:`Ticker.missed`) and runs at once. An
+    exception from ``tick()`` goes to ``on_error`` and the loop goes on (a loop thread must never
+    die silently). ``clock`` reads ns on the ticker's clock (the steady clock by default).
+    """
+    while not stop.is_set():
+        delay = ticker.delay_ns(clock())
+        if delay > 0:
+            sleep(delay * 1e-9)
+            if stop.is_set():
+                break
+        try:
+            tick()
+        except Exception as exc:
+            on_error(exc)
+        ticker.advance(clock())
