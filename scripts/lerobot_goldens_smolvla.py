@@ -141,6 +141,9 @@ SMOLVLM2_500M = {
     "scale_factor": 4,
 }
 
+#: SmolVLA's default normalization_mapping (a case's "norm" replaces it)
+DEFAULT_NORM = {"VISUAL": "IDENTITY", "STATE": "MEAN_STD", "ACTION": "MEAN_STD"}
+
 # name -> cameras {name: (H, W)}, dims, tasks, SmolVLAConfig overrides
 CASES: dict[str, dict] = {
     "smolvla_2cam": {
@@ -169,6 +172,22 @@ CASES: dict[str, dict] = {
             "num_vlm_layers": 3,
             "empty_cameras": 1,
             "tokenizer_max_length": 8,
+        },
+    },
+    # images normalized by the preprocessor (VISUAL MEAN_STD with [3, 1, 1] statistics) before
+    # SmolVLA resizes them; state MIN_MAX, action QUANTILES
+    "smolvla_images_mean_std": {
+        "cameras": {"left": (40, 40), "right": (40, 40)},
+        "state_dim": 4,
+        "action_dim": 3,
+        "norm": {"VISUAL": "MEAN_STD", "STATE": "MIN_MAX", "ACTION": "QUANTILES"},
+        "tasks": ["push the button", "grasp the cup"],
+        "smolvla": {
+            "chunk_size": 4,
+            "n_action_steps": 4,
+            "num_steps": 3,
+            "num_vlm_layers": 2,
+            "tokenizer_max_length": 10,
         },
     },
 }
@@ -255,11 +274,7 @@ def _config(case: dict, vlm_name: str):
     return SmolVLAConfig(
         input_features=inputs,
         output_features=outputs,
-        normalization_mapping={
-            "VISUAL": NormalizationMode.IDENTITY,
-            "STATE": NormalizationMode.MEAN_STD,
-            "ACTION": NormalizationMode.MEAN_STD,
-        },
+        normalization_mapping={k: NormalizationMode(v) for k, v in case.get("norm", DEFAULT_NORM).items()},
         vlm_model_name=vlm_name,
         load_vlm_weights=False,
         device="cpu",
@@ -298,7 +313,16 @@ def _stats(case: dict, g: torch.Generator) -> dict[str, dict[str, torch.Tensor]]
             "count": torch.tensor([1000.0]),
         }
 
-    return {"observation.state": vec(case["state_dim"]), "action": vec(case["action_dim"])}
+    out = {"observation.state": vec(case["state_dim"]), "action": vec(case["action_dim"])}
+    if "norm" in case:  # quantiles, and image statistics [3, 1, 1] (drawn after the others)
+        for st in out.values():
+            st["q01"], st["q99"] = st["min"] + 0.1 * st["std"], st["max"] - 0.1 * st["std"]
+        for cam in case["cameras"]:
+            mean = torch.tensor([0.45, 0.42, 0.40]) + 0.05 * torch.randn(3, generator=g)
+            std = torch.tensor([0.23, 0.22, 0.24]) + 0.02 * torch.rand(3, generator=g)
+            img = {"mean": mean, "std": std, "min": torch.zeros(3), "max": torch.ones(3)}
+            out[f"observation.images.{cam}"] = {k: v.reshape(3, 1, 1) for k, v in img.items()}
+    return out
 
 
 def _inputs(case: dict, cfg, g: torch.Generator) -> dict[str, torch.Tensor]:

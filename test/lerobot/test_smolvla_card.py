@@ -192,6 +192,23 @@ def test_monolithic_layout_kept_as_an_option(tmp_path: Path) -> None:
     assert np.abs(got - want).max() <= BOUND
 
 
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_images_normalized_by_the_checkpoint(tmp_path: Path, backend: str) -> None:
+    """VISUAL MEAN_STD: each camera normalized with its [3, 1, 1] statistics before SmolVLA's
+    resize, as LeRobot's preprocessor does (ignoring them put the actions off by ~2)."""
+    case = "smolvla_images_mean_std"
+    out = tmp_path / "card"
+    args = ["export", str(folder(case)), "--out", str(out), "--tokenizer", str(VLM), "--quiet"]
+    assert main(args) == 0
+    card = PolicyCard.load(out)
+    norm = card.io.extra["lerobot"]["normalization"]
+    assert norm["observation.images.left"] == norm["observation.images.right"] == "MEAN_STD"
+    rt = load_runtime(out, backend=backend)
+    obs, noise, want, _ = observations(case)
+    got = np.stack([rt.infer(o, noise=n) for o, n in zip(obs, noise)])
+    assert np.abs(got - want).max() <= BOUND
+
+
 def _outcome(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = main(args)
     return code, capsys.readouterr().err

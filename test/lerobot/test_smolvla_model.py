@@ -26,7 +26,7 @@ from vla_ros.spine.families.lerobot_smolvla import NAME_MAPPING, UNUSED_PREFIXES
 from vla_ros.spine.families.lerobot_smolvla_checkpoint import smolvla_model_config
 from vla_ros.spine.weights import map_name
 
-CASES = ("smolvla_2cam", "smolvla_1cam_empty")
+CASES = ("smolvla_2cam", "smolvla_1cam_empty", "smolvla_images_mean_std")
 
 
 def tasks(case: str) -> list[str]:
