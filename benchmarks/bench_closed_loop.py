@@ -22,8 +22,8 @@ observation's stamp):
     ./env.sh python benchmarks/bench_closed_loop.py --episodes 4 --latencies 300 --no-write
 
 Rows go to ``benchmarks/results/closed_loop.json`` (a list of ``{loop, mode, latency_ms,
-episodes, success_rate, time_to_success_s, max_seam_jump, jerk_rms, dropped_chunks}``; modes
-that cannot run here have ``note``). The table is in docs/latency.md.
+episodes, success_rate, time_to_success_s, max_seam_jump, median_seam_jump, jerk_rms,
+dropped_chunks}``; modes that cannot run here have ``note``). The table is in docs/latency.md.
 """
 
 from __future__ import annotations
@@ -218,11 +218,12 @@ def _graph_episode(
         cmds = np.stack([c for _, c in state["cmds"]]) if state["cmds"] else np.zeros((0, 6))
         chunk_times = list(state["chunks"])
     boundaries = sorted({int(np.searchsorted(stamps, t)) for t in chunk_times} - {len(stamps)})
-    seams = seam_jumps(cmds, boundaries) if len(cmds) else np.zeros(0)
+    seams = seam_jumps(cmds, boundaries, 6) if len(cmds) else np.zeros(0)  # one chunk step + a tick
     return {
         "success": ep.success,
         "time_to_success_s": ep.time_to_success_s,
         "max_seam_jump": float(seams.max()) if seams.size else 0.0,
+        "seam_jumps": seams.tolist(),
         "jerk_rms": jerk_rms(cmds, 0.01) if len(cmds) else 0.0,
         "dropped": 0,
         "chunks": len(chunk_times),
@@ -244,19 +245,23 @@ def table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of the rows."""
     out = [
         "| loop | mode | latency (ms) | episodes | success | time to success (s) | max seam jump (rad) "
-        "| jerk RMS (rad/s^3) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| median seam jump (rad) | jerk RMS (rad/s^3) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r.get("note"):
-            out.append(f"| {r['loop']} | {r['mode']} | {r['latency_ms']} | - | {r['note']} | | | |")
+            out.append(f"| {r['loop']} | {r['mode']} | {r['latency_ms']} | - | {r['note']} | | | | |")
             continue
         tts = "-" if r["time_to_success_s"] is None else f"{r['time_to_success_s']:.2f}"
         out.append(
             f"| {r['loop']} | {r['mode']} | {r['latency_ms']} | {r['episodes']} | {r['success_rate']:.0%} "
-            f"| {tts} | {r['max_seam_jump']:.4f} | {r['jerk_rms']:.0f} |"
+            f"| {tts} | {r['max_seam_jump']:.4f} | {_num(r.get('median_seam_jump'))} | {r['jerk_rms']:.0f} |"
         )
     return "\n".join(out)
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
 
 
 def _ms_list(text: str) -> list[int]:

@@ -77,6 +77,7 @@ def test_a_row_of_the_expert_has_the_studys_fields_and_right_values() -> None:
         "success_rate",
         "time_to_success_s",
         "max_seam_jump",
+        "median_seam_jump",
         "jerk_rms",
         "dropped_chunks",
     }

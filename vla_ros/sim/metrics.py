@@ -15,7 +15,8 @@
   divided by ``period^3`` (rad/s^3), over all joints and ticks of the episode.
 
 Rows aggregate episodes: success rate, mean time to success over the successful ones, the
-largest seam jump over all boundaries of all episodes, the mean of the episodes' jerk RMS.
+largest and the median seam jump over all boundaries of all episodes, the mean of the
+episodes' jerk RMS.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def episode_metrics(episode: Episode, period_s: float) -> dict[str, Any]:
         "success": episode.success,
         "time_to_success_s": episode.time_to_success_s,
         "max_seam_jump": float(seams.max()) if seams.size else 0.0,
+        "seam_jumps": seams.tolist(),
         "jerk_rms": jerk_rms(commands, period_s),
         "dropped": episode.dropped,
         "chunks": episode.chunks,
@@ -103,11 +105,13 @@ def aggregate(per_episode: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not per_episode:
         raise ValueError("no episodes to aggregate")
     times = [m["time_to_success_s"] for m in per_episode if m["success"]]
+    seams = [j for m in per_episode for j in m.get("seam_jumps", ())]
     return {
         "episodes": len(per_episode),
         "success_rate": round(float(np.mean([m["success"] for m in per_episode])), 4),
         "time_to_success_s": round(float(np.mean(times)), 4) if times else None,
         "max_seam_jump": round(float(max(m["max_seam_jump"] for m in per_episode)), 5),
+        "median_seam_jump": round(float(np.median(seams)), 5) if seams else None,
         "jerk_rms": round(float(np.mean([m["jerk_rms"] for m in per_episode])), 3),
         "dropped_chunks": int(sum(m["dropped"] for m in per_episode)),
     }
