@@ -64,11 +64,13 @@ class ChunkReceipt:
 
 @dataclass(frozen=True)
 class TickResult:
-    """One control tick: the command (None: nothing known to hold), its faults, the armed state."""
+    """One control tick: the command (None: nothing known to hold), its faults, the armed state,
+    and whether ``~/committed_actions`` is due after it (:meth:`ExecutorCore.tick`)."""
 
     command: Command | None
     faults: tuple[Fault, ...]
     armed: bool
+    committed_due: bool = False
 
 
 class ExecutorCore:
@@ -92,6 +94,11 @@ class ExecutorCore:
                 raise ConfigError(f"robot_description: {exc}") from None
         self.urdf = urdf
         self.controller: ChunkController | None = None
+        rate = float(self.values["committed_rate_hz"])
+        #: ticks between ``~/committed_actions`` (0: never); ``rtc`` adds the tick after a chunk
+        self.committed_every = max(1, round(float(self.values["control_rate_hz"]) / rate)) if rate > 0 else 0
+        self._committed_due = False  # rtc: a chunk was accepted; what is committed is due next tick
+        self._ticks = 0
 
     # ------------------------------------------------------------------ limits and arming policy
     def limits_for(self, values: Mapping[str, Any] | None = None, urdf: Any = None) -> JointLimits:
@@ -330,6 +337,8 @@ class ExecutorCore:
             except ChunkError as exc:
                 fault = Fault(cause=exc.cause, message=f"rejected chunk: {exc}")
                 return ChunkReceipt(False, tuple(reports), (fault,))
+            # rtc: the policy's next inference must see the takeover of this chunk (docs/rtc.md)
+            self._committed_due = self.values["mode"] == "rtc"
         return ChunkReceipt(True, tuple(reports), tuple(faults))
 
     def committed(self, t_ns: int) -> CommittedActions | None:
@@ -347,9 +356,16 @@ class ExecutorCore:
             return committed_actions(ctl.plan, ctl.config.joint_names, int(t_ns), period, history, horizon)
 
     def tick(self, t_ns: int) -> TickResult:
-        """One control tick at ``t_ns`` (ns)."""
+        """One control tick at ``t_ns`` (ns). ``committed_due``: every ``committed_every``-th tick
+        and, in ``rtc`` mode, the first tick after an accepted chunk (publish what is committed
+        after the command is out)."""
         with self.lock:
             if self.controller is None:
                 return TickResult(None, (), False)
             cmd = self.controller.tick(t_ns)
-            return TickResult(cmd, self.controller.last_faults, self.controller.armed)
+            self._ticks += 1
+            every = self.committed_every
+            due = bool(every) and (self._committed_due or self._ticks % every == 0)
+            if due:
+                self._committed_due = False
+            return TickResult(cmd, self.controller.last_faults, self.controller.armed, due)

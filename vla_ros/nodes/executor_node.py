@@ -99,10 +99,6 @@ class ExecutorNode(Node):
         self.last_command: Command | None = None
         self.published = 0
         self.committed_published = 0
-        self._committed_due = False  # a chunk was accepted: publish what is committed next tick
-        self._ticks = 0
-        rate = float(self.values["committed_rate_hz"])
-        self._committed_every = max(1, round(float(self.values["control_rate_hz"]) / rate)) if rate > 0 else 0
         self._create_interfaces()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
@@ -205,9 +201,6 @@ class ExecutorNode(Node):
     def _on_chunk(self, msg: ActionChunk) -> None:
         receipt = self.core.receive_chunk(**messages.chunk_arguments(msg))
         self._log(receipt.reports)
-        # rtc: the policy's next inference must see the takeover of this chunk (docs/rtc.md)
-        if receipt.accepted:
-            self._committed_due = self.values["mode"] == "rtc"
         for f in receipt.faults:
             self._fault(f)
 
@@ -281,7 +274,8 @@ class ExecutorNode(Node):
             self.tick_durations_ns.append(time.monotonic_ns() - start)
 
     def _tick(self) -> None:
-        if self.controller is None:
+        ctl = self.controller
+        if ctl is None:
             return
         res = self.core.tick(self.get_clock().now().nanoseconds)
         for f in res.faults:  # for a None command too: why nothing is commanded
@@ -293,15 +287,10 @@ class ExecutorNode(Node):
             if self.dry_run or self.values["publish_preview"]:
                 self._preview_pub.publish(messages.joint_state(cmd))
             if res.armed and not self.dry_run:
-                self._out_pub.publish(
-                    messages.command_message(cmd, self.values["output_type"], ctl_period(self))
-                )
+                out = messages.command_message(cmd, self.values["output_type"], ctl.config.period_ns)
+                self._out_pub.publish(out)
                 self.published += 1
-        # after the command is out: computing what is committed must not delay it
-        self._ticks += 1
-        every = self._committed_every
-        if every and (self._committed_due or self._ticks % every == 0):
-            self._committed_due = False
+        if res.committed_due:  # after the command is out: it must not delay the command
             self._publish_committed(None if cmd is None else cmd.t_ns)
 
     def _publish_committed(self, t_ns: int | None) -> None:
@@ -328,12 +317,6 @@ class ExecutorNode(Node):
             name, health.level, health.message, "vla_ros", health.values.items()
         )
         self._diag_pub.publish(messages.diagnostic_array(status, self.get_clock().now().nanoseconds))
-
-
-def ctl_period(node: ExecutorNode) -> int:
-    """The control period in ns."""
-    assert node.controller is not None
-    return node.controller.config.period_ns
 
 
 def make_executor(node: ExecutorNode, context: Any = None) -> Executor:

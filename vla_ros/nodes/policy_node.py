@@ -48,32 +48,14 @@ from std_msgs.msg import String
 from vla_ros.nodes import messages
 from vla_ros.nodes.params import declare_parameters
 from vla_ros.nodes.run import destroy_half_built, log_at, run_node, spin_single_threaded
-from vla_ros.perception import (
-    FaultLog,
-    ImageFormatError,
-    ObservationAssembler,
-    StalenessLimits,
-    seconds_to_ns,
-)
+from vla_ros.perception import FaultLog, ImageFormatError, ObservationAssembler
 from vla_ros.perception.cdr import read_image_message
-from vla_ros.policy import (
-    ChunkResult,
-    PolicyStep,
-    RateMeter,
-    make_assembler,
-    parse_cameras,
-    resolve_joint_names,
-    runtime_options,
-    staleness_limits,
-)
+from vla_ros.policy import ChunkResult, PolicyStep, RateMeter, parse_cameras, runtime_options
+from vla_ros.policy.from_params import LIVE_PARAMS, apply_params, step_from_params
 from vla_ros.policy.health import not_loaded_status, step_status
 from vla_ros.policy.params import PARAMS
-from vla_ros.policy.step import STALENESS_PARAMS
+from vla_ros.policy.worker import run_worker
 from vla_ros.util.ns import msg_to_ns
-from vla_ros.util.ticker import Ticker
-
-#: inference_trigger horizon: how often the worker checks the executor's remaining horizon
-HORIZON_POLL_S = 0.005
 
 
 def _qos(kind: str, depth: int) -> QoSProfile:
@@ -172,46 +154,16 @@ class PolicyNode(Node):
 
     def _activate(self, runtime: Any) -> None:
         """Everything that depends on the card: joints, cameras, subscriptions, the worker."""
-        for name in (
-            "instruction",
-            "rate_hz",
-            "depth_max_m",
-            "max_image_pixels",
-            "horizon_margin_steps",
-            "committed_max_age_s",
-            *STALENESS_PARAMS,
-        ):
+        for name in LIVE_PARAMS:
             self.p[name] = self.get_parameter(name).value  # changed while waiting for the card
         self.runtime = runtime
-        card = self.runtime.card
-        io = card.io
-        self.card = card
+        self.card = card = runtime.card
         self.policy_id = card.policy_id
-        self.state_joints = resolve_joint_names("state_joints", self.p["state_joints"], card.state_joints)
-        self.action_joints = resolve_joint_names("action_joints", self.p["action_joints"], card.action_joints)
-        self.camera_topics = parse_cameras(self.p["cameras"], tuple(io.camera_names))
-        assembler = make_assembler(
-            io,
-            self.state_joints,
-            self._limits(self.p),
-            history_dt_s=self.p["obs_history_dt_s"],
-            liveness_clock=time.monotonic_ns,  # liveness on the steady clock: a stopped /clock trips it
-        )
-        policy = PolicyStep(
-            self.runtime,
-            assembler,
-            action_joints=self.action_joints,
-            instruction=self.p["instruction"],
-            depth_max_m=self.p["depth_max_m"],
-            log=self._log,
-            infer_on=self.p["infer_on"],
-            max_image_pixels=self.p["max_image_pixels"],
-            committed_max_age_ns=seconds_to_ns(self.p["committed_max_age_s"]),
-            # camera and joint_states faults: one episode while a source flaps, "recovered" once settled
-            faults=FaultLog(
-                settle_ns=seconds_to_ns(self.p["fault_settle_s"]), settle_prefixes=("image:", "joint_states:")
-            ),
-        )
+        self.camera_topics = parse_cameras(self.p["cameras"], tuple(card.io.camera_names))
+        # input liveness on the steady clock: a stopped /clock trips it
+        policy = step_from_params(runtime, self.p, log=self._log, liveness_clock=time.monotonic_ns)
+        self.state_joints = policy.assembler.state_joints
+        self.action_joints = policy.action_joints
         self._period_s = 1.0 / self.p["rate_hz"] if self.p["rate_hz"] > 0 else 0.0
         self._rate = RateMeter(time.monotonic())
         #: the policy logic (ROS-free); the node only feeds it and publishes what it returns
@@ -251,7 +203,7 @@ class PolicyNode(Node):
         self._worker.start()
         self.get_logger().info(
             f"policy {self.policy_id} on {self.p['backend']}: cameras {self.camera_topics}, "
-            f"{len(self.state_joints)} state joints, horizon {io.horizon} x {io.action_dim} "
+            f"{len(self.state_joints)} state joints, horizon {card.io.horizon} x {card.io.action_dim} "
             f"every {'new observation' if not self._period_s else f'{1 / self._period_s:g} Hz'}"
         )
 
@@ -287,15 +239,11 @@ class PolicyNode(Node):
         opts = runtime_options(backend, self.p["device"], self.p["threads"])
         return load_runtime(card, backend=backend, **opts)
 
-    @staticmethod
-    def _limits(p: dict[str, Any]) -> StalenessLimits:
-        return staleness_limits(p["image_staleness_s"], p["state_staleness_s"], p["future_tolerance_s"])
-
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         if self.policy is None:  # not active yet: _activate reads the parameters then
             return SetParametersResult(successful=True)
         values = {p.name: p.value for p in params}
-        self.policy.set_params(values, lambda name: self.get_parameter(name).value)
+        apply_params(self.policy, values, lambda name: self.get_parameter(name).value)
         if "rate_hz" in values:
             rate = float(values["rate_hz"])
             self._period_s = 1.0 / rate if rate > 0 else 0.0
@@ -347,41 +295,23 @@ class PolicyNode(Node):
     # ---- worker ------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        ticker: Ticker | None = None  # the rate_hz schedule (util.ticker's overrun rule)
         horizon = self.p["inference_trigger"] == "horizon"
-        while not self._stop.is_set():
-            period = self._period_s
-            if horizon:
-                # poll the executor's remaining horizon every HORIZON_POLL_S (and on new data)
-                self._wake.wait(HORIZON_POLL_S)
-                self._wake.clear()
-                if self._stop.is_set():
-                    break
-                if not self.policy.horizon_due(
-                    self.get_clock().now().nanoseconds, self.p["horizon_margin_steps"]
-                ):
-                    continue
-            elif period > 0:
-                period_ns = round(period * 1e9)
-                if ticker is None:
-                    ticker = Ticker(period_ns, first_ns=time.monotonic_ns() + period_ns)
-                ticker.period_ns = period_ns  # a live rate_hz change
-                delay = ticker.delay_ns(time.monotonic_ns())
-                if delay > 0 and self._stop.wait(delay * 1e-9):
-                    break
-            else:
-                # wake on new data; re-check staleness at least every 100 ms without data
-                self._wake.wait(0.1)
-                self._wake.clear()
-                ticker = None
-            if self._stop.is_set():
-                break
-            try:
-                self.step()
-            except Exception as exc:  # never let the worker die: log once, hold
-                self.policy.fault("worker:exception", f"policy worker error: {exc!r}", level="error")
-            if ticker is not None:  # an overrun skips the missed ticks and runs at once, never bursts
-                ticker.advance(time.monotonic_ns())
+        run_worker(
+            self.step,
+            self._stop,
+            self._wake,
+            period_s=lambda: self._period_s,
+            horizon_due=self._horizon_due if horizon else None,
+            on_error=self._worker_raised,
+        )
+
+    def _horizon_due(self) -> bool:
+        now_ns = self.get_clock().now().nanoseconds
+        return self.policy.horizon_due(now_ns, self.p["horizon_margin_steps"])
+
+    def _worker_raised(self, exc: Exception) -> None:
+        # never let the worker die: log once, hold
+        self.policy.fault("worker:exception", f"policy worker error: {exc!r}", level="error")
 
     def step(self) -> bool:
         """One worker iteration at the node clock's time; returns True when a chunk was published."""

@@ -15,7 +15,7 @@ active. Messages are duck-typed ``sensor_msgs`` (rclpy or ``rosbags`` objects bo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,6 @@ from vla_ros.policy.committed import (
     horizon_due,
     resample,
 )
-from vla_ros.policy.config import staleness_limits
 from vla_ros.policy.stats import PolicyStats
 from vla_ros.util.faults import FaultLog
 from vla_ros.util.ns import seconds_to_ns
@@ -63,8 +62,6 @@ INFER_ON = ("all_new", "any_new")
 STALE_KINDS = frozenset({"stale", "future", "silent", "unstamped", "clock"})
 #: committed actions received longer ago than this are not used (default of ``committed_max_age_ns``)
 DEFAULT_COMMITTED_MAX_AGE_NS = 250_000_000
-#: the live staleness parameters, in :func:`~vla_ros.policy.config.staleness_limits` order
-STALENESS_PARAMS = ("image_staleness_s", "state_staleness_s", "future_tolerance_s")
 #: the inference delay estimate: first latency excluded (warm-up), p95 over the last 50
 DELAY_WARMUP, DELAY_WINDOW, DELAY_PERCENTILE = 1, 50, 95.0
 
@@ -186,22 +183,6 @@ class PolicyStep:
     def _recover_inputs(self, keep: set[str] | None = None) -> None:
         for gone in self.faults.clear_except("input:", keep=keep or ()):
             self.log("info", f"recovered: {gone}")
-
-    def set_params(self, changes: Mapping[str, Any], current: Callable[[str], Any]) -> None:
-        """Apply live parameter ``changes`` (name -> value) that the step uses: ``instruction``,
-        ``depth_max_m``, ``max_image_pixels``, ``committed_max_age_s`` and the staleness limits
-        (``*_staleness_s``, ``future_tolerance_s``, the others read with ``current(name)``)."""
-        if "instruction" in changes:
-            self.instruction = str(changes["instruction"])
-        if "depth_max_m" in changes:
-            self.depth_max_m = float(changes["depth_max_m"])
-        if "max_image_pixels" in changes:
-            self.max_image_pixels = int(changes["max_image_pixels"])
-        if "committed_max_age_s" in changes:
-            self.tracker.max_age_ns = seconds_to_ns(changes["committed_max_age_s"])
-        if any(k in changes for k in STALENESS_PARAMS):
-            merged = [changes[k] if k in changes else current(k) for k in STALENESS_PARAMS]
-            self.assembler.limits = staleness_limits(*merged)
 
     # ---- inputs (cheap: safe to call from subscription callbacks) ----------------------------
 
