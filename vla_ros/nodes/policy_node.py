@@ -11,21 +11,16 @@ Topics (relative names, so a namespace moves them; with none they are the canoni
   ``d`` the inference delay estimate, reported on /diagnostics as ``delay_steps`` / ``delay_ns``)
 - publishes ``vla/action_chunk`` (vla_ros/ActionChunk) and ``/diagnostics``
 
-Inference runs at ``rate_hz`` (0: as fast as possible) or, with ``inference_trigger: horizon``,
-when the executor has fewer than ``d + horizon_margin_steps`` chunk steps of actions left.
+Inference runs at ``rate_hz`` (0: on new data) or, with ``inference_trigger: horizon``, when the
+executor has fewer than ``d + horizon_margin_steps`` chunk steps of actions left
+(:mod:`vla_ros.policy.worker`; real-time chunking: docs/rtc.md).
 
-Callbacks only validate header fields (O(1)) and store a reference to the message; camera
-topics are taken as serialized bytes and read in place (:mod:`vla_ros.perception.cdr`), so a
-frame's pixels are never copied before the resize. A worker
-thread assembles the observation (staleness rule and stamps: :mod:`vla_ros.perception.observation`),
-converts images (views, no copies for 8-bit encodings; the runtime resizes to the card's size),
-runs the runtime and publishes a chunk stamped with the observation stamp. Any bad input, a
-stale or missing input, an inference error or a non-finite output publishes nothing, is logged
-once per cause (and once when it clears) and is reported on ``/diagnostics``.
-
-All of that logic lives in :class:`vla_ros.policy.PolicyStep` (no ROS; offline evaluation runs
-the same step on bag time); this node is the rclpy adapter: parameters, subscriptions, the worker
-thread, publishing and the diagnostics message.
+Callbacks only validate header fields (O(1)) and store a reference to the message; camera topics
+are taken as serialized bytes and read in place (:mod:`vla_ros.perception.cdr`). The policy
+logic (observation, staleness, inference, the fault rule: nothing published, one log line per
+cause) is :class:`vla_ros.policy.PolicyStep`, which offline evaluation runs on bag time; this
+node is the rclpy adapter: parameters, subscriptions, the worker thread, publishing and
+/diagnostics (message conversion: :mod:`vla_ros.nodes.messages`).
 """
 
 from __future__ import annotations
@@ -50,8 +45,8 @@ from vla_ros.nodes.params import declare_parameters
 from vla_ros.nodes.run import destroy_half_built, log_at, run_node, spin_single_threaded
 from vla_ros.perception import FaultLog, ImageFormatError, ObservationAssembler
 from vla_ros.perception.cdr import read_image_message
-from vla_ros.policy import ChunkResult, PolicyStep, RateMeter, parse_cameras, runtime_options
-from vla_ros.policy.from_params import LIVE_PARAMS, apply_params, step_from_params
+from vla_ros.policy import ChunkResult, PolicyStep, RateMeter, parse_cameras
+from vla_ros.policy.from_params import LIVE_PARAMS, apply_params, runtime_from_params, step_from_params
 from vla_ros.policy.health import not_loaded_status, step_status
 from vla_ros.policy.params import PARAMS
 from vla_ros.policy.worker import run_worker
@@ -130,7 +125,7 @@ class PolicyNode(Node):
         from vla_ros.contract.errors import VlaRosError
 
         try:
-            runtime = self._load_runtime()
+            runtime = runtime_from_params(self.p, self.get_name())
         except VlaRosError as exc:
             message = f"cannot load policy card {self.p['card']!r}: {exc}"
             if message != self.load_error:
@@ -225,19 +220,6 @@ class PolicyNode(Node):
         return self.policy.stats.timings
 
     # ---- set-up ------------------------------------------------------------------------------
-
-    def _load_runtime(self) -> Any:
-        from vla_ros.runtime import load_runtime  # heavy: torch/onnxruntime
-
-        card = self.p["card"]
-        if not card:
-            raise ValueError(
-                f"{self.get_name()}: parameter 'card' is empty; set it to a policy card folder "
-                "made by `vla-ros export` (in the params YAML or with -p card:=/path/to/card)"
-            )
-        backend = self.p["backend"]
-        opts = runtime_options(backend, self.p["device"], self.p["threads"])
-        return load_runtime(card, backend=backend, **opts)
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         if self.policy is None:  # not active yet: _activate reads the parameters then

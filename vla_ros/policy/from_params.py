@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from vla_ros.policy.config import make_assembler, resolve_joint_names, staleness_limits
+from vla_ros.policy.config import make_assembler, resolve_joint_names, runtime_options, staleness_limits
 from vla_ros.policy.step import LogFn, PolicyStep
 from vla_ros.util.faults import FaultLog
 from vla_ros.util.ns import seconds_to_ns
@@ -28,6 +28,27 @@ LIVE_PARAMS = (
 )
 #: fault cause prefixes whose episodes settle (a flapping camera or joint_states: one episode)
 SETTLING_SOURCES = ("image:", "joint_states:")
+
+
+def runtime_from_params(values: Mapping[str, Any], who: str = "policy_node") -> Any:
+    """Load the runtime for the ``card`` parameter with ``backend``, ``device`` and ``threads``.
+
+    Raises:
+        ValueError: ``card`` is empty (``who`` names the node in the message, with the fix).
+        VlaRosError: the card cannot be loaded (missing, corrupt, built for another platform).
+    """
+    from vla_ros.runtime import load_runtime  # heavy: torch/onnxruntime
+
+    card = values["card"]
+    if not card:
+        raise ValueError(
+            f"{who}: parameter 'card' is empty; set it to a policy card folder "
+            "made by `vla-ros export` (in the params YAML or with -p card:=/path/to/card)"
+        )
+    backend = values["backend"]
+    return load_runtime(
+        card, backend=backend, **runtime_options(backend, values["device"], values["threads"])
+    )
 
 
 def step_from_params(
