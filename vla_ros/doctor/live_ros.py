@@ -31,6 +31,9 @@ PROBE_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 MAX_PARAM_QUERIES = 32
+#: ``policy_id`` prefix of an executor's ``~/committed_actions`` (``executor:<node>``, see
+#: vla_ros.nodes.executor_node): ActionChunks that carry no inference latency.
+EXECUTOR_POLICY_ID_PREFIX = "executor:"
 
 
 def _msg_class(type_name: str) -> Any:
@@ -136,13 +139,17 @@ class LiveSampler:
 
         def cb(msg: Any) -> None:
             sample.receive_ns.append(time.monotonic_ns())
+            # An ActionChunk's header stamp is the observation's (a policy's chunk) or its first
+            # committed action's (an executor's ~/committed_actions), never its send time: it says
+            # nothing about clocks, so only other stamped messages measure the clock offset.
+            is_chunk = hasattr(msg, "inference_latency") and hasattr(msg, "policy_id")
             header = getattr(msg, "header", None)
             stamp = getattr(header, "stamp", None)
             if stamp is not None:
                 stamp_ns = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
                 if stamp_ns == 0:
                     sample.zero_stamps += 1
-                else:
+                elif not is_chunk:
                     sample.offsets_ns.append(clock.now().nanoseconds - stamp_ns)
             names = getattr(msg, "name", None)
             if isinstance(names, list | tuple) and names and isinstance(names[0], str):
@@ -150,7 +157,8 @@ class LiveSampler:
                     if n not in sample.joint_names:
                         sample.joint_names.append(n)
             lat = getattr(msg, "inference_latency", None)
-            if lat is not None and hasattr(lat, "nanosec"):
+            committed = str(getattr(msg, "policy_id", "")).startswith(EXECUTOR_POLICY_ID_PREFIX)
+            if lat is not None and hasattr(lat, "nanosec") and not committed:
                 sample.inference_latency_ns.append(int(lat.sec) * 1_000_000_000 + int(lat.nanosec))
 
         return cb
