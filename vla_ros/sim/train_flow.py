@@ -332,7 +332,7 @@ docs/latency.md) runs this card.
 
 - inputs: cameras `front`, `wrist` (64x64 RGB), state `joint_1..joint_6` (rad)
 - outputs: {horizon} delta actions at {hz:g} Hz (`action_mode: delta`; a {span:g} s chunk horizon)
-- trained by `./env.sh python -m vla_ros.sim.train_flow` (`vla_ros/sim/train_flow.py`):
+- trained by `./env.sh python -m vla_ros.sim.train_flow{flag}` (`vla_ros/sim/train_flow.py`):
   {episodes} scripted-expert episodes ({samples} observations, seed {seed}), the family's
   flow-matching loss, {steps} steps x batch {batch} on the CPU ({threads} torch thread(s)) in
   {seconds:.0f} s (final normalized flow MSE {mse}); RTC conditioning: {rtc}; generating the
@@ -393,6 +393,7 @@ def write_readme(out: Path, training: dict[str, Any], task: SwitchingTargetsTask
             seconds=training["seconds"],
             mse=training["final_flow_mse_normalized"],
             rtc=RTC_NOTE.format(k=RTC_MAX_DELAY) if training.get("rtc_conditioning") else "no",
+            flag=" --rtc" if training.get("rtc_conditioning") else "",
             gen_s=training["demonstration_seconds"],
             closed_loop=table,
         )
