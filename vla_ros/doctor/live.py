@@ -22,6 +22,10 @@ CLOCK_WARN_S = 0.025
 CLOCK_FAIL_S = 1.0
 INFINITE_NS = 1 << 62
 HIDDEN_TOPICS = ("/rosout", "/parameter_events")
+#: vla_ros's optional inputs (relative names as the nodes subscribe them): on a healthy graph
+#: nothing publishes them until an operator or a driver does (the e-stop, a language instruction,
+#: a URDF latched once), so without ``--topic`` their silence is listed, not judged.
+OPTIONAL_INPUTS = ("vla/estop", "vla/instruction", "robot_description")
 ACTION_CHUNK_TYPE = "vla_ros/msg/ActionChunk"
 
 
@@ -180,20 +184,35 @@ def _visible(obs: LiveObservation) -> list[str]:
     return sorted(n for n in obs.topics if n not in HIDDEN_TOPICS)
 
 
+def is_optional_input(name: str) -> bool:
+    """Whether topic ``name`` (absolute) is one of :data:`OPTIONAL_INPUTS` in any namespace."""
+    return any(name == f"/{s}" or name.endswith(f"/{s}") for s in OPTIONAL_INPUTS)
+
+
 @check("live.topics", "topics live", args=lambda f: (f.observation, f.expected_topics), needs_live=True)
 def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Verdict:
-    """Expected topics have publishers and deliver messages during the window."""
+    """Expected topics have publishers and deliver messages during the window.
+
+    With ``expected`` (``--topic`` / ``expected_topics``) a topic without a publisher or without
+    a message FAILs. Without it every visible topic is looked at, and a topic nobody publishes
+    or that stays quiet only WARNs (event topics are quiet on a healthy graph); vla_ros's
+    :data:`OPTIONAL_INPUTS` are only listed (``optional_idle``).
+    """
     if obs.error:
         return verdict(
             Status.FAIL,
             f"could not sample the graph: {obs.error}",
             "run through ./env.sh so rclpy and the middleware load",
         )
+    explicit = bool(expected)
     names = [e.name for e in expected] or _visible(obs)
-    no_pub, silent, ok = [], [], []
+    no_pub, silent, ok, idle = [], [], [], []
     for n in names:
         t = obs.topics.get(n)
-        if t is None or not t.publishers:
+        quiet = t is None or not t.publishers or t.count == 0
+        if quiet and not explicit and is_optional_input(n):
+            idle.append(n)
+        elif t is None or not t.publishers:
             no_pub.append(n)
         elif t.count == 0:
             silent.append(n)
@@ -204,9 +223,17 @@ def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Verd
         "no_publisher": no_pub,
         "no_messages": silent,
         "live": ok,
+        "optional_idle": idle,
         "window_s": obs.window_s,
         "nodes": obs.nodes,
     }
+    unmet = Status.FAIL if explicit else Status.WARN
+    hint = (
+        ""
+        if explicit
+        else "; name the topics that must be live with --topic NAME[:HZ] (doctor_node: "
+        "expected_topics) to make this a FAIL"
+    )
     if not names:
         return verdict(
             Status.WARN,
@@ -217,23 +244,24 @@ def check_topics(obs: LiveObservation, expected: list[TopicExpectation]) -> Verd
         )
     if no_pub:
         return verdict(
-            Status.FAIL,
+            unmet,
             f"no publisher on {', '.join(no_pub)}",
             "start the driver that publishes it, or remap: check `ros2 topic list` on the robot "
-            "and that ROS_DOMAIN_ID / RMW_IMPLEMENTATION match across machines",
+            "and that ROS_DOMAIN_ID / RMW_IMPLEMENTATION match across machines" + hint,
             **details,
         )
     if silent:
         errs = {n: obs.topics[n].error for n in silent if obs.topics[n].error}
         return verdict(
-            Status.FAIL,
+            unmet,
             f"publishers but no message in {obs.window_s:g} s on {', '.join(silent)}",
             "check the publisher is actually sending (driver stalled?), and the network between "
-            "machines (multicast, firewall)",
+            "machines (multicast, firewall)" + hint,
             errors=errs,
             **details,
         )
-    return verdict(Status.PASS, f"{len(ok)} topic(s) live", **details)
+    quiet = f"; optional inputs not published now: {', '.join(idle)}" if idle else ""
+    return verdict(Status.PASS, f"{len(ok)} topic(s) live{quiet}", **details)
 
 
 @check("live.rates", "topic rates", args=lambda f: (f.observation, f.expected_topics), needs_live=True)

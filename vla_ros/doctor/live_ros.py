@@ -184,13 +184,17 @@ class LiveSampler:
         """Collect graph endpoints and QoS, tear down subscriptions, return the observation."""
         window = time.monotonic() - self.started
         me = f"{self.node.get_namespace().rstrip('/')}/{self.node.get_name()}"
-        for name, sample in self.samples.items():
+        wanted = {e.name for e in self.expected} | set(self.extra)
+        for name, sample in list(self.samples.items()):
             sample.publishers = [_qos_dict(i) for i in self.node.get_publishers_info_by_topic(name)]
             sample.subscribers = [
                 d
                 for d in (_qos_dict(i) for i in self.node.get_subscriptions_info_by_topic(name))
                 if d["node"] != me
             ]
+            own = sample.publishers and all(p["node"] == me for p in sample.publishers)
+            if own and name not in wanted:
+                del self.samples[name]  # only this node publishes it (doctor_node's /diagnostics)
         sim_nodes = []
         if self.node.get_parameter("use_sim_time").value:
             sim_nodes.append(me)
