@@ -81,6 +81,19 @@ def is_foreign_folder(path: str | Path) -> bool:
     return (p / "config.json").is_file() or (p / "pretrained_model" / "config.json").is_file()
 
 
+def lerobot_card_name(folder: Path) -> str:
+    """The card name for a LeRobot checkpoint folder (``--name`` overrides it): the training run
+    for ``outputs/train/<run>/checkpoints/<step or last>[/pretrained_model]`` (what
+    ``lerobot-train`` writes; the step folder would name every card ``last``), else the parent
+    of a ``pretrained_model`` folder, else the folder's own name."""
+    folder = Path(folder)
+    if folder.name == "pretrained_model":
+        folder = folder.parent
+    if folder.parent.name == "checkpoints" and folder.parent.parent.name:
+        return folder.parent.parent.name
+    return folder.name
+
+
 def _names(cfg: dict[str, Any], feature: str, dim: int) -> list[str] | None:
     spec = {**(cfg.get("input_features") or {}), **(cfg.get("output_features") or {})}.get(feature) or {}
     names = spec.get("names")
@@ -253,7 +266,7 @@ def load_lerobot_source(
         action=_stats(ckpt, "action", io.action_dim, inverse=True),
     )
     folder = ckpt.path
-    default_name = folder.parent.name if folder.name == "pretrained_model" else folder.name
+    default_name = lerobot_card_name(folder)
     prov = {
         "source": f"LeRobot {ckpt.policy_type} checkpoint ({ckpt.layout} layout)",
         "checkpoint": str(folder),
