@@ -25,11 +25,7 @@ from vla_ros.executor import params as ep
 from vla_ros.executor.core import ExecutorCore
 from vla_ros.policy import (
     PolicyStep,
-    make_assembler,
     parse_cameras,
-    resolve_joint_names,
-    runtime_options,
-    staleness_limits,
 )
 from vla_ros.policy.params import PARAMS as POLICY_PARAMS
 from vla_ros.policy.step import LogFn
@@ -89,31 +85,15 @@ def load_values(
 
 
 def load_policy_step(values: Mapping[str, Any], card: str | Path, log: LogFn | None = None) -> PolicyStep:
-    """The policy node's :class:`PolicyStep` for ``card`` with the policy_node ``values``."""
-    from vla_ros.runtime import load_runtime  # heavy: onnxruntime / torch
+    """The policy node's :class:`PolicyStep` for ``card`` with the policy_node ``values``, built by
+    the same functions the node uses (:mod:`vla_ros.policy.from_params`)."""
+    from vla_ros.policy.from_params import runtime_from_params, step_from_params
 
-    backend = values["backend"]
-    runtime = load_runtime(
-        card, backend=backend, **runtime_options(backend, values["device"], values["threads"])
-    )
+    values = {**values, "card": str(card)}
+    runtime = runtime_from_params(values, who="vla-ros eval")
     if values["warmup"]:
         runtime.warmup(values["warmup"])  # as the node does before subscribing: no cold first inferences
-    io = runtime.card.io
-    state_joints = resolve_joint_names("state_joints", values["state_joints"], runtime.card.state_joints)
-    action_joints = resolve_joint_names("action_joints", values["action_joints"], runtime.card.action_joints)
-    limits = staleness_limits(
-        values["image_staleness_s"], values["state_staleness_s"], values["future_tolerance_s"]
-    )
-    assembler = make_assembler(io, state_joints, limits, history_dt_s=values["obs_history_dt_s"])
-    return PolicyStep(
-        runtime,
-        assembler,
-        action_joints=action_joints,
-        instruction=values["instruction"],
-        depth_max_m=values["depth_max_m"],
-        log=log,
-        infer_on=values["infer_on"],
-    )
+    return step_from_params(runtime, values, log=log)
 
 
 def replay_topics(
