@@ -217,3 +217,23 @@ def test_the_continuation_starts_with_the_committed_actions_then_approaches_the_
     )
     with pytest.raises(ValueError, match="20 committed actions leave nothing of a 20-action chunk"):
         TASK.continuation(q, np.zeros((20, 6)), goal, 20, 0.05)
+
+
+def test_delta_chunks_that_continue_the_committed_actions_are_taken_over_without_a_cross_fade() -> None:
+    """A delta chunk's base is the state at its stamp, also when it arrives late (300 ms): a chunk
+    whose first d actions are the committed ones matches them exactly (0 rtc mismatches); the
+    expert, which ignores them, is cross-faded in instead."""
+    (ep,) = evaluation_episodes(1, TASK, seed=4)
+
+    class Continuing(ExpertPolicy):
+        def __call__(self, obs) -> np.ndarray:
+            goal = goal_pose(self.target.target)
+            committed = obs.committed_actions if obs.committed_actions is not None else np.zeros((0, 6))
+            return TASK.continuation(obs.state, committed, goal, 20, 0.05)
+
+    cfg = LoopConfig(duration_s=3.0, latency_s=0.3, mode="rtc", schedule="one_in_flight", execution_horizon=3)
+    out = run_episode(Continuing(TASK, ep, 20, 0.05), ep, task=TASK, config=cfg)
+    assert out.chunks >= 9 and out.rtc_mismatches == 0
+    (ep2,) = evaluation_episodes(1, TASK, seed=4)
+    plain = run_episode(ExpertPolicy(TASK, ep2, 20, 0.05), ep2, task=TASK, config=cfg)
+    assert plain.rtc_mismatches >= plain.chunks - 2
