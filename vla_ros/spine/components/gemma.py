@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vla_ros.spine.components.smollm import LlamaAttentionProj, gqa_attention
+from vla_ros.spine.components.smollm import CachePrefix, LlamaAttentionProj
 from vla_ros.spine.registry import LLM_BACKBONES
 
 #: Gemma's RoPE base (transformers ``GemmaConfig.rope_theta`` default, which LeRobot keeps)
@@ -148,15 +148,15 @@ class GemmaLayer(nn.Module):
 
 
 @LLM_BACKBONES.register()
-class GemmaPrefix(nn.Module):
-    """PaliGemma's Gemma run over the prefix ``[images, language]``, returning its KV cache.
+class GemmaPrefix(CachePrefix):
+    """PaliGemma's Gemma run over the prefix ``[images, language]``, returning its KV cache
+    (:class:`~vla_ros.spine.components.smollm.CachePrefix`), what the action expert attends to.
 
-    ``forward(embeds [B, P, dim], positions [B, P], mask [B, P, P] bool)`` ->
-    ``(keys, values)`` each ``[num_layers, B, P, G, D]`` (keys after RoPE), what the action expert
-    attends to. ``norm`` is kept so the checkpoint loads whole; the prefix's hidden states are
-    never read (LeRobot uses only the cache). Defaults are Gemma 2B's (LeRobot ``gemma_2b``:
-    2048 wide, 18 layers, 8 heads / 1 KV head of 256, MLP 16384, vocabulary 257152).
+    Defaults are Gemma 2B's (LeRobot ``gemma_2b``: 2048 wide, 18 layers, 8 heads / 1 KV head of
+    256, MLP 16384, vocabulary 257152).
     """
+
+    family = "Gemma"
 
     def __init__(
         self,
@@ -171,21 +171,19 @@ class GemmaPrefix(nn.Module):
         rope_base: float = ROPE_BASE,
     ) -> None:
         super().__init__()
-        if heads % kv_heads:
-            raise ValueError(f"Gemma heads {heads} must be a multiple of kv_heads {kv_heads}")
-        self.dim, self.depth, self.heads, self.kv_heads, self.head_dim = (
+        self._build(
+            GemmaLayer,
+            GemmaRMSNorm,
+            vocab_size,
             dim,
             num_layers,
             heads,
             kv_heads,
             head_dim,
+            mlp_hidden,
+            eps,
+            rope_base,
         )
-        self.rope_base = rope_base
-        self.embed_tokens = nn.Embedding(vocab_size, dim)
-        self.layers = nn.ModuleList(
-            GemmaLayer(dim, heads, kv_heads, head_dim, mlp_hidden, eps) for _ in range(num_layers)
-        )
-        self.norm = GemmaRMSNorm(dim, eps)
 
     def embed(self, tokens: Tensor) -> Tensor:
         """Token ids ``[B, L]`` (negative = padding, embedded as id 0) -> ``[B, L, dim]`` times
@@ -193,15 +191,15 @@ class GemmaPrefix(nn.Module):
         scale = torch.tensor(math.sqrt(self.dim), dtype=self.embed_tokens.weight.dtype)
         return self.embed_tokens(tokens.clamp(min=0)) * scale.to(self.embed_tokens.weight.device)
 
-    def forward(self, embeds: Tensor, positions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def _hidden(self, embeds: Tensor) -> Tensor:
         # the layers' dtype (LeRobot's PiGemmaModel: bf16 layers take bf16 hidden states; norms
         # compute in float32 and return the input's dtype)
-        x = embeds.to(self.layers[0].self_attn.q_proj.weight.dtype) if len(self.layers) else embeds
-        keys, values = [], []
-        for i, layer in enumerate(self.layers):
-            q, k, v, gate = layer.qkv(x, positions, base=self.rope_base)
-            keys.append(k)
-            values.append(v)
-            if i + 1 < len(self.layers):  # the last layer's output is never read, only its cache
-                x = layer.finish(x, gqa_attention(q, k, v, mask), gate)
-        return torch.stack(keys), torch.stack(values)
+        return embeds.to(self.layers[0].self_attn.q_proj.weight.dtype) if len(self.layers) else embeds
+
+    def _qkv(
+        self, layer: nn.Module, x: Tensor, positions: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        return layer.qkv(x, positions, base=self.rope_base)
+
+    def _finish(self, layer: nn.Module, x: Tensor, attn: Tensor, gate: Tensor | None) -> Tensor:
+        return layer.finish(x, attn, gate)

@@ -134,15 +134,90 @@ class LlamaLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
-@LLM_BACKBONES.register()
-class SmolLMPrefix(nn.Module):
-    """The first ``num_layers`` SmolLM layers run over SmolVLA's prefix, returning its KV cache.
+class CachePrefix(nn.Module):
+    """A decoder LM run over a VLA's prefix, returning every layer's KV cache.
 
-    ``forward(embeds [B, P, dim], positions [B, P], mask [B, P, P] bool)`` ->
-    ``(keys, values)`` each ``[num_layers, B, P, G, D]``: every layer's keys after RoPE and its
-    values, the cache the action expert reads. The last layer's hidden states are not returned
-    (SmolVLA uses only the cache); ``norm`` is kept so the VLM text model's weights load whole.
+    The one loop both :class:`SmolLMPrefix` and :class:`~vla_ros.spine.components.gemma.GemmaPrefix`
+    run: ``forward(embeds [B, P, dim], positions [B, P], mask [B, P, P] bool)`` ->
+    ``(keys, values)`` each ``[num_layers, B, P, G, D]`` (keys after RoPE). The last layer's hidden
+    states are never computed (the VLAs read only the cache); ``norm`` is kept so the LM's weights
+    load whole. Subclasses give the layer and norm classes and the per-layer hooks.
     """
+
+    #: the LM's name in error messages
+    family = "LM"
+
+    def _build(
+        self,
+        layer: type[nn.Module],
+        norm: type[nn.Module],
+        vocab_size: int,
+        dim: int,
+        num_layers: int,
+        heads: int,
+        kv_heads: int,
+        head_dim: int,
+        mlp_hidden: int,
+        eps: float,
+        rope_base: float,
+    ) -> None:
+        """Create the weights (HF names: ``embed_tokens``, ``layers.<i>``, ``norm``).
+
+        Raises ValueError when ``heads`` is not a multiple of ``kv_heads``.
+        """
+        if heads % kv_heads:
+            raise ValueError(f"{self.family} heads {heads} must be a multiple of kv_heads {kv_heads}")
+        self.dim, self.depth, self.heads, self.kv_heads, self.head_dim = (
+            dim,
+            num_layers,
+            heads,
+            kv_heads,
+            head_dim,
+        )
+        self.rope_base = rope_base
+        self.embed_tokens = nn.Embedding(vocab_size, dim)
+        self.layers = nn.ModuleList(
+            layer(dim, heads, kv_heads, head_dim, mlp_hidden, eps) for _ in range(num_layers)
+        )
+        self.norm = norm(dim, eps)
+
+    def _hidden(self, embeds: Tensor) -> Tensor:
+        """The prefix embeddings as the first layer takes them (default: unchanged)."""
+        return embeds
+
+    def _qkv(
+        self, layer: nn.Module, x: Tensor, positions: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """``x [B, L, dim]`` -> q ``[B, L, H, D]`` (RoPE may wait for :meth:`_query`), k (RoPE), v, gate."""
+        raise NotImplementedError
+
+    def _query(self, q: Tensor, positions: Tensor) -> Tensor:
+        """The queries :meth:`_qkv` returned, ready for attention (default: unchanged)."""
+        return q
+
+    def _finish(self, layer: nn.Module, x: Tensor, attn: Tensor, gate: Tensor | None) -> Tensor:
+        """The layer's residual attention output and MLP: ``x [B, L, dim]`` -> ``[B, L, dim]``."""
+        raise NotImplementedError
+
+    def forward(self, embeds: Tensor, positions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        x = self._hidden(embeds)
+        keys, values = [], []
+        for i, layer in enumerate(self.layers):
+            q, k, v, gate = self._qkv(layer, x, positions)
+            keys.append(k)
+            values.append(v)
+            if i + 1 < len(self.layers):  # the last layer's output is never read, only its cache
+                x = self._finish(layer, x, gqa_attention(self._query(q, positions), k, v, mask), gate)
+        return torch.stack(keys), torch.stack(values)
+
+
+@LLM_BACKBONES.register()
+class SmolLMPrefix(CachePrefix):
+    """The first ``num_layers`` SmolLM layers run over SmolVLA's prefix, returning its KV cache
+    (:class:`CachePrefix`); RoPE as LeRobot's ``apply_rope``, SmolVLM2 defaults (960 wide, 16 layers,
+    15 heads / 5 KV heads of 64, MLP 2560)."""
+
+    family = "SmolLM"
 
     def __init__(
         self,
@@ -157,35 +232,30 @@ class SmolLMPrefix(nn.Module):
         rope_base: float = ROPE_BASE,
     ) -> None:
         super().__init__()
-        if heads % kv_heads:
-            raise ValueError(f"SmolLM heads {heads} must be a multiple of kv_heads {kv_heads}")
-        self.dim, self.depth, self.heads, self.kv_heads, self.head_dim = (
+        self._build(
+            LlamaLayer,
+            RMSNorm,
+            vocab_size,
             dim,
             num_layers,
             heads,
             kv_heads,
             head_dim,
+            mlp_hidden,
+            eps,
+            rope_base,
         )
-        self.rope_base = rope_base
-        self.embed_tokens = nn.Embedding(vocab_size, dim)
-        self.layers = nn.ModuleList(
-            LlamaLayer(dim, heads, kv_heads, head_dim, mlp_hidden, eps) for _ in range(num_layers)
-        )
-        self.norm = RMSNorm(dim, eps)
 
     def embed(self, tokens: Tensor) -> Tensor:
         """Token ids ``[B, L]`` (negative = padding, embedded as id 0) -> ``[B, L, dim]``."""
         return self.embed_tokens(tokens.clamp(min=0))
 
-    def forward(self, embeds: Tensor, positions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        x = embeds
-        keys, values = [], []
-        for i, layer in enumerate(self.layers):
-            q, k, v = layer.qkv(x)
-            k = apply_rope(k, positions, self.rope_base)
-            keys.append(k)
-            values.append(v)
-            if i + 1 < len(self.layers):  # the last layer's output is never read, only its cache
-                q = apply_rope(q, positions, self.rope_base)
-                x = layer.finish(x, gqa_attention(q, k, v, mask))
-        return torch.stack(keys), torch.stack(values)
+    def _qkv(self, layer: nn.Module, x: Tensor, positions: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
+        q, k, v = layer.qkv(x)
+        return q, apply_rope(k, positions, self.rope_base), v, None
+
+    def _query(self, q: Tensor, positions: Tensor) -> Tensor:
+        return apply_rope(q, positions, self.rope_base)
+
+    def _finish(self, layer: nn.Module, x: Tensor, attn: Tensor, gate: Tensor | None) -> Tensor:
+        return layer.finish(x, attn)
