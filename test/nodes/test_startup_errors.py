@@ -53,3 +53,37 @@ def test_unparsable_ros_args_is_one_line_and_exit_1() -> None:
     fatal = [line for line in proc.stderr.splitlines() if "[FATAL]" in line]
     assert len(fatal) == 1 and "[sim_node]: cannot start:" in fatal[0], proc.stderr
     assert "-p camera_rate_hz" in fatal[0], fatal[0]
+
+
+def test_ctrl_c_stops_the_executor_without_a_traceback() -> None:
+    import signal
+    import time
+
+    launcher = "import sys; from vla_ros.nodes.executor_node import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            launcher,
+            "--ros-args",
+            "-p",
+            "joint_names:=[a]",
+            "-p",
+            "allow_unlimited:=true",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while "executor_node" not in line and time.monotonic() < deadline:  # its start-up line: spinning
+            line = proc.stderr.readline()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err

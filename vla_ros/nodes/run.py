@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -196,10 +197,26 @@ def run_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        _teardown(node)
+    return 0
+
+
+def _teardown(node: Node | None) -> None:
+    """Destroy the node and shut down with SIGINT ignored: a second Ctrl-C (or launch's SIGINT
+    arriving while the first one unwinds) must not cut the control thread's join short and print a
+    traceback. A Python handler (pytest's, an embedding program's) is restored afterwards; rclpy's
+    own is installed in C, which Python sees as ``SIG_DFL``: restoring that would let the next
+    Ctrl-C kill the exiting process, so SIGINT stays ignored until it exits."""
+    previous = None
+    with contextlib.suppress(ValueError):  # signal handlers can only change in the main thread
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    finally:
+        if callable(previous):
+            signal.signal(signal.SIGINT, previous)
 
 
 __all__ = [
