@@ -289,7 +289,7 @@ def _classes(kind: str):
 
 
 def _config(case: dict):
-    from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
 
     cfg_cls, _ = _classes(case["type"])
     inputs = {
@@ -298,7 +298,12 @@ def _config(case: dict):
     }
     inputs["observation.state"] = PolicyFeature(type=FeatureType.STATE, shape=(case["state_dim"],))
     outputs = {"action": PolicyFeature(type=FeatureType.ACTION, shape=(case["action_dim"],))}
-    return cfg_cls(input_features=inputs, output_features=outputs, device="cpu", **case["config"])
+    kw = dict(case["config"])
+    if "normalization_mapping" in kw:
+        kw["normalization_mapping"] = {
+            k: NormalizationMode(v) for k, v in kw["normalization_mapping"].items()
+        }
+    return cfg_cls(input_features=inputs, output_features=outputs, device="cpu", **kw)
 
 
 @torch.no_grad()
@@ -339,7 +344,16 @@ def _stats(case: dict, g: torch.Generator) -> dict[str, dict[str, torch.Tensor]]
             **q,
         }
 
-    return {"observation.state": vec(case["state_dim"]), "action": vec(case["action_dim"])}
+    out = {"observation.state": vec(case["state_dim"]), "action": vec(case["action_dim"])}
+    visual = (case["config"].get("normalization_mapping") or {}).get("VISUAL", "IDENTITY")
+    if str(getattr(visual, "value", visual)) != "IDENTITY":  # image statistics [3, 1, 1], drawn last
+        for cam in case["cameras"]:
+            mean = torch.tensor([0.45, 0.42, 0.40]) + 0.05 * torch.randn(3, generator=g)
+            std = torch.tensor([0.23, 0.22, 0.24]) + 0.02 * torch.rand(3, generator=g)
+            img = {"mean": mean, "std": std, "min": torch.full((3,), 0.05), "max": torch.full((3,), 0.9)}
+            img.update(q01=img["min"] + 0.02, q99=img["max"] - 0.02, q10=mean - std, q90=mean + std)
+            out[f"observation.images.{cam}"] = {k: v.reshape(3, 1, 1) for k, v in img.items()}
+    return out
 
 
 def _inputs(case: dict, cfg, stats: dict, g: torch.Generator) -> dict[str, torch.Tensor]:

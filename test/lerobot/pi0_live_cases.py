@@ -5,8 +5,9 @@ Every case moves config values off LeRobot's defaults, as an independent check w
 cameras, camera sizes below / above / at the model resolution and of other aspect ratios, empty
 camera slots, other state / action / padded dims, chunk sizes, ``n_action_steps``, denoising
 steps, token limits (over-long tasks cut), image resolutions, time-embedding periods,
-normalization modes, grouped-query attention, expert head counts different from the VLM's and a
-checkpoint saved in bfloat16.
+normalization modes (images normalized by the preprocessor: VISUAL MEAN_STD, MIN_MAX and
+QUANTILES, at and off the model size), grouped-query attention, expert head counts different
+from the VLM's and a checkpoint saved in bfloat16.
 The variants name LeRobot's ``GemmaConfig`` fields (width, depth, mlp_dim, num_heads,
 num_kv_heads, head_dim); the VLM and its expert share depth, kv heads and head size (one KV
 cache). ``vision`` is the reduced SigLIP (transformers ``SiglipVisionConfig`` fields).
@@ -145,6 +146,73 @@ CASES: dict[str, dict[str, Any]] = {
             "tokenizer_max_length": 14,
             "empty_cameras": 1,
             "dtype": "bfloat16",
+        },
+    },
+    # images normalized by LeRobot's preprocessor before the model (VISUAL MEAN_STD, [3, 1, 1]
+    # statistics): 2 cameras at the model size, so LeRobot neither resizes nor clamps them to
+    # [0, 1]; a raw (IDENTITY) state, MIN_MAX actions
+    "live_pi0_img_mean_std": {
+        "type": "pi0",
+        "cameras": {"top": (56, 56), "wrist": (56, 56)},
+        "state_dim": 5,
+        "action_dim": 4,
+        "vision": "b",
+        "tasks": ["pick up the cube", "open the drawer"],
+        "config": {
+            "paligemma_variant": "live_vlm_mqa",
+            "action_expert_variant": "live_expert_mqa",
+            "chunk_size": 5,
+            "n_action_steps": 3,
+            "num_inference_steps": 3,
+            "tokenizer_max_length": 12,
+            "max_state_dim": 8,
+            "max_action_dim": 8,
+            "image_resolution": [56, 56],
+            "normalization_mapping": {"VISUAL": "MEAN_STD", "STATE": "IDENTITY", "ACTION": "MIN_MAX"},
+        },
+    },
+    # pi0.5 with VISUAL MIN_MAX on a camera of another size (normalized, resized, clamped to [0, 1]
+    # and padded by LeRobot), QUANTILE10 state in the prompt, IDENTITY actions
+    "live_pi05_img_min_max": {
+        "type": "pi05",
+        "cameras": {"front": (40, 70)},
+        "state_dim": 3,
+        "action_dim": 5,
+        "vision": "a",
+        "tasks": ["wipe the table", "push the button"],
+        "config": {
+            "paligemma_variant": "live_vlm_gqa",
+            "action_expert_variant": "live_expert_gqa",
+            "chunk_size": 4,
+            "n_action_steps": 4,
+            "num_inference_steps": 2,
+            "tokenizer_max_length": 60,
+            "max_state_dim": 8,
+            "max_action_dim": 8,
+            "image_resolution": [56, 56],
+            "normalization_mapping": {"VISUAL": "MIN_MAX", "STATE": "QUANTILE10", "ACTION": "IDENTITY"},
+        },
+    },
+    # pi0.5 with VISUAL QUANTILES at the model size (not clamped), a raw (IDENTITY) state in the
+    # prompt (most values past [-1, 1]: the end bins), QUANTILE10 actions
+    "live_pi05_img_quantiles": {
+        "type": "pi05",
+        "cameras": {"left": (56, 56), "right": (56, 56)},
+        "state_dim": 4,
+        "action_dim": 3,
+        "vision": "b",
+        "tasks": ["stack the cups", "close the lid"],
+        "config": {
+            "paligemma_variant": "live_vlm_mqa",
+            "action_expert_variant": "live_expert_mqa",
+            "chunk_size": 3,
+            "n_action_steps": 2,
+            "num_inference_steps": 2,
+            "tokenizer_max_length": 60,
+            "max_state_dim": 8,
+            "max_action_dim": 8,
+            "image_resolution": [56, 56],
+            "normalization_mapping": {"VISUAL": "QUANTILES", "STATE": "IDENTITY", "ACTION": "QUANTILE10"},
         },
     },
 }

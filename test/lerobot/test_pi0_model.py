@@ -131,6 +131,8 @@ def test_spine_slots_and_io(loaded) -> None:
         assert io.extra["num_steps"] == 2
     if case == "pi05_2cam":
         assert io.extra["lerobot"]["normalization"] == {
+            "observation.images.top": "IDENTITY",  # pi0.5's default: images not normalized
+            "observation.images.wrist": "IDENTITY",
             "observation.state": "QUANTILES",
             "action": "QUANTILES",
         }

@@ -9,15 +9,39 @@ A family subclasses :class:`LeRobotFlowVLA` and supplies ``export_prefix`` and `
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from vla_ros.control.rtc_guidance import DEFAULT_MAX_GUIDANCE
 from vla_ros.spine.base_vla import BaseVLA, step_tensor
+from vla_ros.spine.checkpoints.normalize import FeatureNormalizer
 from vla_ros.spine.families.rtc_step import check_guidance, guided_euler_step
+
+
+def image_norm_weights(
+    norms: Sequence[FeatureNormalizer],
+    stats: Mapping[str, Mapping[str, Tensor]],
+    features: Sequence[str],
+    where: str = "checkpoint",
+) -> dict[str, Tensor]:
+    """Each camera's image statistics as the weights ``image_norm.<i>.<stat>`` (shape
+    ``[C, 1, 1]``; none for IDENTITY): ``features[i]`` is camera ``i``'s LeRobot feature and
+    ``stats`` the checkpoint's statistics (a flat ``[C]`` is reshaped as LeRobot does).
+    ``ValueError`` naming ``where``, the feature and the statistic when one is missing."""
+    out: dict[str, Tensor] = {}
+    for i, (norm, feat) in enumerate(zip(norms, features, strict=True)):
+        for stat in norm.stat_names:
+            if stat not in stats.get(feat, {}):
+                raise ValueError(
+                    f"{where}: camera feature {feat!r} is normalized {norm.mode} but has no {stat!r} "
+                    f"statistic (it has {sorted(stats.get(feat, {}))}); copy the checkpoint's "
+                    "policy_preprocessor files with it"
+                )
+            out[f"image_norm.{i}.{stat}"] = stats[feat][stat].reshape(norm.shape)
+    return out
 
 
 class LeRobotFlowVLA(BaseVLA):
@@ -74,6 +98,32 @@ class LeRobotFlowVLA(BaseVLA):
         )
         self.tokenizer_file = tokenizer_file
         self.lerobot = dict(lerobot or {})
+
+    def setup_image_norm(self, image_normalization: Sequence[Mapping[str, Any]] | None) -> None:
+        """One :class:`FeatureNormalizer` per camera as ``image_norm`` (``image_norm.<i>.<stat>``
+        buffers ``[C, 1, 1]``, filled by the weight load; see :func:`image_norm_weights`) from
+        ``[{"mode", "eps"}]`` in camera order (None: IDENTITY for every camera). LeRobot's
+        preprocessor normalizes each camera with its VISUAL mode before the model resizes it
+        (LeRobot 0.6.1 ``NormalizerProcessorStep``). ``ValueError`` when the count differs from
+        the cameras' or a mode is unknown."""
+        cams = self.io.camera_names
+        norms = list(image_normalization or [{"mode": "IDENTITY"}] * len(cams))
+        if len(norms) != len(cams):
+            raise ValueError(
+                f"image_normalization has {len(norms)} entries for {len(cams)} cameras {list(cams)}"
+            )
+        self.image_norm = nn.ModuleList(
+            FeatureNormalizer(str(n["mode"]), (self.io.image_channels, 1, 1), eps=float(n.get("eps", 1e-8)))
+            for n in norms
+        )
+
+    def normalize_images(self, images: Tensor) -> Tensor:
+        """``[B, N, C, H, W]`` in [0, 1] -> each camera ``i`` normalized by ``image_norm[i]``
+        (the same tensor when every camera is IDENTITY)."""
+        norms = getattr(self, "image_norm", None)
+        if norms is None or all(n.mode == "IDENTITY" for n in norms):
+            return images
+        return torch.stack([n.normalize(images[:, i]) for i, n in enumerate(norms)], 1)
 
     def slot_defaults(self, slot: str) -> dict[str, Any]:
         if slot == "projector":

@@ -7,7 +7,9 @@ Follows ``lerobot/policies/pi0/`` and ``pi05/`` of LeRobot 0.6.1 (openpi's ``PI0
     llm_backbone     GemmaPrefix         Gemma 2B over the prefix [images, language] -> KV cache
     vla_head         Pi0Expert / Pi05Expert   Gemma 300M action expert: velocity of the flow
 
-Preprocessing as LeRobot's ``_preprocess_images``: each camera resized keeping its aspect ratio
+Preprocessing as LeRobot's preprocessor and ``_preprocess_images``: each camera normalized with
+its VISUAL mode and statistics (``image_norm``; IDENTITY by default), then, when its size is not
+the model's, resized keeping its aspect ratio
 to fit ``image_resolution`` (bilinear, align_corners False), clamped to [0, 1], zero-padded
 **centred** (openpi's ``resize_with_pad_torch``; SmolVLA pads left/top), scaled to [-1, 1].
 LeRobot's empty-camera slots (-1 images, mask 0) are masked out of every attention and take no
@@ -103,6 +105,7 @@ class LeRobotPi0(LeRobotFlowVLA):
         max_state_dim: int = 32,
         max_action_dim: int = 32,
         tokenizer_file: str | None = None,
+        image_normalization: Sequence[Mapping[str, Any]] | None = None,
         lerobot: Mapping[str, Any] | None = None,
         freeze: Any = None,
         export_layout: str | None = None,
@@ -120,6 +123,7 @@ class LeRobotPi0(LeRobotFlowVLA):
             lerobot=lerobot,
         )
         self._tokenizer: SmolVLATokenizer | PromptTokenizer | None = None
+        self.setup_image_norm(image_normalization)
         self.build_slots()
         llm, head = self.llm_backbone, self.vla_head
         if (head.depth, head.kv_heads, head.head_dim) != (llm.depth, llm.kv_heads, llm.head_dim):
@@ -158,9 +162,14 @@ class LeRobotPi0(LeRobotFlowVLA):
 
     # ------------------------------------------------------------------ prefix
     def preprocess_images(self, images: Tensor) -> Tensor:
-        """``[B, N, 3, H, W]`` in [0, 1] -> ``[B * N, 3, S, S]`` in [-1, 1] (resize, pad, scale)."""
-        x = images.flatten(0, 1)
-        x = resize_with_pad_centered(x, *self.resize)  # LeRobot resizes even at the same size
+        """``[B, N, 3, H, W]`` in [0, 1] -> ``[B * N, 3, S, S]``: each camera normalized with its
+        VISUAL statistics when the checkpoint has them (LeRobot's preprocessor), resized, clamped
+        to [0, 1] and padded unless already ``S x S`` (LeRobot 0.6.1 ``_preprocess_images``
+        resizes only when the size differs: a normalized image at the model size is not
+        clamped), then scaled ``x * 2 - 1`` ([-1, 1] for [0, 1] images)."""
+        x = self.normalize_images(images).flatten(0, 1)
+        if (int(x.shape[-2]), int(x.shape[-1])) != tuple(self.resize):
+            x = resize_with_pad_centered(x, *self.resize)
         return x * 2.0 - 1.0
 
     def embed_prefix(self, obs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:

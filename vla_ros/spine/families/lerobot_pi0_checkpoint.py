@@ -31,6 +31,7 @@ from vla_ros.spine.checkpoints.lerobot import (
     register_lerobot_builder,
 )
 from vla_ros.spine.components.smolvla_text import TokenizerNotFoundError, find_tokenizer_file
+from vla_ros.spine.families.lerobot_flow import image_norm_weights
 from vla_ros.spine.families.lerobot_pi0 import LeRobotPi0
 
 PALI = "model.paligemma_with_expert.paligemma"
@@ -198,7 +199,7 @@ def pi_model_config(
         "n_action_steps": int(c.get("n_action_steps", chunk)),
         "cameras": {_camera_name(k): k for k in cams},
         "empty_cameras": n_empty,
-        "normalization": {k: ckpt.mode_of(k) for k in ("observation.state", "action")},
+        "normalization": {k: ckpt.mode_of(k) for k in (*cams, "observation.state", "action")},
         "variants": [str(c.get("paligemma_variant")), str(c.get("action_expert_variant"))],
         "architecture": arch_src,
         "dtype": str(c.get("dtype", "float32")),
@@ -226,6 +227,8 @@ def pi_model_config(
         "max_state_dim": int(c.get("max_state_dim", 32)),
         "max_action_dim": int(c.get("max_action_dim", 32)),
         "tokenizer_file": tok_file,
+        # LeRobot's preprocessor normalizes each camera with its VISUAL mode before the model
+        "image_normalization": [{"mode": ckpt.mode_of(k), "eps": ckpt.eps} for k in cams],
         "lerobot": lerobot,
         "vision_backbone": {
             "type": "SiglipVisionTower",
@@ -259,8 +262,10 @@ def pi_model_config(
     }
 
 
-def lerobot_weights(ckpt: LeRobotCheckpoint) -> dict[str, Tensor]:
-    """The checkpoint tensors as LeRobot loads them (see the module docstring)."""
+def lerobot_weights(ckpt: LeRobotCheckpoint, model: LeRobotPi0 | None = None) -> dict[str, Tensor]:
+    """The checkpoint tensors as LeRobot loads them (see the module docstring), plus, given the
+    ``model``, each camera's image statistics as ``image_norm.<i>.<stat>`` (none for IDENTITY;
+    :func:`~vla_ros.spine.families.lerobot_flow.image_norm_weights`)."""
     pi05 = ckpt.policy_type == "pi05"
     out: dict[str, Tensor] = {}
     for key, value in ckpt.state_dict.items():
@@ -275,7 +280,14 @@ def lerobot_weights(ckpt: LeRobotCheckpoint) -> dict[str, Tensor]:
         out[key] = value
     if EMBED_KEY not in out and LM_HEAD_KEY in out:
         out[EMBED_KEY] = out[LM_HEAD_KEY]
-    return {k: v for k, v in out.items() if not k.startswith(UNUSED_PREFIXES)}
+    out = {k: v for k, v in out.items() if not k.startswith(UNUSED_PREFIXES)}
+    if model is not None:
+        features = [model.lerobot["cameras"][c] for c in model.io.camera_names]
+        try:
+            out.update(image_norm_weights(model.image_norm, ckpt.stats, features, str(ckpt.path)))
+        except ValueError as e:
+            raise LeRobotCheckpointError(str(e)) from e
+    return out
 
 
 def check_tokenizer_fits(ckpt: LeRobotCheckpoint, tok_file: str | Path, vocab: int) -> None:
@@ -324,7 +336,7 @@ def _build(
             f"{ckpt.path / 'config.json'}: cannot build the {ckpt.policy_type} model: {e}"
         ) from e
     try:
-        load_weights(model, lerobot_weights(ckpt), name_mapping=NAME_MAPPING, strict=True)
+        load_weights(model, lerobot_weights(ckpt, model), name_mapping=NAME_MAPPING, strict=True)
     except WeightLoadError as e:
         raise LeRobotCheckpointError(
             f"{ckpt.path / 'model.safetensors'} does not fit {ckpt.path / 'config.json'} "
@@ -364,7 +376,7 @@ def build_in_place(
     cfg = pi_model_config(ckpt, fps, tokenizer)
     with torch.device("meta"):
         model = build_vla(cfg)
-    weights = lerobot_weights(ckpt)
+    weights = lerobot_weights(ckpt, model)
     try:
         load_weights(model, weights, name_mapping=NAME_MAPPING, strict=True)  # checks only (meta)
     except WeightLoadError as e:
