@@ -19,9 +19,10 @@ class Observation:
     ``committed_actions`` (real-time chunking) is ``[d, action_dim]`` float32 or ``None``: the
     actions the executor has already committed for the first ``d`` steps of the chunk this
     observation will produce, i.e. action ``i`` is the command for time
-    ``stamp_ns + i * io.dt``, in raw units and the card's ``action_joints`` order, absolute
-    (the chunk's output action mode after the runtime's post-processing). ``d`` is the
-    inference delay in chunk steps; ``d == 0`` or ``None`` means nothing is committed.
+    ``stamp_ns + i * io.dt``, in raw units and the card's ``action_joints`` order, always
+    absolute joint targets (what the executor commands), whatever the card's action mode: the
+    runtime makes them relative to the state for a delta policy. ``d`` is the inference delay in
+    chunk steps; ``d == 0`` or ``None`` means nothing is committed.
     """
 
     images: dict[str, np.ndarray] = field(default_factory=dict)
