@@ -136,3 +136,34 @@ def test_executor_node_warns_for_a_command_line_parameter_it_does_not_have(
         assert "limits.j1" not in lines[0] and "joint_names" not in lines[0]
     finally:
         _close(node, ctx)
+
+
+@pytest.mark.parametrize(
+    ("name", "known", "want"),
+    [
+        ("rate_hertz", ["rate_hz", "period_s", "mode"], ["rate_hz"]),
+        ("chunk_mode", ["mode", "rate_hz"], ["mode"]),  # a whole-word match
+        ("timeout_s", ["s", "period_s", "rate_hz"], []),  # '_s' alone is no match
+        ("max_age_s", ["max_age_ms", "rate_hz"], ["max_age_ms"]),
+        ("period_hz", ["rate_hz", "hz"], []),  # nor '_hz'
+        ("policy_node", ["executor_node", "sim_node"], []),  # nor '_node'
+        ("policy_nod", ["executor_node", "policy_node"], ["policy_node"]),
+    ],
+)
+def test_suggestions_do_not_rest_on_a_generic_shared_word(
+    name: str, known: list[str], want: list[str]
+) -> None:
+    from vla_ros.util.param_files import suggest
+
+    assert suggest(name, known) == want
+
+
+def test_a_policy_node_given_the_executor_file_is_not_told_executor_node() -> None:
+    """`vla-ros eval --params config/executor.yaml`: the policy node's warning names the key to use
+    and suggests no other node's section."""
+    from vla_ros.util.param_files import mismatch_warning, read_params
+
+    path = Path(__file__).resolve().parents[2] / "config" / "executor.yaml"
+    line = mismatch_warning([read_params(path)], "/policy_node")
+    assert line is not None and "this node /policy_node" in line
+    assert "did you mean" not in line and "key the section '/policy_node:' or '/**/policy_node:'" in line

@@ -468,19 +468,43 @@ def params_files_problem(argv: Sequence[str]) -> str | None:
 # --- warnings ---------------------------------------------------------------------------------
 
 
+#: ``_``-separated words many names share (units, the ``_node`` of node names): a match that
+#: rests only on one of them is no suggestion (``policy_node`` is not ``executor_node``)
+GENERIC_WORDS = frozenset({"node", "s", "ms", "us", "ns", "hz", "m", "rad", "deg", "n", "id"})
+
+
+def _stems(a: str, b: str) -> tuple[str, str]:
+    """``a`` and ``b`` without the generic words (:data:`GENERIC_WORDS`) they both start or end
+    with: ``policy_node``, ``executor_node`` -> ``policy``, ``executor``."""
+    wa, wb = a.split("_"), b.split("_")
+    while len(wa) > 1 and len(wb) > 1 and wa[-1] == wb[-1] and wa[-1] in GENERIC_WORDS:
+        wa, wb = wa[:-1], wb[:-1]
+    while len(wa) > 1 and len(wb) > 1 and wa[0] == wb[0] and wa[0] in GENERIC_WORDS:
+        wa, wb = wa[1:], wb[1:]
+    return "_".join(wa), "_".join(wb)
+
+
 def suggest(name: str, known: Iterable[str]) -> list[str]:
     """Up to three known names close to ``name``: first those it extends or shortens by whole
-    ``_``-separated words (``chunk_mode`` -> ``mode``), then ``difflib``'s (cutoff 0.5)."""
-    names = sorted(set(known))
-    words = [
-        k
-        for k in names
-        if name.endswith("_" + k)
-        or name.startswith(k + "_")
-        or k.endswith("_" + name)
-        or k.startswith(name + "_")
-    ]
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    ``_``-separated words (``chunk_mode`` -> ``mode``), then those ``difflib`` finds similar
+    (ratio >= 0.5). Neither counts a shared generic word (:data:`GENERIC_WORDS`): ``timeout_s``
+    does not suggest ``s``, and ``policy_node`` is compared with ``executor_node`` as ``policy``
+    with ``executor`` (no suggestion)."""
+    names = sorted(set(known) - {name})
+
+    def extends(longer: str, shorter: str) -> bool:
+        return shorter not in GENERIC_WORDS and (
+            longer.endswith("_" + shorter) or longer.startswith(shorter + "_")
+        )
+
+    words = [k for k in names if extends(name, k) or extends(k, name)]
+    scored = []
+    for k in names:
+        a, b = _stems(name, k)
+        ratio = difflib.SequenceMatcher(None, a, b).ratio()
+        if ratio >= 0.5:
+            scored.append((-ratio, k))
+    close = [k for _, k in sorted(scored)]
     return (words + [c for c in close if c not in words])[:3]
 
 
