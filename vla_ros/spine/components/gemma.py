@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vla_ros.spine.components.smollm import CachePrefix, LlamaAttentionProj
+from vla_ros.spine.components.smollm import CachePrefix, LlamaAttentionProj, LlamaMLP
 from vla_ros.spine.registry import LLM_BACKBONES
 
 #: Gemma's RoPE base (transformers ``GemmaConfig.rope_theta`` default, which LeRobot keeps)
@@ -90,17 +90,16 @@ def rope(x: Tensor, positions: Tensor, base: float = ROPE_BASE) -> Tensor:
     return x * cos + torch.cat([-x2, x1], dim=-1) * sin
 
 
-class GemmaMLP(nn.Module):
-    """``down(gelu_tanh(gate(x)) * up(x))``."""
+def gelu_tanh(x: Tensor) -> Tensor:
+    """Tanh-approximated GELU (transformers' ``gelu_pytorch_tanh``), elementwise."""
+    return F.gelu(x, approximate="tanh")
+
+
+class GemmaMLP(LlamaMLP):
+    """``down(gelu_tanh(gate(x)) * up(x))``, ``x [..., dim]`` -> ``[..., dim]``."""
 
     def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.gate_proj = nn.Linear(dim, hidden, bias=False)
-        self.up_proj = nn.Linear(dim, hidden, bias=False)
-        self.down_proj = nn.Linear(hidden, dim, bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.down_proj(F.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x))
+        super().__init__(dim, hidden, act=gelu_tanh)
 
 
 class GemmaLayer(nn.Module):

@@ -18,7 +18,6 @@ observation.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,8 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vla_ros.spine.components.smolvla_text import SmolVLASpecTokenizer, TokenizerNotFoundError
-from vla_ros.spine.components.tokenizer_base import TokenizerBase
+from vla_ros.spine.components.smolvla_text import (
+    SmolVLASpecTokenizer,
+    TokenizerNotFoundError,
+    load_tokenizer_pair,
+)
 
 LOG = logging.getLogger(__name__)
 PAD = -1
@@ -65,23 +67,9 @@ class PromptTokenizer:
     """
 
     def __init__(self, path: str | Path, max_length: int) -> None:
-        from tokenizers import Tokenizer
-
-        if max_length < 1:
-            raise ValueError(f"tokenizer max_length must be >= 1, got {max_length}")
         self.path, self.max_length = Path(path), int(max_length)
-        try:
-            self._full = Tokenizer.from_file(str(self.path))
-        except Exception as e:  # the tokenizers library raises its own Exception type
-            raise ValueError(f"{self.path} is not a tokenizers JSON file ({str(e)[:200]})") from e
-        side = "right"
-        cfg = self.path.with_name("tokenizer_config.json")
-        if cfg.is_file():
-            side = str(json.loads(cfg.read_text()).get("truncation_side", "right"))
-        self._full.no_truncation()
-        self._full.no_padding()
-        self._cut = Tokenizer.from_str(self._full.to_str())
-        self._cut.enable_truncation(self.max_length, direction=side)
+        self._full, self._cut, _ = load_tokenizer_pair(self.path, max_length)
+        self.vocab_size = self._full.get_vocab_size()
         self._warned: set[str] = set()
 
     def ids(self, prompt: str, key: str | None = None) -> list[int]:
@@ -143,13 +131,12 @@ class Pi0SpecTokenizer(SmolVLASpecTokenizer):
 
     name = "pi0"
 
-    def __init__(self, path: str | Path) -> None:
-        if not Path(path).is_file():
-            raise _missing("pi0", Path(path))
-        super().__init__(path)
+    @staticmethod
+    def missing(path: Path) -> TokenizerNotFoundError:
+        return _missing("pi0", path)
 
 
-class Pi05SpecTokenizer(TokenizerBase):
+class Pi05SpecTokenizer(SmolVLASpecTokenizer):
     """The ``pi05:PATH`` tokenizer kind: pi0.5's prompt of the task and the observation's
     normalized state (:func:`pi05_prompt`, 256 bins), tokenized as :class:`PromptTokenizer`
     (truncated to ``max_len`` and said once per task, ``-1`` padded).
@@ -163,20 +150,11 @@ class Pi05SpecTokenizer(TokenizerBase):
     name = "pi05"
     pad_id = PAD
     needs_state = True
+    per_length = PromptTokenizer
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise _missing("pi0.5", self.path)
-        self._by_len: dict[int, PromptTokenizer] = {}
-        self.vocab_size = self.tokenizer(1)._full.get_vocab_size()
-
-    def tokenizer(self, max_len: int) -> PromptTokenizer:
-        """The :class:`PromptTokenizer` cutting to ``max_len`` (made once)."""
-        tok = self._by_len.get(max_len)
-        if tok is None:
-            tok = self._by_len[max_len] = PromptTokenizer(self.path, max_len)
-        return tok
+    @staticmethod
+    def missing(path: Path) -> TokenizerNotFoundError:
+        return _missing("pi0.5", path)
 
     def encode(self, text: str, max_len: int, state: Sequence[float] | np.ndarray | None = None) -> list[int]:
         """``max_len`` ids of pi0.5's prompt for task ``text`` and normalized ``state``, ``-1``

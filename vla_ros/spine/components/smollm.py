@@ -13,6 +13,8 @@ Shapes: ``B`` batch, ``L`` tokens, ``H`` query heads, ``G`` key/value heads, ``D
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -90,16 +92,18 @@ class LlamaAttentionProj(nn.Module):
 
 
 class LlamaMLP(nn.Module):
-    """SiLU-gated MLP: ``down(silu(gate(x)) * up(x))``."""
+    """Gated MLP ``down(act(gate(x)) * up(x))``, ``x [..., dim]`` -> ``[..., dim]`` (no biases);
+    ``act`` is SiLU as Llama's (Gemma passes tanh-approximated GELU)."""
 
-    def __init__(self, dim: int, hidden: int) -> None:
+    def __init__(self, dim: int, hidden: int, act: Callable[[Tensor], Tensor] = F.silu) -> None:
         super().__init__()
+        self.act = act
         self.gate_proj = nn.Linear(dim, hidden, bias=False)
         self.up_proj = nn.Linear(dim, hidden, bias=False)
         self.down_proj = nn.Linear(hidden, dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
 
 
 class LlamaLayer(nn.Module):

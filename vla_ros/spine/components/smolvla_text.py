@@ -28,6 +28,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -99,6 +100,35 @@ def find_tokenizer_file(name: str, near: Path | None = None, explicit: Path | No
     return find_vlm_file(name, TOKENIZER_FILE, near, explicit)
 
 
+def load_tokenizer_pair(path: Path, max_length: int) -> tuple[Any, Any, str]:
+    """A ``tokenizer.json`` loaded twice: ``(full, cut, side)``, ``full`` without truncation or
+    padding, ``cut`` truncated to ``max_length`` ids on ``side``, the ``truncation_side`` of the
+    ``tokenizer_config.json`` beside it (``"right"`` without one), as transformers' fast tokenizer.
+
+    Raises ``ImportError`` without the ``tokenizers`` package, ``ValueError`` for ``max_length < 1``
+    or a file that is not a tokenizers JSON file.
+    """
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("the VLA tokenizers need the 'tokenizers' package: pip install tokenizers") from err
+    if max_length < 1:
+        raise ValueError(f"tokenizer max_length must be >= 1, got {max_length}")
+    try:
+        full = Tokenizer.from_file(str(path))
+    except Exception as e:  # the tokenizers library raises its own Exception type
+        raise ValueError(f"{path} is not a tokenizers JSON file ({str(e)[:200]})") from e
+    side = "right"
+    cfg = path.with_name("tokenizer_config.json")
+    if cfg.is_file():
+        side = str(json.loads(cfg.read_text()).get("truncation_side", "right"))
+    full.no_truncation()
+    full.no_padding()
+    cut = Tokenizer.from_str(full.to_str())
+    cut.enable_truncation(int(max_length), direction=side)
+    return full, cut, side
+
+
 class SmolVLATokenizer:
     """Task strings -> ``int64 [B, max_length]`` ids, right-padded with ``-1`` (see module docstring).
 
@@ -108,30 +138,9 @@ class SmolVLATokenizer:
     """
 
     def __init__(self, path: str | Path, max_length: int) -> None:
-        try:
-            from tokenizers import Tokenizer
-        except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "SmolVLA's tokenizer needs the 'tokenizers' package: pip install tokenizers"
-            ) from err
-        if max_length < 1:
-            raise ValueError(f"tokenizer max_length must be >= 1, got {max_length}")
         self.path, self.max_length = Path(path), int(max_length)
-        try:
-            self._tok = Tokenizer.from_file(str(self.path))
-        except Exception as e:  # the tokenizers library raises its own Exception type
-            raise ValueError(f"{self.path} is not a tokenizers JSON file ({str(e)[:200]})") from e
-        side = "right"
-        cfg = self.path.with_name("tokenizer_config.json")
-        if cfg.is_file():
-            side = str(json.loads(cfg.read_text()).get("truncation_side", "right"))
-        self._full = Tokenizer.from_str(self._tok.to_str())
-        self._full.no_truncation()
-        self._full.no_padding()
-        self._tok.no_padding()
-        self._tok.enable_truncation(self.max_length, direction=side)
+        self._full, self._tok, self.truncation_side = load_tokenizer_pair(self.path, max_length)
         self.vocab_size = self._tok.get_vocab_size()
-        self.truncation_side = side
         self._warned: set[str] = set()
 
     @staticmethod
@@ -176,23 +185,30 @@ class SmolVLASpecTokenizer(TokenizerBase):
 
     name = "smolvla"
     pad_id = PAD
+    #: the tokenizer made once per ``max_len`` (a class taking ``(path, max_len)``, with ``vocab_size``)
+    per_length: Any = SmolVLATokenizer
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise TokenizerNotFoundError(
-                f"SmolVLA tokenizer file {str(self.path)!r} does not exist; a SmolVLA card keeps its "
-                "tokenizer.json in the card folder: copy the whole folder, or re-export with "
-                "vla-ros export PRETRAINED_MODEL --tokenizer PATH/tokenizer.json"
-            )
-        self._by_len: dict[int, SmolVLATokenizer] = {}
+            raise self.missing(self.path)
+        self._by_len: dict[int, Any] = {}
         self.vocab_size = self.tokenizer(1).vocab_size
 
-    def tokenizer(self, max_len: int) -> SmolVLATokenizer:
-        """The :class:`SmolVLATokenizer` cutting to ``max_len`` (made once)."""
+    @staticmethod
+    def missing(path: Path) -> TokenizerNotFoundError:
+        """The error for a card whose tokenizer file ``path`` does not exist."""
+        return TokenizerNotFoundError(
+            f"SmolVLA tokenizer file {str(path)!r} does not exist; a SmolVLA card keeps its "
+            "tokenizer.json in the card folder: copy the whole folder, or re-export with "
+            "vla-ros export PRETRAINED_MODEL --tokenizer PATH/tokenizer.json"
+        )
+
+    def tokenizer(self, max_len: int) -> Any:
+        """The :attr:`per_length` tokenizer cutting to ``max_len`` (made once)."""
         tok = self._by_len.get(max_len)
         if tok is None:
-            tok = self._by_len[max_len] = SmolVLATokenizer(self.path, max_len)
+            tok = self._by_len[max_len] = self.per_length(self.path, max_len)
         return tok
 
     def encode(self, text: str, max_len: int) -> list[int]:
