@@ -97,6 +97,7 @@ def test_observation_carries_committed_actions_for_the_delay(card):
 def test_stale_committed_actions_are_not_used_one_log_line(card):
     rec = Recording(load_runtime(card, backend="onnxruntime"))
     step, logs = make_step(rec, action_joints=("j1", "j2"), committed_max_age_ns=100 * MS)
+    step.uses_committed = True  # as a real-time chunking card (test_policy_rtc_nodes runs a real one)
     for latency in (900, 60, 70):
         step.record_latency(latency * MS)
     _committed(step, received_ns=T0 - 200 * MS, start_ns=T0 - 300 * MS, n=100)
@@ -163,3 +164,56 @@ def test_delay_reported_in_status_values():
         )
     )
     assert (values["delay_steps"], values["delay_ns"], values["delay_samples"]) == ("3", "300000000", "1")
+
+
+def _rate_triggered(step, start_ms: int, stop_ms: int, committed_until_ms: int) -> None:
+    """Inference every 100/3 ms (``rate_hz`` 30; each chunk published 20 ms after its stamp) while
+    the executor publishes committed actions every 100 ms (``committed_rate_hz`` 10) until
+    ``committed_until_ms``, in phase with every third inference; times in ms after T0."""
+    next_committed = start_ms
+    for i in range(start_ms * 3 // 100, stop_ms * 3 // 100):
+        t = T0 + i * 100 * MS // 3
+        while T0 + next_committed * MS <= t and next_committed <= committed_until_ms:
+            r = T0 + next_committed * MS
+            assert _committed(step, received_ns=r, start_ns=r - 100 * MS, n=40)
+            next_committed += 100
+        feed(step, t, frames(i % 7))
+        step.record_published(step.run(t + MS), 20 * MS)
+
+
+@pytest.mark.parametrize("rtc", [False, True])
+def test_committed_actions_predating_the_last_chunk_are_counted_not_logged(card, rtc: bool):
+    """Rate triggering (30 Hz inference, committed actions at 10 Hz): most inferences find the
+    latest committed actions older than the last chunk. That is normal: counted, never logged.
+    Then the executor stops for 1.5 s: a card that does not use committed actions has nothing
+    to warn about; a real-time chunking card has one fault line for the whole outage (none
+    usable for longer than committed_max_age 250 ms) and one "recovered" line once they have
+    been used again for fault_settle (1 s)."""
+    from vla_ros.policy.from_params import SETTLING_SOURCES
+    from vla_ros.util.faults import FaultLog
+
+    step, logs = make_step(
+        load_runtime(card, backend="onnxruntime"),
+        action_joints=("j1", "j2"),
+        faults=FaultLog(settle_ns=1000 * MS, settle_prefixes=SETTLING_SOURCES),  # as policy_node's
+        committed_max_age_ns=250 * MS,
+    )
+    assert step.uses_committed is False  # the tiny card has no RTC conditioning
+    step.uses_committed = rtc  # as a real-time chunking card (test_policy_rtc_nodes runs a real one)
+    _rate_triggered(step, 0, 1500, committed_until_ms=1500)
+    assert step.tracker.not_fresh >= 20  # about 2 of every 3 of the 46 inferences
+    assert logs.having("committed") == [] and step.faults.active() == {}
+    _rate_triggered(step, 1500, 4500, committed_until_ms=3000)  # nothing from 3.0 to 4.5 s
+    lines = logs.having("not using the executor's committed actions")
+    recovered = logs.having("recovered: committed")
+    if not rtc:
+        assert lines == [] and recovered == [] and step.faults.active() == {}
+        return
+    assert len(lines) == 1 and "received " in lines[0][1] and "committed_max_age_s 0.25" in lines[0][1]
+    assert "committed:stale" in step.faults.active()
+    _rate_triggered(step, 4500, 5400, committed_until_ms=5400)  # used again, 0.9 s < settle
+    assert "committed:stale" in step.faults.active() and recovered == []
+    _rate_triggered(step, 5400, 6000, committed_until_ms=6000)
+    assert "committed:stale" not in step.faults.active()
+    assert len(logs.having("recovered: committed:stale")) == 1
+    assert len(logs.having("not using the executor's committed actions")) == 1

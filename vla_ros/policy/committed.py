@@ -125,6 +125,9 @@ class CommittedTracker:
         self.received: Received | None = None
         self.last_published_ns: int | None = None  # node time the last chunk was published
         self.last_chunk_end_ns: int | None = None  # time of the last chunk's last action
+        #: inferences that went without the committed actions because they were stale (counted,
+        #: not logged: with rate triggering most messages predate the last chunk)
+        self.not_fresh = 0
 
     def published(self, stamp_ns: int, latency_ns: int, horizon: int, dt_ns: int) -> None:
         """A chunk stamped ``stamp_ns`` of ``horizon`` actions was published ``latency_ns`` later."""

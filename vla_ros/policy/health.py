@@ -79,8 +79,9 @@ def status_values(
 
 def step_status(step: PolicyStep, *, backend: str, rate: RateMeter, now_s: float) -> Status:
     """The running policy's status: :func:`health` and :func:`status_values` from ``step``'s
-    stats, faults, inputs and delay estimate; the chunk rate read from ``rate`` at ``now_s``
-    (steady seconds)."""
+    stats, faults, inputs and delay estimate, plus ``committed_not_fresh`` (inferences that went
+    without the executor's committed actions because they were stale); the chunk rate read from
+    ``rate`` at ``now_s`` (steady seconds)."""
     snap = step.stats.snapshot()
     rate_hz = rate.update(now_s, snap.counts["chunks_published"])
     active = step.faults.active()
@@ -94,6 +95,8 @@ def step_status(step: PolicyStep, *, backend: str, rate: RateMeter, now_s: float
         active=active,
         delay=step.delay_estimate(),
     )
+    at = len(values) - len(active)  # before the fault pairs
+    values.insert(at, ("committed_not_fresh", str(step.tracker.not_fresh)))
     return level, message, values
 
 

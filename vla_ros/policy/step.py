@@ -44,6 +44,7 @@ from vla_ros.policy.committed import (
     resample,
 )
 from vla_ros.policy.stats import PolicyStats
+from vla_ros.runtime.processing import rtc_settings
 from vla_ros.util.faults import FaultLog
 from vla_ros.util.ns import seconds_to_ns
 
@@ -117,7 +118,17 @@ class PolicyStep:
     (``Observation.committed_actions``), ``d`` = :attr:`delay`'s estimate from the published
     chunks' latencies (:meth:`record_latency`). Committed actions older than
     ``committed_max_age_ns`` (``tracker.max_age_ns``), or received before the last chunk was
-    published (they do not include it yet), are not used (one log line per episode).
+    published (they do not include it yet), are not used.
+
+    Only a card with real-time chunking (:attr:`uses_committed`) consumes them, so only such a
+    card has committed-action faults. A message received before the last chunk was published
+    is normal with ``inference_trigger: rate`` (inference at ``rate_hz`` while the executor
+    publishes at ``committed_rate_hz``): it is counted (``tracker.not_fresh``), not logged. The
+    fault ``committed:stale`` (one log line per episode) is an RTC card whose latest committed
+    actions are older than ``committed_max_age_ns``, or that has had none usable for that long;
+    like ``committed:uncovered`` it ends (one "recovered" line) only once committed actions
+    have been used with no fault for the fault log's ``settle_ns`` (``fault_settle_s``), so a
+    flapping source is one episode.
     """
 
     def __init__(
@@ -167,6 +178,10 @@ class PolicyStep:
             self.dt_ns, warmup=DELAY_WARMUP, window=DELAY_WINDOW, percentile=DELAY_PERCENTILE
         )
         self.tracker = CommittedTracker(committed_max_age_ns)
+        #: whether the card consumes committed actions (real-time chunking in its card)
+        self.uses_committed: bool = rtc_settings(card) is not None
+        self._committed_since_ns: int | None = None  # last use, or the first time they were wanted
+        self._committed_fault_ns: int | None = None  # last committed-action fault occurrence
 
     # ---- faults ------------------------------------------------------------------------------
 
@@ -261,32 +276,57 @@ class PolicyStep:
 
     def committed_for(self, stamp_ns: int, now_ns: int) -> np.ndarray | None:
         """``[d, action_dim]`` float32 committed actions for a chunk stamped ``stamp_ns``, or None
-        (no estimate yet, ``d`` = 0, none received, stale, or not covering the grid)."""
+        (no estimate yet, ``d`` = 0, none received, stale, or not covering the grid).
+
+        Faults (only for a card that uses them, :attr:`uses_committed`; see the class docstring):
+        ``committed:stale`` when the latest were received longer than ``tracker.max_age_ns`` ago
+        or none were usable for that long (each predating the last chunk),
+        ``committed:uncovered`` when fresh ones do not cover the chunk's first ``d`` steps.
+        """
         estimate = self.delay.estimate()
         got = self.committed
         if estimate is None or estimate.steps == 0 or got is None:
             return None
+        if self._committed_since_ns is None:
+            self._committed_since_ns = int(now_ns)
         why = self.tracker.stale(now_ns)
         if why is not None:
-            self.fault(
-                "committed:stale",
-                f"not using the executor's committed actions: {why}; inferring without them "
-                "(is the executor publishing ~/committed_actions? use inference_trigger: horizon)",
-            )
+            self.tracker.not_fresh += 1
+            unused_ns = int(now_ns) - self._committed_since_ns
+            too_old = int(now_ns) - got.received_ns > self.tracker.max_age_ns  # the executor stopped
+            if self.uses_committed and (too_old or unused_ns > self.tracker.max_age_ns):
+                self._committed_fault(
+                    now_ns,
+                    "committed:stale",
+                    f"not using the executor's committed actions: none usable for {unused_ns / 1e6:.0f} ms "
+                    f"(the latest {why}); this real-time chunking card infers without them (is the "
+                    "executor publishing ~/committed_actions in mode rtc? use inference_trigger: "
+                    "horizon, or raise the executor's committed_rate_hz)",
+                )
             return None
         out = resample(got.committed, stamp_ns, self.dt_ns, estimate.steps)
         if out is None:
             c = got.committed
-            self.fault(
-                "committed:uncovered",
-                f"the executor's committed actions ({c.start_ns}..{c.end_ns} ns) do not cover the "
-                f"chunk's first {estimate.steps} steps from {stamp_ns} ns; inferring without them "
-                "(raise the executor's committed_history_s / committed_horizon_s)",
-            )
+            if self.uses_committed:
+                self._committed_fault(
+                    now_ns,
+                    "committed:uncovered",
+                    f"the executor's committed actions ({c.start_ns}..{c.end_ns} ns) do not cover the "
+                    f"chunk's first {estimate.steps} steps from {stamp_ns} ns; inferring without them "
+                    "(raise the executor's committed_history_s / committed_horizon_s)",
+                )
             return None
-        self.recover("committed:stale")
-        self.recover("committed:uncovered")
+        self._committed_since_ns = int(now_ns)
+        last = self._committed_fault_ns
+        if last is None or int(now_ns) - last >= self.faults.settle_ns:
+            self._committed_fault_ns = None
+            self.recover("committed:stale")
+            self.recover("committed:uncovered")
         return out
+
+    def _committed_fault(self, now_ns: int, cause: str, message: str) -> None:
+        self._committed_fault_ns = int(now_ns)
+        self.fault(cause, message)
 
     def horizon_due(self, now_ns: int, margin_steps: int) -> bool:
         """``inference_trigger: horizon``: whether fewer than ``d + margin_steps`` chunk steps of
