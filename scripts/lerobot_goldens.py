@@ -44,6 +44,7 @@ from lerobot_goldens_common import (
     provenance,
     save_policy_folder,
     save_tensors,
+    write_full_keys,
     write_json,
 )
 from lerobot_goldens_common import (
@@ -286,18 +287,8 @@ def full_size_keys(out: Path) -> None:
         input_features=inputs, output_features=outputs, pretrained_backbone_weights=None, device="cpu"
     )
     keys = meta_key_shapes(ACTPolicy, cfg)
-    tmp = out / "_full_cfg"
-    tmp.mkdir(exist_ok=True)
-    cfg._save_pretrained(tmp)
-    data = {
-        "provenance": _provenance("act_full_keys", {"built_on": "meta device, default ACTConfig"}),
-        "config": json.loads((tmp / "config.json").read_text()),
-        "keys": keys,
-    }
-    shutil.rmtree(tmp)
-    write_json(out / "act_full_keys.json", data)
-    n_params = sum(torch.Size(s).numel() for s in keys.values())
-    print(f"act_full_keys.json: {len(keys)} keys, {n_params / 1e6:.1f} M")
+    prov = _provenance("act_full_keys", {"built_on": "meta device, default ACTConfig"})
+    write_full_keys(out, "act_full_keys", cfg, keys, prov)
 
 
 def main(argv: list[str] | None = None) -> int:

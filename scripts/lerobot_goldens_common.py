@@ -115,3 +115,23 @@ def meta_key_shapes(policy_cls: Any, cfg: Any) -> dict[str, list[int]]:
     with torch.device("meta"):
         policy = policy_cls(cfg)
     return {k: list(v.shape) for k, v in policy.state_dict().items()}
+
+
+def write_full_keys(
+    out: Path, name: str, cfg: Any, keys: dict[str, list[int]], prov: dict, **extra: Any
+) -> None:
+    """``out/<name>.json``: ``{"provenance": prov, "config": <cfg's saved config.json>, **extra,
+    "keys": keys}`` (``keys`` from :func:`meta_key_shapes`); prints the key and parameter counts."""
+    tmp = out / f"_{name}_cfg"
+    tmp.mkdir(exist_ok=True)
+    cfg._save_pretrained(tmp)
+    data = {
+        "provenance": prov,
+        "config": json.loads((tmp / "config.json").read_text()),
+        **extra,
+        "keys": keys,
+    }
+    shutil.rmtree(tmp)
+    write_json(out / f"{name}.json", data)
+    n_params = sum(torch.Size(s).numel() for s in keys.values())
+    print(f"{name}.json: {len(keys)} keys, {n_params / 1e6:.1f} M")

@@ -38,9 +38,7 @@ Usage (in the lane): ``python scripts/lerobot_goldens_diffusion.py [--out DIR] [
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -50,7 +48,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 import torchvision
 from lerobot_goldens import REDUCED_RESNET, _provenance
-from lerobot_goldens_common import folder_kb, meta_key_shapes, save_policy_folder, save_tensors, write_json
+from lerobot_goldens_common import (
+    folder_kb,
+    meta_key_shapes,
+    save_policy_folder,
+    save_tensors,
+    write_full_keys,
+    write_json,
+)
 from lerobot_goldens_common import made_up_stats as _stats
 from safetensors.torch import save_file
 from torch import nn
@@ -290,21 +295,11 @@ def full_size_keys(out: Path) -> None:
         input_features=inputs, output_features=outputs, pretrained_backbone_weights=None, device="cpu"
     )
     keys = meta_key_shapes(DiffusionPolicy, cfg)
-    tmp = out / "_full_cfg_diffusion"
-    tmp.mkdir(exist_ok=True)
-    cfg._save_pretrained(tmp)
-    data = {
-        "provenance": {
-            **_provenance("diffusion_full_keys", {"built_on": "meta device, default DiffusionConfig"}),
-            "script": "scripts/lerobot_goldens_diffusion.py",
-        },
-        "config": json.loads((tmp / "config.json").read_text()),
-        "keys": keys,
+    prov = {
+        **_provenance("diffusion_full_keys", {"built_on": "meta device, default DiffusionConfig"}),
+        "script": "scripts/lerobot_goldens_diffusion.py",
     }
-    shutil.rmtree(tmp)
-    write_json(out / "diffusion_full_keys.json", data)
-    n_params = sum(torch.Size(s).numel() for s in keys.values())
-    print(f"diffusion_full_keys.json: {len(keys)} keys, {n_params / 1e6:.1f} M")
+    write_full_keys(out, "diffusion_full_keys", cfg, keys, prov)
 
 
 def main(argv: list[str] | None = None) -> int:

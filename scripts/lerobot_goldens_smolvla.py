@@ -56,6 +56,7 @@ from lerobot_goldens_common import (
     provenance,
     save_policy_folder,
     save_tensors,
+    write_full_keys,
     write_json,
 )
 from safetensors.torch import save_file
@@ -447,26 +448,16 @@ def full_size_keys(out: Path, tmp: Path) -> None:
     outputs = {"action": PolicyFeature(type=FeatureType.ACTION, shape=(6,))}
     cfg = SmolVLAConfig(input_features=inputs, output_features=outputs, vlm_model_name=str(vlm), device="cpu")
     keys = meta_key_shapes(SmolVLAPolicy, cfg)
-    save = tmp / "_full_cfg"
-    save.mkdir(exist_ok=True)
     cfg.vlm_model_name = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
-    cfg._save_pretrained(save)
-    data = {
-        "provenance": _provenance(
-            "smolvla_full_keys",
-            {
-                "built_on": "meta device, default SmolVLAConfig",
-                "vlm_config": "SmolVLM2-500M-Video-Instruct constructed from known numbers (offline)",
-                "smolvlm2_500m": SMOLVLM2_500M,
-            },
-        ),
-        "config": json.loads((save / "config.json").read_text()),
-        "vlm_config": c,
-        "keys": keys,
-    }
-    write_json(out / "smolvla_full_keys.json", data)
-    n_params = sum(torch.Size(s).numel() for s in keys.values())
-    print(f"smolvla_full_keys.json: {len(keys)} keys, {n_params / 1e6:.1f} M")
+    prov = _provenance(
+        "smolvla_full_keys",
+        {
+            "built_on": "meta device, default SmolVLAConfig",
+            "vlm_config": "SmolVLM2-500M-Video-Instruct constructed from known numbers (offline)",
+            "smolvlm2_500m": SMOLVLM2_500M,
+        },
+    )
+    write_full_keys(out, "smolvla_full_keys", cfg, keys, prov, vlm_config=c)
 
 
 def main(argv: list[str] | None = None) -> int:
