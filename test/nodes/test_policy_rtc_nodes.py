@@ -182,3 +182,96 @@ def test_horizon_trigger_waits_until_the_committed_horizon_runs_low(ros, card: P
             first_seen = clock.now().nanoseconds
     assert first_seen is not None, f"no chunk; faults {policy.faults.active()}"
     assert first_seen >= end - 100 * MS
+
+
+@pytest.fixture(scope="module")
+def guided_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real real-time chunking card: the tiny flow-matching policy of test/spine/rtc_helpers
+    (untrained: only the wiring matters here), exported split with ``rtc: {guidance: 5.0}``."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "spine"))
+    from rtc_helpers import config
+
+    from vla_ros.export import export_policy
+    from vla_ros.spine import build_vla
+
+    cfg = config({"guidance": 5.0})
+    out = tmp_path_factory.mktemp("rtc") / "guided"
+    return export_policy(build_vla(cfg).eval(), out, layout="split", model_config=cfg).root
+
+
+@pytest.mark.parametrize("kind", ["plain", pytest.param("guided", marks=pytest.mark.slow)])
+def test_rate_triggered_policy_with_executor_logs_the_committed_cause_at_most_once(
+    ros, request: pytest.FixtureRequest, capfd: pytest.CaptureFixture, kind: str
+) -> None:
+    """`make demo`'s setting: executor_node in temporal_ensemble mode publishing committed
+    actions at 10 Hz, policy_node inferring at rate_hz 30. Most inferences find committed
+    actions received before the last chunk: counted (committed_not_fresh on /diagnostics), not
+    logged. A card without real-time chunking never logs about them; a real-time chunking card
+    at most once (a real fault only when the phase of the two timers keeps every message stale)."""
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image, JointState
+
+    from vla_ros.contract.card import PolicyCard
+    from vla_ros.nodes.executor_node import ExecutorNode
+    from vla_ros.nodes.policy_node import PolicyNode
+
+    card = request.getfixturevalue("card" if kind == "plain" else "guided_card")
+    pc = PolicyCard.load(card)
+    action_joints, state_joints = list(pc.action_joints), list(pc.state_joints)
+    executor_params = {
+        "joint_names": action_joints,
+        "mode": "temporal_ensemble",
+        "allow_unlimited": True,
+        "armed_on_start": True,
+        "control_rate_hz": 100.0,
+        "committed_rate_hz": 10.0,
+        "timer": "ros_timer",
+        "state_timeout_s": 0.0,
+    }
+    ros.add_node(
+        ExecutorNode(
+            context=ros.context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in executor_params.items()],
+        )
+    )
+    policy_params = {
+        "card": str(card),
+        "warmup": 0,
+        "rate_hz": 30.0,
+        "image_staleness_s": 5.0,
+        "state_staleness_s": 5.0,
+    }
+    policy = ros.add_node(
+        PolicyNode(
+            context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in policy_params.items()]
+        )
+    )
+    assert policy.policy.uses_committed is (kind == "guided")
+    cams = {name: ros.publisher(topic, Image) for name, topic in policy.camera_topics.items()}
+    states = ros.publisher("joint_states", JointState)
+    for pub in (*cams.values(), states):
+        ros.wait_for_subscribers(pub, n=2 if pub is states else 1)
+    size = policy.policy.runtime.card.io.image_size
+    rng = np.random.default_rng(2)
+    clock = ros.helper.get_clock()
+    end = time.monotonic() + 4.0
+    while time.monotonic() < end:
+        t = clock.now().nanoseconds
+        for pub in cams.values():
+            pub.publish(image_msg(t, rng.integers(0, 256, size=(*size, 3), dtype=np.uint8)))
+        states.publish(joint_msg(t, state_joints, [0.1 * (i + 1) for i in range(len(state_joints))]))
+        time.sleep(1 / 30)
+    step = policy.policy
+    assert step.stats.count("chunks_published") >= 10, f"faults {policy.faults.active()}"
+    assert step.delay_estimate() is not None and step.tracker.not_fresh >= 5  # counted
+    values = {kv.key: kv.value for kv in policy.diagnostic_status().values}
+    assert int(values["committed_not_fresh"]) >= step.tracker.not_fresh - 5
+    err = capfd.readouterr().err
+    warned = [x for x in err.splitlines() if "not using the executor's committed actions" in x]
+    recovered = [x for x in err.splitlines() if "recovered: committed" in x]
+    if kind == "plain":
+        assert warned == [] and recovered == [] and "committed:stale" not in step.faults.active()
+    else:
+        assert len(warned) <= 1 and len(recovered) <= 1, warned + recovered
