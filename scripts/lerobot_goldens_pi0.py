@@ -195,6 +195,48 @@ CASES: dict[str, dict] = {
             "tokenizer_max_length": 20,
         },
     },
+    # images normalized by the preprocessor (VISUAL MEAN_STD, [3, 1, 1] statistics) at the model
+    # size: LeRobot neither resizes nor clamps them; MIN_MAX state, QUANTILES actions
+    "pi0_images_mean_std": {
+        "type": "pi0",
+        "cameras": {"top": (56, 56)},
+        "state_dim": 4,
+        "action_dim": 3,
+        "tasks": ["pick up the red cube", "open the drawer"],
+        "config": {
+            "paligemma_variant": "gemma_tiny_vlm_gqa",
+            "action_expert_variant": "gemma_tiny_expert_gqa",
+            "chunk_size": 4,
+            "n_action_steps": 4,
+            "num_inference_steps": 2,
+            "tokenizer_max_length": 12,
+            "max_state_dim": 8,
+            "max_action_dim": 8,
+            "image_resolution": (56, 56),
+            "normalization_mapping": {"VISUAL": "MEAN_STD", "STATE": "MIN_MAX", "ACTION": "QUANTILES"},
+        },
+    },
+    # pi0.5, VISUAL MIN_MAX on a camera of another size (normalized, resized, clamped to [0, 1],
+    # padded), QUANTILE10 state in the prompt, MEAN_STD actions
+    "pi05_images_min_max": {
+        "type": "pi05",
+        "cameras": {"front": (40, 70)},
+        "state_dim": 4,
+        "action_dim": 3,
+        "tasks": ["wipe the table", "push the button"],
+        "config": {
+            "paligemma_variant": "gemma_tiny_vlm_gqa",
+            "action_expert_variant": "gemma_tiny_expert_gqa",
+            "chunk_size": 4,
+            "n_action_steps": 4,
+            "num_inference_steps": 2,
+            "tokenizer_max_length": 48,
+            "max_state_dim": 8,
+            "max_action_dim": 8,
+            "image_resolution": (56, 56),
+            "normalization_mapping": {"VISUAL": "MIN_MAX", "STATE": "QUANTILE10", "ACTION": "MEAN_STD"},
+        },
+    },
 }
 
 

@@ -28,7 +28,9 @@ from vla_ros.spine.checkpoints import read_lerobot_folder
 from vla_ros.spine.components.pi_text import state_bins
 
 PALIGEMMA = FIXTURES / "google" / "paligemma-3b-pt-224"
-CASES = ("pi0_2cam", "pi05_2cam", "pi05_1cam_trunc")
+CASES = ("pi0_2cam", "pi05_2cam", "pi05_1cam_trunc", "pi0_images_mean_std", "pi05_images_min_max")
+#: goldens whose images LeRobot's preprocessor normalizes (VISUAL MEAN_STD / MIN_MAX)
+IMAGE_NORM_CASES = ("pi0_images_mean_std", "pi05_images_min_max")
 
 
 def tasks(case: str) -> list[str]:
@@ -57,7 +59,8 @@ def copy_case(case: str, dest: Path) -> Path:
 def cards(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """pi0_2cam copied away with ``--tokenizer FOLDER``; pi05_2cam from the fixtures (PaliGemma's
     tokenizer found by name near the checkpoint); pi05_1cam_trunc copied away, its tokenizer
-    found in a Hugging Face cache that is deleted after the export."""
+    found in a Hugging Face cache that is deleted after the export; the normalized-image goldens
+    from the fixtures."""
     root = tmp_path_factory.mktemp("pi_cards")
     pi0 = copy_case("pi0_2cam", root / "pi0" / "pretrained_model")
     args = ["export", str(pi0), "--out", str(root / "pi0_card"), "--quiet"]
@@ -73,10 +76,13 @@ def cards(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         mp.setenv("HF_HUB_CACHE", str(cache))
         assert main(["export", str(trunc), "--out", str(root / "trunc_card"), "--quiet"]) == 0
     shutil.rmtree(cache)  # the card must not need it any more
+    for case in IMAGE_NORM_CASES:
+        assert main(["export", str(folder(case)), "--out", str(root / f"{case}_card"), "--quiet"]) == 0
     return {
         "pi0_2cam": root / "pi0_card",
         "pi05_2cam": root / "pi05_card",
         "pi05_1cam_trunc": root / "trunc_card",
+        **{case: root / f"{case}_card" for case in IMAGE_NORM_CASES},
     }
 
 

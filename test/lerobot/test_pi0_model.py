@@ -20,12 +20,25 @@ from vla_ros.spine.checkpoints import (
     build_lerobot_policy,
     read_lerobot_folder,
 )
+from vla_ros.spine.checkpoints.normalize import FeatureNormalizer
 from vla_ros.spine.components.pi_text import pi05_prompt, state_bins
 from vla_ros.spine.components.smolvla_text import TokenizerNotFoundError
 from vla_ros.spine.families.lerobot_pi0 import resize_with_pad_centered
 
 TOKENIZER = FIXTURES / "google" / "paligemma-3b-pt-224" / "tokenizer.json"
-CASES = ("pi0_2cam", "pi0_1cam_empty", "pi05_2cam", "pi05_1cam_trunc")
+CASES = (
+    "pi0_2cam",
+    "pi0_1cam_empty",
+    "pi05_2cam",
+    "pi05_1cam_trunc",
+    "pi0_images_mean_std",
+    "pi05_images_min_max",
+)
+#: goldens whose images LeRobot's preprocessor normalizes (camera feature -> VISUAL mode)
+IMAGE_NORM = {
+    "pi0_images_mean_std": {"observation.images.top": "MEAN_STD"},
+    "pi05_images_min_max": {"observation.images.front": "MIN_MAX"},
+}
 
 
 def provenance(case: str) -> dict:
@@ -122,8 +135,11 @@ def test_spine_slots_and_io(loaded) -> None:
     case, ckpt, model = loaded
     assert model.present_slots() == ["vision_backbone", "llm_backbone", "projector", "vla_head"]
     io = model.io_spec()
-    assert io.extra["noise_dim"] == 32 and io.extra["export_layout"] == "split"
+    assert io.extra["noise_dim"] == int(ckpt.config.get("max_action_dim", 32))  # LeRobot's default 32
+    assert io.extra["export_layout"] == "split"
     assert io.extra["family"] == ("lerobot_pi0" if ckpt.policy_type == "pi0" else "lerobot_pi05")
+    if case == "pi0_images_mean_std":
+        assert io.extra["noise_dim"] == 8
     if case == "pi0_1cam_empty":
         assert io.camera_names == ("front",)  # the empty-camera slot is not a card camera
         assert io.extra["lerobot"]["empty_cameras"] == 1
@@ -136,6 +152,30 @@ def test_spine_slots_and_io(loaded) -> None:
             "observation.state": "QUANTILES",
             "action": "QUANTILES",
         }
+
+
+@pytest.mark.parametrize("case", sorted(IMAGE_NORM))
+def test_image_statistics_are_applied_as_lerobot(case: str) -> None:
+    """The checkpoint's VISUAL mode and ``[3, 1, 1]`` statistics are the model's per camera (in
+    the card's LeRobot summary too), and they matter: the same model with its images left as
+    they are misses LeRobot's actions by far more than the parity bound (the bug this guards)."""
+    ckpt = read_lerobot_folder(folder(case))
+    model = build_lerobot_policy(ckpt)
+    (feature, mode), = IMAGE_NORM[case].items()
+    assert model.io_spec().extra["lerobot"]["normalization"][feature] == mode
+    (norm,) = model.image_norm
+    assert norm.mode == mode and norm.shape == (3, 1, 1)
+    for stat in norm.stat_names:
+        assert torch.equal(getattr(norm, stat), ckpt.stats[feature][stat].reshape(3, 1, 1).float())
+    inputs, outputs = golden(case)
+    obs = obs_of(ckpt, model, inputs, case)
+    with torch.no_grad():
+        raw = model.predict_action(obs, noise=inputs["noise"])
+        model.image_norm = torch.nn.ModuleList([FeatureNormalizer("IDENTITY", (3, 1, 1))])
+        plain = model.predict_action(obs, noise=inputs["noise"])
+    unnorm = ckpt.normalizer("action").unnormalize
+    assert (unnorm(raw) - outputs["action"]).abs().max().item() <= BOUND
+    assert (unnorm(plain) - outputs["action"]).abs().max().item() > 0.1
 
 
 def _copy(case: str, tmp_path: Path) -> Path:
