@@ -161,7 +161,7 @@ def test_image_statistics_are_applied_as_lerobot(case: str) -> None:
     they are misses LeRobot's actions by far more than the parity bound (the bug this guards)."""
     ckpt = read_lerobot_folder(folder(case))
     model = build_lerobot_policy(ckpt)
-    (feature, mode), = IMAGE_NORM[case].items()
+    ((feature, mode),) = IMAGE_NORM[case].items()
     assert model.io_spec().extra["lerobot"]["normalization"][feature] == mode
     (norm,) = model.image_norm
     assert norm.mode == mode and norm.shape == (3, 1, 1)
