@@ -26,17 +26,8 @@ from torch import Tensor, nn
 
 from vla_ros.spine.components.gemma import ROPE_BASE, AdaRMSNorm, GemmaLayer, GemmaRMSNorm
 from vla_ros.spine.components.smollm import gqa_attention
-from vla_ros.spine.components.smolvla_expert import sinusoidal_time_embedding
+from vla_ros.spine.components.smolvla_expert import ExpertStack, sinusoidal_time_embedding
 from vla_ros.spine.registry import HEADS
-
-
-class _Expert(nn.Module):
-    """LeRobot's ``gemma_expert.model`` without embeddings: decoder layers and the final norm."""
-
-    def __init__(self, layers: list[GemmaLayer], norm: nn.Module) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
-        self.norm = norm
 
 
 class PiExpertBase(nn.Module):
@@ -73,7 +64,7 @@ class PiExpertBase(nn.Module):
             GemmaLayer(dim, heads, kv_heads, head_dim, mlp_hidden, eps, cond) for _ in range(num_layers)
         ]
         norm = AdaRMSNorm(dim, dim, eps) if self.ADARMS else GemmaRMSNorm(dim, eps)
-        self.gemma_expert = _Expert(layers, norm)
+        self.gemma_expert = ExpertStack(layers, norm)
         self.action_in_proj = nn.Linear(max_action_dim, dim)
         self.action_out_proj = nn.Linear(dim, max_action_dim)
         self.build_time_path()

@@ -46,13 +46,14 @@ def sinusoidal_time_embedding(t: Tensor, dim: int, min_period: float, max_period
     return torch.cat([torch.sin(arg), torch.cos(arg)], dim=1)
 
 
-class _Expert(nn.Module):
-    """The expert's decoder layers and final RMSNorm (LeRobot's ``lm_expert``, no embeddings)."""
+class ExpertStack(nn.Module):
+    """An action expert's decoder ``layers`` and final ``norm``, no embeddings (LeRobot's SmolVLA
+    ``lm_expert`` and pi0's ``gemma_expert.model``; the weight names both checkpoints use)."""
 
-    def __init__(self, layers: list[LlamaLayer], dim: int, eps: float) -> None:
+    def __init__(self, layers: list[nn.Module], norm: nn.Module) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
-        self.norm = RMSNorm(dim, eps)
+        self.norm = norm
 
 
 @HEADS.register()
@@ -92,7 +93,7 @@ class SmolVLAExpert(nn.Module):
             LlamaLayer(dim, heads, kv_heads, head_dim, hidden, eps, kv_in=None if self.is_self(i) else kv)
             for i in range(num_layers)
         ]
-        self.lm_expert = _Expert(layers, dim, eps)
+        self.lm_expert = ExpertStack(layers, RMSNorm(dim, eps))
         self.action_in_proj = nn.Linear(max_action_dim, dim)
         self.action_out_proj = nn.Linear(dim, max_action_dim)
         self.action_time_mlp_in = nn.Linear(2 * dim, dim)
