@@ -189,8 +189,13 @@ def test_rtc_observations_carry_the_executors_committed_actions_up_to_the_chunks
     assert [t for t, _ in policy.seen] == pytest.approx([0.0, 0.3, 0.6, 0.9])
     assert policy.seen[0][1] is None  # nothing committed before the first chunk
     for t, committed in policy.seen[1:]:
-        # d = floor(0.3 / 0.05) + 1 = 7 actions: those due at t .. t + 0.3 (the arrival), on the ramp
-        expected = base[None, :] + 0.2 * (t + np.arange(7)[:, None] * 0.05)
+        # d = steps_for(0.3 s, 0.05 s) = ceil(6.0) = 6 actions (the executor's and the policy
+        # node's count): those due at t .. t + 0.25, before the arrival, on the ramp
+        expected = base[None, :] + 0.2 * (t + np.arange(6)[:, None] * 0.05)
+        if t == pytest.approx(0.3):  # the first chunk starts 0.06 rad ahead of the arm at rest:
+            # what is committed is the command, limited to one 10 ms step at max_velocity
+            vmax = np.asarray(SimArmConfig().max_velocity)
+            expected[0] = base + np.minimum(0.06, vmax * 0.01)
         np.testing.assert_allclose(committed, expected, atol=1e-6)
     other = _GlobalRamp(base)
     run_episode(other, ep, task=TASK, config=replace(cfg, mode="latest"))

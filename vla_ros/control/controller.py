@@ -26,6 +26,7 @@ from vla_ros.control.chunk import (
     reorder,
     sample_stack,
 )
+from vla_ros.control.commanded import CommandHistory, filtered_plan
 from vla_ros.control.ensemble import MODES, blend_weight, temporal_ensemble
 from vla_ros.control.rtc import Takeover, bridged_sample, takeover
 from vla_ros.control.safety import (
@@ -197,6 +198,8 @@ class ChunkController:
         self.expired_chunks = 0
         #: rtc: chunks whose prefix did not continue what was committed (cross-faded instead)
         self.rtc_mismatches = 0
+        #: rtc: the commands sent (what :meth:`committed` reports for past times), 2 s of ticks
+        self._sent = CommandHistory(max(1, (2 * 10**9) // config.period_ns))
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -443,6 +446,7 @@ class ChunkController:
         self._blend_current = self._blend_from = None
         self._blend_step = 0
         self._takeovers.clear()
+        self._sent.clear()
 
     def plan(self, t_ns: int) -> np.ndarray | None:
         """The combined target for time ``t_ns`` from the chunks buffered now (before the safety
@@ -453,9 +457,27 @@ class ChunkController:
             return None
         return self._combine(live, int(t_ns), advance=False)
 
+    def committed(self, t_ns: int) -> np.ndarray | None:
+        """What the executor commands at ``t_ns`` (rad, ``[n_joints]``): at or before the last
+        tick the command it sent (:class:`~vla_ros.control.commanded.CommandHistory`, linear
+        between ticks; the plan before the history), after it :meth:`plan` through the safety
+        filter tick by tick from the last command (:func:`~vla_ros.control.commanded.filtered_plan`).
+        Equal to :meth:`plan` while the limits do not bind; when they do (a chunk planned from
+        rest asking for more than ``max_velocity``) it is what real-time chunking must continue,
+        not the plan. None when no chunk covers ``t_ns``.
+        """
+        t_ns = int(t_ns)
+        last = self._sent.last_ns
+        if last is not None and t_ns <= last:
+            sent = self._sent.at(t_ns)
+            return sent if sent is not None else self.plan(t_ns)
+        if last is None or self.filter.last_command is None:
+            return self.plan(t_ns)
+        return filtered_plan(self.plan, self.filter.copy(), last, t_ns, self.config.period_ns)
+
     def _rtc_takeover(self, chunk: Chunk) -> Takeover:
         next_tick = chunk.start_ns if self.last_tick_ns is None else self.last_tick_ns + self.config.period_ns
-        return takeover(chunk, self.plan, next_tick, self.config.rtc_tolerance)
+        return takeover(chunk, self.committed, next_tick, self.config.rtc_tolerance)
 
     # ------------------------------------------------------------------ the tick
     def tick(self, t_ns: int) -> Command | None:
@@ -536,6 +558,7 @@ class ChunkController:
         if self.config.trajectory_points > 0 and not res.held:
             traj = self._lookahead(t_ns, res.positions)
         self.last_faults = tuple(faults)
+        self._sent.record(t_ns, res.positions)
         return Command(
             t_ns=t_ns,
             joint_names=self.config.joint_names,
@@ -552,6 +575,7 @@ class ChunkController:
         res = self.filter.hold(measured)
         if res is None:
             return None
+        self._sent.record(t_ns, np.full(len(self.config.joint_names), np.nan))  # no chunk: nothing committed
         return Command(
             t_ns=t_ns,
             joint_names=self.config.joint_names,

@@ -87,6 +87,13 @@ def takeover(chunk: Chunk, plan: PlanFn, next_tick_ns: int, tolerance: float) ->
     if p is None:
         return Takeover(now, None, False, 0, 0.0)
     error = float(np.max(np.abs(chunk.actions[k0] - p)))
+    if not error <= tolerance and k0 > 0:  # NaN-safe
+        # a prefix of ``ceil(latency / dt)`` actions (vla_ros.control.delay.steps_for) ends before
+        # the next tick when that tick reaches the next action point: action k0 is the chunk's
+        # first free one, and the prefix continues the plan if action k0 - 1 does
+        q = plan(chunk.start_ns + (k0 - 1) * chunk.dt_ns)
+        if q is not None and float(np.max(np.abs(chunk.actions[k0 - 1] - q))) <= tolerance:
+            return Takeover(now, plan(now), False, k0, error)
     if not error <= tolerance:  # NaN-safe
         return Takeover(now, plan(now), True, 0, error)
     k = k0 + 1

@@ -343,8 +343,9 @@ class ExecutorCore:
 
     def committed(self, t_ns: int) -> CommittedActions | None:
         """What the executor has committed to command around ``t_ns`` (``~/committed_actions``):
-        the chunk mode's targets on the control grid from ``committed_history_s`` before ``t_ns``
-        to ``committed_horizon_s`` after it, as far as the buffered chunks cover (see
+        the commands (:meth:`ChunkController.committed`: sent ones in the past, the chunk mode's
+        targets through the safety filter ahead) on the control grid from ``committed_history_s``
+        before ``t_ns`` to ``committed_horizon_s`` after it, as far as the buffered chunks cover (see
         :func:`vla_ros.control.rtc.committed_actions`); None before joints or without a plan."""
         with self.lock:
             ctl = self.controller
@@ -353,7 +354,9 @@ class ExecutorCore:
             period = ctl.config.period_ns
             history = seconds_to_ns(self.values["committed_history_s"]) // period
             horizon = seconds_to_ns(self.values["committed_horizon_s"]) // period
-            return committed_actions(ctl.plan, ctl.config.joint_names, int(t_ns), period, history, horizon)
+            return committed_actions(
+                ctl.committed, ctl.config.joint_names, int(t_ns), period, history, horizon
+            )
 
     def tick(self, t_ns: int) -> TickResult:
         """One control tick at ``t_ns`` (ns). ``committed_due``: every ``committed_every``-th tick

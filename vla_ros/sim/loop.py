@@ -35,6 +35,7 @@ import numpy as np
 from vla_ros.contract.observation import Observation
 from vla_ros.control.chunk import ChunkError
 from vla_ros.control.controller import ChunkController, ControllerConfig
+from vla_ros.control.delay import steps_for
 from vla_ros.control.safety import JointLimits
 from vla_ros.sim.render import render
 from vla_ros.sim.robot import SimArm, SimArmConfig
@@ -128,11 +129,11 @@ class LoopConfig:
         control_period_s, camera_period_s: executor tick and camera frame periods.
         latency_s: injected inference delay: a chunk joins the executor this long after its
             observation's stamp (on simulated time). In ``rtc`` mode each observation carries
-            the executor's committed actions (:func:`committed_prefix`) for the chunk's actions
-            due at or before its arrival, ``d = floor(latency / policy dt) + 1``: the node
-            graph's ``ceil(latency / dt)`` where a real latency is never an exact multiple of
-            ``dt``; here, on simulated time, it is, and the action due at the arrival tick is
-            executed from what was committed too.
+            what the executor will command (:func:`committed_prefix`) for the chunk's first
+            ``d = steps_for(latency, policy dt) = ceil(latency / dt)`` actions
+            (:func:`vla_ros.control.delay.steps_for`, the executor's and policy_node's count):
+            those due before the arrival; one due exactly at the arrival tick is the chunk's
+            first free action (:func:`vla_ros.control.rtc.takeover`).
         duration_s: episode length (simulated seconds).
         max_jump: the executor's ``max_jump`` (rad).
         mode: the executor's chunk mode (``temporal_ensemble`` | ``latest`` | ``blend`` | ...).
@@ -226,14 +227,15 @@ def controller_for(
 
 
 def committed_prefix(ctl: ChunkController, stamp_ns: int, dt_ns: int, d: int) -> np.ndarray | None:
-    """Real-time chunking's committed actions for an observation at ``stamp_ns``: the
-    executor's plan (:meth:`ChunkController.plan`) at ``stamp_ns + i * dt_ns``, ``i < d``
+    """Real-time chunking's committed actions for an observation at ``stamp_ns``: what the
+    executor will command (:meth:`ChunkController.committed`: its plan through the safety
+    filter) at ``stamp_ns + i * dt_ns``, ``i < d``
     (``[d, n]`` float32, absolute; the node graph's ``Observation.committed_actions``). None when
     ``d == 0`` or the plan does not cover one of those times (nothing committed yet).
     """
     if d <= 0:
         return None
-    rows = [ctl.plan(stamp_ns + i * dt_ns) for i in range(d)]
+    rows = [ctl.committed(stamp_ns + i * dt_ns) for i in range(d)]
     if any(r is None for r in rows):
         return None
     return np.stack(rows).astype(np.float32)
@@ -325,7 +327,7 @@ def run_episode(
                 }
                 obs = Observation(images=images, state=arm.position.copy(), stamp_ns=t)
                 if cfg.mode == "rtc":
-                    obs.committed_actions = committed_prefix(ctl, t, dt_ns, latency_ns // dt_ns + 1)
+                    obs.committed_actions = committed_prefix(ctl, t, dt_ns, steps_for(latency_ns, dt_ns))
                 actions = np.asarray(policy(obs), dtype=np.float32)
                 if on_observation is not None:
                     on_observation(obs, actions)
