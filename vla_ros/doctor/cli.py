@@ -2,7 +2,8 @@
 
 With ``--card`` (and ``--latency-ms``, ``--live`` or a latency recorded in the card) it also
 checks the inference delay against the execution horizon; ``--params`` gives the executor's
-settings (``max_chunk_age_s``, ``time_offset_s``) that horizon depends on.
+settings (``max_chunk_age_s``, ``time_offset_s``) that horizon depends on, and policy_node's names for
+the card's joints (``state_joints``, ``action_joints``) that ``live.joints`` looks for.
 
 Exit code 0 when no check FAILs (``--strict``: and none WARNs), 1 otherwise, 2 on bad arguments.
 Works offline; rclpy is imported only for ``--live``; torch only when a GPU can be there (and in a
@@ -80,14 +81,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--params",
         type=Path,
         metavar="YAML",
-        help="parameter file the executor runs with: its executor_node max_chunk_age_s and "
-        "time_offset_s decide the execution horizon the inference delay is checked against",
+        help="parameter file the nodes run with: its executor_node max_chunk_age_s and "
+        "time_offset_s decide the execution horizon the inference delay is checked against; its "
+        "policy_node state_joints/action_joints are the joint names looked for on /joint_states",
     )
     parser.add_argument(
         "--namespace",
         default="/",
         metavar="NS",
-        help="namespace executor_node runs in, for reading --params (default /)",
+        help="namespace the nodes run in, for reading --params (default /)",
     )
     parser.add_argument(
         "--no-gpu", action="store_true", help="skip the GPU/TensorRT probes (they import torch/tensorrt)"

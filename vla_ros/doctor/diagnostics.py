@@ -85,7 +85,8 @@ def node_options(
 ) -> DoctorOptions:
     """doctor_node's parameters -> :class:`DoctorOptions` (empty strings and 0 mean "not set").
 
-    ``params`` is the executor's parameter file (read for ``executor_node`` in ``namespace``).
+    ``params`` is the nodes' parameter file (read for ``executor_node``'s timing and
+    ``policy_node``'s joint names in ``namespace``).
     Raises ``ValueError`` for a negative ``live_s``, an unknown group or a malformed topic
     expectation (``NAME[:HZ[:TOL]]``).
     """

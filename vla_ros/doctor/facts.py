@@ -181,6 +181,15 @@ class Facts:
         """The executor's chunk-timing parameters from ``--params`` (defaults without it)."""
         return read_executor_settings(self.opts.params, self.opts.namespace)
 
+    @cached_property
+    def policy_joints(self) -> live.PolicyJoints | None:
+        """The joint names policy_node uses for the card's joints (``--params``' policy_node
+        ``state_joints`` / ``action_joints``, else the card's); None without a card."""
+        card = self.card
+        if card is None:
+            return None
+        return read_policy_joints(self.opts.params, card, self.opts.namespace)
+
     # -- live graph, latency -------------------------------------------------------------------
     @property
     def expected_topics(self) -> list[live.TopicExpectation]:
@@ -266,6 +275,35 @@ def read_executor_settings(params: Any, namespace: str = "/") -> ExecutorSetting
     except (OSError, ValueError) as exc:
         return ExecutorSettings(**defaults, source=f"{params}", error=str(exc))
     return ExecutorSettings(**values, source=f"{params} (executor_node)")
+
+
+def read_policy_joints(params: Any, card: PolicyCard, namespace: str = "/") -> live.PolicyJoints:
+    """The robot names policy_node gives ``card``'s state and action joints: ``state_joints`` /
+    ``action_joints`` of the policy_node section(s) that apply to the node in ``namespace`` in
+    the parameter YAML ``params`` (rcl's matching: :func:`vla_ros.util.params.node_section`), each
+    the card's own names when absent or empty. Never raises: an unreadable file, or names the
+    node would refuse (not a list of names, another count than the card's), come back with
+    ``error`` set and the card's names."""
+    from vla_ros.policy.config import resolve_joint_names
+    from vla_ros.util.params import node_section
+
+    own = live.PolicyJoints(tuple(card.state_joints), tuple(card.action_joints))
+    if params is None or str(params) == "":
+        return own
+    source = f"{params} (policy_node)"
+    try:
+        section = node_section(params, "policy_node", namespace)
+        names = {}
+        for key, card_names in (("state_joints", own.state_joints), ("action_joints", own.action_joints)):
+            given = section.get(key, [])
+            if not isinstance(given, list) or not all(isinstance(n, str) for n in given):
+                raise ValueError(f"parameter {key} is {given!r}; it must be a list of joint names")
+            names[key] = resolve_joint_names(key, given, card_names)
+    except (OSError, ValueError) as exc:
+        return live.PolicyJoints(own.state_joints, own.action_joints, source, error=str(exc))
+    if not section.get("state_joints") and not section.get("action_joints"):
+        return own
+    return live.PolicyJoints(names["state_joints"], names["action_joints"], source)
 
 
 def _sample(opts: DoctorOptions, card: PolicyCard | None) -> live.LiveObservation:

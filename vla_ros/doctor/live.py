@@ -448,29 +448,78 @@ def check_qos(obs: LiveObservation) -> Verdict:
     return verdict(Status.PASS, "no incompatible QoS pairs", **details)
 
 
-@check("live.joints", "joint names", args=lambda f: (f.observation, f.card), needs_live=True)
-def check_joints(obs: LiveObservation, card: PolicyCard | None, topic: str = "/joint_states") -> Verdict:
-    """``/joint_states`` names cover every joint the card reads or commands."""
+@dataclass(frozen=True)
+class PolicyJoints:
+    """The robot joint names policy_node reads (``state_joints``) and commands (``action_joints``):
+    its parameters from ``--params`` when they rename the card's joints, else the card's own.
+
+    ``source`` says where they came from (``"the card"`` or ``"FILE (policy_node)"``); ``error``
+    is why the parameter file's names cannot be used (the node would refuse them), else None.
+    """
+
+    state_joints: tuple[str, ...]
+    action_joints: tuple[str, ...]
+    source: str = "the card"
+    error: str | None = None
+
+    @property
+    def renamed(self) -> bool:
+        """Whether the names come from the parameter file (not the card's own)."""
+        return self.source != "the card"
+
+
+@check(
+    "live.joints",
+    "joint names",
+    args=lambda f: (f.observation, f.card, f.policy_joints),
+    needs_live=True,
+)
+def check_joints(
+    obs: LiveObservation,
+    card: PolicyCard | None,
+    joints: PolicyJoints | None = None,
+    topic: str = "/joint_states",
+) -> Verdict:
+    """``/joint_states`` names cover every joint policy_node reads or commands: the card's
+    joints under the names ``joints`` gives them (policy_node's ``state_joints`` /
+    ``action_joints``; None: the card's own names)."""
     if card is None:
         return verdict(Status.SKIP, "no policy card given (--card DIR)")
+    if joints is not None and joints.error:
+        return verdict(
+            Status.FAIL,
+            f"policy_node's joint names in {joints.source} cannot be used: {joints.error}",
+            "list one robot joint per card joint, in the card's order, or leave them empty",
+        )
     if obs.error:
         return verdict(Status.SKIP, "graph not sampled")
-    want = list(dict.fromkeys([*card.state_joints, *card.action_joints]))
+    joints = joints or PolicyJoints(tuple(card.state_joints), tuple(card.action_joints))
+    want = list(dict.fromkeys([*joints.state_joints, *joints.action_joints]))
     t = obs.topics.get(topic)
     if t is None or not t.count:
         return verdict(Status.SKIP, f"no {topic} message received", expected=want)
     have = t.joint_names
     missing = [j for j in want if j not in have]
-    details = {"expected": want, "published": have, "missing": missing}
+    details = {"expected": want, "published": have, "missing": missing, "names_from": joints.source}
+    whose = f"policy_node's joints (state_joints/action_joints of {joints.source})"
+    if not joints.renamed:
+        whose = "the card's joints (policy_node renames none: no state_joints/action_joints in --params)"
     if missing:
+        fix = (
+            f"remap to the right joint_states topic, or correct policy_node's state_joints / "
+            f"action_joints in {joints.source} (one robot joint per card joint, in the card's order)"
+            if joints.renamed
+            else "remap to the right joint_states topic, or give policy_node the robot's names for "
+            "the card's joints: state_joints / action_joints (one per card joint, in the card's "
+            "order) in its parameter file, and pass it as --params"
+        )
         return verdict(
             Status.FAIL,
-            f"{topic} lacks {len(missing)} of the card's joints: {', '.join(missing)}",
-            "remap to the right joint_states topic, or fix the names (URDF joint names "
-            "must match the card's state_joints/action_joints)",
+            f"{topic} lacks {len(missing)} of {whose}: {', '.join(missing)}",
+            fix,
             **details,
         )
-    return verdict(Status.PASS, f"{topic} covers all {len(want)} card joints", **details)
+    return verdict(Status.PASS, f"{topic} covers all {len(want)} of {whose}", **details)
 
 
 @dataclass(frozen=True)
@@ -480,13 +529,18 @@ class _LiveFacts:
     observation: LiveObservation
     expected_topics: list[TopicExpectation]
     card: PolicyCard | None
+    policy_joints: PolicyJoints | None = None
 
 
 def live_checks(
-    obs: LiveObservation, expected: list[TopicExpectation], card: PolicyCard | None
+    obs: LiveObservation,
+    expected: list[TopicExpectation],
+    card: PolicyCard | None,
+    joints: PolicyJoints | None = None,
 ) -> list[CheckResult]:
-    """Every registered live check on one observation, in report order."""
+    """Every registered live check on one observation, in report order (``joints``: the names
+    policy_node uses for the card's joints, None: the card's own)."""
     from vla_ros.doctor.registry import checks
 
-    facts = _LiveFacts(obs, expected, card)
+    facts = _LiveFacts(obs, expected, card, joints)
     return [spec.run(facts) for spec in checks(["live"])]
