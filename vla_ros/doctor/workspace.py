@@ -132,6 +132,55 @@ def find_workspace(
     return None
 
 
+def wheels_setup(root: Path | None) -> bool:
+    """Whether ``root`` is this project's own checkout set up with its Makefile (``make setup``:
+    a venv with the ROS 2 wheels and ``./env.sh``); there ``colcon`` is on PATH only inside
+    ``./env.sh``, and ``make setup`` is the (idempotent) build."""
+    return root is not None and all(
+        (root / name).is_file() for name in ("env.sh", "Makefile", "scripts/setup.sh", "package.xml")
+    )
+
+
+def build_command(
+    ctx: DoctorContext, ws: Workspace | None, *, symlink: bool = False, clean: bool = False
+) -> str:
+    """The command that builds vla_ros in ``ws``: ``cd ROOT && make setup`` in this project's
+    Makefile setup (:func:`wheels_setup`), else ``cd ROOT && colcon build --packages-select
+    vla_ros`` (``--symlink-install`` with ``symlink``), preceded by sourcing ROS 2 when ``colcon``
+    is not on PATH. ``clean`` removes the package's build folder and install prefix first."""
+    root = ws.root if ws is not None else None
+    rm = ""
+    if clean and ws is not None and root is not None:
+        rm = f"rm -rf {root}/build/vla_ros" + (f" {ws.install}" if ws.install else "") + " && "
+    if wheels_setup(root):
+        return f"{rm}cd {root} && make setup"
+    cmd = "colcon build --packages-select vla_ros" + (" --symlink-install" if symlink else "")
+    cmd = rm + (f"cd {root} && {cmd}" if root is not None else cmd)
+    if ctx.which("colcon") is None:
+        return f"source /opt/ros/<distro>/setup.bash (colcon is not on PATH), then {cmd}"
+    return cmd
+
+
+def _no_source(ws: Workspace | None) -> str:
+    """Why no vla_ros source tree was found: nothing located, or what ``ws.root`` holds."""
+    if ws is None or ws.root is None:
+        return "no vla_ros source tree found (use --workspace DIR)"
+    found = [
+        what
+        for what, there in (
+            ("an install of vla_ros", ws.install is not None),
+            ("build/vla_ros", ws.build is not None),
+            ("a colcon log/", ws.log is not None),
+        )
+        if there
+    ]
+    holds = f"it holds {', '.join(found)}" if found else "nor a build, install or log of vla_ros"
+    return (
+        f"no vla_ros source tree in {ws.root}: no package.xml naming vla_ros there or under src/ "
+        f"(and no build/vla_ros naming one); {holds}"
+    )
+
+
 def _same(a: Path | None, b: Path | None) -> bool:
     return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
 
@@ -150,15 +199,16 @@ def check_ament_index(
     if not prefixes:
         where = f"{ws.root}/install/setup.bash" if ws and ws.root else "install/setup.bash"
         built = ws is not None and ws.install is not None
+        if ws is not None and wheels_setup(ws.root):
+            fix = f"run it through {ws.root}/env.sh" + (
+                "" if built else f" (build it first: {build_command(ctx, ws)})"
+            )
+        else:
+            fix = f"source {where}" if built else f"build it: {build_command(ctx, ws)}; then source {where}"
         return verdict(
             Status.FAIL,
             "vla_ros is not in the ament index (AMENT_PREFIX_PATH has no prefix registering it)",
-            (
-                f"source {where}"
-                if built
-                else f"build it: colcon build --packages-select vla_ros; then source {where}"
-            )
-            + " (or run through ./env.sh)",
+            fix,
             **details,
         )
     if ws is not None and ws.install is not None and not _same(prefixes[0], ws.install):
@@ -249,12 +299,12 @@ def _same_code(a: Path, b: Path) -> bool:
 def check_stale(ctx: DoctorContext, ws: Workspace | None) -> Verdict:
     """Sources newer than the install: FAIL when contents differ, WARN when only touched."""
     if ws is None or ws.source is None:
-        return verdict(Status.SKIP, "no vla_ros source tree found (use --workspace DIR)")
+        return verdict(Status.SKIP, _no_source(ws))
     if ws.install is None:
         return verdict(
             Status.FAIL,
             f"vla_ros is not built in {ws.root}",
-            f"cd {ws.root} && colcon build --packages-select vla_ros",
+            build_command(ctx, ws),
             source=str(ws.source),
         )
     stamp = build_stamp(ws)
@@ -291,7 +341,7 @@ def check_stale(ctx: DoctorContext, ws: Workspace | None) -> Verdict:
         "touched_only": touched,
         "installed_without_source": orphans,
     }
-    rebuild = f"cd {ws.root} && colcon build --packages-select vla_ros"
+    rebuild = build_command(ctx, ws)
     if changed or new:
         names = (changed + new)[:MAX_NAMED]
         more = len(changed) + len(new) - len(names)
@@ -313,7 +363,7 @@ def check_stale(ctx: DoctorContext, ws: Workspace | None) -> Verdict:
             parts.append(
                 f"{len(orphans)} installed module(s) without a source: {', '.join(orphans[:MAX_NAMED])}"
             )
-        fix = rebuild if not orphans else (f"rm -rf {ws.root}/build/vla_ros {ws.install} && {rebuild}")
+        fix = rebuild if not orphans else build_command(ctx, ws, clean=True)
         return verdict(Status.WARN, "stale build: " + "; ".join(parts), fix, **details)
     return verdict(Status.PASS, "install is up to date with the sources", **details)
 
@@ -357,10 +407,7 @@ def check_symlink_install(ctx: DoctorContext, ws: Workspace | None) -> Verdict:
         "outside_source": foreign,
         "configured_symlink_install": configured,
     }
-    clean = (
-        f"rm -rf {ws.root}/build/vla_ros {ws.install} && cd {ws.root} && colcon build "
-        "--packages-select vla_ros" + (" --symlink-install" if configured else "")
-    )
+    clean = build_command(ctx, ws, symlink=bool(configured), clean=True)
     if broken:
         return verdict(
             Status.FAIL,
