@@ -178,6 +178,26 @@ def test_image_statistics_are_applied_as_lerobot(case: str) -> None:
     assert (unnorm(plain) - outputs["action"]).abs().max().item() > 0.1
 
 
+def test_missing_image_statistic_is_refused_naming_it(tmp_path: Path) -> None:
+    """A MEAN_STD camera without its ``std`` statistic: refused naming the feature, the mode and
+    the statistic (never run un-normalized); with none of its statistics it is not normalized,
+    as LeRobot's normalizer skips a feature without statistics."""
+    d = _copy("pi0_images_mean_std", tmp_path)
+    files = [
+        d / "policy_preprocessor_step_6_normalizer_processor.safetensors",
+        d / "policy_postprocessor_step_0_unnormalizer_processor.safetensors",  # it has them too
+    ]
+    full = [load_file(str(f)) for f in files]
+    for f, stats in zip(files, full, strict=True):
+        save_file({k: v for k, v in stats.items() if k != "observation.images.top.std"}, str(f))
+    with pytest.raises(LeRobotCheckpointError, match=r"'observation.images.top' .*MEAN_STD.*'std'"):
+        build_lerobot_policy(read_lerobot_folder(d))
+    for f, stats in zip(files, full, strict=True):
+        save_file({k: v for k, v in stats.items() if not k.startswith("observation.images.")}, str(f))
+    model = build_lerobot_policy(read_lerobot_folder(d))
+    assert [n.mode for n in model.image_norm] == ["IDENTITY"]
+
+
 def _copy(case: str, tmp_path: Path) -> Path:
     dst = tmp_path / case
     shutil.copytree(folder(case), dst)
@@ -378,3 +398,22 @@ def test_build_in_place_shares_the_checkpoint_tensors_and_keeps_their_dtypes() -
         got = low.predict_action(obs, noise=inputs["noise"])
     assert got.dtype == torch.float32
     assert 0.0 < (got - want).abs().max().item() < 5e-2
+
+
+def test_build_in_place_normalizes_images_as_the_copying_build() -> None:
+    """The low-memory build carries the cameras' VISUAL statistics too (not the zeros of a meta
+    buffer): its actions are exactly the copying build's, LeRobot's within the bound."""
+    from vla_ros.spine.families.lerobot_pi0_checkpoint import build_in_place
+
+    case = "pi0_images_mean_std"
+    ckpt = read_lerobot_folder(folder(case))
+    inputs, outputs = golden(case)
+    ref = build_lerobot_policy(ckpt)
+    model = build_in_place(ckpt)
+    obs = obs_of(ckpt, ref, inputs, case)
+    assert torch.equal(model.image_norm[0].std, ckpt.stats["observation.images.top"]["std"].reshape(3, 1, 1))
+    with torch.no_grad():
+        got = model.predict_action(obs, noise=inputs["noise"])
+        assert torch.equal(got, ref.predict_action(obs, noise=inputs["noise"]))
+    actions = ckpt.normalizer("action").unnormalize(got)
+    assert (actions - outputs["action"]).abs().max().item() <= BOUND
