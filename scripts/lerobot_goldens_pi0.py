@@ -43,8 +43,10 @@ tiny SigLIP (what the real checkpoint's variant names stand for in LeRobot's tab
 reads for variant names it does not know.
 
 Each case: random weights at unit scale, ``save_pretrained`` + the processor pipelines (made-up
-statistics), reload with ``from_pretrained(strict=True)``: ``PI0Policy.from_pretrained`` returns
-a random model when loading fails, so every reloaded tensor is compared with the saved file
+statistics; ``[3, 1, 1]`` image statistics, drawn after the others, when the case normalizes its
+VISUAL features, so the other cases' fixtures stay byte-identical), reload with
+``from_pretrained(strict=True)``: ``PI0Policy.from_pretrained`` returns a random model when
+loading fails, so every reloaded tensor is compared with the saved file
 (a mismatch stops the script). Then raw observation + task -> preprocessor ->
 ``policy._preprocess_images`` / ``prepare_state`` -> ``model.sample_actions(..., noise=)``
 (``predict_action_chunk`` takes no noise) -> truncate -> postprocessor, one sample at a time.
