@@ -22,7 +22,7 @@ from torch import Tensor
 from vla_ros.spine.base_vla import BaseVLA, step_tensor
 from vla_ros.spine.components.layers import masked_mean
 from vla_ros.spine.components.text import get_tokenizer
-from vla_ros.spine.families.common import action_weights, masked_loss, require_actions
+from vla_ros.spine.families.common import DiffusionNoise, action_weights, masked_loss, require_actions
 from vla_ros.spine.registry import VLAS
 
 
@@ -37,7 +37,7 @@ def cosine_alphas_cumprod(steps: int, s: float = 0.008, max_beta: float = 0.999)
 
 
 @VLAS.register(name="diffusion")
-class DiffusionVLA(BaseVLA):
+class DiffusionVLA(DiffusionNoise, BaseVLA):
     """Diffusion Policy: pooled visual features + state history -> FiLM U-Net, DDPM / DDIM."""
 
     FAMILY = "diffusion"
@@ -115,14 +115,6 @@ class DiffusionVLA(BaseVLA):
             "num_train_timesteps": self.num_train_timesteps,
         }
 
-    def training_noise(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
-        g = torch.Generator().manual_seed(seed)
-        shape = (batch_size, self.io.horizon, self.io.action_dim)
-        return {
-            "noise": torch.randn(shape, generator=g),
-            "timestep": torch.randint(0, self.num_train_timesteps, (batch_size,), generator=g),
-        }
-
     # ------------------------------------------------------------------ split layout
     def export_prefix(self, obs: Mapping[str, Tensor]) -> dict[str, Tensor]:
         images, state = obs["images"], obs["state"]
@@ -160,11 +152,7 @@ class DiffusionVLA(BaseVLA):
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         self.check_obs(batch)
         a = require_actions(batch, "diffusion", self.io.horizon, self.io.action_dim)
-        noise = batch.get("noise")
-        noise = torch.randn_like(a) if noise is None else noise
-        t = batch.get("timestep")
-        if t is None:
-            t = torch.randint(0, self.num_train_timesteps, (a.shape[0],), device=a.device)
+        noise, t = self.noise_and_timestep(batch, a)
         ab = self.alphas_cumprod[t.long()][:, None, None]
         x_t = torch.sqrt(ab) * a + torch.sqrt(1.0 - ab) * noise
         pred = self.vla_head(x_t, t, self.export_prefix(batch)["cond"])

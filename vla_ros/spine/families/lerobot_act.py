@@ -35,9 +35,8 @@ from vla_ros.spine.checkpoints.lerobot import (
     LeRobotCheckpointError,
     register_lerobot_builder,
 )
-from vla_ros.spine.checkpoints.normalize import FeatureNormalizer
 from vla_ros.spine.components import tv_resnet  # noqa: F401  (registers TorchvisionResNet)
-from vla_ros.spine.families.common import action_weights, masked_loss, require_actions
+from vla_ros.spine.families.common import action_weights, camera_normalizers, masked_loss, require_actions
 from vla_ros.spine.registry import HEADS, PROJECTORS, VLAS
 
 #: spine model prefix -> LeRobot checkpoint prefix (first match wins; see spine/weights.py)
@@ -260,15 +259,8 @@ class LeRobotACT(BaseVLA):
             raise ValueError(
                 "LeRobot ACT uses the newest observation only (n_obs_steps 1); set io.obs_history: 1"
             )
-        cams = self.io.camera_names
-        norms = list(image_normalization or [{"mode": "IDENTITY"}] * len(cams))
-        if len(norms) != len(cams):
-            raise ValueError(
-                f"image_normalization has {len(norms)} entries for {len(cams)} cameras {list(cams)}"
-            )
-        self.image_norm = nn.ModuleList(
-            FeatureNormalizer(str(n["mode"]), (self.io.image_channels, 1, 1), eps=float(n.get("eps", 1e-8)))
-            for n in norms
+        self.image_norm = camera_normalizers(
+            image_normalization, self.io.camera_names, self.io.image_channels
         )
         self.build_slots()
         # without the VAE encoder the latent is always zero: its projection's weight has no effect

@@ -47,7 +47,7 @@ from vla_ros.spine.components.noise_schedulers import (
     sampler_tables,
 )
 from vla_ros.spine.components.unet1d import LeRobotConditionalUnet1d  # noqa: F401  (registers)
-from vla_ros.spine.families.common import action_weights, masked_loss, require_actions
+from vla_ros.spine.families.common import DiffusionNoise, action_weights, masked_loss, require_actions
 from vla_ros.spine.registry import VISION_BACKBONES, VLAS
 from vla_ros.spine.weights import WeightLoadError, load_weights
 
@@ -75,7 +75,7 @@ class DiffusionRgbEncoderPerCamera(nn.ModuleList):
 
 
 @VLAS.register(name="lerobot_diffusion")
-class LeRobotDiffusion(BaseVLA):
+class LeRobotDiffusion(DiffusionNoise, BaseVLA):
     """Diffusion Policy as LeRobot runs it (see the module docstring).
 
     Args:
@@ -293,14 +293,6 @@ class LeRobotDiffusion(BaseVLA):
             x = self.export_step(prefix, x, k, z)
         return x
 
-    def training_noise(self, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
-        g = torch.Generator().manual_seed(seed)
-        shape = (batch_size, self.io.horizon, self.io.action_dim)
-        return {
-            "noise": torch.randn(shape, generator=g),
-            "timestep": torch.randint(0, self.num_train_timesteps, (batch_size,), generator=g),
-        }
-
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """LeRobot's ``compute_loss``: MSE of the U-Net output against the noise (epsilon) or the
         actions (sample) at ``x_t = sqrt(a_t) actions + sqrt(1 - a_t) noise``; padded actions
@@ -308,11 +300,7 @@ class LeRobotDiffusion(BaseVLA):
         training when ``crop_is_random``)."""
         self.check_obs(batch)
         a = require_actions(batch, "lerobot_diffusion", self.io.horizon, self.io.action_dim)
-        noise = batch.get("noise")
-        noise = torch.randn_like(a) if noise is None else noise
-        t = batch.get("timestep")
-        if t is None:
-            t = torch.randint(0, self.num_train_timesteps, (a.shape[0],), device=a.device)
+        noise, t = self.noise_and_timestep(batch, a)
         ab = self.alphas_cumprod[t.long()][:, None, None]
         x_t = ab**0.5 * a + (1 - ab) ** 0.5 * noise
         pred = self.vla_head(x_t, t.long(), self.export_prefix(batch)["global_cond"])

@@ -41,12 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vla_ros.spine.checkpoints.normalize import FeatureNormalizer
 from vla_ros.spine.components import siglip, smollm, smolvla_expert  # noqa: F401  (registers the slots)
 from vla_ros.spine.components.smolvla_text import (
     SmolVLATokenizer,
     TokenizerNotFoundError,
 )
+from vla_ros.spine.families.common import camera_normalizers
 from vla_ros.spine.families.lerobot_flow import LeRobotFlowVLA
 from vla_ros.spine.registry import VLAS
 
@@ -140,16 +140,9 @@ class LeRobotSmolVLA(LeRobotFlowVLA):
             lerobot=lerobot,
         )
         self._tokenizer: SmolVLATokenizer | None = None
-        cams = self.io.camera_names
-        norms = list(image_normalization or [{"mode": "IDENTITY"}] * len(cams))
-        if len(norms) != len(cams):
-            raise ValueError(
-                f"image_normalization has {len(norms)} entries for {len(cams)} cameras {list(cams)}"
-            )
         # LeRobot's preprocessor normalizes each camera (its VISUAL mode) before SmolVLA resizes
-        self.image_norm = nn.ModuleList(
-            FeatureNormalizer(str(n["mode"]), (self.io.image_channels, 1, 1), eps=float(n.get("eps", 1e-8)))
-            for n in norms
+        self.image_norm = camera_normalizers(
+            image_normalization, self.io.camera_names, self.io.image_channels
         )
         self.build_slots()
         llm, head = self.llm_backbone, self.vla_head
