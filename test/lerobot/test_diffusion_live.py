@@ -4,42 +4,22 @@ goldens now; they equal the committed ones and vla_ros reproduces the fresh ones
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 from diffusion_helpers import DIFFUSION_CASES, spine_obs
-from lerobot_fixtures import BOUND, FIXTURES
+from lerobot_fixtures import BOUND, FIXTURES, LIVE_MARKS, run_lane_script
 from safetensors.torch import load_file
 
 from vla_ros.spine.checkpoints import build_lerobot_policy, read_lerobot_folder
 
-ROOT = Path(__file__).resolve().parents[2]
-LANE = Path(os.environ.get("LEROBOT_VENV", ROOT / ".venv-lerobot")) / "bin" / "python"
-
-pytestmark = [
-    pytest.mark.lerobot,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not LANE.is_file(), reason=f"no LeRobot reference lane at {LANE.parent.parent}: run make lerobot-ref"
-    ),
-]
+pytestmark = LIVE_MARKS
 
 
 @pytest.mark.parametrize("case", DIFFUSION_CASES)
 def test_live_lerobot_diffusion_goldens_match_vla_ros(case: str, tmp_path: Path) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    script = ROOT / "scripts" / "lerobot_goldens_diffusion.py"
-    run = subprocess.run(
-        [str(LANE), str(script), "--out", str(tmp_path), "--only", case],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_lane_script("lerobot_goldens_diffusion.py", "--out", str(tmp_path), "--only", case, timeout=600)
     fresh = load_file(tmp_path / case / "outputs.safetensors")
     committed = load_file(FIXTURES / case / "outputs.safetensors")
     assert fresh.keys() == committed.keys()
@@ -68,14 +48,7 @@ def test_float64_explains_the_torch_runtime_gap_on_bn_sample(tmp_path: Path) -> 
 
     case = tmp_path / "diffusion_bn_sample"
     shutil.copytree(FIXTURES / "diffusion_bn_sample", case)
-    run = subprocess.run(
-        [str(LANE), str(ROOT / "scripts" / "lerobot_goldens_review.py"), "--float64", str(case)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_lane_script("lerobot_goldens_review.py", "--float64", str(case), timeout=600)
     ref64 = load_file(case / "lerobot_float64.safetensors")["action.normalized"]
     ref32 = load_file(case / "outputs.safetensors")["action.normalized"].double()
     inputs = load_file(case / "inputs.safetensors")

@@ -3,42 +3,24 @@ matches them. Marked ``lerobot``; skipped (saying why) when the lane is not inst
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from lerobot_fixtures import BOUND, FIXTURES
+from lerobot_fixtures import BOUND, FIXTURES, LIVE_MARKS, run_lane_script
 from safetensors.torch import load_file
 
 from vla_ros.spine.checkpoints import build_lerobot_policy, read_lerobot_folder
 
-ROOT = Path(__file__).resolve().parents[2]
-LANE = Path(os.environ.get("LEROBOT_VENV", ROOT / ".venv-lerobot")) / "bin" / "python"
 CASES = ("act_1cam_meanstd", "act_2cam_minmax_prenorm", "act_quantiles", "act_sim_arm")
 
-pytestmark = [
-    pytest.mark.lerobot,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not LANE.is_file(), reason=f"no LeRobot reference lane at {LANE.parent.parent}: run make lerobot-ref"
-    ),
-]
+pytestmark = LIVE_MARKS
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_live_lerobot_goldens_match_vla_ros(case: str, tmp_path: Path) -> None:
     from test_act_model import whole_path
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run(
-        [str(LANE), str(ROOT / "scripts" / "lerobot_goldens.py"), "--out", str(tmp_path), "--only", case],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_lane_script("lerobot_goldens.py", "--out", str(tmp_path), "--only", case, timeout=240)
     fresh = load_file(str(tmp_path / case / "outputs.safetensors"))["action"]
     committed = load_file(str(FIXTURES / case / "outputs.safetensors"))["action"]
     assert (fresh - committed).abs().max().item() <= 1e-6  # the lane reproduces the committed goldens

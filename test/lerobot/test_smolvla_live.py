@@ -3,42 +3,22 @@ equal the committed ones, and vla_ros matches them. Marked ``lerobot``; skipped 
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
-import pytest
 import torch
-from lerobot_fixtures import BOUND, FIXTURES
+from lerobot_fixtures import BOUND, FIXTURES, LIVE_MARKS, run_lane_script
 from safetensors.torch import load_file
 from test_smolvla_model import obs_of
 
 from vla_ros.spine.checkpoints import build_lerobot_policy, read_lerobot_folder
 
-ROOT = Path(__file__).resolve().parents[2]
-LANE = Path(os.environ.get("LEROBOT_VENV", ROOT / ".venv-lerobot")) / "bin" / "python"
 CASE = "smolvla_2cam"
 
-pytestmark = [
-    pytest.mark.lerobot,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not LANE.is_file(), reason=f"no LeRobot reference lane at {LANE.parent.parent}: run make lerobot-ref"
-    ),
-]
+pytestmark = LIVE_MARKS
 
 
 def test_live_lerobot_smolvla_goldens_match_vla_ros(tmp_path: Path) -> None:
-    script = ROOT / "scripts" / "lerobot_goldens_smolvla.py"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run(
-        [str(LANE), str(script), "--out", str(tmp_path), "--only", CASE],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    run_lane_script("lerobot_goldens_smolvla.py", "--out", str(tmp_path), "--only", CASE, timeout=300)
     fresh = load_file(str(tmp_path / CASE / "outputs.safetensors"))
     committed = load_file(str(FIXTURES / CASE / "outputs.safetensors"))
     assert (fresh["action"] - committed["action"]).abs().max().item() <= 1e-6
