@@ -224,3 +224,19 @@ def test_processor_files_of_an_early_migration_are_read_and_named(tmp_path: Path
     (d / "robot_postprocessor.json").unlink()
     with pytest.raises(LeRobotCheckpointError, match=r"has no policy_preprocessor\.json"):
         read_lerobot_folder(d)
+
+
+def test_inputs_take_the_preprocessor_stats_and_actions_the_postprocessor(tmp_path: Path) -> None:
+    # LeRobot normalizes observations with policy_preprocessor's statistics and unnormalizes actions
+    # with policy_postprocessor's; the two files usually agree, so make them differ
+    d = _copy("act_1cam_meanstd", tmp_path)
+    (post,) = d.glob("policy_postprocessor_step_*.safetensors")
+    (pre,) = d.glob("policy_preprocessor_step_*.safetensors")
+    flat = load_file(str(post))
+    flat["observation.state.mean"] = flat.get("observation.state.mean", torch.zeros(6)) + 5.0
+    flat["action.mean"] = flat["action.mean"] + 7.0
+    save_file(flat, str(post))
+    ckpt = read_lerobot_folder(d)
+    pre_flat = load_file(str(pre))
+    torch.testing.assert_close(ckpt.stats["observation.state"]["mean"], pre_flat["observation.state.mean"])
+    torch.testing.assert_close(ckpt.stats["action"]["mean"], flat["action.mean"])

@@ -411,8 +411,9 @@ def read_lerobot_folder(path: str | Path, check_type: bool = True) -> LeRobotChe
             eps = float(step_cfg.get("eps", eps))
             norm_map.update(_norm_map(step_cfg.get("norm_map"), str(folder / file)))
             for feat, s in _split_flat(flat, folder / file).items():
-                # the postprocessor's action stats are the ones that unnormalize the outputs
-                if file == POSTPROCESSOR_FILE or feat not in stats:
+                # LeRobot normalizes the inputs with the preprocessor's statistics and unnormalizes
+                # the outputs (actions) with the postprocessor's: each wins for its own features
+                if feat not in stats or (file == POSTPROCESSOR_FILE and feat in outputs):
                     stats[feat] = s
         if legacy:  # a migrated folder that still carries the old buffers: the processors win
             _legacy_stats(sd, {**inputs, **outputs}, folder / WEIGHTS_FILE)
