@@ -41,6 +41,7 @@ import torchvision
 from lerobot_goldens_common import (
     folder_kb,
     meta_key_shapes,
+    one_camera_features,
     provenance,
     save_policy_folder,
     save_tensors,
@@ -278,11 +279,7 @@ def make_legacy(out: Path) -> None:
 
 def full_size_keys(out: Path) -> None:
     """Every state-dict name and shape of LeRobot's default-size ACT (1 camera 480x640, 14-D)."""
-    inputs = {
-        "observation.images.top": PolicyFeature(type=FeatureType.VISUAL, shape=(3, 480, 640)),
-        "observation.state": PolicyFeature(type=FeatureType.STATE, shape=(14,)),
-    }
-    outputs = {"action": PolicyFeature(type=FeatureType.ACTION, shape=(14,))}
+    inputs, outputs = one_camera_features("observation.images.top", 480, 640, 14)
     cfg = ACTConfig(
         input_features=inputs, output_features=outputs, pretrained_backbone_weights=None, device="cpu"
     )

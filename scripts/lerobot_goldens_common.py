@@ -135,3 +135,15 @@ def write_full_keys(
     write_json(out / f"{name}.json", data)
     n_params = sum(torch.Size(s).numel() for s in keys.values())
     print(f"{name}.json: {len(keys)} keys, {n_params / 1e6:.1f} M")
+
+
+def one_camera_features(camera: str, height: int, width: int, dim: int) -> tuple[dict, dict]:
+    """LeRobot ``(input_features, output_features)`` of one camera ``camera [3, height, width]``
+    (VISUAL), ``observation.state [dim]`` (STATE) and ``action [dim]`` (ACTION)."""
+    from lerobot.configs.types import FeatureType, PolicyFeature
+
+    inputs = {
+        camera: PolicyFeature(type=FeatureType.VISUAL, shape=(3, height, width)),
+        "observation.state": PolicyFeature(type=FeatureType.STATE, shape=(dim,)),
+    }
+    return inputs, {"action": PolicyFeature(type=FeatureType.ACTION, shape=(dim,))}

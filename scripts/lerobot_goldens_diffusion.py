@@ -51,6 +51,7 @@ from lerobot_goldens import REDUCED_RESNET, _provenance
 from lerobot_goldens_common import (
     folder_kb,
     meta_key_shapes,
+    one_camera_features,
     save_policy_folder,
     save_tensors,
     write_full_keys,
@@ -286,11 +287,7 @@ def make_case(name: str, case: dict, out: Path, seed: int) -> None:
 
 def full_size_keys(out: Path) -> None:
     """Every state-dict name and shape of LeRobot's default DiffusionConfig (1 camera 96x96, 2-D)."""
-    inputs = {
-        "observation.image": PolicyFeature(type=FeatureType.VISUAL, shape=(3, 96, 96)),
-        "observation.state": PolicyFeature(type=FeatureType.STATE, shape=(2,)),
-    }
-    outputs = {"action": PolicyFeature(type=FeatureType.ACTION, shape=(2,))}
+    inputs, outputs = one_camera_features("observation.image", 96, 96, 2)
     cfg = DiffusionConfig(
         input_features=inputs, output_features=outputs, pretrained_backbone_weights=None, device="cpu"
     )
