@@ -22,7 +22,7 @@ and only when ``use_vae`` is set).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -88,6 +88,27 @@ class ACTFeatureProjector(nn.Module):
         return tokens, pos
 
 
+def _sublayer(x: Tensor, norm: nn.Module, pre_norm: bool, f: Callable[[Tensor], Tensor]) -> Tensor:
+    """LeRobot ACT's (DETR's) residual sublayer on ``x [L, B, D]``: pre-norm ``x + f(norm(x))``,
+    post-norm ``norm(x + f(x))``."""
+    return x + f(norm(x)) if pre_norm else norm(x + f(x))
+
+
+def _self_attention(attn: nn.MultiheadAttention, pos: Tensor) -> Callable[[Tensor], Tensor]:
+    """``h [L, B, D]`` -> self-attention with q = k = ``h + pos``, v = ``h``."""
+
+    def run(h: Tensor) -> Tensor:
+        q = h + pos
+        return attn(q, q, value=h, need_weights=False)[0]
+
+    return run
+
+
+def _ffn(layer: nn.Module, h: Tensor) -> Tensor:
+    """The layer's feed-forward block ``linear2(act(linear1(h)))``."""
+    return layer.linear2(layer.act(layer.linear1(h)))
+
+
 class EncoderLayer(nn.Module):
     """LeRobot's ``ACTEncoderLayer`` at inference: q = k = x + pos, v = x; post- or pre-norm."""
 
@@ -102,18 +123,8 @@ class EncoderLayer(nn.Module):
         self.pre_norm = pre_norm
 
     def forward(self, x: Tensor, pos: Tensor) -> Tensor:
-        skip = x
-        if self.pre_norm:
-            x = self.norm1(x)
-        q = x + pos
-        x = skip + self.self_attn(q, q, value=x, need_weights=False)[0]
-        if self.pre_norm:
-            skip, x = x, self.norm2(x)
-        else:
-            x = self.norm1(x)
-            skip = x
-        x = skip + self.linear2(self.act(self.linear1(x)))
-        return x if self.pre_norm else self.norm2(x)
+        x = _sublayer(x, self.norm1, self.pre_norm, _self_attention(self.self_attn, pos))
+        return _sublayer(x, self.norm2, self.pre_norm, lambda h: _ffn(self, h))
 
 
 class DecoderLayer(nn.Module):
@@ -132,24 +143,15 @@ class DecoderLayer(nn.Module):
         self.pre_norm = pre_norm
 
     def forward(self, x: Tensor, memory: Tensor, qpos: Tensor, kpos: Tensor) -> Tensor:
-        skip = x
-        if self.pre_norm:
-            x = self.norm1(x)
-        q = x + qpos
-        x = skip + self.self_attn(q, q, value=x, need_weights=False)[0]
-        if self.pre_norm:
-            skip, x = x, self.norm2(x)
-        else:
-            x = self.norm1(x)
-            skip = x
-        x = skip + self.multihead_attn(x + qpos, memory + kpos, value=memory, need_weights=False)[0]
-        if self.pre_norm:
-            skip, x = x, self.norm3(x)
-        else:
-            x = self.norm2(x)
-            skip = x
-        x = skip + self.linear2(self.act(self.linear1(x)))
-        return x if self.pre_norm else self.norm3(x)
+        x = _sublayer(x, self.norm1, self.pre_norm, _self_attention(self.self_attn, qpos))
+        key = memory + kpos
+        x = _sublayer(
+            x,
+            self.norm2,
+            self.pre_norm,
+            lambda h: self.multihead_attn(h + qpos, key, value=memory, need_weights=False)[0],
+        )
+        return _sublayer(x, self.norm3, self.pre_norm, lambda h: _ffn(self, h))
 
 
 class Encoder(nn.Module):
