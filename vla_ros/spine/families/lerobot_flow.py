@@ -13,11 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from vla_ros.control.rtc_guidance import DEFAULT_MAX_GUIDANCE
 from vla_ros.spine.base_vla import BaseVLA, step_tensor
 from vla_ros.spine.checkpoints.normalize import FeatureNormalizer
+from vla_ros.spine.families.common import camera_normalizers
 from vla_ros.spine.families.rtc_step import check_guidance, guided_euler_step
 
 
@@ -106,15 +107,8 @@ class LeRobotFlowVLA(BaseVLA):
         preprocessor normalizes each camera with its VISUAL mode before the model resizes it
         (LeRobot 0.6.1 ``NormalizerProcessorStep``). ``ValueError`` when the count differs from
         the cameras' or a mode is unknown."""
-        cams = self.io.camera_names
-        norms = list(image_normalization or [{"mode": "IDENTITY"}] * len(cams))
-        if len(norms) != len(cams):
-            raise ValueError(
-                f"image_normalization has {len(norms)} entries for {len(cams)} cameras {list(cams)}"
-            )
-        self.image_norm = nn.ModuleList(
-            FeatureNormalizer(str(n["mode"]), (self.io.image_channels, 1, 1), eps=float(n.get("eps", 1e-8)))
-            for n in norms
+        self.image_norm = camera_normalizers(
+            image_normalization, self.io.camera_names, self.io.image_channels
         )
 
     def normalize_images(self, images: Tensor) -> Tensor:
