@@ -22,6 +22,7 @@ import numpy as np
 from vla_ros.contract.errors import VlaRosError
 from vla_ros.util.clocks import clock_advice, describe_offset, is_other_clock, is_unstamped
 from vla_ros.util.faults import Fault
+from vla_ros.util.names import repeated_names
 
 
 class StateError(VlaRosError, ValueError):
@@ -134,9 +135,8 @@ class JointStateTracker:
         key = tuple(names)
         if key == self._checked_names:
             return
-        if len(set(key)) != len(key):
-            seen: set[str] = set()
-            dup = sorted({n for n in key if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+        dup = repeated_names(key)
+        if dup:
             raise StateError(
                 f"joint_states names joint(s) {dup} more than once (names {list(key)}); which "
                 "position is meant cannot be known: message ignored; fix the publisher to name "

@@ -63,6 +63,7 @@ from vla_ros.util.clocks import (
     is_other_clock,
     is_unstamped,
 )
+from vla_ros.util.names import repeated_names
 
 NS_PER_S = 1_000_000_000
 
@@ -297,9 +298,8 @@ class ObservationAssembler:
 
     def _new_group(self, key: tuple[str, ...]) -> TimedBuffer | None:
         """The buffer for a name list not stored yet (None: it names no needed joint)."""
-        if len(set(key)) != len(key):
-            seen: set[str] = set()
-            dup = sorted({n for n in key if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+        dup = repeated_names(key)
+        if dup:
             raise ObservationError(
                 f"joint_states names joint(s) {dup} more than once (names {list(key)}); which "
                 "position is meant cannot be known, so the message is rejected; fix the publisher "
