@@ -29,6 +29,7 @@ from vla_ros.doctor.report import (
     to_json_dict,
 )
 from vla_ros.doctor.result import DoctorContext
+from vla_ros.util.entry import run_command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,9 +160,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry point (``python -m vla_ros.doctor.cli``)."""
-    parser = argparse.ArgumentParser(prog="vla-ros doctor", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_command("vla-ros doctor", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

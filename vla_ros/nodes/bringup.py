@@ -19,6 +19,7 @@ from typing import Any
 
 from vla_ros.contract.errors import VlaRosError
 from vla_ros.util.dds import use_large_data_profile
+from vla_ros.util.entry import run_command
 from vla_ros.util.param_files import ParamsFileError, fully_qualified_name, names_node, read_params
 
 #: node name -> (module, class); construction order (the sim robot first, the doctor last)
@@ -188,9 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry point (same as ``vla-ros bringup``)."""
-    parser = argparse.ArgumentParser(prog="vla-ros bringup", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_command("vla-ros bringup", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

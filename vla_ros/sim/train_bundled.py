@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,6 @@ import numpy as np
 
 from vla_ros.contract.observation import Observation
 from vla_ros.sim.loop import (
-    ExpertPolicy,
     HoldPolicy,
     LoopConfig,
     RuntimePolicy,
@@ -44,8 +41,20 @@ from vla_ros.sim.loop import (
     evaluation_targets,
     run_episode,
 )
-from vla_ros.sim.robot import SimArmConfig
-from vla_ros.sim.task import ReachTask, TaskEpisode, goal_pose
+from vla_ros.sim.task import ReachTask
+from vla_ros.sim.train_common import (
+    NoisyExpert,
+    demonstration_start,
+    export_card,
+    finish_card,
+    fit,
+    normalization,
+    timed_demonstrations,
+    training_record,
+)
+from vla_ros.util.entry import run_command
+
+__all__ = ["MODEL_CONFIG", "NoisyExpert", "generate", "main", "normalization", "train"]
 
 NAME = "sim_reach_act"
 DEFAULT_OUT = Path(__file__).resolve().parent / "bundled" / NAME
@@ -91,52 +100,17 @@ MODEL_CONFIG: dict[str, Any] = {
 }
 
 
-class NoisyExpert(ExpertPolicy):
-    """The expert whose *executed* chunks carry a slowly drifting offset (labels stay clean)."""
-
-    def __init__(
-        self,
-        task: ReachTask,
-        target: np.ndarray | TaskEpisode,
-        horizon: int,
-        dt: float,
-        rng: np.random.Generator,
-        scale: float,
-    ) -> None:
-        super().__init__(task, target, horizon, dt)
-        self.rng, self.scale = rng, scale
-        self.offset = np.zeros(6)
-        self.calls = 0
-        self.ramp = (np.arange(horizon) + 1.0)[:, None] / horizon
-
-    def __call__(self, obs: Observation) -> np.ndarray:
-        if self.calls % 12 == 0:  # a new drift direction every 0.4 s
-            self.offset = self.rng.normal(0.0, self.scale, size=len(obs.state))
-        self.calls += 1
-        return super().__call__(obs) + (self.ramp * self.offset[None, :]).astype(np.float32)
-
-
 def generate(episodes: int, seed: int, task: ReachTask, cfg: LoopConfig) -> dict[str, np.ndarray]:
     """Demonstrations: uint8 images ``[N, cams, H, W, 3]``, states ``[N, 6]``, labels ``[N, H, 6]``."""
     io = MODEL_CONFIG["io"]
     horizon, dt = int(io["horizon"]), float(io["dt"])
     rng = np.random.default_rng(seed)
-    default = np.asarray(SimArmConfig().initial)
     images: list[np.ndarray] = []
     states: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     for _ in range(episodes):
         target = task.sample_target(rng)
-        if rng.random() < 0.5:
-            start = default + rng.uniform(-0.3, 0.3, size=6)
-        else:
-            start = goal_pose(task.sample_target(rng)) + rng.uniform(-0.1, 0.1, size=6)
-        noisy = rng.random() < 0.6
-        policy = (
-            NoisyExpert(task, target, horizon, dt, rng, scale=float(rng.uniform(0.05, 0.3)))
-            if noisy
-            else ExpertPolicy(task, target, horizon, dt)
-        )
+        start, policy = demonstration_start(task, target, horizon, dt, rng)
 
         def record(obs: Observation, _chunk: np.ndarray, target: np.ndarray = target) -> None:
             images.append(np.stack([obs.images[c] for c in cfg.cameras]))
@@ -145,15 +119,6 @@ def generate(episodes: int, seed: int, task: ReachTask, cfg: LoopConfig) -> dict
 
         run_episode(policy, target, task=task, config=cfg, initial=start, on_observation=record)
     return {"images": np.stack(images), "states": np.stack(states), "labels": np.stack(labels)}
-
-
-def normalization(data: dict[str, np.ndarray]) -> dict[str, dict[str, list[float]]]:
-    """Per-joint mean/std of states and of delta actions (std floored so nothing divides by ~0)."""
-    s, a = data["states"], data["labels"].reshape(-1, data["labels"].shape[-1])
-    return {
-        "state": {"mean": s.mean(0).tolist(), "std": np.maximum(s.std(0), 1e-2).tolist()},
-        "action": {"mean": a.mean(0).tolist(), "std": np.maximum(a.std(0), 1e-2).tolist()},
-    }
 
 
 def train(
@@ -173,48 +138,15 @@ def train(
 
     torch.manual_seed(seed)
     model = build_vla(copy.deepcopy(MODEL_CONFIG))
-    images = torch.from_numpy(data["images"])  # uint8 [N, cams, H, W, 3]
-    s_mean, s_std = (torch.tensor(norm["state"][k]) for k in ("mean", "std"))
-    a_mean, a_std = (torch.tensor(norm["action"][k]) for k in ("mean", "std"))
-    states = (torch.from_numpy(data["states"]) - s_mean) / s_std
-    labels = (torch.from_numpy(data["labels"]) - a_mean) / a_std
-    n = images.shape[0]
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    t0 = time.monotonic()
-    losses: list[float] = []
-    done = 0
-    for step in range(steps):
-        idx = torch.randint(0, n, (batch,), generator=gen)
-        # exactly the runtime's preprocessing: uint8 HWC -> float CHW in [0, 1], [B, T=1, N, C, H, W]
-        img = images[idx].permute(0, 1, 4, 2, 3).float().mul_(1.0 / 255.0)[:, None]
-        pred = model.predict_action({"images": img, "state": states[idx][:, None]})
-        loss = torch.nn.functional.l1_loss(pred, labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        done = step + 1
-        if log_every and (done % log_every == 0 or done == 1):
-            print(
-                f"  step {done:5d}/{steps}  L1 {np.mean(losses[-log_every:]):.4f}  "
-                f"{time.monotonic() - t0:6.0f} s",
-                flush=True,
-            )
-        if (time.monotonic() - t0) > max_minutes * 60:
-            print(f"  stopping at step {done}: --max-minutes {max_minutes} reached", flush=True)
-            break
-    model.eval()
-    record = {
-        "steps": done,
-        "batch": batch,
-        "lr": lr,
-        "seconds": round(time.monotonic() - t0, 1),
-        "final_l1_normalized": round(float(np.mean(losses[-100:])), 4),
-    }
+
+    def l1(model: Any, _idx: Any, img: Any, states: Any, labels: Any) -> Any:
+        pred = model.predict_action({"images": img, "state": states})
+        return torch.nn.functional.l1_loss(pred, labels)
+
+    done, seconds, final = fit(
+        model, data, norm, l1, "L1", steps, batch, lr, seed, max_minutes, log_every=log_every
+    )
+    record = {"steps": done, "batch": batch, "lr": lr, "seconds": seconds, "final_l1_normalized": final}
     return model, record
 
 
@@ -293,9 +225,6 @@ def run(args: argparse.Namespace) -> int:
     """Generate, train, export, evaluate; returns the exit code."""
     import torch
 
-    from vla_ros.contract.card import PolicyCard
-    from vla_ros.export import export_policy
-
     if args.threads:
         torch.set_num_threads(args.threads)
     task = ReachTask()
@@ -304,74 +233,46 @@ def run(args: argparse.Namespace) -> int:
         figures = closed_loop_figures(args.out, args.eval_targets, 1234, task, eval_cfg)
         print(json.dumps(figures, indent=2))
         return 0
-    load_start = os.getloadavg()[0]
-    t0 = time.monotonic()
-    data = generate(args.episodes, args.seed, task, LoopConfig(duration_s=args.episode_s))
-    gen_s = time.monotonic() - t0
-    print(
-        f"demonstrations: {len(data['states'])} observations from {args.episodes} episodes in {gen_s:.0f} s",
-        flush=True,
+    data, gen_s, load_start = timed_demonstrations(
+        lambda: generate(args.episodes, args.seed, task, LoopConfig(duration_s=args.episode_s)), args.episodes
     )
     norm = normalization(data)
     model, record = train(data, norm, args.steps, args.batch, args.lr, args.seed, args.max_minutes)
-    card = export_policy(
-        model,
-        args.out,
-        name=NAME,
-        model_config=MODEL_CONFIG,
-        state_joints=list(SimArmConfig().joint_names),
-        action_joints=list(SimArmConfig().joint_names),
-        normalization=norm,
-        delta_to_absolute=False,
-        export_command="python -m vla_ros.sim.train_bundled " + " ".join(sys.argv[1:]),
-    )
+    card = export_card(model, args.out, NAME, MODEL_CONFIG, norm, "vla_ros.sim.train_bundled")
     figures = closed_loop_figures(args.out, args.eval_targets, 1234, task, eval_cfg)
     params = sum(p.numel() for p in model.parameters())
-    training = {
-        "script": "vla_ros/sim/train_bundled.py",
-        "task": "reach the target marker (vla_ros.sim.task.ReachTask)",
-        "episodes": args.episodes,
-        "episode_s": args.episode_s,
-        "observations": len(data["states"]),
-        "seed": args.seed,
-        "demonstration_seconds": round(gen_s, 1),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": round(load_start, 2),  # the timings are from a shared machine if high
-        "parameters": int(params),
-        **record,
-        "closed_loop": figures,
-    }
-    card.provenance["training"] = training
-    card.save()
-    (Path(args.out) / "README.md").write_text(
-        README.format(
-            name=NAME,
-            params=params,
-            episodes=args.episodes,
-            samples=training["observations"],
-            seed=args.seed,
-            steps=record["steps"],
-            batch=args.batch,
-            seconds=record["seconds"],
-            l1=record["final_l1_normalized"],
-            threads=torch.get_num_threads(),
-            gen_s=gen_s,
-            **figures,
-        )
+    training = training_record(
+        "vla_ros/sim/train_bundled.py",
+        "reach the target marker (vla_ros.sim.task.ReachTask)",
+        args,
+        len(data["states"]),
+        gen_s,
+        load_start,
+        params,
+        record,
+        figures,
     )
-    PolicyCard.load(args.out)  # still a valid card
-    print(json.dumps(training, indent=2))
-    print(f"card: {args.out} ({card.policy_id})")
+    readme = README.format(
+        name=NAME,
+        params=params,
+        episodes=args.episodes,
+        samples=training["observations"],
+        seed=args.seed,
+        steps=record["steps"],
+        batch=args.batch,
+        seconds=record["seconds"],
+        l1=record["final_l1_normalized"],
+        threads=torch.get_num_threads(),
+        gen_s=gen_s,
+        **figures,
+    )
+    finish_card(card, args.out, training, lambda: (Path(args.out) / "README.md").write_text(readme))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m vla_ros.sim.train_bundled``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m vla_ros.sim.train_bundled", description=__doc__.splitlines()[0]
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_command("python -m vla_ros.sim.train_bundled", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ split layout: a prefix graph and an Euler-step graph)::
    simulated arm through the pure closed loop (:func:`vla_ros.sim.loop.run_episode`) over
    sequences of targets, from the default pose or a random reached pose; in part of the
    episodes the executed chunks carry a drifting offset (DART-style noise injection,
-   :class:`vla_ros.sim.train_bundled.NoisyExpert`); the label is always the clean expert chunk
+   :class:`vla_ros.sim.train_common.NoisyExpert`); the label is always the clean expert chunk
    for the observed state and the target shown.
 2. **Flow matching.** The family's training loss (``FlowMatchingVLA.forward``: velocity
    regression at ``x_t = t * noise + (1 - t) * actions``, Beta-sampled flow times; pi0, Black
@@ -34,10 +34,8 @@ import argparse
 import copy
 import dataclasses
 import json
-import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +43,23 @@ import numpy as np
 
 from vla_ros.contract.observation import Observation
 from vla_ros.sim.loop import (
-    ExpertPolicy,
     HoldPolicy,
     LoopConfig,
     RuntimePolicy,
     evaluation_episodes,
     run_episode,
 )
-from vla_ros.sim.robot import SimArmConfig
 from vla_ros.sim.task import SwitchingTargetsTask, goal_pose
-from vla_ros.sim.train_bundled import NoisyExpert, normalization
+from vla_ros.sim.train_common import (
+    demonstration_start,
+    export_card,
+    finish_card,
+    fit,
+    normalization,
+    timed_demonstrations,
+    training_record,
+)
+from vla_ros.util.entry import run_command
 
 NAME = "sim_switching_targets_flow"
 DEFAULT_OUT = Path(__file__).resolve().parent / "bundled" / NAME
@@ -121,22 +126,12 @@ def generate(
     io = MODEL_CONFIG["io"]
     horizon, dt = int(io["horizon"]), float(io["dt"])
     rng = np.random.default_rng(seed)
-    default = np.asarray(SimArmConfig().initial)
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("images", "states", "labels", "committed", "goals")}
     lengths: list[int] = []
     goal_cache: dict[tuple[float, float], np.ndarray] = {}
     for i in range(episodes):
         ep = task.sample_episode(rng)
-        if rng.random() < 0.5:
-            start = default + rng.uniform(-0.3, 0.3, size=6)
-        else:
-            start = goal_pose(task.sample_target(rng)) + rng.uniform(-0.1, 0.1, size=6)
-        noisy = rng.random() < 0.6
-        policy = (
-            NoisyExpert(task, ep, horizon, dt, rng, scale=float(rng.uniform(0.05, 0.3)))
-            if noisy
-            else ExpertPolicy(task, ep, horizon, dt)
-        )
+        start, policy = demonstration_start(task, ep, horizon, dt, rng)
         ep_cfg = cfg
         if rtc and i % 2 == 1:
             latency = float(rng.choice([0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]))
@@ -219,57 +214,30 @@ def train(
 
     torch.manual_seed(seed)
     model, config = build_model(rtc)
-    images = torch.from_numpy(data["images"])  # uint8 [N, cams, H, W, 3]
-    s_mean, s_std = (torch.tensor(norm["state"][k]) for k in ("mean", "std"))
     a_mean, a_std = (torch.tensor(norm["action"][k]) for k in ("mean", "std"))
-    states = (torch.from_numpy(data["states"]) - s_mean) / s_std
-    labels = (torch.from_numpy(data["labels"]) - a_mean) / a_std
-    n = images.shape[0]
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    gen = torch.Generator().manual_seed(seed)
     np_rng = np.random.default_rng(seed)
     task = SwitchingTargetsTask()
-    model.train()
-    t0 = time.monotonic()
-    losses: list[float] = []
-    done = 0
-    for step in range(steps):
-        idx = torch.randint(0, n, (batch,), generator=gen)
-        # exactly the runtime's preprocessing: uint8 HWC -> float CHW in [0, 1], [B, T=1, N, C, H, W]
-        img = images[idx].permute(0, 1, 4, 2, 3).float().mul_(1.0 / 255.0)[:, None]
-        batch_in = {"images": img, "state": states[idx][:, None], "actions": labels[idx]}
+
+    def flow_loss(model: Any, idx: Any, img: Any, states: Any, labels: Any) -> Any:
+        batch_in = {"images": img, "state": states, "actions": labels}
         if rtc:  # d uniform in [0, committed length] per sample: labels continue the committed actions
             ids = idx.numpy()
             delays = np.floor(np_rng.random(len(ids)) * (data["committed_len"][ids] + 1)).astype(np.int64)
             raw = torch.from_numpy(conditioned_labels(data, ids, delays, task))
             batch_in["actions"] = (raw - a_mean) / a_std
             batch_in["rtc_delay"] = torch.from_numpy(delays)
-        out = model(batch_in)
-        loss = out["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        done = step + 1
-        if log_every and (done % log_every == 0 or done == 1):
-            print(
-                f"  step {done:5d}/{steps}  flow MSE {np.mean(losses[-log_every:]):.4f}  "
-                f"{time.monotonic() - t0:6.0f} s",
-                flush=True,
-            )
-        if (time.monotonic() - t0) > max_minutes * 60:
-            print(f"  stopping at step {done}: --max-minutes {max_minutes} reached", flush=True)
-            break
-    model.eval()
+        return model(batch_in)["loss"]
+
+    done, seconds, final = fit(
+        model, data, norm, flow_loss, "flow MSE", steps, batch, lr, seed, max_minutes, log_every=log_every
+    )
     record = {
         "steps": done,
         "batch": batch,
         "lr": lr,
         "rtc_conditioning": bool(rtc),
-        "seconds": round(time.monotonic() - t0, 1),
-        "final_flow_mse_normalized": round(float(np.mean(losses[-100:])), 4),
+        "seconds": seconds,
+        "final_flow_mse_normalized": final,
     }
     return model, config, record
 
@@ -446,7 +414,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from vla_ros.contract.card import PolicyCard
-    from vla_ros.export import export_policy
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -470,14 +437,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.rtc:
             build_model(True)  # fail before the demonstrations when the family cannot do it
-        load_start = os.getloadavg()[0]
-        t0 = time.monotonic()
-        data = generate(args.episodes, args.seed, task, LoopConfig(duration_s=args.episode_s), rtc=args.rtc)
-        gen_s = time.monotonic() - t0
-        print(
-            f"demonstrations: {len(data['states'])} observations from {args.episodes} episodes "
-            f"in {gen_s:.0f} s",
-            flush=True,
+        data, gen_s, load_start = timed_demonstrations(
+            lambda: generate(
+                args.episodes, args.seed, task, LoopConfig(duration_s=args.episode_s), rtc=args.rtc
+            ),
+            args.episodes,
         )
         norm = normalization(data)
         model, config, record = train(
@@ -497,50 +461,28 @@ def run(args: argparse.Namespace) -> int:
             args.trained,
         )
         print(f"trained weights: {args.trained} (export again with --resume-export)", flush=True)
-    card = export_policy(
-        model,
-        args.out,
-        name=NAME,
-        model_config=config,
-        state_joints=list(SimArmConfig().joint_names),
-        action_joints=list(SimArmConfig().joint_names),
-        normalization=norm,
-        delta_to_absolute=False,
-        export_command="python -m vla_ros.sim.train_flow " + " ".join(sys.argv[1:]),
-    )
+    card = export_card(model, args.out, NAME, config, norm, "vla_ros.sim.train_flow")
     figures = evaluate_card(args.out, args.eval_episodes, task)
     params = sum(p.numel() for p in model.parameters())
-    training = {
-        "script": "vla_ros/sim/train_flow.py",
-        "task": "switching_targets (vla_ros.sim.task.SwitchingTargetsTask)",
-        "episodes": args.episodes,
-        "episode_s": args.episode_s,
-        "observations": n_obs,
-        "seed": args.seed,
-        "demonstration_seconds": round(gen_s, 1),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": round(load_start, 2),  # the timings are from a shared machine if high
-        "parameters": int(params),
-        "torch_threads": torch.get_num_threads(),
-        **record,
-        "closed_loop": figures,
-    }
-    card.provenance["training"] = training
-    card.save()
-    write_readme(Path(args.out), training, task)
-    PolicyCard.load(args.out)  # still a valid card
-    print(json.dumps(training, indent=2))
-    print(f"card: {args.out} ({card.policy_id})")
+    training = training_record(
+        "vla_ros/sim/train_flow.py",
+        "switching_targets (vla_ros.sim.task.SwitchingTargetsTask)",
+        args,
+        n_obs,
+        gen_s,
+        load_start,
+        params,
+        record,
+        figures,
+        torch_threads=torch.get_num_threads(),
+    )
+    finish_card(card, args.out, training, lambda: write_readme(Path(args.out), training, task))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m vla_ros.sim.train_flow``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m vla_ros.sim.train_flow", description=__doc__.splitlines()[0]
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_command("python -m vla_ros.sim.train_flow", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

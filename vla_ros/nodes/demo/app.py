@@ -34,6 +34,7 @@ from vla_ros.nodes.demo.config import (
 )
 from vla_ros.nodes.demo.episodes import EpisodeConfig, run_episodes
 from vla_ros.nodes.demo.record import EpisodeResult, RunRecord
+from vla_ros.util.entry import run_command
 
 DEFAULT_OUT = Path("out") / "demo"
 RECORDING = "recording"
@@ -336,6 +337,4 @@ def _summary_text(report: dict[str, Any], out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry point (same as ``vla-ros demo``)."""
-    parser = argparse.ArgumentParser(prog="vla-ros demo", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_command("vla-ros demo", __doc__, add_arguments, run, argv)
