@@ -25,6 +25,7 @@ from typing import Any
 
 from torch import Tensor
 
+from vla_ros.spine.checkpoints.build import build_and_load, camera_name
 from vla_ros.spine.checkpoints.lerobot import (
     LeRobotCheckpoint,
     LeRobotCheckpointError,
@@ -90,11 +91,6 @@ LOG = logging.getLogger(__name__)
 _NORM_KEY = re.compile(
     r"paligemma_with_expert\.gemma_expert\.model\.(layers\.\d+\.(input|post_attention)_layernorm|norm)\.weight"
 )
-
-
-def _camera_name(feature: str) -> str:
-    prefix = "observation.images."
-    return feature[len(prefix) :] if feature.startswith(prefix) else feature.replace(".", "_")
 
 
 def _tokenizer_step(ckpt: LeRobotCheckpoint) -> dict[str, Any]:
@@ -197,7 +193,7 @@ def pi_model_config(
         "type": kind,
         "source": str(ckpt.path),
         "n_action_steps": int(c.get("n_action_steps", chunk)),
-        "cameras": {_camera_name(k): k for k in cams},
+        "cameras": {camera_name(k): k for k in cams},
         "empty_cameras": n_empty,
         "normalization": {k: ckpt.mode_of(k) for k in (*cams, "observation.state", "action")},
         "variants": [str(c.get("paligemma_variant")), str(c.get("action_expert_variant"))],
@@ -212,7 +208,7 @@ def pi_model_config(
         "type": family,
         "name": f"{family}_{ckpt.path.parent.name or 'policy'}",
         "io": {
-            "camera_names": [_camera_name(k) for k in cams],
+            "camera_names": [camera_name(k) for k in cams],
             "image_size": [h, w],
             "image_channels": ch,
             "state_dim": int(ckpt.input_features["observation.state"].shape[0]),
@@ -323,26 +319,18 @@ def check_tokenizer_fits(ckpt: LeRobotCheckpoint, tok_file: str | Path, vocab: i
 def _build(
     ckpt: LeRobotCheckpoint, fps: float | None = None, tokenizer: str | Path | None = None
 ) -> LeRobotPi0:
-    from vla_ros.spine.compose import build_vla
-    from vla_ros.spine.weights import WeightLoadError, load_weights
-
     cfg = pi_model_config(ckpt, fps, tokenizer)
     if cfg["tokenizer_file"]:
         check_tokenizer_fits(ckpt, cfg["tokenizer_file"], int(cfg["llm_backbone"]["vocab_size"]))
-    try:
-        model = build_vla(cfg)
-    except (TypeError, ValueError, KeyError) as e:
-        raise LeRobotCheckpointError(
-            f"{ckpt.path / 'config.json'}: cannot build the {ckpt.policy_type} model: {e}"
-        ) from e
-    try:
-        load_weights(model, lerobot_weights(ckpt, model), name_mapping=NAME_MAPPING, strict=True)
-    except WeightLoadError as e:
-        raise LeRobotCheckpointError(
-            f"{ckpt.path / 'model.safetensors'} does not fit {ckpt.path / 'config.json'} "
-            f"({cfg['lerobot']['architecture']}): {e.report.summary(8)}. The weights and the config come "
-            "from different models; copy the whole pretrained_model folder"
-        ) from e
+    model = build_and_load(
+        ckpt,
+        cfg,
+        lambda m: lerobot_weights(ckpt, m),
+        NAME_MAPPING,
+        label=ckpt.policy_type,
+        config_desc=f" ({cfg['lerobot']['architecture']})",
+        sources="The weights and the config",
+    )
     assert isinstance(model, LeRobotPi0)
     dtype = cfg["lerobot"]["dtype"]
     if dtype != "float32":
@@ -354,7 +342,7 @@ def _build(
         )
         LOG.warning(note)
         ckpt.warnings.append(note)
-    return model.eval()
+    return model
 
 
 def build_in_place(

@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import Tensor
 
+from vla_ros.spine.checkpoints.build import build_and_load, camera_name
 from vla_ros.spine.checkpoints.lerobot import (
     LeRobotCheckpoint,
     LeRobotCheckpointError,
@@ -35,11 +36,6 @@ from vla_ros.spine.families.lerobot_smolvla import (
     UNUSED_PREFIXES,
     LeRobotSmolVLA,
 )
-
-
-def _camera_name(feature: str) -> str:
-    prefix = "observation.images."
-    return feature[len(prefix) :] if feature.startswith(prefix) else feature.replace(".", "_")
 
 
 def _tokenizer_step(ckpt: LeRobotCheckpoint) -> dict[str, Any]:
@@ -185,7 +181,7 @@ def smolvla_model_config(
         "type": "smolvla",
         "source": str(ckpt.path),
         "n_action_steps": int(c.get("n_action_steps", chunk)),
-        "cameras": {_camera_name(k): k for k in cams},
+        "cameras": {camera_name(k): k for k in cams},
         "empty_cameras": n_empty,
         "normalization": {k: ckpt.mode_of(k) for k in (*cams, "observation.state", "action")},
         "vlm_model_name": str(c.get("vlm_model_name")),
@@ -198,7 +194,7 @@ def smolvla_model_config(
         "type": "lerobot_smolvla",
         "name": f"lerobot_smolvla_{ckpt.path.parent.name or 'policy'}",
         "io": {
-            "camera_names": [_camera_name(k) for k in cams],
+            "camera_names": [camera_name(k) for k in cams],
             "image_size": [h, w],
             "image_channels": ch,
             "state_dim": int(ckpt.input_features["observation.state"].shape[0]),
@@ -261,8 +257,9 @@ def lerobot_weights(ckpt: LeRobotCheckpoint, model: LeRobotSmolVLA) -> dict[str,
 
 
 def _feature_of(ckpt: LeRobotCheckpoint, camera: str) -> str:
-    """The LeRobot feature of the card camera ``camera`` (inverse of :func:`_camera_name`)."""
-    return next(k for k in ckpt.image_features if _camera_name(k) == camera)
+    """The LeRobot feature of the card camera ``camera`` (inverse of
+    :func:`~vla_ros.spine.checkpoints.build.camera_name`)."""
+    return next(k for k in ckpt.image_features if camera_name(k) == camera)
 
 
 @register_lerobot_builder("smolvla")
@@ -273,22 +270,15 @@ def build_from_lerobot(
     vlm_dir: str | Path | None = None,
 ) -> LeRobotSmolVLA:
     """The spine SmolVLA for ``ckpt`` with its weights loaded strictly through :data:`NAME_MAPPING`."""
-    from vla_ros.spine.compose import build_vla
-    from vla_ros.spine.weights import WeightLoadError, load_weights
-
     cfg = smolvla_model_config(ckpt, fps, tokenizer, vlm_dir)
-    try:
-        model = build_vla(cfg)
-    except (TypeError, ValueError, KeyError) as e:
-        raise LeRobotCheckpointError(
-            f"{ckpt.path / 'config.json'}: cannot build the SmolVLA model: {e}"
-        ) from e
-    try:
-        load_weights(model, lerobot_weights(ckpt, model), name_mapping=NAME_MAPPING, strict=True)
-    except WeightLoadError as e:
-        raise LeRobotCheckpointError(
-            f"{ckpt.path / 'model.safetensors'} does not fit {ckpt.path / 'config.json'} and its VLM "
-            f"config ({cfg['lerobot']['vlm_config']}): {e.report.summary(8)}. The weights, the config "
-            "and the VLM config come from different models; copy the whole pretrained_model folder"
-        ) from e
-    return model.eval()
+    model = build_and_load(
+        ckpt,
+        cfg,
+        lambda m: lerobot_weights(ckpt, m),
+        NAME_MAPPING,
+        label="SmolVLA",
+        config_desc=f" and its VLM config ({cfg['lerobot']['vlm_config']})",
+        sources="The weights, the config and the VLM config",
+    )
+    assert isinstance(model, LeRobotSmolVLA)
+    return model
