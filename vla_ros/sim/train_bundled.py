@@ -44,11 +44,14 @@ from vla_ros.sim.loop import (
 from vla_ros.sim.task import ReachTask
 from vla_ros.sim.train_common import (
     NoisyExpert,
+    add_training_arguments,
     demonstration_start,
     export_card,
     finish_card,
     fit,
     normalization,
+    sim_arm_io,
+    sim_arm_vision_backbone,
     timed_demonstrations,
     training_record,
 )
@@ -64,29 +67,10 @@ TRAIN_SEED = 7
 MODEL_CONFIG: dict[str, Any] = {
     "name": NAME,
     "type": "act",
-    "io": {
-        "camera_names": ["front", "wrist"],
-        "image_size": [64, 64],
-        "state_dim": 6,
-        "action_dim": 6,
-        "horizon": 10,
-        "dt": 0.05,
-        "obs_history": 1,
-        "text_max_len": 0,
-        "action_mode": "delta",
-        "extra": {"action_low": -3.0, "action_high": 3.0},
-    },
+    "io": sim_arm_io(horizon=10),
     "dim": 64,
     "kl_weight": 10.0,
-    "vision_backbone": {
-        "type": "ResNet",
-        "widths": [16, 32, 32],
-        "blocks": [1, 1, 1],
-        "stem_kernel": 3,
-        "stem_stride": 2,
-        "stem_pool": True,  # 64 px -> 32 -> 16 -> 8 -> 4x4 = 16 tokens per camera
-        "norm": "batch",
-    },
+    "vision_backbone": sim_arm_vision_backbone(),
     "projector": {"type": "LinearProjector"},
     "vla_head": {
         "type": "ACTHead",
@@ -206,14 +190,9 @@ Reproduce: `./env.sh python -m vla_ros.sim.train_bundled --evaluate-only`.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options."""
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="card folder to write")
-    parser.add_argument("--episodes", type=int, default=160, help="expert episodes to record")
-    parser.add_argument("--episode-s", type=float, default=2.5, help="length of an expert episode")
-    parser.add_argument("--steps", type=int, default=2000, help="training steps")
-    parser.add_argument("--batch", type=int, default=64, help="batch size")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (one-cycle)")
-    parser.add_argument("--seed", type=int, default=TRAIN_SEED, help="data and init seed")
-    parser.add_argument("--max-minutes", type=float, default=15.0, help="stop training after this")
+    add_training_arguments(
+        parser, DEFAULT_OUT, episodes=160, episode_s=2.5, steps=2000, seed=TRAIN_SEED, max_minutes=15.0
+    )
     parser.add_argument("--eval-targets", type=int, default=20, help="held-out targets to evaluate")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: reproducible; 0 = all)")
     parser.add_argument(

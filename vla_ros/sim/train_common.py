@@ -30,6 +30,56 @@ from vla_ros.sim.task import ReachTask, TaskEpisode, goal_pose
 StepLoss = Callable[[Any, Any, Any, Any, Any], Any]
 
 
+def sim_arm_io(horizon: int) -> dict[str, Any]:
+    """The ``io`` section of a sim-arm card's model config: cameras ``front``, ``wrist`` (64x64),
+    6 joints, ``horizon`` delta actions at 20 Hz (``dt`` 0.05 s), actions clipped to +-3 rad."""
+    return {
+        "camera_names": ["front", "wrist"],
+        "image_size": [64, 64],
+        "state_dim": 6,
+        "action_dim": 6,
+        "horizon": horizon,
+        "dt": 0.05,
+        "obs_history": 1,
+        "text_max_len": 0,
+        "action_mode": "delta",
+        "extra": {"action_low": -3.0, "action_high": 3.0},
+    }
+
+
+def sim_arm_vision_backbone() -> dict[str, Any]:
+    """The small ResNet of the sim-arm cards: 64 px -> 32 -> 16 -> 8 -> 4x4 = 16 tokens per camera."""
+    return {
+        "type": "ResNet",
+        "widths": [16, 32, 32],
+        "blocks": [1, 1, 1],
+        "stem_kernel": 3,
+        "stem_stride": 2,
+        "stem_pool": True,
+        "norm": "batch",
+    }
+
+
+def add_training_arguments(
+    parser: argparse.ArgumentParser,
+    out: Path,
+    episodes: int,
+    episode_s: float,
+    steps: int,
+    seed: int,
+    max_minutes: float,
+) -> None:
+    """The options every training script has (card folder, demonstrations, optimizer), with its defaults."""
+    parser.add_argument("--out", type=Path, default=out, help="card folder to write")
+    parser.add_argument("--episodes", type=int, default=episodes, help="expert episodes to record")
+    parser.add_argument("--episode-s", type=float, default=episode_s, help="length of an expert episode")
+    parser.add_argument("--steps", type=int, default=steps, help="training steps")
+    parser.add_argument("--batch", type=int, default=64, help="batch size")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (one-cycle)")
+    parser.add_argument("--seed", type=int, default=seed, help="data and init seed")
+    parser.add_argument("--max-minutes", type=float, default=max_minutes, help="stop training after this")
+
+
 class NoisyExpert(ExpertPolicy):
     """The expert whose *executed* chunks carry a slowly drifting offset (labels stay clean)."""
 

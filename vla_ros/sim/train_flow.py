@@ -51,11 +51,14 @@ from vla_ros.sim.loop import (
 )
 from vla_ros.sim.task import SwitchingTargetsTask, goal_pose
 from vla_ros.sim.train_common import (
+    add_training_arguments,
     demonstration_start,
     export_card,
     finish_card,
     fit,
     normalization,
+    sim_arm_io,
+    sim_arm_vision_backbone,
     timed_demonstrations,
     training_record,
 )
@@ -75,28 +78,9 @@ RTC_NOTE = "yes (`rtc: {{max_delay: {k}}}`, labels continuing the executor's com
 MODEL_CONFIG: dict[str, Any] = {
     "name": NAME,
     "type": "flow_matching",
-    "io": {
-        "camera_names": ["front", "wrist"],
-        "image_size": [64, 64],
-        "state_dim": 6,
-        "action_dim": 6,
-        "horizon": 20,
-        "dt": 0.05,
-        "obs_history": 1,
-        "text_max_len": 0,
-        "action_mode": "delta",
-        "extra": {"action_low": -3.0, "action_high": 3.0},
-    },
+    "io": sim_arm_io(horizon=20),
     "num_steps": 10,
-    "vision_backbone": {
-        "type": "ResNet",
-        "widths": [16, 32, 32],
-        "blocks": [1, 1, 1],
-        "stem_kernel": 3,
-        "stem_stride": 2,
-        "stem_pool": True,  # 64 px -> 32 -> 16 -> 8 -> 4x4 = 16 tokens per camera
-        "norm": "batch",
-    },
+    "vision_backbone": sim_arm_vision_backbone(),
     "projector": {"type": "MLPProjector"},
     "llm_backbone": {
         "type": "DecoderLM",
@@ -370,14 +354,9 @@ def write_readme(out: Path, training: dict[str, Any], task: SwitchingTargetsTask
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options."""
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="card folder to write")
-    parser.add_argument("--episodes", type=int, default=80, help="expert episodes to record")
-    parser.add_argument("--episode-s", type=float, default=6.0, help="length of an expert episode")
-    parser.add_argument("--steps", type=int, default=3000, help="training steps")
-    parser.add_argument("--batch", type=int, default=64, help="batch size")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (one-cycle)")
-    parser.add_argument("--seed", type=int, default=TRAIN_SEED, help="data and init seed")
-    parser.add_argument("--max-minutes", type=float, default=20.0, help="stop training after this")
+    add_training_arguments(
+        parser, DEFAULT_OUT, episodes=80, episode_s=6.0, steps=3000, seed=TRAIN_SEED, max_minutes=20.0
+    )
     parser.add_argument("--eval-episodes", type=int, default=20, help="held-out episodes to evaluate")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: reproducible; 0 = all)")
     parser.add_argument(
