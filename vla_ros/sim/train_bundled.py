@@ -43,6 +43,7 @@ from vla_ros.sim.loop import (
 )
 from vla_ros.sim.task import ReachTask
 from vla_ros.sim.train_common import (
+    FitOptions,
     NoisyExpert,
     add_training_arguments,
     demonstration_start,
@@ -105,32 +106,27 @@ def generate(episodes: int, seed: int, task: ReachTask, cfg: LoopConfig) -> dict
     return {"images": np.stack(images), "states": np.stack(states), "labels": np.stack(labels)}
 
 
-def train(
-    data: dict[str, np.ndarray],
-    norm: dict[str, Any],
-    steps: int,
-    batch: int,
-    lr: float,
-    seed: int,
-    max_minutes: float,
-    log_every: int = 100,
-) -> tuple[Any, dict[str, Any]]:
+def train(data: dict[str, np.ndarray], norm: dict[str, Any], opts: FitOptions) -> tuple[Any, dict[str, Any]]:
     """Fit the ACT model; returns (model in eval mode, training record)."""
     import torch
 
     from vla_ros.spine import build_vla
 
-    torch.manual_seed(seed)
+    torch.manual_seed(opts.seed)
     model = build_vla(copy.deepcopy(MODEL_CONFIG))
 
     def l1(model: Any, _idx: Any, img: Any, states: Any, labels: Any) -> Any:
         pred = model.predict_action({"images": img, "state": states})
         return torch.nn.functional.l1_loss(pred, labels)
 
-    done, seconds, final = fit(
-        model, data, norm, l1, "L1", steps, batch, lr, seed, max_minutes, log_every=log_every
-    )
-    record = {"steps": done, "batch": batch, "lr": lr, "seconds": seconds, "final_l1_normalized": final}
+    done, seconds, final = fit(model, data, norm, l1, "L1", opts)
+    record = {
+        "steps": done,
+        "batch": opts.batch,
+        "lr": opts.lr,
+        "seconds": seconds,
+        "final_l1_normalized": final,
+    }
     return model, record
 
 
@@ -216,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         lambda: generate(args.episodes, args.seed, task, LoopConfig(duration_s=args.episode_s)), args.episodes
     )
     norm = normalization(data)
-    model, record = train(data, norm, args.steps, args.batch, args.lr, args.seed, args.max_minutes)
+    model, record = train(data, norm, FitOptions.from_args(args))
     card = export_card(model, args.out, NAME, MODEL_CONFIG, norm, "vla_ros.sim.train_bundled")
     figures = closed_loop_figures(args.out, args.eval_targets, 1234, task, eval_cfg)
     params = sum(p.numel() for p in model.parameters())

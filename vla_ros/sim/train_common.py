@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -148,23 +149,38 @@ def normalization(data: dict[str, np.ndarray]) -> dict[str, dict[str, list[float
     }
 
 
+@dataclass(frozen=True)
+class FitOptions:
+    """The behaviour-cloning loop's settings (the options of :func:`add_training_arguments`)."""
+
+    steps: int
+    batch: int
+    lr: float
+    seed: int
+    max_minutes: float
+    log_every: int = 100
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> FitOptions:
+        """The settings of a parsed command line."""
+        return cls(args.steps, args.batch, args.lr, args.seed, args.max_minutes)
+
+
 def fit(
     model: Any,
     data: dict[str, np.ndarray],
     norm: dict[str, Any],
     step_loss: StepLoss,
     loss_name: str,
-    steps: int,
-    batch: int,
-    lr: float,
-    seed: int,
-    max_minutes: float,
-    log_every: int = 100,
+    opts: FitOptions,
 ) -> tuple[int, float, float]:
     """Behaviour cloning: AdamW (weight decay 1e-4) with a one-cycle learning rate peaking at
-    ``lr``, batches drawn with ``seed``; stops after ``steps`` or ``max_minutes``. The model ends
-    in eval mode. Returns (steps done, seconds, mean loss of the last 100 steps)."""
+    ``opts.lr``, batches drawn with ``opts.seed``; stops after ``opts.steps`` or
+    ``opts.max_minutes``. The model ends in eval mode. Returns (steps done, seconds, mean loss of
+    the last 100 steps)."""
     import torch
+
+    steps, batch, lr, log_every = opts.steps, opts.batch, opts.lr, opts.log_every
 
     images = torch.from_numpy(data["images"])  # uint8 [N, cams, H, W, 3]
     s_mean, s_std = (torch.tensor(norm["state"][k]) for k in ("mean", "std"))
@@ -174,7 +190,7 @@ def fit(
     n = images.shape[0]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(opts.seed)
     model.train()
     t0 = time.monotonic()
     losses: list[float] = []
@@ -196,8 +212,8 @@ def fit(
                 f"{time.monotonic() - t0:6.0f} s",
                 flush=True,
             )
-        if (time.monotonic() - t0) > max_minutes * 60:
-            print(f"  stopping at step {done}: --max-minutes {max_minutes} reached", flush=True)
+        if (time.monotonic() - t0) > opts.max_minutes * 60:
+            print(f"  stopping at step {done}: --max-minutes {opts.max_minutes} reached", flush=True)
             break
     model.eval()
     return done, round(time.monotonic() - t0, 1), round(float(np.mean(losses[-100:])), 4)

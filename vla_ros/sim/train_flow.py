@@ -51,6 +51,7 @@ from vla_ros.sim.loop import (
 )
 from vla_ros.sim.task import SwitchingTargetsTask, goal_pose
 from vla_ros.sim.train_common import (
+    FitOptions,
     add_training_arguments,
     demonstration_start,
     export_card,
@@ -183,23 +184,15 @@ def build_model(rtc: bool) -> Any:
 
 
 def train(
-    data: dict[str, np.ndarray],
-    norm: dict[str, Any],
-    steps: int,
-    batch: int,
-    lr: float,
-    seed: int,
-    max_minutes: float,
-    rtc: bool = False,
-    log_every: int = 100,
+    data: dict[str, np.ndarray], norm: dict[str, Any], opts: FitOptions, rtc: bool = False
 ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Fit the flow-matching model with the family's loss; returns (model in eval mode, config, record)."""
     import torch
 
-    torch.manual_seed(seed)
+    torch.manual_seed(opts.seed)
     model, config = build_model(rtc)
     a_mean, a_std = (torch.tensor(norm["action"][k]) for k in ("mean", "std"))
-    np_rng = np.random.default_rng(seed)
+    np_rng = np.random.default_rng(opts.seed)
     task = SwitchingTargetsTask()
 
     def flow_loss(model: Any, idx: Any, img: Any, states: Any, labels: Any) -> Any:
@@ -212,13 +205,11 @@ def train(
             batch_in["rtc_delay"] = torch.from_numpy(delays)
         return model(batch_in)["loss"]
 
-    done, seconds, final = fit(
-        model, data, norm, flow_loss, "flow MSE", steps, batch, lr, seed, max_minutes, log_every=log_every
-    )
+    done, seconds, final = fit(model, data, norm, flow_loss, "flow MSE", opts)
     record = {
         "steps": done,
-        "batch": batch,
-        "lr": lr,
+        "batch": opts.batch,
+        "lr": opts.lr,
         "rtc_conditioning": bool(rtc),
         "seconds": seconds,
         "final_flow_mse_normalized": final,
@@ -423,9 +414,7 @@ def run(args: argparse.Namespace) -> int:
             args.episodes,
         )
         norm = normalization(data)
-        model, config, record = train(
-            data, norm, args.steps, args.batch, args.lr, args.seed, args.max_minutes, rtc=args.rtc
-        )
+        model, config, record = train(data, norm, FitOptions.from_args(args), rtc=args.rtc)
         n_obs = len(data["states"])
         del data
         torch.save(
