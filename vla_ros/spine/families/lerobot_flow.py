@@ -59,6 +59,54 @@ class LeRobotFlowVLA(BaseVLA):
     HEAD_TAKES_STATE = False
     lerobot: dict[str, Any]
 
+    #: the family's name in configuration errors (None: the class name)
+    FLOW_NAME: str | None = None
+    #: (height, width) pixels the cameras are resized to when the config gives no ``resize``
+    DEFAULT_RESIZE: tuple[int, int] = (224, 224)
+
+    def __init__(
+        self,
+        io: Mapping[str, Any],
+        *,
+        resize: tuple[int, int] | None = None,
+        num_steps: int = 10,
+        max_state_dim: int = 32,
+        max_action_dim: int = 32,
+        tokenizer_file: str | None = None,
+        image_normalization: Sequence[Mapping[str, Any]] | None = None,
+        lerobot: Mapping[str, Any] | None = None,
+        freeze: Any = None,
+        export_layout: str | None = None,
+        **slots: Any,
+    ) -> None:
+        """The family on ``io``: :meth:`setup_flow` (``resize`` None: ``DEFAULT_RESIZE``),
+        :meth:`setup_image_norm`, the slots, :meth:`check_expert`, :meth:`setup_family` and the
+        Euler times. ``ValueError`` when a check fails."""
+        super().__init__(io, freeze=freeze, export_layout=export_layout, **slots)
+        self.setup_flow(
+            self.FLOW_NAME or type(self).__name__,
+            resize=self.DEFAULT_RESIZE if resize is None else resize,
+            num_steps=num_steps,
+            max_state_dim=max_state_dim,
+            max_action_dim=max_action_dim,
+            tokenizer_file=tokenizer_file,
+            lerobot=lerobot,
+        )
+        self._tokenizer = None
+        self.setup_image_norm(image_normalization)
+        self.build_slots()
+        self.check_expert(self.llm_backbone, self.vla_head)
+        self.setup_family()
+        self.register_times()
+
+    def check_expert(self, llm: Any, head: Any) -> None:
+        """``ValueError`` unless the action expert ``head`` has the depth, KV heads and head_dim
+        of the language model ``llm`` whose KV cache it reads (each family words it)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no check_expert()")
+
+    def setup_family(self) -> None:
+        """The modules a family adds after its slots (none here)."""
+
     def check_flow_config(self, name: str, num_steps: int, max_state_dim: int, max_action_dim: int) -> None:
         """``ValueError`` naming ``name`` unless ``obs_history`` is 1, ``num_steps >= 1`` and the
         state / action dimensions fit ``max_state_dim`` / ``max_action_dim``."""

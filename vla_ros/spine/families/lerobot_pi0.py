@@ -96,43 +96,15 @@ class LeRobotPi0(LeRobotFlowVLA):
     HEAD_TYPE = "Pi0Expert"
     HEAD_TAKES_STATE = True
 
-    def __init__(
-        self,
-        io: Mapping[str, Any],
-        *,
-        resize: tuple[int, int] = (224, 224),
-        num_steps: int = 10,
-        max_state_dim: int = 32,
-        max_action_dim: int = 32,
-        tokenizer_file: str | None = None,
-        image_normalization: Sequence[Mapping[str, Any]] | None = None,
-        lerobot: Mapping[str, Any] | None = None,
-        freeze: Any = None,
-        export_layout: str | None = None,
-        **slots: Any,
-    ) -> None:
-        super().__init__(io, freeze=freeze, export_layout=export_layout, **slots)
-        name = type(self).__name__
-        self.setup_flow(
-            name,
-            resize=resize,
-            num_steps=num_steps,
-            max_state_dim=max_state_dim,
-            max_action_dim=max_action_dim,
-            tokenizer_file=tokenizer_file,
-            lerobot=lerobot,
-        )
-        self._tokenizer: SmolVLATokenizer | PromptTokenizer | None = None
-        self.setup_image_norm(image_normalization)
-        self.build_slots()
-        llm, head = self.llm_backbone, self.vla_head
+    _tokenizer: SmolVLATokenizer | PromptTokenizer | None
+
+    def check_expert(self, llm: Any, head: Any) -> None:
         if (head.depth, head.kv_heads, head.head_dim) != (llm.depth, llm.kv_heads, llm.head_dim):
             raise ValueError(
-                f"{name}: the action expert (depth {head.depth}, kv_heads {head.kv_heads}, head_dim "
-                f"{head.head_dim}) must match the Gemma it reads "
+                f"{type(self).__name__}: the action expert (depth {head.depth}, kv_heads {head.kv_heads}, "
+                f"head_dim {head.head_dim}) must match the Gemma it reads "
                 f"({llm.depth}, {llm.kv_heads}, {llm.head_dim})"
             )
-        self.register_times()
 
     # ------------------------------------------------------------------ text
     def _tokenizer_path(self) -> str:

@@ -46,7 +46,6 @@ from vla_ros.spine.components.smolvla_text import (
     SmolVLATokenizer,
     TokenizerNotFoundError,
 )
-from vla_ros.spine.families.common import camera_normalizers
 from vla_ros.spine.families.lerobot_flow import LeRobotFlowVLA
 from vla_ros.spine.registry import VLAS
 
@@ -114,45 +113,20 @@ class LeRobotSmolVLA(LeRobotFlowVLA):
     USES_TEXT = True
     EXPORT_LAYOUT = "split"
 
-    def __init__(
-        self,
-        io: Mapping[str, Any],
-        *,
-        resize: tuple[int, int] = (512, 512),
-        num_steps: int = 10,
-        max_state_dim: int = 32,
-        max_action_dim: int = 32,
-        tokenizer_file: str | None = None,
-        image_normalization: list[Mapping[str, Any]] | None = None,
-        lerobot: Mapping[str, Any] | None = None,
-        freeze: Any = None,
-        export_layout: str | None = None,
-        **slots: Any,
-    ) -> None:
-        super().__init__(io, freeze=freeze, export_layout=export_layout, **slots)
-        self.setup_flow(
-            "SmolVLA",
-            resize=resize,
-            num_steps=num_steps,
-            max_state_dim=max_state_dim,
-            max_action_dim=max_action_dim,
-            tokenizer_file=tokenizer_file,
-            lerobot=lerobot,
-        )
-        self._tokenizer: SmolVLATokenizer | None = None
-        # LeRobot's preprocessor normalizes each camera (its VISUAL mode) before SmolVLA resizes
-        self.image_norm = camera_normalizers(
-            image_normalization, self.io.camera_names, self.io.image_channels
-        )
-        self.build_slots()
-        llm, head = self.llm_backbone, self.vla_head
+    FLOW_NAME = "SmolVLA"
+    DEFAULT_RESIZE = (512, 512)
+    _tokenizer: SmolVLATokenizer | None
+
+    def check_expert(self, llm: Any, head: Any) -> None:
         if head.depth != llm.depth or head.kv_heads != llm.kv_heads or head.head_dim != llm.head_dim:
             raise ValueError(
                 f"SmolVLA expert (depth {head.depth}, kv_heads {head.kv_heads}, head_dim {head.head_dim}) "
                 f"must match the VLM layers it reads (depth {llm.depth}, {llm.kv_heads}, {llm.head_dim})"
             )
-        self.state_proj = nn.Linear(max_state_dim, llm.dim)
-        self.register_times()
+
+    def setup_family(self) -> None:
+        """The state projection ``state_proj``: ``max_state_dim`` -> the VLM width."""
+        self.state_proj = nn.Linear(self.max_state_dim, self.llm_backbone.dim)
 
     # ------------------------------------------------------------------ text
     def tokenize(self, instructions: str | list[str]) -> Tensor:
