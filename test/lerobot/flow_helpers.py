@@ -1,12 +1,24 @@
-"""Shared by the LeRobot pi0 / pi0.5 and SmolVLA model tests: raw golden inputs -> the spine's
-inputs, and the whole-path check against LeRobot's outputs."""
+"""Shared by the LeRobot pi0 / pi0.5 and SmolVLA tests: raw golden inputs -> the spine's
+inputs, the whole-path check against LeRobot's outputs, and the robot-path check of a card."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import torch
 from lerobot_fixtures import BOUND
+from robot_path import assert_in_limits, bringup, publish_instruction, write_bringup_params
 
+from vla_ros.export import PolicyCard
 from vla_ros.spine.checkpoints import LeRobotCheckpoint
+
+SIM_JOINTS = [f"joint_{i}" for i in range(1, 7)]
+#: what the policy node logs once per task when an instruction's prompt is cut
+NOTE = "longer than the tokenizer limit"
+#: published on the instruction topic in the node tests (longer than the cards' token limits)
+INSTRUCTION = "stack the green block on the blue block"
 
 
 def images_and_state(
@@ -37,3 +49,39 @@ def assert_whole_path_matches(
     # the golden actions vary over the chunk and between samples (a constant would not)
     assert outputs["action"].std(dim=1).min().item() > 1e-2
     assert (outputs["action"][0] - outputs["action"][1]).abs().max().item() > 1e-2
+
+
+def assert_card_drives_robot(
+    ros: Any, card_path: Path, tmp_path: Path, image_size: tuple[int, int], horizon: int
+) -> None:
+    """The sim-arm card at ``card_path`` drives the real policy_node -> executor_node graph
+    (images ``image_size`` = (width, height) pixels): after :data:`INSTRUCTION` is published, an
+    action chunk ``[horizon, 6]`` of the card's policy over :data:`SIM_JOINTS` comes out, every
+    joint command stays in the arm's limits, and the prompt's cut is logged exactly once."""
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import String
+
+    from vla_ros.msg import ActionChunk
+
+    arm = write_bringup_params(
+        tmp_path / "bringup.yaml", card_path, image_width=image_size[0], image_height=image_size[1]
+    )
+    chunks = ros.subscribe("/vla/action_chunk", ActionChunk)
+    commands = ros.subscribe("/vla/joint_command", JointState)
+    instruction = ros.publisher("/vla/instruction", String)
+    with bringup(tmp_path / "bringup.yaml", duration_s=90) as run:
+        publish_instruction(ros, chunks, instruction, INSTRUCTION)
+        command = commands.wait_for(1, timeout=20)[0]
+    out = run.output
+    assert run.returncode == 0, out
+    card = PolicyCard.load(card_path)
+    chunk = list(chunks.messages)[-1]
+    assert chunk.policy_id == card.policy_id
+    assert (chunk.horizon, chunk.action_dim) == (horizon, 6)
+    assert list(chunk.joint_names) == SIM_JOINTS
+    assert np.all(np.isfinite(np.asarray(chunk.actions)))
+    assert list(command.name) == SIM_JOINTS
+    assert_in_limits(commands.messages, arm)  # every command the executor published
+    # the instruction topic reached the policy's tokenizer: its prompt's cut is said once per task
+    notes = [line for line in out.splitlines() if NOTE in line and INSTRUCTION[:20] in line]
+    assert len(notes) == 1, out

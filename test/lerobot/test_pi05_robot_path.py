@@ -19,18 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from flow_helpers import SIM_JOINTS, assert_card_drives_robot
 from lerobot_fixtures import FIXTURES, folder
-from robot_path import assert_in_limits, bringup, publish_instruction, write_bringup_params
 from safetensors.torch import load_file, save_file
 
 from vla_ros.cli import main
 from vla_ros.export import PolicyCard
 from vla_ros.runtime import Observation, load_runtime
 
-SIM_JOINTS = [f"joint_{i}" for i in range(1, 7)]
 MAX_TOKENS = 10
-NOTE = "longer than the tokenizer limit"
-INSTRUCTION = "stack the green block on the blue block"
 
 
 def sim_arm_folder(dest: Path) -> Path:
@@ -94,28 +91,4 @@ def test_sim_arm_card_reads_instruction_and_state(sim_card: Path) -> None:
 @pytest.mark.ros
 @pytest.mark.slow
 def test_pi05_card_drives_policy_and_executor(ros, sim_card: Path, tmp_path: Path) -> None:
-    from sensor_msgs.msg import JointState
-    from std_msgs.msg import String
-
-    from vla_ros.msg import ActionChunk
-
-    arm = write_bringup_params(tmp_path / "bringup.yaml", sim_card, image_width=40, image_height=72)
-    chunks = ros.subscribe("/vla/action_chunk", ActionChunk)
-    commands = ros.subscribe("/vla/joint_command", JointState)
-    instruction = ros.publisher("/vla/instruction", String)
-    with bringup(tmp_path / "bringup.yaml", duration_s=90) as run:
-        publish_instruction(ros, chunks, instruction, INSTRUCTION)
-        command = commands.wait_for(1, timeout=20)[0]
-    out = run.output
-    assert run.returncode == 0, out
-    card = PolicyCard.load(sim_card)
-    chunk = list(chunks.messages)[-1]
-    assert chunk.policy_id == card.policy_id
-    assert (chunk.horizon, chunk.action_dim) == (8, 6)
-    assert list(chunk.joint_names) == SIM_JOINTS
-    assert np.all(np.isfinite(np.asarray(chunk.actions)))
-    assert list(command.name) == SIM_JOINTS
-    assert_in_limits(commands.messages, arm)  # every command the executor published
-    # the instruction topic reached the policy's tokenizer: its prompt's cut is said once per task
-    notes = [line for line in out.splitlines() if NOTE in line and INSTRUCTION[:20] in line]
-    assert len(notes) == 1, out
+    assert_card_drives_robot(ros, sim_card, tmp_path, image_size=(40, 72), horizon=8)
