@@ -55,28 +55,46 @@ def _a_at(t_ms: int) -> float:
 
 def test_rtc_takes_over_exactly_at_the_committed_boundary():
     """B arrives at 250 ms: its committed prefix ends at 300 ms (action 2), which is where it
-    takes over; before, A's commands; from 300 ms on, B's own samples, bit for bit."""
+    takes over; before, A's commands; from 300 ms to B's next action point (400 ms) the
+    hand-over from (0.03 rad, A's 0.1 rad/s) to (0.08 rad, B's 0.5 rad/s); from 400 ms on, B's
+    own samples, bit for bit."""
     out, faults, ctl = _run("rtc", B, arrive_ms=250)
     assert faults == [] and ctl.rtc_mismatches == 0
     for t in range(0, 300, 10):
         assert out[t] == _a_at(t), t
-    for t in range(300, 601, 10):
+    for t in range(300, 400, 10):
+        assert out[t] == pytest.approx(_hermite(t, 300, 0.03, 0.1, 400, 0.08, 0.5), abs=1e-12), t
+    for t in range(400, 601, 10):
         assert out[t] == _b_at(t), t
     steps = np.diff([out[t] for t in range(0, 601, 10)])
-    assert steps.max() == pytest.approx(0.005, abs=1e-12)  # B's own slope: no seam at the switch
     assert steps.min() == pytest.approx(0.001, abs=1e-12)  # A's
+    # the speed changes gradually: the largest change of step is the Hermite's at its start,
+    # 0.00136 rad (the chunk's own switch from 0.001 to 0.005 rad per tick would be 0.004)
+    assert np.abs(np.diff(steps)).max() == pytest.approx(0.00136, abs=1e-12)
+
+
+def _hermite(t: int, t0: int, p0: float, v0: float, t1: int, p1: float, v1: float) -> float:
+    """Cubic Hermite from (p0, v0 rad/s) at ``t0`` ms to (p1, v1) at ``t1`` ms, at ``t`` ms."""
+    h, u = (t1 - t0) / 1000, (t - t0) / (t1 - t0)
+    return (
+        (2 * u**3 - 3 * u**2 + 1) * p0
+        + (u**3 - 2 * u**2 + u) * h * v0
+        + (-2 * u**3 + 3 * u**2) * p1
+        + (u**3 - u**2) * h * v1
+    )
 
 
 def test_rtc_bridges_when_the_committed_prefix_is_already_past():
     """B arrives at 350 ms (latency 250 ms > (d-1) x dt): its committed actions (<= 300 ms) are
     all in the past. rtc takes over at the next tick (360 ms) from the committed value there and
-    reaches B's action 3 (0.08) at 400 ms in a straight line; latest jumps to B's sample."""
+    reaches B's action 3 (0.08) at 400 ms on the cubic Hermite segment from (0.036 rad, A's
+    0.1 rad/s) to (0.08 rad, B's 0.5 rad/s); latest jumps to B's sample."""
     out, faults, _ = _run("rtc", B, arrive_ms=350)
     assert faults == []
     assert out[350] == pytest.approx(0.035, abs=1e-15)
     assert out[360] == pytest.approx(0.036, abs=1e-15)  # A's value: no seam
     for t in (370, 380, 390):
-        assert out[t] == pytest.approx(0.036 + (t - 360) / 40 * (0.08 - 0.036), abs=1e-15), t
+        assert out[t] == pytest.approx(_hermite(t, 360, 0.036, 0.1, 400, 0.08, 0.5), abs=1e-12), t
     for t in range(400, 601, 10):
         assert out[t] == _b_at(t), t
     latest, _, _ = _run("latest", B, arrive_ms=350)
@@ -139,3 +157,29 @@ def test_committed_prefix_samples_the_plan_on_the_chunk_grid():
     np.testing.assert_allclose(got[:, 0], [0.013, 0.023, 0.033], rtol=0, atol=1e-9)
     assert committed_prefix(ctl.plan, 1800 * MS, DT, 3) is None  # 2.0 s is past A's last action
     assert committed_prefix(ctl.plan, 0, DT, 0) is None
+
+
+def test_rtc_hand_over_is_continuous_in_velocity_and_hits_both_ends():
+    """The hand-over (rtc.bridged_sample with the committed velocity) starts at the committed
+    position with the committed velocity and ends at the chunk's next action point with the
+    chunk's velocity after it: one-sided differences over 100 ns agree within 1e-5 rad/s
+    (the segment's acceleration, ~30 rad/s^2, moves a 100 ns difference by ~1.5e-6)."""
+    from vla_ros.control.chunk import Chunk
+    from vla_ros.control.rtc import Takeover, bridged_sample
+
+    chunk = Chunk(
+        stamp_ns=100 * MS, start_ns=100 * MS, dt_ns=DT, joint_names=("a",), actions=B.reshape(-1, 1)
+    )
+    p0, v0 = np.array([0.036]), np.array([0.1])  # committed: 0.036 rad moving at 0.1 rad/s
+    take = Takeover(360 * MS, p0, False, 3, 0.0, v0)
+    s_j, eps = 400 * MS, 100
+    assert bridged_sample(chunk, take, 360 * MS)[0] == pytest.approx(0.036, abs=1e-15)
+    assert bridged_sample(chunk, take, s_j)[0] == B[3]  # the chunk's own action point, exactly
+    start_v = (bridged_sample(chunk, take, 360 * MS + eps) - p0)[0] / (eps * 1e-9)
+    assert start_v == pytest.approx(0.1, abs=1e-5)
+    end_v = (B[3] - bridged_sample(chunk, take, s_j - eps)[0]) / (eps * 1e-9)
+    after_v = (chunk.sample(s_j + eps)[0] - B[3]) / (eps * 1e-9)
+    assert after_v == pytest.approx(0.5, abs=1e-9)
+    assert end_v == pytest.approx(after_v, abs=1e-5)
+    linear = Takeover(360 * MS, p0, False, 3, 0.0)  # no velocity: the straight line
+    assert bridged_sample(chunk, linear, 380 * MS)[0] == pytest.approx(0.058, abs=1e-15)

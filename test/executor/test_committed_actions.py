@@ -59,7 +59,9 @@ def test_committed_in_rtc_includes_a_pending_takeover():
     by_ms = {250 + 10 * i: v for i, v in enumerate(c.actions[:, 0])}
     assert by_ms[300] == pytest.approx(0.03, abs=1e-15)
     assert by_ms[290] == pytest.approx(0.029, abs=1e-15)  # A (B's prefix continues it)
-    assert by_ms[350] == pytest.approx(0.03 + 0.5 * 0.47, abs=1e-15)  # B's ramp to 0.5 at 400 ms
+    # the hand-over to 0.5 at 400 ms: cubic Hermite from (0.03, A's 0.1 rad/s) to (0.5, 0 rad/s),
+    # at u = 1/2: (0.03 + 0.5) / 2 + 0.1 s x 0.1 rad/s / 8
+    assert by_ms[350] == pytest.approx((0.03 + 0.5) / 2 + 0.1 * 0.1 / 8, abs=1e-15)
     assert by_ms[400] == pytest.approx(0.5, abs=1e-15)
 
 

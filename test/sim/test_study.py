@@ -35,6 +35,11 @@ def test_seam_jump_is_the_departure_from_constant_velocity_at_each_boundary() ->
     np.testing.assert_allclose(seam_jumps(spliced, [3, 5], window=4), [0.0, 0.1], atol=1e-12)
     with pytest.raises(ValueError, match="boundary tick 10 is outside the 10 recorded ticks"):
         seam_jumps(spliced, [10])
+    # one window per boundary (an rtc hand-over that starts late gets a longer one)
+    np.testing.assert_allclose(seam_jumps(spliced, [2, 3], window=[9, 1]), [0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(seam_jumps(spliced, [2, 3], window=[1, 4]), [0.0, 0.1], atol=1e-12)
+    with pytest.raises(ValueError, match="got 1 windows for 2 boundaries"):
+        seam_jumps(spliced, [2, 3], window=[4])
 
 
 def test_jerk_rms_of_a_cubic_is_its_constant_third_derivative() -> None:

@@ -28,7 +28,7 @@ from vla_ros.control.chunk import (
 )
 from vla_ros.control.commanded import CommandHistory, filtered_plan
 from vla_ros.control.ensemble import MODES, blend_weight, temporal_ensemble
-from vla_ros.control.rtc import Takeover, bridged_sample, takeover
+from vla_ros.control.rtc import Takeover, bridged_sample, first_index_after, takeover
 from vla_ros.control.safety import (
     JointLimits,
     LimitsError,
@@ -475,9 +475,24 @@ class ChunkController:
             return self.plan(t_ns)
         return filtered_plan(self.plan, self.filter.copy(), last, t_ns, self.config.period_ns)
 
+    def handover_end_ns(self, chunk: Chunk) -> int | None:
+        """``rtc``: the time (ns) by which buffered ``chunk`` has fully taken over: the end of its
+        hand-over (its first action point after the takeover, :func:`~vla_ros.control.rtc.bridged_sample`),
+        or the takeover plus ``blend_steps`` ticks when it is cross-faded in. None in the other
+        modes and for a chunk without a takeover (it is used from the next tick on)."""
+        take = self._takeovers.get(chunk.uid)
+        if take is None:
+            return None
+        if take.blend:
+            return take.t_ns + self.config.blend_steps * self.config.period_ns
+        j = first_index_after(chunk, take.t_ns)
+        return take.t_ns if j >= chunk.horizon else chunk.start_ns + j * chunk.dt_ns
+
     def _rtc_takeover(self, chunk: Chunk) -> Takeover:
         next_tick = chunk.start_ns if self.last_tick_ns is None else self.last_tick_ns + self.config.period_ns
-        return takeover(chunk, self.committed, next_tick, self.config.rtc_tolerance)
+        return takeover(
+            chunk, self.committed, next_tick, self.config.rtc_tolerance, period_ns=self.config.period_ns
+        )
 
     # ------------------------------------------------------------------ the tick
     def tick(self, t_ns: int) -> Command | None:

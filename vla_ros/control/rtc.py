@@ -19,10 +19,14 @@ committed prefix of a new chunk from the chunk itself:
 * otherwise the prefix runs on over the following actions while they agree with the plan; the
   chunk takes over at the last of them (the end of what was committed), but never before the
   next tick. From the takeover time ``T`` to the chunk's next action point ``s_j`` the command
-  goes linearly from the plan's value at ``T`` to action ``j`` (:func:`bridged_sample`), then it
-  follows the chunk: continuous (no seam) by construction, and equal to the chunk itself when
-  ``T`` is an action point whose action equals the plan exactly (a perfectly conditioned
-  prefix).
+  follows a hand-over (:func:`bridged_sample`), then it follows the chunk. With the committed
+  velocity at ``T`` known (``takeover(..., period_ns=...)``, as the controller does) the
+  hand-over is a cubic Hermite segment from the plan's position and velocity at ``T`` to action
+  ``j`` and the chunk's velocity just after it, ``(a_{j+1} - a_j) / dt``: continuous in position
+  *and* velocity at both ends, so a prefix that runs at the velocity limit is not followed by
+  an abrupt change of speed. Without it the hand-over is a straight line from the plan's value
+  at ``T`` to action ``j`` (continuous in position only). Both equal the chunk itself when ``T``
+  is an action point whose action equals the plan exactly (a perfectly conditioned prefix).
 
 With no plan (no chunk live yet, or a gap) a chunk takes over at once, as in ``latest``.
 
@@ -53,6 +57,8 @@ class Takeover:
         blend: True when the prefix did not continue the plan (cross-fade instead of the bridge).
         prefix: number of the chunk's actions that continue the plan (0 on a mismatch).
         error: ``max |action - plan|`` of the action that decided (``k0``), joint units; 0 without a plan.
+        velocity: the committed velocity at ``t_ns`` (joint units/s, ``[n_joints]``: the plan's
+            backward difference over one control period), or None (linear hand-over).
     """
 
     t_ns: int
@@ -60,6 +66,7 @@ class Takeover:
     blend: bool
     prefix: int
     error: float
+    velocity: np.ndarray | None = None
 
 
 def first_index_after(chunk: Chunk, t_ns: int) -> int:
@@ -69,7 +76,9 @@ def first_index_after(chunk: Chunk, t_ns: int) -> int:
     return min(chunk.horizon, (t_ns - chunk.start_ns) // chunk.dt_ns + 1)
 
 
-def takeover(chunk: Chunk, plan: PlanFn, next_tick_ns: int, tolerance: float) -> Takeover:
+def takeover(
+    chunk: Chunk, plan: PlanFn, next_tick_ns: int, tolerance: float, period_ns: int | None = None
+) -> Takeover:
     """The takeover of ``chunk`` arriving before the tick at ``next_tick_ns`` (module docstring).
 
     Args:
@@ -78,9 +87,22 @@ def takeover(chunk: Chunk, plan: PlanFn, next_tick_ns: int, tolerance: float) ->
         next_tick_ns: the first control tick that can use the chunk, ns.
         tolerance: how far (joint units, max over joints) an action may be from the plan and
             still count as continuing it; >= 0.
+        period_ns: the control period, ns; when given (> 0) the takeover carries the committed
+            velocity ``(plan(T) - plan(T - period_ns)) / period`` for a velocity-continuous
+            hand-over (None: a linear one).
 
     Returns a :class:`Takeover` (``t_ns >= next_tick_ns``).
     """
+
+    def at(t: int, take: Takeover) -> Takeover:
+        if period_ns is None or period_ns <= 0 or take.start is None or take.blend:
+            return take
+        before = plan(t - int(period_ns))
+        if before is None:
+            return take
+        v = (np.asarray(take.start, dtype=np.float64) - before) / (int(period_ns) * 1e-9)
+        return Takeover(take.t_ns, take.start, take.blend, take.prefix, take.error, v)
+
     now = max(int(next_tick_ns), chunk.start_ns)
     k0 = max(0, first_index_after(chunk, next_tick_ns) - 1)
     p = plan(chunk.start_ns + k0 * chunk.dt_ns)
@@ -93,7 +115,7 @@ def takeover(chunk: Chunk, plan: PlanFn, next_tick_ns: int, tolerance: float) ->
         # first free one, and the prefix continues the plan if action k0 - 1 does
         q = plan(chunk.start_ns + (k0 - 1) * chunk.dt_ns)
         if q is not None and float(np.max(np.abs(chunk.actions[k0 - 1] - q))) <= tolerance:
-            return Takeover(now, plan(now), False, k0, error)
+            return at(now, Takeover(now, plan(now), False, k0, error))
     if not error <= tolerance:  # NaN-safe
         return Takeover(now, plan(now), True, 0, error)
     k = k0 + 1
@@ -103,14 +125,20 @@ def takeover(chunk: Chunk, plan: PlanFn, next_tick_ns: int, tolerance: float) ->
             break
         k += 1
     t = max(now, chunk.start_ns + (k - 1) * chunk.dt_ns)
-    return Takeover(t, plan(t), False, k, error)
+    return at(t, Takeover(t, plan(t), False, k, error))
 
 
 def bridged_sample(chunk: Chunk, take: Takeover, t_ns: int) -> np.ndarray | None:
     """The chunk's target at ``t_ns`` once it has taken over with ``take`` (None: not covered).
 
-    Between ``take.t_ns`` and the chunk's next action point the target moves linearly from
-    ``take.start`` to that action (the bridge); elsewhere it is ``chunk.sample(t_ns)``.
+    Between ``take.t_ns`` and the chunk's next action point ``s_j`` the target goes from
+    ``take.start`` to action ``j`` (the hand-over); elsewhere it is ``chunk.sample(t_ns)``. With
+    ``take.velocity`` the hand-over is the cubic Hermite segment (``h = s_j - T``,
+    ``u = (t - T) / h``) ``p = h00(u) p0 + h10(u) h v0 + h01(u) a_j + h11(u) h v1`` with
+    ``h00 = 2u^3 - 3u^2 + 1``, ``h10 = u^3 - 2u^2 + u``, ``h01 = -2u^3 + 3u^2``,
+    ``h11 = u^3 - u^2`` (the standard cubic Hermite basis), ``v0 = take.velocity`` and ``v1``
+    the chunk's velocity after ``s_j``, ``(a_{j+1} - a_j) / dt`` (0 at the chunk's last
+    action); without it a straight line.
     """
     if take.start is None or take.blend or t_ns < take.t_ns:
         return chunk.sample(t_ns)
@@ -121,7 +149,20 @@ def bridged_sample(chunk: Chunk, take: Takeover, t_ns: int) -> np.ndarray | None
     if t_ns >= s_j:
         return chunk.sample(t_ns)
     a = chunk.actions[j]
-    return take.start + ((t_ns - take.t_ns) / (s_j - take.t_ns)) * (a - take.start)
+    u = (t_ns - take.t_ns) / (s_j - take.t_ns)
+    if take.velocity is None:
+        return take.start + u * (a - take.start)
+    h = (s_j - take.t_ns) * 1e-9
+    dt = chunk.dt_ns * 1e-9
+    v1 = (chunk.actions[j + 1] - a) / dt if j + 1 < chunk.horizon else np.zeros_like(a)
+    u2, u3 = u * u, u * u * u
+    p0 = np.asarray(take.start, dtype=np.float64)
+    return (
+        (2 * u3 - 3 * u2 + 1) * p0
+        + (u3 - 2 * u2 + u) * h * take.velocity
+        + (-2 * u3 + 3 * u2) * a
+        + (u3 - u2) * h * v1
+    )
 
 
 @dataclass(frozen=True)

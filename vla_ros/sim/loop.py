@@ -176,7 +176,10 @@ class Episode:
     last one on ticks without a command); ``boundaries`` the tick indices at which a new chunk
     joined the executor's buffer (chunk boundaries) and ``seam_window`` the ticks after each in
     which the executor hands over to it (one chunk step and a tick: ``rtc`` bridges from what
-    it had committed to the chunk's next action, ``blend`` cross-fades); ``dropped`` counts
+    it had committed to the chunk's next action, ``blend`` cross-fades); ``seam_windows`` the
+    window of each boundary: ``seam_window``, or longer to reach the end of an ``rtc``
+    hand-over that starts after the arrival (a committed prefix that runs on,
+    ``ChunkController.handover_end_ns``); ``dropped`` counts
     chunks the executor refused (all their actions already in the past); ``rtc_mismatches``
     the chunks the ``rtc`` executor cross-faded in because they did not continue what it had
     committed.
@@ -196,6 +199,7 @@ class Episode:
     positions_log: list[np.ndarray] = field(default_factory=list)
     boundaries: list[int] = field(default_factory=list)
     seam_window: int = 1
+    seam_windows: list[int] = field(default_factory=list)  # per boundary: >= seam_window
     rtc_mismatches: int = 0
 
     @property
@@ -301,7 +305,7 @@ def run_episode(
         for item in [p for p in pending if p[0] <= t_ns]:
             pending.remove(item)
             try:
-                ctl.add_chunk(
+                stored, _ = ctl.add_chunk(
                     stamp_ns=item[1],
                     dt_ns=dt_ns,
                     joint_names=names,
@@ -310,6 +314,11 @@ def run_episode(
                     seq=episode.chunks,
                 )
                 episode.boundaries.append(episode.ticks)
+                # rtc: a prefix that runs on past the arrival (its actions agree with the plan)
+                # hands over later: the window reaches the hand-over's last tick
+                end_ns = ctl.handover_end_ns(stored)
+                late = 0 if end_ns is None else -(-(end_ns - t_ns) // period_ns) + 1
+                episode.seam_windows.append(max(episode.seam_window, late))
             except ChunkError:
                 episode.dropped += 1
             episode.chunks += 1

@@ -2,8 +2,9 @@
 
 * **seam jump** at a chunk boundary (where a chunk hands over to the next; the episode's first
   chunk, which starts the motion from rest, has none), over the control ticks from the new
-  chunk joining the executor to one chunk step later (the hand-over: ``rtc`` bridges from
-  what it had committed to the chunk's next action, ``blend`` cross-fades): how far the command leaves
+  chunk joining the executor to one chunk step later, or to the end of an ``rtc`` hand-over
+  that starts later (the hand-over: ``rtc`` goes from what it had committed to the chunk's
+  next action, ``blend`` cross-fades): how far the command leaves
   the motion it was on, ``|c_b - (2 c_{b-1} - c_{b-2})|_inf`` (rad): the command's jump
   against a constant-velocity continuation of the two commands before it. A smooth splice
   scores ~0 whatever the robot's speed; a chunk that starts elsewhere than the robot is headed
@@ -29,31 +30,40 @@ import numpy as np
 from vla_ros.sim.loop import Episode
 
 
-def seam_jumps(commands: np.ndarray, boundaries: Sequence[int], window: int = 1) -> np.ndarray:
+def seam_jumps(
+    commands: np.ndarray, boundaries: Sequence[int], window: int | Sequence[int] = 1
+) -> np.ndarray:
     """Seam jump (rad, max over joints) of each chunk boundary of ``commands [T, n]``.
 
     The jump at tick ``b`` is ``|c_b - 2 c_{b-1} + c_{b-2}|_inf``; a boundary's seam is the
     largest jump over its ``window`` ticks ``b .. b + window - 1`` (cut at the next boundary and
     the end; ticks ``< 2`` have no jump). A window longer than one tick covers executors that
-    switch to a chunk after it arrives (``rtc``: at the end of the committed prefix).
+    switch to a chunk after it arrives (``rtc``: at the end of the committed prefix). ``window``
+    is one for all boundaries or one per boundary (same order).
 
-    Raises ``ValueError`` when ``commands`` is not ``[T, n]``, a boundary is outside it, or
-    ``window < 1``.
+    Raises ``ValueError`` when ``commands`` is not ``[T, n]``, a boundary is outside it, a
+    window is < 1, or the windows are not one per boundary.
     """
     c = np.asarray(commands, dtype=np.float64)
     if c.ndim != 2:
         raise ValueError(f"commands must be [ticks, joints], got shape {c.shape}")
-    if window < 1:
-        raise ValueError(f"window must be >= 1 tick, got {window}")
+    windows = [int(window)] * len(boundaries) if isinstance(window, int) else [int(w) for w in window]
+    if len(windows) != len(boundaries):
+        raise ValueError(
+            f"got {len(windows)} windows for {len(boundaries)} boundaries; give one per boundary"
+        )
+    if windows and min(windows) < 1:
+        raise ValueError(f"window must be >= 1 tick, got {min(windows)}")
     jumps = np.zeros(len(c))
     if len(c) >= 3:
         jumps[2:] = np.max(np.abs(c[2:] - 2.0 * c[1:-1] + c[:-2]), axis=1)
-    bs = sorted(boundaries)
+    pairs = sorted(zip(boundaries, windows, strict=True))
+    bs = [b for b, _ in pairs]
     out = []
-    for i, b in enumerate(bs):
+    for i, (b, win) in enumerate(pairs):
         if not 0 <= b < len(c):
             raise ValueError(f"boundary tick {b} is outside the {len(c)} recorded ticks")
-        stop = min(b + window, bs[i + 1] if i + 1 < len(bs) else len(c))
+        stop = min(b + win, bs[i + 1] if i + 1 < len(bs) else len(c))
         start = max(b, 2)
         if start < stop:
             out.append(float(jumps[start:stop].max()))
@@ -85,7 +95,10 @@ def episode_metrics(episode: Episode, period_s: float) -> dict[str, Any]:
         raise ValueError("the episode has no recorded commands; run it with LoopConfig(record=True)")
     commands = np.stack(episode.commands_log)
     # the first chunk starts the motion from rest: a boundary has a chunk before it
-    seams = seam_jumps(commands, episode.boundaries[1:], episode.seam_window)
+    windows: int | list[int] = episode.seam_window
+    if len(episode.seam_windows) == len(episode.boundaries):
+        windows = episode.seam_windows[1:]
+    seams = seam_jumps(commands, episode.boundaries[1:], windows)
     return {
         "success": episode.success,
         "time_to_success_s": episode.time_to_success_s,
