@@ -3,22 +3,39 @@ inputs, the whole-path check against LeRobot's outputs, and the robot-path check
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from lerobot_fixtures import BOUND
+from lerobot_fixtures import BOUND, FIXTURES, folder
 from robot_path import assert_in_limits, bringup, publish_instruction, write_bringup_params
 
 from vla_ros.export import PolicyCard
-from vla_ros.spine.checkpoints import LeRobotCheckpoint
+from vla_ros.spine.checkpoints import LeRobotCheckpoint, build_lerobot_policy, read_lerobot_folder
 
 SIM_JOINTS = [f"joint_{i}" for i in range(1, 7)]
 #: what the policy node logs once per task when an instruction's prompt is cut
 NOTE = "longer than the tokenizer limit"
 #: published on the instruction topic in the node tests (longer than the cards' token limits)
 INSTRUCTION = "stack the green block on the blue block"
+
+
+def provenance(case: str) -> dict:
+    """The golden ``case``'s ``provenance.json`` (how LeRobot recorded it: tasks, prompts, ...)."""
+    return json.loads((FIXTURES / case / "provenance.json").read_text())
+
+
+def tasks(case: str) -> list[str]:
+    """The task strings the golden ``case`` was recorded with."""
+    return provenance(case)["tasks"]
+
+
+def load_case(case: str) -> tuple[str, LeRobotCheckpoint, torch.nn.Module]:
+    """(``case``, its checkpoint, the spine policy built from it): the model tests' fixture."""
+    ckpt = read_lerobot_folder(folder(case))
+    return case, ckpt, build_lerobot_policy(ckpt)
 
 
 def images_and_state(
@@ -85,3 +102,22 @@ def assert_card_drives_robot(
     # the instruction topic reached the policy's tokenizer: its prompt's cut is said once per task
     notes = [line for line in out.splitlines() if NOTE in line and INSTRUCTION[:20] in line]
     assert len(notes) == 1, out
+
+
+def assert_split_layout_equals_predict(
+    model: torch.nn.Module, obs: dict[str, torch.Tensor], noise: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """``export_prefix`` then ``num_export_steps`` ``export_step`` calls from ``noise`` equal
+    ``predict_action`` (cut to the action dim), the prefix cache has one entry per LLM layer and
+    the padded noise dimensions are inputs too. Returns (the prefix, the predicted actions)."""
+    with torch.no_grad():
+        prefix = model.export_prefix(obs)
+        x = noise
+        for i in range(model.num_export_steps):
+            x = model.export_step(prefix, x, torch.tensor(i))
+        whole = model.predict_action(obs, noise=noise)
+        other = model.predict_action(obs, noise=torch.zeros_like(noise))
+    assert torch.equal(x[..., : model.io.action_dim], whole)
+    assert prefix["prefix_k"].shape[0] == model.llm_backbone.depth
+    assert (other - whole).abs().max().item() > 1e-2  # the padded noise dims are inputs too
+    return prefix, whole

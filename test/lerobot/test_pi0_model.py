@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from flow_helpers import assert_whole_path_matches, images_and_state
+from flow_helpers import (
+    assert_split_layout_equals_predict,
+    assert_whole_path_matches,
+    images_and_state,
+    load_case,
+    provenance,
+    tasks,
+)
 from lerobot_fixtures import BOUND, FIXTURES, folder, golden
 from safetensors.torch import load_file, save_file
 
@@ -41,22 +48,17 @@ IMAGE_NORM = {
 }
 
 
-def provenance(case: str) -> dict:
-    return json.loads((FIXTURES / case / "provenance.json").read_text())
-
-
 def obs_of(ckpt: LeRobotCheckpoint, model: torch.nn.Module, inputs: dict, case: str) -> dict:
     """Raw observation (uint8 HWC images, raw state, task strings) -> the spine's inputs."""
     images, state = images_and_state(ckpt, model, inputs)
-    tasks = provenance(case)["tasks"]
-    tokens = model.tokenize(tasks, state) if ckpt.policy_type == "pi05" else model.tokenize(tasks)
+    texts = tasks(case)
+    tokens = model.tokenize(texts, state) if ckpt.policy_type == "pi05" else model.tokenize(texts)
     return {"images": images[:, None], "state": state[:, None], "tokens": tokens}
 
 
 @pytest.fixture(scope="module", params=CASES)
 def loaded(request: pytest.FixtureRequest) -> tuple[str, LeRobotCheckpoint, torch.nn.Module]:
-    ckpt = read_lerobot_folder(folder(request.param))
-    return request.param, ckpt, build_lerobot_policy(ckpt)
+    return load_case(request.param)
 
 
 def test_torch_whole_path_matches_lerobot(loaded) -> None:
@@ -69,17 +71,9 @@ def test_split_layout_equals_predict_and_inputs_matter(loaded) -> None:
     case, ckpt, model = loaded
     inputs, _ = golden(case)
     obs = obs_of(ckpt, model, inputs, case)
+    prefix, whole = assert_split_layout_equals_predict(model, obs, inputs["noise"])
     with torch.no_grad():
-        prefix = model.export_prefix(obs)
-        x = inputs["noise"]
-        for i in range(model.num_export_steps):
-            x = model.export_step(prefix, x, torch.tensor(i))
-        whole = model.predict_action(obs, noise=inputs["noise"])
-        other = model.predict_action(obs, noise=torch.zeros_like(inputs["noise"]))
         moved = model.predict_action({**obs, "state": obs["state"] + 2.0}, noise=inputs["noise"])
-    assert torch.equal(x[..., : model.io.action_dim], whole)
-    assert prefix["prefix_k"].shape[0] == model.llm_backbone.depth
-    assert (other - whole).abs().max().item() > 1e-2  # the padded noise dims are inputs too
     # pi0 reads the state tensor (the expert's state token); pi0.5 only through the prompt
     assert ("prefix_state" in prefix) == (ckpt.policy_type == "pi0")
     if ckpt.policy_type == "pi0":

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from flow_helpers import assert_whole_path_matches, images_and_state
+from flow_helpers import (
+    assert_split_layout_equals_predict,
+    assert_whole_path_matches,
+    images_and_state,
+    load_case,
+    tasks,
+)
 from lerobot_fixtures import FIXTURES, folder, golden
 from safetensors.torch import load_file, save_file
 
@@ -29,10 +35,6 @@ from vla_ros.spine.weights import map_name
 CASES = ("smolvla_2cam", "smolvla_1cam_empty", "smolvla_images_mean_std")
 
 
-def tasks(case: str) -> list[str]:
-    return json.loads((FIXTURES / case / "provenance.json").read_text())["tasks"]
-
-
 def obs_of(ckpt: LeRobotCheckpoint, model: torch.nn.Module, inputs: dict, case: str) -> dict:
     """Raw observation (uint8 HWC images, raw state, task strings) -> the spine's inputs."""
     images, state = images_and_state(ckpt, model, inputs)
@@ -41,8 +43,7 @@ def obs_of(ckpt: LeRobotCheckpoint, model: torch.nn.Module, inputs: dict, case: 
 
 @pytest.fixture(scope="module", params=CASES)
 def loaded(request: pytest.FixtureRequest) -> tuple[str, LeRobotCheckpoint, torch.nn.Module]:
-    ckpt = read_lerobot_folder(folder(request.param))
-    return request.param, ckpt, build_lerobot_policy(ckpt)
+    return load_case(request.param)
 
 
 def test_torch_whole_path_matches_lerobot(loaded) -> None:
@@ -55,16 +56,7 @@ def test_split_layout_equals_predict_and_noise_matters(loaded) -> None:
     case, ckpt, model = loaded
     inputs, _ = golden(case)
     obs = obs_of(ckpt, model, inputs, case)
-    with torch.no_grad():
-        prefix = model.export_prefix(obs)
-        x = inputs["noise"]
-        for i in range(model.num_export_steps):
-            x = model.export_step(prefix, x, torch.tensor(i))
-        whole = model.predict_action(obs, noise=inputs["noise"])
-        other = model.predict_action(obs, noise=torch.zeros_like(inputs["noise"]))
-    assert torch.equal(x[..., : model.io.action_dim], whole)
-    assert prefix["prefix_k"].shape[0] == model.llm_backbone.depth
-    assert (other - whole).abs().max().item() > 1e-2  # the padded noise dims are inputs too
+    assert_split_layout_equals_predict(model, obs, inputs["noise"])
 
 
 def test_tokens_match_lerobot_preprocessor(loaded, caplog: pytest.LogCaptureFixture) -> None:
