@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from lerobot_fixtures import BOUND, FIXTURES, folder
+from lerobot_fixtures import BOUND, FIXTURES, folder, golden
 from robot_path import assert_in_limits, bringup, publish_instruction, write_bringup_params
 
 from vla_ros.export import PolicyCard
+from vla_ros.runtime import Observation
 from vla_ros.spine.checkpoints import LeRobotCheckpoint, build_lerobot_policy, read_lerobot_folder
 
 SIM_JOINTS = [f"joint_{i}" for i in range(1, 7)]
@@ -30,6 +31,18 @@ def provenance(case: str) -> dict:
 def tasks(case: str) -> list[str]:
     """The task strings the golden ``case`` was recorded with."""
     return provenance(case)["tasks"]
+
+
+def observations(case: str) -> tuple[list[Observation], np.ndarray, np.ndarray, np.ndarray]:
+    """(raw observations with the golden tasks, golden noise, LeRobot's actions, its token ids)."""
+    inputs, outputs = golden(case)
+    cams = {k.split("observation.images.", 1)[1]: v.numpy() for k, v in inputs.items() if "images" in k}
+    state = inputs["observation.state"].numpy()
+    obs = [
+        Observation(images={c: v[i] for c, v in cams.items()}, state=state[i], instruction=t, stamp_ns=i + 1)
+        for i, t in enumerate(tasks(case))
+    ]
+    return obs, inputs["noise"].numpy(), outputs["action"].numpy(), outputs["tokens"].numpy()
 
 
 def load_case(case: str) -> tuple[str, LeRobotCheckpoint, torch.nn.Module]:

@@ -6,7 +6,6 @@ from the card's (QUANTILES) state normalization."""
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -15,7 +14,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from lerobot_fixtures import BOUND, FIXTURES, folder, golden
+from flow_helpers import observations
+from lerobot_fixtures import BOUND, FIXTURES, folder
 from tokenizers import Tokenizer
 
 from vla_ros.cli import main
@@ -31,22 +31,6 @@ PALIGEMMA = FIXTURES / "google" / "paligemma-3b-pt-224"
 CASES = ("pi0_2cam", "pi05_2cam", "pi05_1cam_trunc", "pi0_images_mean_std", "pi05_images_min_max")
 #: goldens whose images LeRobot's preprocessor normalizes (VISUAL MEAN_STD / MIN_MAX)
 IMAGE_NORM_CASES = ("pi0_images_mean_std", "pi05_images_min_max")
-
-
-def tasks(case: str) -> list[str]:
-    return json.loads((FIXTURES / case / "provenance.json").read_text())["tasks"]
-
-
-def observations(case: str) -> tuple[list[Observation], np.ndarray, np.ndarray, np.ndarray]:
-    """(raw observations with the golden tasks, golden noise, LeRobot's actions, its token ids)."""
-    inputs, outputs = golden(case)
-    cams = {k.split("observation.images.", 1)[1]: v.numpy() for k, v in inputs.items() if "images" in k}
-    state = inputs["observation.state"].numpy()
-    obs = [
-        Observation(images={c: v[i] for c, v in cams.items()}, state=state[i], instruction=t, stamp_ns=i + 1)
-        for i, t in enumerate(tasks(case))
-    ]
-    return obs, inputs["noise"].numpy(), outputs["action"].numpy(), outputs["tokens"].numpy()
 
 
 def copy_case(case: str, dest: Path) -> Path:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lerobot_fixtures import BOUND, FIXTURES, folder, golden
+from flow_helpers import observations
+from lerobot_fixtures import BOUND, FIXTURES, folder
 
 from vla_ros.cli import main
 from vla_ros.contract.errors import ModelFileError, ObservationError
@@ -24,22 +25,6 @@ from vla_ros.runtime import Observation, load_runtime
 
 VLM = FIXTURES / "smolvla_vlm_tiny"
 CASES = ("smolvla_2cam", "smolvla_1cam_empty")
-
-
-def tasks(case: str) -> list[str]:
-    return json.loads((FIXTURES / case / "provenance.json").read_text())["tasks"]
-
-
-def observations(case: str) -> tuple[list[Observation], np.ndarray, np.ndarray, np.ndarray]:
-    """(raw observations with the golden tasks, golden noise, LeRobot's actions, its token ids)."""
-    inputs, outputs = golden(case)
-    cams = {k.split("observation.images.", 1)[1]: v.numpy() for k, v in inputs.items() if "images" in k}
-    state = inputs["observation.state"].numpy()
-    obs = [
-        Observation(images={c: v[i] for c, v in cams.items()}, state=state[i], instruction=t, stamp_ns=i + 1)
-        for i, t in enumerate(tasks(case))
-    ]
-    return obs, inputs["noise"].numpy(), outputs["action"].numpy(), outputs["tokens"].numpy()
 
 
 def copy_case(case: str, dest: Path, tokenizer_name: str | None = None) -> Path:
