@@ -55,6 +55,13 @@ class LeRobotFlowVLA(BaseVLA):
     times: Tensor
     resize: tuple[int, int]
     tokenizer_file: str | None
+    # every LeRobot flow family: a vision tower, a projector, a language model and an action
+    # expert; noise and text are inputs; exported as a prefix graph and a denoising-step graph
+    REQUIRED_SLOTS = ("vision_backbone", "projector", "llm_backbone", "vla_head")
+    OPTIONAL_SLOTS = ()
+    NEEDS_NOISE = True
+    USES_TEXT = True
+    EXPORT_LAYOUT = "split"
     #: whether the action expert reads the padded state (pi0's state token): ``max_state_dim``
     HEAD_TAKES_STATE = False
     lerobot: dict[str, Any]

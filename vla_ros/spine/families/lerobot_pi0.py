@@ -88,11 +88,6 @@ class LeRobotPi0(LeRobotFlowVLA):
     """LeRobot pi0 on the spine; see the module docstring."""
 
     FAMILY = "lerobot_pi0"
-    REQUIRED_SLOTS = ("vision_backbone", "projector", "llm_backbone", "vla_head")
-    OPTIONAL_SLOTS = ()
-    NEEDS_NOISE = True
-    USES_TEXT = True
-    EXPORT_LAYOUT = "split"
     HEAD_TYPE = "Pi0Expert"
     HEAD_TAKES_STATE = True
 

@@ -107,11 +107,6 @@ class LeRobotSmolVLA(LeRobotFlowVLA):
     """LeRobot SmolVLA on the spine; see the module docstring."""
 
     FAMILY = "lerobot_smolvla"
-    REQUIRED_SLOTS = ("vision_backbone", "projector", "llm_backbone", "vla_head")
-    OPTIONAL_SLOTS = ()
-    NEEDS_NOISE = True
-    USES_TEXT = True
-    EXPORT_LAYOUT = "split"
 
     FLOW_NAME = "SmolVLA"
     DEFAULT_RESIZE = (512, 512)
