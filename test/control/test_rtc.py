@@ -57,7 +57,7 @@ def test_rtc_takes_over_exactly_at_the_committed_boundary():
     """B arrives at 250 ms: its committed prefix ends at 300 ms (action 2), which is where it
     takes over; before, A's commands; from 300 ms to B's next action point (400 ms) the
     hand-over from (0.03 rad, A's 0.1 rad/s) to (0.08 rad, B's 0.5 rad/s); from 400 ms on, B's
-    own samples, bit for bit."""
+    own samples, bit for bit (the default ``rtc_handover_steps`` 1)."""
     out, faults, ctl = _run("rtc", B, arrive_ms=250)
     assert faults == [] and ctl.rtc_mismatches == 0
     for t in range(0, 300, 10):
@@ -71,6 +71,21 @@ def test_rtc_takes_over_exactly_at_the_committed_boundary():
     # the speed changes gradually: the largest change of step is the Hermite's at its start,
     # 0.00136 rad (the chunk's own switch from 0.001 to 0.005 rad per tick would be 0.004)
     assert np.abs(np.diff(steps)).max() == pytest.approx(0.00136, abs=1e-12)
+
+
+def test_rtc_hand_over_spans_rtc_handover_steps_action_points():
+    """``rtc_handover_steps`` 2 (default 1): B arriving at 250 ms takes over at 300 ms and
+    reaches its action 4 (0.13 rad) at 500 ms, on the Hermite segment from (0.03 rad, 0.1 rad/s)
+    to (0.13 rad, 0.5 rad/s); from 500 ms on, B's own samples. 0 is refused."""
+    assert ControllerConfig(joint_names=("a",), period_ns=PERIOD).rtc_handover_steps == 1
+    out, faults, _ = _run("rtc", B, arrive_ms=250, rtc_handover_steps=2)
+    assert faults == []
+    for t in range(300, 500, 10):
+        assert out[t] == pytest.approx(_hermite(t, 300, 0.03, 0.1, 500, 0.13, 0.5), abs=1e-12), t
+    for t in range(500, 601, 10):
+        assert out[t] == _b_at(t), t
+    with pytest.raises(Exception, match="rtc_handover_steps must be >= 1 chunk step, got 0"):
+        ControllerConfig(joint_names=("a",), period_ns=PERIOD, mode="rtc", rtc_handover_steps=0)
 
 
 def _hermite(t: int, t0: int, p0: float, v0: float, t1: int, p1: float, v1: float) -> float:

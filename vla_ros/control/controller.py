@@ -28,7 +28,7 @@ from vla_ros.control.chunk import (
 )
 from vla_ros.control.commanded import CommandHistory, filtered_plan
 from vla_ros.control.ensemble import MODES, blend_weight, temporal_ensemble
-from vla_ros.control.rtc import Takeover, bridged_sample, first_index_after, takeover
+from vla_ros.control.rtc import Takeover, bridged_sample, handover_index, takeover
 from vla_ros.control.safety import (
     JointLimits,
     LimitsError,
@@ -69,6 +69,11 @@ class ControllerConfig:
             when a new chunk does not continue what was committed; >= 0.
         rtc_tolerance: ``rtc``: how far (joint units, max over joints) a new chunk's action may
             be from what the executor planned for its time and still continue it; >= 0.
+        rtc_handover_steps: ``rtc``: chunk action points the velocity-continuous hand-over from
+            the committed actions spans (its end: the ``n``-th action point after the
+            takeover); >= 1. 1 keeps a stream of agreeing chunks exact when the chunk step is
+            the control period; 2 gave smaller seams in docs/latency.md (300 ms: 0.0106 vs
+            0.0138 rad) but bends agreeing chunks' paths between action points.
         time_offset_ns: added to every chunk stamp (action 0 is due at stamp + offset).
         max_chunk_age_ns: a chunk is used only this long after its start (0 = whole horizon).
         max_chunks: buffer capacity (flood protection); 0 = auto: as many as overlap when one
@@ -93,6 +98,7 @@ class ControllerConfig:
     ensemble_coefficient: float = 0.01
     blend_steps: int = 5
     rtc_tolerance: float = 0.01
+    rtc_handover_steps: int = 1
     time_offset_ns: int = 0
     max_chunk_age_ns: int = 0
     max_chunks: int = 0
@@ -120,6 +126,8 @@ class ControllerConfig:
             raise ConfigError(f"ensemble_coefficient must be >= 0, got {self.ensemble_coefficient}")
         if not 0 <= self.rtc_tolerance < float("inf"):
             raise ConfigError(f"rtc_tolerance must be finite and >= 0, got {self.rtc_tolerance}")
+        if self.rtc_handover_steps < 1:
+            raise ConfigError(f"rtc_handover_steps must be >= 1 chunk step, got {self.rtc_handover_steps}")
         for name in (
             "blend_steps",
             "max_chunk_age_ns",
@@ -485,13 +493,18 @@ class ChunkController:
             return None
         if take.blend:
             return take.t_ns + self.config.blend_steps * self.config.period_ns
-        j = first_index_after(chunk, take.t_ns)
+        j = handover_index(chunk, take)
         return take.t_ns if j >= chunk.horizon else chunk.start_ns + j * chunk.dt_ns
 
     def _rtc_takeover(self, chunk: Chunk) -> Takeover:
         next_tick = chunk.start_ns if self.last_tick_ns is None else self.last_tick_ns + self.config.period_ns
         return takeover(
-            chunk, self.committed, next_tick, self.config.rtc_tolerance, period_ns=self.config.period_ns
+            chunk,
+            self.committed,
+            next_tick,
+            self.config.rtc_tolerance,
+            period_ns=self.config.period_ns,
+            handover_steps=self.config.rtc_handover_steps,
         )
 
     # ------------------------------------------------------------------ the tick

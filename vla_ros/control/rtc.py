@@ -22,11 +22,14 @@ committed prefix of a new chunk from the chunk itself:
   follows a hand-over (:func:`bridged_sample`), then it follows the chunk. With the committed
   velocity at ``T`` known (``takeover(..., period_ns=...)``, as the controller does) the
   hand-over is a cubic Hermite segment from the plan's position and velocity at ``T`` to action
-  ``j`` and the chunk's velocity just after it, ``(a_{j+1} - a_j) / dt``: continuous in position
-  *and* velocity at both ends, so a prefix that runs at the velocity limit is not followed by
-  an abrupt change of speed. Without it the hand-over is a straight line from the plan's value
-  at ``T`` to action ``j`` (continuous in position only). Both equal the chunk itself when ``T``
-  is an action point whose action equals the plan exactly (a perfectly conditioned prefix).
+  ``j`` (the ``handover_steps``-th action point after ``T``: the controller's
+  ``rtc_handover_steps``) and the chunk's velocity just after it, ``(a_{j+1} - a_j) / dt``:
+  continuous in position *and* velocity at both ends, so a prefix that runs at the velocity
+  limit is not followed by an abrupt change of speed (the chunk's own change of speed after a
+  perfectly conditioned prefix is spread over the hand-over too). Without the velocity the
+  hand-over is a straight line from the plan's value at ``T`` to the next action point
+  (continuous in position only), equal to the chunk itself when ``T`` is an action point whose
+  action equals the plan exactly.
 
 With no plan (no chunk live yet, or a gap) a chunk takes over at once, as in ``latest``.
 
@@ -59,6 +62,8 @@ class Takeover:
         error: ``max |action - plan|`` of the action that decided (``k0``), joint units; 0 without a plan.
         velocity: the committed velocity at ``t_ns`` (joint units/s, ``[n_joints]``: the plan's
             backward difference over one control period), or None (linear hand-over).
+        steps: the velocity-continuous hand-over ends at the chunk's ``steps``-th action point
+            after ``t_ns`` (>= 1; the linear one always at the first).
     """
 
     t_ns: int
@@ -67,6 +72,7 @@ class Takeover:
     prefix: int
     error: float
     velocity: np.ndarray | None = None
+    steps: int = 1
 
 
 def first_index_after(chunk: Chunk, t_ns: int) -> int:
@@ -77,7 +83,12 @@ def first_index_after(chunk: Chunk, t_ns: int) -> int:
 
 
 def takeover(
-    chunk: Chunk, plan: PlanFn, next_tick_ns: int, tolerance: float, period_ns: int | None = None
+    chunk: Chunk,
+    plan: PlanFn,
+    next_tick_ns: int,
+    tolerance: float,
+    period_ns: int | None = None,
+    handover_steps: int = 1,
 ) -> Takeover:
     """The takeover of ``chunk`` arriving before the tick at ``next_tick_ns`` (module docstring).
 
@@ -90,6 +101,7 @@ def takeover(
         period_ns: the control period, ns; when given (> 0) the takeover carries the committed
             velocity ``(plan(T) - plan(T - period_ns)) / period`` for a velocity-continuous
             hand-over (None: a linear one).
+        handover_steps: chunk action points the velocity-continuous hand-over spans (>= 1).
 
     Returns a :class:`Takeover` (``t_ns >= next_tick_ns``).
     """
@@ -101,7 +113,8 @@ def takeover(
         if before is None:
             return take
         v = (np.asarray(take.start, dtype=np.float64) - before) / (int(period_ns) * 1e-9)
-        return Takeover(take.t_ns, take.start, take.blend, take.prefix, take.error, v)
+        steps = max(1, int(handover_steps))
+        return Takeover(take.t_ns, take.start, take.blend, take.prefix, take.error, v, steps)
 
     now = max(int(next_tick_ns), chunk.start_ns)
     k0 = max(0, first_index_after(chunk, next_tick_ns) - 1)
@@ -128,10 +141,21 @@ def takeover(
     return at(t, Takeover(t, plan(t), False, k, error))
 
 
+def handover_index(chunk: Chunk, take: Takeover) -> int:
+    """Index ``j`` of the chunk action where the hand-over of ``take`` ends (``horizon``: none):
+    the first action point after ``take.t_ns``, or the ``take.steps``-th with a velocity (capped
+    at the chunk's last action)."""
+    j = first_index_after(chunk, take.t_ns)
+    if j >= chunk.horizon or take.velocity is None:
+        return j
+    return min(j + take.steps - 1, chunk.horizon - 1)
+
+
 def bridged_sample(chunk: Chunk, take: Takeover, t_ns: int) -> np.ndarray | None:
     """The chunk's target at ``t_ns`` once it has taken over with ``take`` (None: not covered).
 
-    Between ``take.t_ns`` and the chunk's next action point ``s_j`` the target goes from
+    Between ``take.t_ns`` and the chunk's action point ``s_j`` (:func:`handover_index`: the
+    next one, or the ``take.steps``-th with a velocity) the target goes from
     ``take.start`` to action ``j`` (the hand-over); elsewhere it is ``chunk.sample(t_ns)``. With
     ``take.velocity`` the hand-over is the cubic Hermite segment (``h = s_j - T``,
     ``u = (t - T) / h``) ``p = h00(u) p0 + h10(u) h v0 + h01(u) a_j + h11(u) h v1`` with
@@ -142,7 +166,7 @@ def bridged_sample(chunk: Chunk, take: Takeover, t_ns: int) -> np.ndarray | None
     """
     if take.start is None or take.blend or t_ns < take.t_ns:
         return chunk.sample(t_ns)
-    j = first_index_after(chunk, take.t_ns)
+    j = handover_index(chunk, take)
     if j >= chunk.horizon:
         return chunk.sample(t_ns)
     s_j = chunk.start_ns + j * chunk.dt_ns

@@ -96,6 +96,15 @@ SPECS: tuple[ParamSpec, ...] = (
         range=(0.0, 1000.0),
     ),
     ParamSpec(
+        "rtc_handover_steps",
+        1,
+        "rtc mode: chunk action points the velocity-continuous hand-over from the committed "
+        "actions spans (a cubic Hermite segment to the n-th action point after the takeover).",
+        unit="chunk steps",
+        read_only=True,
+        range=(1, 100),
+    ),
+    ParamSpec(
         "committed_rate_hz",
         10.0,
         "Rate of ~/committed_actions (what the executor has committed to command, for real-time "
@@ -334,6 +343,7 @@ def controller_config(values: Mapping[str, Any], joint_names: tuple[str, ...]) -
         ensemble_coefficient=float(values["ensemble_coefficient"]),
         blend_steps=int(values["blend_steps"]),
         rtc_tolerance=float(values["rtc_tolerance"]),
+        rtc_handover_steps=int(values["rtc_handover_steps"]),
         time_offset_ns=seconds_to_ns(values["time_offset_s"]),
         max_chunk_age_ns=seconds_to_ns(values["max_chunk_age_s"]),
         max_chunks=int(values["max_chunks"]),
