@@ -13,8 +13,13 @@ from lerobot_fixtures import BOUND, FIXTURES, folder, golden
 from robot_path import assert_in_limits, bringup, publish_instruction, write_bringup_params
 
 from vla_ros.export import PolicyCard
-from vla_ros.runtime import Observation
-from vla_ros.spine.checkpoints import LeRobotCheckpoint, build_lerobot_policy, read_lerobot_folder
+from vla_ros.runtime import Observation, load_runtime
+from vla_ros.spine.checkpoints import (
+    LeRobotCheckpoint,
+    LeRobotFeature,
+    build_lerobot_policy,
+    read_lerobot_folder,
+)
 
 SIM_JOINTS = [f"joint_{i}" for i in range(1, 7)]
 #: what the policy node logs once per task when an instruction's prompt is cut
@@ -43,6 +48,41 @@ def observations(case: str) -> tuple[list[Observation], np.ndarray, np.ndarray, 
         for i, t in enumerate(tasks(case))
     ]
     return obs, inputs["noise"].numpy(), outputs["action"].numpy(), outputs["tokens"].numpy()
+
+
+def assert_card_reproduces_lerobot(card: Path, case: str, backend: str) -> None:
+    """The card's runtime (``backend``) turns the golden ``case``'s raw observations and noise
+    into LeRobot's raw actions (within :data:`BOUND`) with LeRobot's token ids, one step graph
+    call per Euler step."""
+    rt = load_runtime(card, backend=backend)
+    obs, noise, want, tokens = observations(case)
+    got = np.stack([rt.infer(o, noise=n) for o, n in zip(obs, noise)])
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= BOUND
+    ids = np.concatenate([rt.pre(o)["tokens"] for o in obs])
+    np.testing.assert_array_equal(ids, tokens)  # LeRobot's preprocessor ids, -1 padded
+    assert rt.stats()["step"]["count"] == rt.card.export["split"]["num_steps"] * len(obs)
+
+
+def full_keys_checkpoint(kind: str) -> tuple[dict, LeRobotCheckpoint]:
+    """(``<kind>_full_keys.json``: a full-size LeRobot checkpoint's config and key list, a
+    weightless, statistics-free checkpoint of that config at ``/nonexistent/<kind>_base``)."""
+    data = json.loads((FIXTURES / f"{kind}_full_keys.json").read_text())
+    cfg = data["config"]
+    feats = {k: LeRobotFeature(v["type"], tuple(v["shape"])) for k, v in cfg["input_features"].items()}
+    ckpt = LeRobotCheckpoint(
+        path=Path(f"/nonexistent/{kind}_base"),
+        policy_type=kind,
+        config=cfg,
+        state_dict={},
+        stats={},
+        norm_map=dict(cfg["normalization_mapping"]),
+        input_features=feats,
+        output_features={
+            "action": LeRobotFeature("ACTION", tuple(cfg["output_features"]["action"]["shape"]))
+        },
+    )
+    return data, ckpt
 
 
 def load_case(case: str) -> tuple[str, LeRobotCheckpoint, torch.nn.Module]:

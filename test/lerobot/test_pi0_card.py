@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from flow_helpers import observations
+from flow_helpers import assert_card_reproduces_lerobot, observations
 from lerobot_fixtures import BOUND, FIXTURES, folder
 from tokenizers import Tokenizer
 
@@ -76,14 +76,7 @@ def test_card_reproduces_lerobot(cards: dict[str, Path], case: str, backend: str
     """Raw camera bytes, raw state and the task in, LeRobot's raw actions out (<= 1e-4), with
     LeRobot's noise [chunk, max_action_dim] through the runtime's Euler loop; the runtime's
     token ids are LeRobot's (pi0.5: the prompt with the state bins of the card's normalization)."""
-    rt = load_runtime(cards[case], backend=backend)
-    obs, noise, want, tokens = observations(case)
-    got = np.stack([rt.infer(o, noise=n) for o, n in zip(obs, noise)])
-    assert got.shape == want.shape
-    assert np.abs(got - want).max() <= BOUND
-    ids = np.concatenate([rt.pre(o)["tokens"] for o in obs])
-    np.testing.assert_array_equal(ids, tokens)
-    assert rt.stats()["step"]["count"] == rt.card.export["split"]["num_steps"] * len(obs)
+    assert_card_reproduces_lerobot(cards[case], case, backend)
 
 
 def test_cards_name_their_tokenizer_graphs_and_normalization(cards: dict[str, Path]) -> None:

@@ -4,36 +4,18 @@ against the spine models built from the same config.json on the meta device."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
-from lerobot_fixtures import FIXTURES
+from flow_helpers import full_keys_checkpoint
 
 from vla_ros.spine.build import build_vla
-from vla_ros.spine.checkpoints import LeRobotCheckpoint, LeRobotFeature
 from vla_ros.spine.families.lerobot_pi0_checkpoint import NAME_MAPPING, UNUSED_PREFIXES, pi_model_config
 from vla_ros.spine.weights import map_name
 
 
 @pytest.mark.parametrize(("kind", "n_params"), [("pi0", 4.03e9), ("pi05", 4.14e9)])
 def test_full_size_key_list_matches_lerobot(kind: str, n_params: float) -> None:
-    data = json.loads((FIXTURES / f"{kind}_full_keys.json").read_text())
-    cfg = data["config"]
-    feats = {k: LeRobotFeature(v["type"], tuple(v["shape"])) for k, v in cfg["input_features"].items()}
-    ckpt = LeRobotCheckpoint(
-        path=Path(f"/nonexistent/{kind}_base"),
-        policy_type=kind,
-        config=cfg,
-        state_dict={},
-        stats={},
-        norm_map=dict(cfg["normalization_mapping"]),
-        input_features=feats,
-        output_features={
-            "action": LeRobotFeature("ACTION", tuple(cfg["output_features"]["action"]["shape"]))
-        },
-    )
+    data, ckpt = full_keys_checkpoint(kind)
     model_cfg = pi_model_config(ckpt)
     assert model_cfg["lerobot"]["architecture"].startswith("LeRobot's gemma_2b")
     with torch.device("meta"):

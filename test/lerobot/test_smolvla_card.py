@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flow_helpers import observations
+from flow_helpers import assert_card_reproduces_lerobot, observations
 from lerobot_fixtures import BOUND, FIXTURES, folder
 
 from vla_ros.cli import main
@@ -78,14 +78,7 @@ def cards(tmp_path_factory: pytest.TempPathFactory, hf_cache: Path) -> dict[str,
 def test_card_reproduces_lerobot(cards: dict[str, Path], case: str, backend: str) -> None:
     """Raw camera bytes, raw state and the task in, LeRobot's raw actions out (<= 1e-4), with
     LeRobot's noise [chunk, max_action_dim] through the runtime's Euler loop."""
-    rt = load_runtime(cards[case], backend=backend)
-    obs, noise, want, tokens = observations(case)
-    got = np.stack([rt.infer(o, noise=n) for o, n in zip(obs, noise)])
-    assert got.shape == want.shape
-    assert np.abs(got - want).max() <= BOUND
-    ids = np.concatenate([rt.pre(o)["tokens"] for o in obs])
-    np.testing.assert_array_equal(ids, tokens)  # LeRobot's preprocessor ids, -1 padded
-    assert rt.stats()["step"]["count"] == rt.card.export["split"]["num_steps"] * len(obs)
+    assert_card_reproduces_lerobot(cards[case], case, backend)
 
 
 def test_card_layout_tokenizer_and_parity_gate(cards: dict[str, Path]) -> None:

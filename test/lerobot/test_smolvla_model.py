@@ -13,6 +13,7 @@ import torch
 from flow_helpers import (
     assert_split_layout_equals_predict,
     assert_whole_path_matches,
+    full_keys_checkpoint,
     images_and_state,
     load_case,
     tasks,
@@ -23,7 +24,6 @@ from safetensors.torch import load_file, save_file
 from vla_ros.spine.checkpoints import (
     LeRobotCheckpoint,
     LeRobotCheckpointError,
-    LeRobotFeature,
     build_lerobot_policy,
     read_lerobot_folder,
 )
@@ -97,21 +97,7 @@ def test_spine_slots_and_io(loaded) -> None:
 def test_full_size_key_list_matches_lerobot() -> None:
     """Every weight of LeRobot's default-size SmolVLA (smolvla_base's layout; names and shapes on
     the meta device), the VLM's unused LM head aside."""
-    data = json.loads((FIXTURES / "smolvla_full_keys.json").read_text())
-    cfg = data["config"]
-    feats = {k: LeRobotFeature(v["type"], tuple(v["shape"])) for k, v in cfg["input_features"].items()}
-    ckpt = LeRobotCheckpoint(
-        path=Path("/nonexistent/smolvla_base"),
-        policy_type="smolvla",
-        config=cfg,
-        state_dict={},
-        stats={},
-        norm_map=dict(cfg["normalization_mapping"]),
-        input_features=feats,
-        output_features={
-            "action": LeRobotFeature("ACTION", tuple(cfg["output_features"]["action"]["shape"]))
-        },
-    )
+    data, ckpt = full_keys_checkpoint("smolvla")
     from vla_ros.spine.build import build_vla
 
     model_cfg = smolvla_model_config(ckpt)
