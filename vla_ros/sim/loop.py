@@ -142,6 +142,7 @@ class LoopConfig:
             ``one_in_flight``: actions executed at least between two observations (0: none).
         stop_on_success: end the episode when the task episode succeeds.
         record: keep the per-tick commands and positions (:attr:`Episode.commands_log`).
+        rtc_handover_steps: the executor's ``rtc_handover_steps`` (``rtc`` mode's hand-over span).
     """
 
     cameras: tuple[str, ...] = ("front", "wrist")
@@ -156,6 +157,7 @@ class LoopConfig:
     execution_horizon: int = 0
     stop_on_success: bool = False
     record: bool = False
+    rtc_handover_steps: int = 1
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -214,7 +216,11 @@ class Episode:
 
 
 def controller_for(
-    arm_config: SimArmConfig, period_ns: int, max_jump: float, mode: str = "temporal_ensemble"
+    arm_config: SimArmConfig,
+    period_ns: int,
+    max_jump: float,
+    mode: str = "temporal_ensemble",
+    rtc_handover_steps: int = 1,
 ) -> ChunkController:
     """The executor's controller with the simulated arm's limits, armed, in chunk mode ``mode``."""
     names = arm_config.joint_names
@@ -226,7 +232,11 @@ def controller_for(
         max_jump=[max_jump],
     )
     return ChunkController(
-        ControllerConfig(joint_names=names, period_ns=period_ns, mode=mode), limits, armed=True
+        ControllerConfig(
+            joint_names=names, period_ns=period_ns, mode=mode, rtc_handover_steps=rtc_handover_steps
+        ),
+        limits,
+        armed=True,
     )
 
 
@@ -291,7 +301,7 @@ def run_episode(
     camera_ns = round(cfg.camera_period_s * NS)
     latency_ns = round(cfg.latency_s * NS)
     dt_ns = round(policy.dt * NS)
-    ctl = controller_for(arm_cfg, period_ns, cfg.max_jump, cfg.mode)
+    ctl = controller_for(arm_cfg, period_ns, cfg.max_jump, cfg.mode, cfg.rtc_handover_steps)
     episode = Episode(ep.target.copy(), ep.distance(arm.position), float("nan"), task_episode=ep)
     episode.seam_window = dt_ns // period_ns + 1  # one chunk step: rtc's bridge, blend's cross-fade
     pending: list[tuple[int, int, np.ndarray]] = []  # (available at, stamp, actions)

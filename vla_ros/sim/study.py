@@ -54,8 +54,14 @@ def mode_available(mode: str) -> str | None:
     return f"the executor has no chunk mode {mode!r} yet (vla_ros.control.ensemble.MODES = {EXECUTOR_MODES})"
 
 
+#: the study's ``rtc`` runs the executor with ``rtc_handover_steps: 2`` (a hand-over spanning two
+#: chunk steps; the executor's default is 1, exact for chunks that already agree): docs/latency.md
+RTC_HANDOVER_STEPS = 2
+
+
 def study_config(mode: str, latency_s: float, duration_s: float, *, record: bool = True) -> LoopConfig:
-    """The loop settings of study ``mode`` at ``latency_s`` (episodes end at success).
+    """The loop settings of study ``mode`` at ``latency_s`` (episodes end at success); ``rtc``
+    with :data:`RTC_HANDOVER_STEPS`.
 
     Raises ``ValueError`` for an unknown mode, :class:`ModeUnavailable` for one not here yet.
     """
@@ -74,6 +80,7 @@ def study_config(mode: str, latency_s: float, duration_s: float, *, record: bool
         execution_horizon=horizon,
         stop_on_success=True,
         record=record,
+        rtc_handover_steps=RTC_HANDOVER_STEPS if mode == "rtc" else 1,
     )
 
 
@@ -102,7 +109,10 @@ def run_row(
     for i, ep in enumerate(evaluation_episodes(episodes, task, seed)):
         episode = run_episode(policy_for(i, ep), ep, task=task, config=cfg)
         per_episode.append(episode_metrics(episode, cfg.control_period_s))
-    return {"mode": mode, "latency_ms": round(latency_s * 1000), **aggregate(per_episode)}
+    row = {"mode": mode, "latency_ms": round(latency_s * 1000), **aggregate(per_episode)}
+    if mode == "rtc":
+        row["executor_params"] = {"rtc_handover_steps": cfg.rtc_handover_steps}
+    return row
 
 
 def card_policy_for(policy: RuntimePolicy, seed: int = 1234) -> Callable[[int, TaskEpisode], Policy]:
