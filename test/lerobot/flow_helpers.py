@@ -4,10 +4,12 @@ inputs, the whole-path check against LeRobot's outputs, and the robot-path check
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import torch
 from lerobot_fixtures import BOUND, FIXTURES, folder, golden
 from robot_path import assert_in_limits, bringup, publish_instruction, write_bringup_params
@@ -174,3 +176,35 @@ def assert_split_layout_equals_predict(
     assert prefix["prefix_k"].shape[0] == model.llm_backbone.depth
     assert (other - whole).abs().max().item() > 1e-2  # the padded noise dims are inputs too
     return prefix, whole
+
+
+def ort_session(path: Path) -> ort.InferenceSession:
+    """A CPU ONNX Runtime session of the graph at ``path`` (2 intra-op threads)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def run_split_onnx(
+    split: dict,
+    prefix_sess: ort.InferenceSession,
+    step_sess: ort.InferenceSession,
+    obs: dict[str, torch.Tensor],
+    noise: torch.Tensor,
+    feed_names: Iterable[str],
+    action_dim: int,
+) -> torch.Tensor:
+    """The exported split graphs sample one action chunk per sample of ``obs``: the prefix graph
+    fed ``feed_names`` of ``obs``, then ``split["num_steps"]`` step-graph calls from ``noise``.
+    Returns the normalized actions ``[B, chunk, action_dim]``."""
+    feed_names = list(feed_names)
+    got = []
+    for i in range(obs["state"].shape[0]):
+        feeds = {n: obs[n][i : i + 1].numpy() for n in feed_names}
+        outs = prefix_sess.run(split["prefix_outputs"], feeds)
+        cache = dict(zip(split["prefix_outputs"], outs, strict=True))
+        x = noise[i : i + 1].numpy()
+        for step in range(split["num_steps"]):
+            x = step_sess.run(["x_next"], {**cache, "x": x, "step_index": np.array(step, dtype=np.int64)})[0]
+        got.append(torch.from_numpy(x[0, :, :action_dim]))
+    return torch.stack(got)

@@ -5,21 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
 import pytest
-import torch
+from flow_helpers import ort_session, run_split_onnx
 from lerobot_fixtures import BOUND, folder, golden
 from test_pi0_model import obs_of
 
 from vla_ros.export.onnx_export import export_onnx
 from vla_ros.spine.checkpoints import build_lerobot_policy, read_lerobot_folder
-
-
-def _session(path: Path) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 @pytest.mark.parametrize(
@@ -36,22 +28,16 @@ def test_onnx_split_matches_lerobot(case: str, outputs: list[str], tmp_path: Pat
     split = info["split"]
     assert split["prefix_outputs"] == outputs
     assert split["num_steps"] == 3
-    prefix_sess = _session(tmp_path / info["files"]["onnx_prefix"])
-    step_sess = _session(tmp_path / info["files"]["onnx_step"])
+    prefix_sess = ort_session(tmp_path / info["files"]["onnx_prefix"])
+    step_sess = ort_session(tmp_path / info["files"]["onnx_step"])
     inputs, golden_out = golden(case)
     obs = obs_of(ckpt, model, inputs, case)
-    got = []
-    for i in range(obs["state"].shape[0]):
-        # pi0.5's prefix graph has no state input (the state reached it through the tokens)
-        names = {x.name for x in prefix_sess.get_inputs()}
-        assert ("state" in names) == case.startswith("pi0_")
-        feeds = {n: obs[n][i : i + 1].numpy() for n in split["prefix_inputs"] if n in names}
-        cache = dict(
-            zip(split["prefix_outputs"], prefix_sess.run(split["prefix_outputs"], feeds), strict=True)
-        )
-        x = inputs["noise"][i : i + 1].numpy()
-        for step in range(split["num_steps"]):
-            x = step_sess.run(["x_next"], {**cache, "x": x, "step_index": np.array(step, dtype=np.int64)})[0]
-        got.append(torch.from_numpy(x[0, :, : model.io.action_dim]))
-    actions = ckpt.normalizer("action").unnormalize(torch.stack(got))
+    # pi0.5's prefix graph has no state input (the state reached it through the tokens)
+    names = {x.name for x in prefix_sess.get_inputs()}
+    assert ("state" in names) == case.startswith("pi0_")
+    feed_names = [n for n in split["prefix_inputs"] if n in names]
+    normalized = run_split_onnx(
+        split, prefix_sess, step_sess, obs, inputs["noise"], feed_names, model.io.action_dim
+    )
+    actions = ckpt.normalizer("action").unnormalize(normalized)
     assert (actions - golden_out["action"]).abs().max().item() <= BOUND
