@@ -4,6 +4,7 @@ inputs, the whole-path check against LeRobot's outputs, and the robot-path check
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,28 @@ def assert_whole_path_matches(
     # the golden actions vary over the chunk and between samples (a constant would not)
     assert outputs["action"].std(dim=1).min().item() > 1e-2
     assert (outputs["action"][0] - outputs["action"][1]).abs().max().item() > 1e-2
+
+
+def sim_arm_copy(
+    case: str, dest: Path, max_tokens: int, action_dim: int | None = None, **config: Any
+) -> dict:
+    """The golden ``case``'s folder at ``dest`` made sim-arm shaped: camera ``top`` renamed
+    ``front`` (names only), :data:`SIM_JOINTS` as the state and action names, a token limit of
+    ``max_tokens``, the action shape ``[action_dim]`` when given and the ``config`` entries set in
+    ``config.json``. Returns the config written."""
+    shutil.copytree(folder(case), dest)
+    for name in ("config.json", "policy_preprocessor.json", "policy_postprocessor.json"):
+        f = dest / name
+        f.write_text(f.read_text().replace("observation.images.top", "observation.images.front"))
+    cfg = json.loads((dest / "config.json").read_text())
+    cfg["input_features"]["observation.state"]["names"] = SIM_JOINTS
+    if action_dim is not None:
+        cfg["output_features"]["action"]["shape"] = [action_dim]
+    cfg["output_features"]["action"]["names"] = SIM_JOINTS
+    cfg.update(config)
+    cfg["tokenizer_max_length"] = max_tokens
+    (dest / "config.json").write_text(json.dumps(cfg))
+    return cfg
 
 
 def assert_card_drives_robot(

@@ -13,14 +13,13 @@ the instruction reached the tokenizer on the robot path.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from flow_helpers import SIM_JOINTS, assert_card_drives_robot
-from lerobot_fixtures import FIXTURES, folder
+from flow_helpers import SIM_JOINTS, assert_card_drives_robot, sim_arm_copy
+from lerobot_fixtures import FIXTURES
 from safetensors.torch import load_file, save_file
 
 from vla_ros.cli import main
@@ -32,16 +31,7 @@ MAX_TOKENS = 10
 
 def sim_arm_folder(dest: Path) -> Path:
     """pi05_2cam as a sim-arm checkpoint folder at ``dest`` (see the module docstring)."""
-    shutil.copytree(folder("pi05_2cam"), dest)
-    for name in ("config.json", "policy_preprocessor.json", "policy_postprocessor.json"):
-        f = dest / name
-        f.write_text(f.read_text().replace("observation.images.top", "observation.images.front"))
-    cfg = json.loads((dest / "config.json").read_text())
-    cfg["input_features"]["observation.state"]["names"] = SIM_JOINTS
-    cfg["output_features"]["action"]["shape"] = [6]
-    cfg["output_features"]["action"]["names"] = SIM_JOINTS
-    cfg["tokenizer_max_length"] = MAX_TOKENS
-    (dest / "config.json").write_text(json.dumps(cfg))
+    sim_arm_copy("pi05_2cam", dest, MAX_TOKENS, action_dim=6)
     for name in ("policy_preprocessor.json", "policy_postprocessor.json"):
         f = dest / name
         data = json.loads(f.read_text())

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from flow_helpers import NOTE, SIM_JOINTS, assert_card_drives_robot
-from lerobot_fixtures import FIXTURES, folder
+from flow_helpers import NOTE, SIM_JOINTS, assert_card_drives_robot, sim_arm_copy
+from lerobot_fixtures import FIXTURES
 
 from vla_ros.cli import main
 from vla_ros.export import PolicyCard
@@ -30,16 +29,7 @@ MAX_TOKENS = 8
 
 def sim_arm_folder(dest: Path) -> Path:
     """smolvla_2cam as a sim-arm checkpoint folder at ``dest`` (see the module docstring)."""
-    shutil.copytree(folder("smolvla_2cam"), dest)
-    for name in ("config.json", "policy_preprocessor.json", "policy_postprocessor.json"):
-        f = dest / name
-        f.write_text(f.read_text().replace("observation.images.top", "observation.images.front"))
-    cfg = json.loads((dest / "config.json").read_text())
-    cfg["input_features"]["observation.state"]["names"] = SIM_JOINTS
-    cfg["output_features"]["action"]["names"] = SIM_JOINTS
-    cfg["vlm_model_name"] = str(FIXTURES / "smolvla_vlm_tiny")
-    cfg["tokenizer_max_length"] = MAX_TOKENS
-    (dest / "config.json").write_text(json.dumps(cfg))
+    cfg = sim_arm_copy("smolvla_2cam", dest, MAX_TOKENS, vlm_model_name=str(FIXTURES / "smolvla_vlm_tiny"))
     pre = json.loads((dest / "policy_preprocessor.json").read_text())
     for step in pre["steps"]:
         if step["registry_name"] == "tokenizer_processor":
