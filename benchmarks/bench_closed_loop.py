@@ -47,6 +47,7 @@ from vla_ros.sim.loop import evaluation_episodes  # noqa: E402
 from vla_ros.sim.metrics import aggregate, jerk_rms, seam_jumps  # noqa: E402
 from vla_ros.sim.study import (  # noqa: E402
     ASYNC_EXECUTION_HORIZON,
+    RTC_HANDOVER_STEPS,
     STUDY_MODES,
     card_policy_for,
     expert_policy_for,
@@ -115,6 +116,9 @@ def _graph_params(card: Path, mode: str, out_dir: Path) -> Path:
     data["/**/executor_node"]["ros__parameters"]["mode"] = mode
     if mode == "rtc":  # docs/rtc.md: start each inference when fewer than d + margin actions remain
         policy["inference_trigger"] = "horizon"
+        data["/**/executor_node"]["ros__parameters"]["rtc_handover_steps"] = (
+            RTC_HANDOVER_STEPS  # as the pure loop
+        )
     path = out_dir / f"graph_{mode}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
