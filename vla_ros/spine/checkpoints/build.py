@@ -19,6 +19,30 @@ def camera_name(feature: str) -> str:
     return feature[len(prefix) :] if feature.startswith(prefix) else feature.replace(".", "_")
 
 
+def camera_features(ckpt: LeRobotCheckpoint, label: str) -> list[str]:
+    """The checkpoint's real camera features (its ``empty_cameras`` padding left out), in order.
+
+    :class:`LeRobotCheckpointError` naming ``config.json`` and the ``label`` policy when there is
+    no camera, the cameras differ in size (a card has one image size), an environment-state input
+    (no ROS source) or no ``observation.state`` (the card's joints)."""
+    where = ckpt.path / "config.json"
+    n_empty = int(ckpt.config.get("empty_cameras", 0))
+    empty = {f"observation.images.empty_camera_{i}" for i in range(n_empty)}
+    cams = [k for k in ckpt.image_features if k not in empty]
+    if not cams:
+        raise LeRobotCheckpointError(f"{where}: this {label} has no camera input; it needs at least one")
+    shapes = {k: ckpt.input_features[k].shape for k in cams}
+    if len(set(shapes.values())) != 1:
+        raise LeRobotCheckpointError(
+            f"{where}: cameras have different sizes {shapes}; a policy card has one image size for all"
+        )
+    if ckpt.features_of("ENV"):
+        raise LeRobotCheckpointError(f"{where}: environment-state inputs have no ROS source in vla_ros")
+    if "observation.state" not in ckpt.input_features:
+        raise LeRobotCheckpointError(f"{where}: no 'observation.state' input; the card's joints come from it")
+    return cams
+
+
 def build_and_load(
     ckpt: LeRobotCheckpoint,
     cfg: dict[str, Any],

@@ -25,7 +25,7 @@ from typing import Any
 
 from torch import Tensor
 
-from vla_ros.spine.checkpoints.build import build_and_load, camera_name
+from vla_ros.spine.checkpoints.build import build_and_load, camera_features, camera_name
 from vla_ros.spine.checkpoints.lerobot import (
     LeRobotCheckpoint,
     LeRobotCheckpointError,
@@ -142,19 +142,7 @@ def pi_model_config(
     c, kind = ckpt.config, ckpt.policy_type
     where = ckpt.path / "config.json"
     n_empty = int(c.get("empty_cameras", 0))
-    empty = {f"observation.images.empty_camera_{i}" for i in range(n_empty)}
-    cams = [k for k in ckpt.image_features if k not in empty]
-    if not cams:
-        raise LeRobotCheckpointError(f"{where}: this {kind} has no camera input; it needs at least one")
-    shapes = {k: ckpt.input_features[k].shape for k in cams}
-    if len(set(shapes.values())) != 1:
-        raise LeRobotCheckpointError(
-            f"{where}: cameras have different sizes {shapes}; a policy card has one image size for all"
-        )
-    if ckpt.features_of("ENV"):
-        raise LeRobotCheckpointError(f"{where}: environment-state inputs have no ROS source in vla_ros")
-    if "observation.state" not in ckpt.input_features:
-        raise LeRobotCheckpointError(f"{where}: no 'observation.state' input; the card's joints come from it")
+    cams = camera_features(ckpt, kind)
     if c.get("use_relative_actions"):
         raise LeRobotCheckpointError(
             f"{where}: use_relative_actions is true; vla_ros does not run relative-action processing yet "
@@ -186,7 +174,7 @@ def pi_model_config(
     except TokenizerNotFoundError as e:
         tok_file, tok_note = None, str(e)
     fps = float(fps or c.get("fps") or DEFAULT_FPS)
-    ch, h, w = next(iter(shapes.values()))
+    ch, h, w = ckpt.input_features[cams[0]].shape
     chunk = int(c.get("chunk_size", 50))
     family = "lerobot_pi0" if kind == "pi0" else "lerobot_pi05"
     lerobot = {

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor
 
-from vla_ros.spine.checkpoints.build import build_and_load, camera_name
+from vla_ros.spine.checkpoints.build import build_and_load, camera_features, camera_name
 from vla_ros.spine.checkpoints.lerobot import (
     LeRobotCheckpoint,
     LeRobotCheckpointError,
@@ -135,19 +135,7 @@ def smolvla_model_config(
     c = ckpt.config
     where = ckpt.path / "config.json"
     n_empty = int(c.get("empty_cameras", 0))
-    empty = [f"observation.images.empty_camera_{i}" for i in range(n_empty)]
-    cams = [k for k in ckpt.image_features if k not in empty]
-    if not cams:
-        raise LeRobotCheckpointError(f"{where}: this SmolVLA has no camera input; it needs at least one")
-    shapes = {k: ckpt.input_features[k].shape for k in cams}
-    if len(set(shapes.values())) != 1:
-        raise LeRobotCheckpointError(
-            f"{where}: cameras have different sizes {shapes}; a policy card has one image size for all"
-        )
-    if ckpt.features_of("ENV"):
-        raise LeRobotCheckpointError(f"{where}: environment-state inputs have no ROS source in vla_ros")
-    if "observation.state" not in ckpt.input_features:
-        raise LeRobotCheckpointError(f"{where}: no 'observation.state' input; the card's joints come from it")
+    cams = camera_features(ckpt, "SmolVLA")
     bad = [
         f"{key} = {json.dumps(c.get(key))} ({supported})"
         for key, ok, supported in _option_checks(c)
@@ -165,7 +153,7 @@ def smolvla_model_config(
     expert_width = int(width * float(c.get("expert_width_multiplier", 0.75)))
     head_dim = int(tc.get("head_dim") or width // int(tc["num_attention_heads"]))
     size = int(vc.get("image_size", 512))
-    res = _tower_input(c.get("resize_imgs_with_padding"), next(iter(shapes.values())), vc, vlm, where)
+    res = _tower_input(c.get("resize_imgs_with_padding"), ckpt.input_features[cams[0]].shape, vc, vlm, where)
     tok_cfg = _tokenizer_step(ckpt)
     max_len = int(tok_cfg.get("max_length", c.get("tokenizer_max_length", 48)))
     tok_name = str(tok_cfg.get("tokenizer_name", c.get("vlm_model_name", SMOLVLM2_500M_NAME)))
@@ -175,7 +163,7 @@ def smolvla_model_config(
     except TokenizerNotFoundError as e:
         tok_file, tok_note = None, str(e)
     fps = float(fps or c.get("fps") or DEFAULT_FPS)
-    ch, h, w = next(iter(shapes.values()))
+    ch, h, w = ckpt.input_features[cams[0]].shape
     chunk = int(c.get("chunk_size", 50))
     lerobot = {
         "type": "smolvla",
