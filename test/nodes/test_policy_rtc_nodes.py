@@ -209,7 +209,8 @@ def test_rate_triggered_policy_with_executor_logs_the_committed_cause_at_most_on
     actions at 10 Hz, policy_node inferring at rate_hz 30. Most inferences find committed
     actions received before the last chunk: counted (committed_not_fresh on /diagnostics), not
     logged. A card without real-time chunking never logs about them; a real-time chunking card
-    at most once (a real fault only when the phase of the two timers keeps every message stale)."""
+    once per episode of the fault (a real fault only when the phase of the two timers keeps every
+    message stale), never a flood."""
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image, JointState
 
@@ -274,4 +275,6 @@ def test_rate_triggered_policy_with_executor_logs_the_committed_cause_at_most_on
     if kind == "plain":
         assert warned == [] and recovered == [] and "committed:stale" not in step.faults.active()
     else:
-        assert len(warned) <= 1 and len(recovered) <= 1, warned + recovered
+        # one line per episode of the cause (an episode ends with its "recovered" line, after the
+        # settle time): never a flood, even when the two timers' phase makes the fault come back
+        assert len(warned) <= len(recovered) + 1 and len(warned) <= 2, warned + recovered
