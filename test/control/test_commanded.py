@@ -98,3 +98,38 @@ def test_command_history_values():
     assert h.last_ns == 5 and h.at(10) is None
     with pytest.raises(ValueError, match="capacity"):
         CommandHistory(0)
+
+
+def test_a_committed_run_equals_committed_per_point_when_the_limit_binds() -> None:
+    # ExecutorCore.committed asks ~100 grid points per call: the run steps one filter copy once
+    # (O(n)), and must give exactly what committed(t) gives point by point (O(n^2))
+    import numpy as np
+
+    from vla_ros.control.controller import ChunkController, ControllerConfig
+    from vla_ros.control.safety import JointLimits
+
+    names = ("a", "b")
+    limits = JointLimits.build(names, lower=[-3.0, -3.0], upper=[3.0, 3.0], max_velocity=[0.5, 0.5])
+    period = 10_000_000
+    ctl = ChunkController(
+        ControllerConfig(joint_names=names, period_ns=period, mode="rtc"), limits, armed=True
+    )
+    ctl.update_state(0, names, [0.0, 0.0])
+    # a chunk far ahead of the robot: the velocity limit binds for the whole horizon
+    ramp = np.linspace(0.0, 2.0, 30)[:, None] * np.array([1.0, -0.5])
+    ctl.add_chunk(stamp_ns=0, dt_ns=50_000_000, joint_names=names, actions=ramp)
+    for k in range(1, 6):
+        ctl.tick(k * period)
+    last = 5 * period
+    run = ctl.committed_run()
+    times = [last - 3 * period, last, *(last + k * period for k in range(1, 80))]
+    got = [run(t) for t in times]
+    want = [ctl.committed(t) for t in times]
+    for g, w in zip(got, want):
+        assert (g is None) == (w is None)
+        if g is not None:
+            np.testing.assert_array_equal(g, w)
+    ahead = np.array([g for g in got[2:] if g is not None])
+    assert len(ahead) == 79
+    assert np.abs(np.diff(ahead, axis=0)).max() <= 0.5 * period * 1e-9 + 1e-12  # the limit binds
+    assert np.abs(ahead[-1] - ctl.plan(times[-1])).max() > 0.1  # commands lag the plan

@@ -355,7 +355,7 @@ class ExecutorCore:
             history = seconds_to_ns(self.values["committed_history_s"]) // period
             horizon = seconds_to_ns(self.values["committed_horizon_s"]) // period
             return committed_actions(
-                ctl.committed, ctl.config.joint_names, int(t_ns), period, history, horizon
+                ctl.committed_run(), ctl.config.joint_names, int(t_ns), period, history, horizon
             )
 
     def tick(self, t_ns: int) -> TickResult:
