@@ -192,16 +192,20 @@ class CachePrefix(nn.Module):
     def _qkv(
         self, layer: nn.Module, x: Tensor, positions: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        """``x [B, L, dim]`` -> q ``[B, L, H, D]`` (RoPE may wait for :meth:`_query`), k (RoPE), v, gate."""
-        raise NotImplementedError
+        """``x [B, L, dim]`` -> q ``[B, L, H, D]`` (RoPE may wait for :meth:`_query`), k (RoPE), v, gate.
+
+        Abstract: each prefix (SmolLM, Gemma) defines it."""
+        raise NotImplementedError(f"{type(self).__name__} defines no _qkv(): a CachePrefix subclass must")
 
     def _query(self, q: Tensor, positions: Tensor) -> Tensor:
         """The queries :meth:`_qkv` returned, ready for attention (default: unchanged)."""
         return q
 
     def _finish(self, layer: nn.Module, x: Tensor, attn: Tensor, gate: Tensor | None) -> Tensor:
-        """The layer's residual attention output and MLP: ``x [B, L, dim]`` -> ``[B, L, dim]``."""
-        raise NotImplementedError
+        """The layer's residual attention output and MLP: ``x [B, L, dim]`` -> ``[B, L, dim]``.
+
+        Abstract: each prefix (SmolLM, Gemma) defines it."""
+        raise NotImplementedError(f"{type(self).__name__} defines no _finish(): a CachePrefix subclass must")
 
     def forward(self, embeds: Tensor, positions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         x = self._hidden(embeds)

@@ -24,7 +24,8 @@ class TokenizerBase:
     needs_state = False
 
     def _ids(self, text: str) -> list[int]:
-        raise NotImplementedError
+        """The token ids of ``text``. Abstract: every tokenizer defines it."""
+        raise NotImplementedError(f"{type(self).__name__} defines no _ids(): a tokenizer must")
 
     def encode(self, text: str, max_len: int) -> list[int]:
         """Ids of ``text`` (with bos/eos where the scheme has them), cut or padded to ``max_len``."""
